@@ -1,0 +1,18 @@
+# Helpers shared by every module's CMakeLists.txt.
+
+# gpuslice_test(<name> SOURCES <files...> LIBS <targets...> [LABELS <labels...>])
+# Builds one GoogleTest binary and registers each of its tests with ctest. Tests get the
+# build's bin/ and lib/ directories so they can start the project's own binaries and dlopen
+# its libraries by path, never through the system's search path.
+function(gpuslice_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gmock GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_compile_definitions(${name} PRIVATE
+    GPUSLICE_BIN_DIR="${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
+    GPUSLICE_LIB_DIR="${CMAKE_LIBRARY_OUTPUT_DIRECTORY}"
+    GPUSLICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
+endfunction()
