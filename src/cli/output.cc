@@ -1,0 +1,107 @@
+#include "cli/output.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cctype>
+#include <map>
+
+namespace gpuslice::cli {
+namespace {
+
+void EmitYaml(const nlohmann::json& node, YAML::Emitter& out) {
+  switch (node.type()) {
+    case nlohmann::json::value_t::object:
+      out << YAML::BeginMap;
+      for (const auto& [key, value] : node.items()) {
+        out << YAML::Key << key << YAML::Value;
+        EmitYaml(value, out);
+      }
+      out << YAML::EndMap;
+      break;
+    case nlohmann::json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const auto& value : node) EmitYaml(value, out);
+      out << YAML::EndSeq;
+      break;
+    case nlohmann::json::value_t::string:
+      out << node.get<std::string>();
+      break;
+    case nlohmann::json::value_t::boolean:
+      out << node.get<bool>();
+      break;
+    case nlohmann::json::value_t::number_integer:
+      out << node.get<int64_t>();
+      break;
+    case nlohmann::json::value_t::number_unsigned:
+      out << node.get<uint64_t>();
+      break;
+    case nlohmann::json::value_t::number_float:
+      // The JSON serializer's shortest round-trip form keeps YAML and JSON output identical.
+      out << node.dump();
+      break;
+    default:
+      out << YAML::Null;
+      break;
+  }
+}
+
+bool LooksNumeric(const std::string& cell) {
+  if (cell.empty()) return false;
+  const char first = cell.front();
+  return std::isdigit(static_cast<unsigned char>(first)) ||
+         ((first == '-' || first == '+' || first == '$') && cell.size() > 1 &&
+          std::isdigit(static_cast<unsigned char>(cell[1])));
+}
+
+}  // namespace
+
+void AddOutputOption(CLI::App* app, OutputFormat* format) {
+  static const std::map<std::string, OutputFormat> kNames = {
+      {"table", OutputFormat::kTable}, {"json", OutputFormat::kJson}, {"yaml", OutputFormat::kYaml}};
+  app->add_option("-o,--output", *format, "Output format: table, json or yaml")
+      ->transform(CLI::CheckedTransformer(kNames, CLI::ignore_case))
+      ->default_str("table");
+}
+
+void WriteDocument(const nlohmann::json& document, OutputFormat format, std::ostream& out) {
+  assert(format != OutputFormat::kTable);
+  if (format == OutputFormat::kJson) {
+    out << document.dump(2) << '\n';
+    return;
+  }
+  YAML::Emitter emitter;
+  EmitYaml(document, emitter);
+  out << emitter.c_str() << '\n';
+}
+
+Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+
+void Table::AddRow(std::vector<std::string> cells) {
+  assert(cells.size() == headers_.size());
+  rows_.push_back(std::move(cells));
+}
+
+void Table::Print(std::ostream& out) const {
+  std::vector<size_t> widths(headers_.size());
+  for (size_t c = 0; c < headers_.size(); ++c) widths[c] = headers_[c].size();
+  for (const auto& row : rows_) {
+    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& row, bool header) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      const std::string padding(widths[c] - row[c].size(), ' ');
+      const bool right = !header && LooksNumeric(row[c]);
+      line += right ? padding + row[c] : row[c] + padding;
+      if (c + 1 < row.size()) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << '\n';
+  };
+  print_row(headers_, true);
+  for (const auto& row : rows_) print_row(row, false);
+}
+
+}  // namespace gpuslice::cli

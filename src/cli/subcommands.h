@@ -1,0 +1,8 @@
+// One registration function per gpuslice subcommand, each defined in its <name>_command.cc.
+#pragma once
+
+#include "cli/command.h"
+
+namespace gpuslice::cli {
+
+}  // namespace gpuslice::cli
