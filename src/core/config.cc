@@ -405,6 +405,15 @@ Status ValidateConfig(const Config& config) {
       return Status::InvalidArgument(path + ".match: give one of models, indices or uuids");
     }
   }
+  for (const auto& [field, path] : {std::pair<const char*, const std::string*>{
+                                        "devicePluginDir", &config.device_plugin_dir},
+                                    {"library.hostDir", &config.library_host_dir},
+                                    {"regionsDir", &config.regions_host_dir}}) {
+    if (path->empty() || path->front() != '/') {
+      return Status::InvalidArgument(std::string(field) + ": \"" + *path +
+                                     "\" must be an absolute path");
+    }
+  }
   if (config.health.recovery_window.count() < 0) {
     return Status::InvalidArgument("health.recoveryWindow must not be negative");
   }
