@@ -68,13 +68,17 @@ grpc::Status DevicePluginService::ListAndWatch(
   v1beta1::ListAndWatchResponse sent = BuildDeviceList(snapshot, resource_);
   if (!writer->Write(sent)) return grpc::Status::CANCELLED;
   spdlog::info("{}: ListAndWatch started, {} devices", resource_, sent.devices_size());
-  while (!stopped_ && !context->IsCancelled()) {
-    snapshot = state_.WaitForChange(snapshot.generation, kStreamPoll);
-    if (stopped_) break;
+  while (!context->IsCancelled()) {
+    // Read before the snapshot: whatever changed before Stop() is then sent as the last list,
+    // e.g. the empty list of a resource a config reload removed.
+    const bool stopping = stopped_;
+    snapshot = stopping ? state_.Get() : state_.WaitForChange(snapshot.generation, kStreamPoll);
     v1beta1::ListAndWatchResponse current = BuildDeviceList(snapshot, resource_);
-    if (SameDevices(current, sent)) continue;
-    if (!writer->Write(current)) return grpc::Status::CANCELLED;
-    sent = std::move(current);
+    if (!SameDevices(current, sent)) {
+      if (!writer->Write(current)) return grpc::Status::CANCELLED;
+      sent = std::move(current);
+    }
+    if (stopping) break;
   }
   return grpc::Status::OK;
 }
