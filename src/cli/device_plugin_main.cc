@@ -47,6 +47,18 @@ std::string SiblingLibDir() {
       .string();
 }
 
+// One state file per user and spec: runs with the same spec share their simulated GPUs (XIDs
+// injected from another shell, CUDA clients), and a different spec never reuses a stale file.
+std::string DefaultSimulationState(const std::string& spec) {
+  uint64_t hash = 14695981039346656037ULL;  // FNV-1a: stable across builds, unlike std::hash
+  for (unsigned char c : spec) hash = (hash ^ c) * 1099511628211ULL;
+  char suffix[17];
+  std::snprintf(suffix, sizeof(suffix), "%016llx", static_cast<unsigned long long>(hash));
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/gpuslice-sim-" +
+         std::to_string(getuid()) + "-" + suffix + ".state";
+}
+
 Result<core::Config> LoadConfig(const Flags& flags, std::string* text_out) {
   if (flags.config_path.empty()) return core::Config{};
   std::ifstream file(flags.config_path);
@@ -77,11 +89,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
   nvml.library = flags.nvml_library;
   if (!flags.simulate.empty()) {
     std::string state = flags.simulate_state;
-    if (state.empty()) {
-      const char* tmp = std::getenv("TMPDIR");
-      state = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/gpuslice-sim-" +
-              std::to_string(getuid()) + ".state";
-    }
+    if (state.empty()) state = DefaultSimulationState(flags.simulate);
     setenv("GPUSLICE_SIM_SPEC", flags.simulate.c_str(), 1);
     setenv("GPUSLICE_SIM_STATE", state.c_str(), 1);
     nvml.library = SiblingLibDir() + "/libgpuslice-sim-nvml.so";
@@ -178,7 +186,7 @@ int main(int argc, char** argv) {
                  "Run on simulated GPUs instead of NVML, e.g. 2xH100-80GB,1xT4 or a spec file")
       ->envname("GPUSLICE_SIMULATE");
   app.add_option("--simulate-state", flags.simulate_state,
-                 "Shared state file of the simulated GPUs (default $TMPDIR/gpuslice-sim-<uid>.state)")
+                 "Shared state file of the simulated GPUs (default: one per user and spec in $TMPDIR)")
       ->envname("GPUSLICE_SIMULATE_STATE");
   app.add_option("--pod-resources-socket", flags.pod_resources_socket,
                  "Kubelet PodResources socket, used to clean up finished allocations")
