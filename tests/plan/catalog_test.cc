@@ -1,0 +1,88 @@
+#include "plan/catalog.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace gpuslice::plan {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+TEST(BuiltinCatalog, HoldsTheDatedUsEast1Facts) {
+  const Catalog& catalog = BuiltinCatalog();
+  EXPECT_EQ(catalog.region, "us-east-1");
+  EXPECT_EQ(catalog.price_date, "2026-07-20");
+  EXPECT_EQ(catalog.types.size(), 68u);
+  const InstanceType* p3 = catalog.Find("p3.8xlarge");
+  ASSERT_NE(p3, nullptr);
+  EXPECT_EQ(p3->family, "p3");
+  EXPECT_EQ(p3->gpu_count, 4);
+  EXPECT_EQ(p3->gpu_model, "v100");
+  EXPECT_EQ(p3->gpu_memory_bytes, 16384 * kMiB);
+  EXPECT_EQ(p3->vcpu, 32);
+  EXPECT_EQ(p3->allocatable_cpu_millis, 31850);
+  EXPECT_EQ(p3->allocatable_memory_bytes, 228187 * kMiB);
+  EXPECT_EQ(p3->max_pods, 234);
+  EXPECT_EQ(p3->karpenter_gpus, 4);
+  EXPECT_DOUBLE_EQ(*p3->price_per_hour, 12.24);
+}
+
+TEST(BuiltinCatalog, TypesWithoutAPriceAreNotLaunchableOnDemand) {
+  const InstanceType* p5e = BuiltinCatalog().Find("p5e.48xlarge");
+  ASSERT_NE(p5e, nullptr);
+  EXPECT_FALSE(p5e->price_per_hour.has_value());
+}
+
+TEST(BuiltinCatalog, FractionalGpuTypesCountNoGpus) {
+  const InstanceType* g6f = BuiltinCatalog().Find("g6f.xlarge");
+  ASSERT_NE(g6f, nullptr);
+  EXPECT_EQ(g6f->gpu_count, 0);
+  EXPECT_EQ(g6f->karpenter_gpus, 0);
+}
+
+constexpr std::string_view kHeader =
+    "instance_type,family,arch,gpu_count,gpu_model,gpu_mem_mib_per_gpu,vcpu,mem_mib,"
+    "karpenter_alloc_cpu_millis,karpenter_alloc_mem_mib,karpenter_max_pods,"
+    "karpenter_nvidia_gpu,od_usd_per_hour,region,notes\n";
+
+TEST(ParseCatalog, ReadsColumnsByNameAndQuotedFields) {
+  Result<Catalog> catalog = ParseCatalog(std::string(kHeader) +
+                                             "x.large,x,amd64,1,t4,16384,4,16384,3920,14481,29,1,0."
+                                             "5,eu-west-1,\"a, quoted \"\"note\"\"\"\n",
+                                         "mine.csv");
+  ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+  EXPECT_EQ(catalog->region, "eu-west-1");
+  EXPECT_EQ(catalog->types[0].notes, "a, quoted \"note\"");
+  EXPECT_TRUE(catalog->price_date.empty());
+}
+
+TEST(ParseCatalog, NamesFileLineColumnAndValueOfBadRows) {
+  const struct {
+    std::string row;
+    std::string message;
+  } cases[] = {
+      {"x.large,x,amd64,one,t4,16384,4,16384,3920,14481,29,1,0.5,,\n",
+       "mine.csv: line 2: column gpu_count: \"one\" is not an integer"},
+      {"x.large,x,sparc,1,t4,16384,4,16384,3920,14481,29,1,0.5,,\n",
+       "column arch: \"sparc\" is not amd64 or arm64"},
+      {"x.large,x,amd64,1,t4,16384,4,16384,3920,14481,29,1,cheap,,\n",
+       "column od_usd_per_hour: \"cheap\" is not a price"},
+      {"x.large,x,amd64,1,t4,16384,4,16384,5000,14481,29,1,0.5,,\n",
+       "column karpenter_alloc_cpu_millis: \"5000\" exceeds the vCPUs"},
+      {"x.large,x,amd64,1,,0,4,16384,3920,14481,29,1,0.5,,\n", "must name the GPU and its memory"},
+  };
+  for (const auto& c : cases) {
+    Result<Catalog> catalog = ParseCatalog(std::string(kHeader) + c.row, "mine.csv");
+    ASSERT_FALSE(catalog.ok()) << c.row;
+    EXPECT_THAT(catalog.status().message(), HasSubstr(c.message));
+  }
+  EXPECT_THAT(ParseCatalog("instance_type,family\nx,y\n", "h.csv").status().message(),
+              HasSubstr("h.csv: line 1: the header has no column arch"));
+  EXPECT_THAT(ParseCatalog(kHeader, "empty.csv").status().message(),
+              HasSubstr("lists no instance types"));
+}
+
+}  // namespace
+}  // namespace gpuslice::plan
