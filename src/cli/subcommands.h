@@ -5,4 +5,7 @@
 
 namespace gpuslice::cli {
 
+Subcommand AddPlanCommand(CLI::App* root);
+Subcommand AddRenderCommand(CLI::App* root);
+
 }  // namespace gpuslice::cli

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "kube/internal/object_readers.h"
+#include "kube/internal/yaml_emit.h"
 #include "kube/internal/yaml_field.h"
 
 namespace gpuslice::kube {
@@ -42,12 +43,6 @@ constexpr KindInfo kKinds[] = {
 std::string ScalarOr(const Field& field, std::string fallback) {
   if (field.present() && field.node().IsScalar()) return field.node().Scalar();
   return fallback;
-}
-
-std::string EmitYaml(const YAML::Node& node) {
-  YAML::Emitter emitter;
-  emitter << node;
-  return emitter.c_str();
 }
 
 Status ReadObject(const Field& root, Source source, Manifests* out);
@@ -107,7 +102,7 @@ Status ReadObject(const Field& root, Source source, Manifests* out) {
     Result<NodePool> pool = internal::ReadNodePool(root);
     if (pool.ok()) {
       pool->source = source;
-      pool->document_yaml = EmitYaml(root.node());
+      pool->document_yaml = internal::EmitYaml(root.node());
       out->node_pools.push_back(*std::move(pool));
     }
     status = pool.status();

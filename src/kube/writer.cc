@@ -2,14 +2,16 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "kube/internal/yaml_emit.h"
+
 namespace gpuslice::kube {
 namespace {
 
 YAML::Node TaintNode(const Taint& taint) {
   YAML::Node node;
-  node["key"] = taint.key;
-  if (!taint.value.empty()) node["value"] = taint.value;
-  node["effect"] = std::string(TaintEffectName(taint.effect));
+  node["key"] = internal::QuotedScalar(taint.key);
+  if (!taint.value.empty()) node["value"] = internal::QuotedScalar(taint.value);
+  node["effect"] = internal::QuotedScalar(std::string(TaintEffectName(taint.effect)));
   return node;
 }
 
@@ -45,9 +47,7 @@ Result<std::string> NodePoolYamlWithTaint(const NodePool& pool, const Taint& tai
       taints.push_back(TaintNode(taint));
       document["spec"]["template"]["spec"]["taints"] = taints;
     }
-    YAML::Emitter out;
-    out << document;
-    return std::string(out.c_str()) + "\n";
+    return internal::EmitYaml(document) + "\n";
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(pool.source.ToString() + ": " + e.what());
   }

@@ -152,6 +152,28 @@ Result<std::string> SliceResource(const std::vector<const kube::NodeOverlay*>& o
   return resources.empty() ? std::string(kube::kResourceNvidiaGpu) : *resources.begin();
 }
 
+// The slice memory target gpuslice's overlays were written for, if any.
+Result<std::optional<uint64_t>> SliceMemoryOf(
+    const std::vector<const kube::NodeOverlay*>& overlays) {
+  std::set<std::string> values;
+  for (const kube::NodeOverlay* overlay : overlays) {
+    auto it = overlay->labels.find(std::string(kSliceMemoryLabel));
+    values.insert(it == overlay->labels.end() ? "" : it->second);
+  }
+  if (values.size() != 1) {
+    return Status::InvalidArgument("the gpuslice NodeOverlays disagree on label " +
+                                   std::string(kSliceMemoryLabel));
+  }
+  if (values.begin()->empty()) return std::optional<uint64_t>();
+  Result<core::Quantity> quantity = core::Quantity::Parse(*values.begin());
+  Result<int64_t> bytes = quantity.ok() ? quantity->Value() : Result<int64_t>(quantity.status());
+  if (!bytes.ok() || *bytes <= 0) {
+    return Status::InvalidArgument("label " + std::string(kSliceMemoryLabel) + ": \"" +
+                                   *values.begin() + "\" is not an amount of memory");
+  }
+  return std::optional<uint64_t>(static_cast<uint64_t>(*bytes));
+}
+
 // Warns where the overlays Karpenter plans with and the device plugin config disagree: nodes
 // whose advertised capacity never matches what Karpenter waits for do not initialize.
 void CheckAgreement(const ClusterModel& model, const SlicingProfile& profile,
@@ -210,13 +232,19 @@ Result<Plan> MakePlan(const kube::Manifests& manifests, const PlanOptions& optio
   plan.scenarios.push_back(Greedy("whole", *whole, manifests, nullptr));
 
   std::optional<SlicingProfile> profile = options.profile;
+  std::optional<uint64_t> slice_memory = profile ? profile->slice_memory() : std::nullopt;
   std::vector<kube::NodeOverlay> generated;
   std::vector<const kube::NodeOverlay*> sliced_overlays = own;
   if (!managed.empty()) {
     Result<std::string> resource = SliceResource(managed);
     if (!resource.ok()) return resource.status();
     plan.slice_resource = *resource;
-    plan.slicing = "as the gpuslice NodeOverlays in the input declare (" + *resource + ")";
+    Result<std::optional<uint64_t>> memory = SliceMemoryOf(managed);
+    if (!memory.ok()) return memory.status();
+    slice_memory = *memory;
+    plan.slicing =
+        "as the gpuslice NodeOverlays in the input declare (" + *resource +
+        (slice_memory ? ", slices of at least " + core::FormatBytes(*slice_memory) : "") + ")";
     sliced_overlays.insert(sliced_overlays.end(), managed.begin(), managed.end());
   } else {
     if (!profile) {
@@ -243,8 +271,7 @@ Result<Plan> MakePlan(const kube::Manifests& manifests, const PlanOptions& optio
   }
 
   progress("slices: provisioning " + std::to_string(plan.pods) + " pods");
-  GpuRewrite rewrite{plan.slice_resource,
-                     profile ? profile->slice_memory() : std::optional<uint64_t>()};
+  GpuRewrite rewrite{plan.slice_resource, slice_memory};
   Result<ClusterModel> sliced = BuildClusterModel({&manifests, &catalog, sliced_overlays, rewrite});
   if (!sliced.ok()) return sliced.status();
   plan.warnings.insert(plan.warnings.end(), sliced->warnings.begin(), sliced->warnings.end());

@@ -34,6 +34,12 @@ Result<Rendering> Render(const std::vector<kube::NodePool>& pools, const Catalog
                          const SlicingProfile& profile) {
   if (pools.empty()) return Status::InvalidArgument("no NodePool (karpenter.sh/v1) to render for");
   Rendering out;
+  out.node_pools_yaml =
+      "# NodePools written by gpuslice render: GPU nodes carry the nvidia.com/gpu taint.\n";
+  out.node_overlays_yaml = "# NodeOverlays written by gpuslice render (" + profile.description() +
+                           "):\n# each tells Karpenter how many slices an instance type's node "
+                           "offers. Karpenter\n# applies them only with its NodeOverlay feature "
+                           "gate on.\n";
   std::vector<const InstanceType*> all_types;
   std::set<std::string> seen;
   const kube::Taint gpu_taint{std::string(kGpuTaintKey), "true", kube::TaintEffect::kNoSchedule};
@@ -62,8 +68,10 @@ Result<Rendering> Render(const std::vector<kube::NodePool>& pools, const Catalog
   if (!config.ok()) return config.status();
   out.config = *std::move(config);
   out.values_yaml =
-      "# Helm values for deploy/helm/gpuslice, written by gpuslice render: the device plugin\n"
-      "# advertises exactly the slices the NodeOverlays declare to Karpenter.\n"
+      "# Helm values for deploy/helm/gpuslice, written by gpuslice render (" +
+      profile.description() +
+      "):\n# the device plugin advertises exactly the slices the NodeOverlays declare to "
+      "Karpenter.\n"
       "config:\n" +
       Indent(core::FormatConfig(out.config), "  ");
   if (out.overlays.empty()) {

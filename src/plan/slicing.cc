@@ -218,6 +218,9 @@ Result<std::vector<kube::NodeOverlay>> SliceOverlays(const kube::NodePool& pool,
     overlay.name =
         "gpuslice-" + pool.name + "-" + ShortResourceName(resource) + "-" + std::to_string(units);
     overlay.labels[std::string(kManagedByLabel)] = std::string(kManagedByValue);
+    if (profile.slice_memory()) {
+      overlay.labels[std::string(kSliceMemoryLabel)] = core::FormatBytes(*profile.slice_memory());
+    }
     // Above the default weight, so a price or capacity overlay without one never conflicts.
     overlay.weight = 100;
     std::sort(names.begin(), names.end());

@@ -24,6 +24,9 @@ inline constexpr std::string_view kGpuMemoryAnnotation = "gpuslice.io/gpu-memory
 // Marks the NodeOverlays gpuslice writes, so plan can tell them from the cluster's own.
 inline constexpr std::string_view kManagedByLabel = "app.kubernetes.io/managed-by";
 inline constexpr std::string_view kManagedByValue = "gpuslice";
+// On gpuslice's NodeOverlays of a slice-memory profile: the per-slice memory target, so plan
+// reading them back asks stated GPU memory in slices the same way.
+inline constexpr std::string_view kSliceMemoryLabel = "gpuslice.io/slice-memory";
 
 // How one GPU of an instance type is advertised.
 struct GpuSlices {
@@ -76,8 +79,8 @@ class SlicingProfile {
 std::string NvmlName(const InstanceType& type);
 
 // NodeOverlays giving each sliced GPU type of `pool` its `gpus x slices` of the slice resource,
-// one overlay per distinct count, limited to the pool, labelled as gpuslice's. `types` are the
-// pool's instance types.
+// one overlay per distinct count, limited to the pool, labelled as gpuslice's (with the slice
+// memory target, if the profile has one). `types` are the pool's instance types.
 Result<std::vector<kube::NodeOverlay>> SliceOverlays(const kube::NodePool& pool,
                                                      const std::vector<const InstanceType*>& types,
                                                      const SlicingProfile& profile);

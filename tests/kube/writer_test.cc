@@ -41,18 +41,21 @@ TEST(NodePoolYamlWithTaint, AddsTheTaintAndKeepsEveryOtherField) {
   EXPECT_EQ(reread.taints[0].key, "nvidia.com/gpu");
   EXPECT_EQ(reread.taints[0].value, "true");
   EXPECT_EQ(reread.requirements.size(), 1u);
+  // "true" must stay a string: Kubernetes refuses a boolean taint value.
+  EXPECT_THAT(*yaml, HasSubstr("value: \"true\""));
 }
 
 TEST(NodePoolYamlWithTaint, KeepsAnExistingTaintWithTheSameKeyAndEffect) {
   const Taint gpu{"nvidia.com/gpu", "", TaintEffect::kNoSchedule};
   const std::string tainted = std::string(kSeedNodePool) +
-                              "      taints: [{key: nvidia.com/gpu, value: present, effect: "
+                              "      taints: [{key: nvidia.com/gpu, value: \"1\", effect: "
                               "NoSchedule}]\n";
   Result<std::string> yaml = NodePoolYamlWithTaint(ReadPool(tainted), gpu);
   ASSERT_TRUE(yaml.ok());
   const NodePool reread = ReadPool(*yaml);
   ASSERT_EQ(reread.taints.size(), 1u);
-  EXPECT_EQ(reread.taints[0].value, "present");
+  EXPECT_EQ(reread.taints[0].value, "1");
+  EXPECT_THAT(*yaml, HasSubstr("value: \"1\""));
 }
 
 TEST(NodeOverlayYaml, RoundTripsThroughTheReader) {
