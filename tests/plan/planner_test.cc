@@ -180,30 +180,34 @@ TEST(MakePlan, RefusesInputWithoutNodePool) {
 }
 
 // `gpuslice render` writes NodePools, NodeOverlays and Helm values; planning with them gives
-// what planning with the profile gives.
+// what planning with the profile gives, for slice counts and for a slice-memory target.
 TEST(MakePlan, ReadsRenderOutputBackToTheSameAnswer) {
   const std::string workloads =
-      Deployment({.name = "a", .replicas = 7, .cpu = "2", .memory = "8Gi"}) +
+      Deployment({.name = "a", .replicas = 7, .cpu = "2", .memory = "8Gi", .gpu_memory = "6Gi"}) +
       Deployment({.name = "b", .replicas = 3, .gpus = 2});
   const kube::Manifests input = Parse(NodePool("gpu", "p3, g5") + workloads);
-  const SlicingProfile profile = Slices("v100=4,a10g=2");
-  const Plan direct = MakePlanOrDie(input, profile);
-
-  Result<Rendering> rendering = Render(input.node_pools, BuiltinCatalog(), profile);
-  ASSERT_TRUE(rendering.ok()) << rendering.status().ToString();
-  const kube::Manifests rendered =
-      Parse(rendering->node_pools_yaml + rendering->node_overlays_yaml + "---\n" + workloads);
-  Result<core::Config> config = ReadPluginConfig(rendering->values_yaml, "values.yaml");
-  ASSERT_TRUE(config.ok()) << config.status().ToString();
-  const Plan reread = MakePlanOrDie(rendered, SlicingProfile::FromConfig(*config, "values.yaml"));
-  EXPECT_TRUE(reread.warnings.empty()) << reread.warnings[0];
-  ASSERT_EQ(reread.scenarios.size(), direct.scenarios.size());
-  for (size_t i = 0; i < direct.scenarios.size(); ++i) {
-    SCOPED_TRACE(direct.scenarios[i].name);
-    EXPECT_EQ(Nodes(reread.scenarios[i]), Nodes(direct.scenarios[i]));
-    EXPECT_NEAR(reread.scenarios[i].cost_per_hour, direct.scenarios[i].cost_per_hour, 1e-9);
-    EXPECT_DOUBLE_EQ(reread.scenarios[i].gpu_memory_requested,
-                     direct.scenarios[i].gpu_memory_requested);
+  Result<SlicingProfile> by_memory =
+      SlicingProfile::FromSliceMemory(uint64_t{5} << 30, std::string(kSliceResource), 0);
+  ASSERT_TRUE(by_memory.ok());
+  for (const SlicingProfile& profile : {Slices("v100=4,a10g=2"), *by_memory}) {
+    SCOPED_TRACE(profile.description());
+    const Plan direct = MakePlanOrDie(input, profile);
+    Result<Rendering> rendering = Render(input.node_pools, BuiltinCatalog(), profile);
+    ASSERT_TRUE(rendering.ok()) << rendering.status().ToString();
+    const kube::Manifests rendered =
+        Parse(rendering->node_pools_yaml + rendering->node_overlays_yaml + "---\n" + workloads);
+    Result<core::Config> config = ReadPluginConfig(rendering->values_yaml, "values.yaml");
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    const Plan reread = MakePlanOrDie(rendered, SlicingProfile::FromConfig(*config, "values.yaml"));
+    EXPECT_THAT(reread.warnings, ::testing::IsEmpty());
+    ASSERT_EQ(reread.scenarios.size(), direct.scenarios.size());
+    for (size_t i = 0; i < direct.scenarios.size(); ++i) {
+      SCOPED_TRACE(direct.scenarios[i].name);
+      EXPECT_EQ(Nodes(reread.scenarios[i]), Nodes(direct.scenarios[i]));
+      EXPECT_NEAR(reread.scenarios[i].cost_per_hour, direct.scenarios[i].cost_per_hour, 1e-9);
+      EXPECT_DOUBLE_EQ(reread.scenarios[i].gpu_memory_requested,
+                       direct.scenarios[i].gpu_memory_requested);
+    }
   }
 }
 
