@@ -25,7 +25,7 @@ struct PlanFlags {
   SlicingFlags slicing;
   bool no_optimal = false;
   size_t ilp_max_pods = 500;
-  double time_limit = 30;
+  double time_limit = 10;
   OutputFormat output = OutputFormat::kTable;
 };
 

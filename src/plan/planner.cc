@@ -281,6 +281,10 @@ Result<Plan> MakePlan(const kube::Manifests& manifests, const PlanOptions& optio
 
   if (options.optimize) {
     OptimizerOptions optimizer = options.optimizer;
+    const Scenario& greedy = plan.scenarios.back();
+    if (greedy.unschedulable.empty() && !optimizer.upper_bound) {
+      optimizer.upper_bound = greedy.cost_per_hour;
+    }
     if (!optimizer.progress) optimizer.progress = options.progress;
     Result<Scenario> optimal = Optimal(*sliced, manifests, slicing, optimizer);
     if (!optimal.ok()) return optimal.status();

@@ -53,7 +53,11 @@ const KnownGpu* FindKnown(const InstanceType& type) {
 
 std::string ModelGlob(const InstanceType& type) {
   const KnownGpu* known = FindKnown(type);
-  return known ? std::string(known->glob) : "*" + Upper(type.gpu_model) + "*";
+  if (known != nullptr) return std::string(known->glob);
+  std::string glob = "*";
+  glob += Upper(type.gpu_model);
+  glob += "*";
+  return glob;
 }
 
 // NVML names of memory variants carry the size ("Tesla V100-SXM2-16GB" for 16384 MiB).

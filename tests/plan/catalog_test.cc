@@ -91,8 +91,9 @@ TEST(ParseCatalog, NamesFileLineColumnAndValueOfBadRows) {
 TEST(ParseCatalog, MutatedCatalogsNeverCrash) {
   std::string csv;
   csv += kHeader;
-  csv += "g5.xlarge,g5,amd64,1,a10g,22888,4,16384,3920,14162,58,1,1.006,us-east-1,\n"
-         "p3.8xlarge,p3,amd64,4,v100,16384,32,249856,31850,228187,234,4,12.24,us-east-1,note\n";
+  csv +=
+      "g5.xlarge,g5,amd64,1,a10g,22888,4,16384,3920,14162,58,1,1.006,us-east-1,\n"
+      "p3.8xlarge,p3,amd64,4,v100,16384,32,249856,31850,228187,234,4,12.24,us-east-1,note\n";
   std::mt19937_64 rng(2026);
   const std::string alphabet = ",\"\n-.0123456789ex ";
   for (int i = 0; i < 3000; ++i) {

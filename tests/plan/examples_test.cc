@@ -43,11 +43,11 @@ TEST(Examples, RenderedFilesAreCurrent) {
 }
 
 TEST(Examples, PlanPlacesEveryPodAndSlicingSaves) {
-  const kube::Manifests manifests = Load({"examples/gpu-example-deployment.yaml",
-                                          "examples/gpu-example-pod.yaml",
-                                          "examples/nodepool-gpu.yaml", "examples/inference",
-                                          "examples/gpuslice/nodeoverlays.yaml"});
-  Result<core::Config> config = ReadPluginConfig(Read("examples/gpuslice/values.yaml"), "values.yaml");
+  const kube::Manifests manifests = Load(
+      {"examples/gpu-example-deployment.yaml", "examples/gpu-example-pod.yaml",
+       "examples/nodepool-gpu.yaml", "examples/inference", "examples/gpuslice/nodeoverlays.yaml"});
+  Result<core::Config> config =
+      ReadPluginConfig(Read("examples/gpuslice/values.yaml"), "values.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   PlanOptions options;
   options.catalog = &BuiltinCatalog();

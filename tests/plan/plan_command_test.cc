@@ -1,7 +1,6 @@
 // `gpuslice plan` and `gpuslice render` as users run them: the real binary in a child process.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace gpuslice {
@@ -59,7 +59,9 @@ class CommandTest : public ::testing::Test {
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out_path), Slurp(err_path)};
   }
 
-  void Write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+  }
 
   std::filesystem::path dir_;
 };
@@ -97,11 +99,13 @@ TEST_F(CommandTest, PlanListsTheUnschedulablePodAndItsReason) {
   Write("pool.yaml",
         "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: gpu}\nspec:\n  template:\n"
         "    spec:\n      requirements: [{key: karpenter.k8s.aws/instance-family, operator: In, "
-        "values: [p3]}]\n      taints: [{key: nvidia.com/gpu, value: \"true\", effect: NoSchedule}]\n");
+        "values: [p3]}]\n      taints: [{key: nvidia.com/gpu, value: \"true\", effect: "
+        "NoSchedule}]\n");
   Write("pod.yaml",
         "apiVersion: v1\nkind: Pod\nmetadata: {name: lost}\nspec:\n  containers:\n  - name: c\n"
         "    resources: {limits: {nvidia.com/gpu: 1}}\n");
-  Outcome run = Gpuslice({"plan", dir_.string() + "/pool.yaml", dir_.string() + "/pod.yaml", "-o", "yaml"});
+  Outcome run =
+      Gpuslice({"plan", dir_.string() + "/pool.yaml", dir_.string() + "/pod.yaml", "-o", "yaml"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("pod: default/lost"));
   EXPECT_THAT(run.out, HasSubstr("does not tolerate taint nvidia.com/gpu=true:NoSchedule"));
@@ -120,7 +124,8 @@ TEST_F(CommandTest, InvalidInputExitsWithTwoAndSaysWhy) {
 }
 
 TEST_F(CommandTest, RenderWritesFilesPlanReadsBack) {
-  Outcome render = Gpuslice({"render", "--slices", "v100=4", "--output-dir", (dir_ / "out").string()});
+  Outcome render =
+      Gpuslice({"render", "--slices", "v100=4", "--output-dir", (dir_ / "out").string()});
   ASSERT_EQ(render.exit_code, 0) << render.err;
   EXPECT_THAT(render.out, HasSubstr("p3.8xlarge"));
   EXPECT_TRUE(std::filesystem::exists(dir_ / "out" / "nodepools.yaml"));
@@ -131,9 +136,10 @@ TEST_F(CommandTest, RenderWritesFilesPlanReadsBack) {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  replicas: 12\n"
         "  template:\n    spec:\n      tolerations: [{key: nvidia.com/gpu, operator: Exists}]\n"
         "      containers: [{name: c, resources: {limits: {nvidia.com/gpu: 1}}}]\n");
-  Outcome plan = Gpuslice({"plan", (dir_ / "pods.yaml").string(), (dir_ / "out/nodepools.yaml").string(),
-                       (dir_ / "out/nodeoverlays.yaml").string(), "--config",
-                       (dir_ / "out/values.yaml").string(), "-o", "json"});
+  Outcome plan =
+      Gpuslice({"plan", (dir_ / "pods.yaml").string(), (dir_ / "out/nodepools.yaml").string(),
+                (dir_ / "out/nodeoverlays.yaml").string(), "--config",
+                (dir_ / "out/values.yaml").string(), "-o", "json"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   const nlohmann::json doc = nlohmann::json::parse(plan.out);
   EXPECT_TRUE(doc["warnings"].empty()) << doc["warnings"].dump();

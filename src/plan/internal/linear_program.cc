@@ -64,6 +64,8 @@ void LinearProgram::SetCost(int column, double cost) {
 int LinearProgram::columns() const { return glp_get_num_cols(problem_); }
 
 Status LinearProgram::SolveLp() {
+  // Rows mix millicores, bytes and pod counts; scaling keeps the simplex numerically sound.
+  glp_scale_prob(problem_, GLP_SF_AUTO);
   glp_smcp parameters;
   glp_init_smcp(&parameters);
   parameters.msg_lev = GLP_MSG_OFF;
@@ -89,6 +91,7 @@ Status LinearProgram::SolveIp(double seconds, bool* proven) {
   parameters.tm_lim = static_cast<int>(std::min(seconds * 1000, 2e9));
   parameters.gmi_cuts = GLP_ON;
   parameters.mir_cuts = GLP_ON;
+  parameters.fp_heur = GLP_ON;
   const int error = glp_intopt(problem_, &parameters);
   const int status = glp_mip_status(problem_);
   if ((error != 0 && error != GLP_ETMLIM) || (status != GLP_OPT && status != GLP_FEAS)) {
