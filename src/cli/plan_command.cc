@@ -60,6 +60,10 @@ std::string Memory(double bytes) {
 
 const plan::Scenario* Whole(const plan::Plan& plan) { return &plan.scenarios.front(); }
 
+bool Comparable(const plan::Scenario& s, const plan::Scenario& whole) {
+  return s.pods_placed >= whole.pods_placed;
+}
+
 nlohmann::json ToJson(const plan::Plan& plan, const plan::Catalog& catalog) {
   nlohmann::json scenarios = nlohmann::json::array();
   const double whole_cost = Whole(plan)->cost_per_hour;
@@ -88,10 +92,15 @@ nlohmann::json ToJson(const plan::Plan& plan, const plan::Catalog& catalog) {
         {"podsPlaced", s.pods_placed},
         {"gpuMemoryRequestedBytes", std::llround(s.gpu_memory_requested)},
         {"gpuMemoryProvisionedBytes", std::llround(s.gpu_memory_provisioned)},
-        {"savingPerHour", Round(whole_cost - s.cost_per_hour, 6)},
-        {"savingPercent",
-         whole_cost > 0 ? Round(100 * (whole_cost - s.cost_per_hour) / whole_cost, 4) : 0.0},
+        {"savingPerHour", nullptr},
+        {"savingPercent", nullptr},
         {"unschedulable", unschedulable}};
+    // A saving only means something if the scenario places the pods the whole one does.
+    if (Comparable(s, *Whole(plan))) {
+      scenario["savingPerHour"] = Round(whole_cost - s.cost_per_hour, 6);
+      scenario["savingPercent"] =
+          whole_cost > 0 ? Round(100 * (whole_cost - s.cost_per_hour) / whole_cost, 4) : 0.0;
+    }
     if (s.name == "optimal") {
       scenario["lowerBound"] = Round(s.lower_bound, 6);
       scenario["provenOptimal"] = s.proven_optimal;
@@ -132,7 +141,9 @@ void PrintTable(const plan::Plan& plan, const plan::Catalog& catalog, const std:
     }
     const double saving = whole.cost_per_hour - s.cost_per_hour;
     std::string saving_text = "-";
-    if (&s != &whole && whole.cost_per_hour > 0) {
+    if (&s != &whole && !Comparable(s, whole)) {
+      saving_text = "- (fewer pods)";
+    } else if (&s != &whole && whole.cost_per_hour > 0) {
       saving_text = "$" + Money(saving * kHoursPerMonth) + "/mo (" +
                     std::to_string(std::lround(100 * saving / whole.cost_per_hour)) + "%)";
     }
