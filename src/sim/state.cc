@@ -185,8 +185,7 @@ Result<std::unique_ptr<SimState>> SimState::Create(const std::string& path, cons
   GPUSLICE_RETURN_IF_ERROR(ValidateSpec(spec));
   struct stat existing;
   if (!replace && stat(path.c_str(), &existing) == 0 && existing.st_size > 0) {
-    return Status::AlreadyExists("state file '" + path +
-                                 "' exists; remove it or replace it explicitly");
+    return Status::AlreadyExists("state file '" + path + "' already exists");
   }
   // Built under a temporary name and renamed into place, so nobody sees a half-written file.
   std::string temp = path + ".XXXXXX";
