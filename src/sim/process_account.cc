@@ -23,6 +23,8 @@ void Occupy(ProcessSlot& slot) {
   for (int i = 0; i < kMaxGpus; ++i) {
     slot.memory[i].store(0, std::memory_order_relaxed);
     slot.busy_ns[i].store(0, std::memory_order_relaxed);
+    slot.tail_ns[i].store(0, std::memory_order_relaxed);
+    slot.sampled_busy_ns[i] = 0;
     slot.contexts[i].store(0, std::memory_order_relaxed);
   }
   char command[16] = {};
@@ -161,14 +163,17 @@ uint64_t ProcessAccount::ScheduleKernel(int gpu, uint64_t not_before_ns, uint64_
   uint64_t end;
   {
     // A dead owner leaves at worst one kernel counted as scheduled without extending the
-    // timeline: the busy time is off by one kernel, which the readers clamp. No repair.
+    // timeline (or its process's tail): the busy time is off by one kernel, which the readers
+    // clamp. No repair.
     internal::RobustLock lock(state.timeline_lock);
     const uint64_t start = std::max({internal::MonotonicNs(), state.busy_until_ns, not_before_ns});
     end = start + duration_ns;
     state.busy_scheduled_ns += duration_ns;
     state.busy_until_ns = end;
+    ProcessSlot& slot = state_->file()->slots[slot_];
+    slot.busy_ns[gpu].fetch_add(duration_ns, std::memory_order_relaxed);
+    slot.tail_ns[gpu].store(end, std::memory_order_relaxed);
   }
-  state_->file()->slots[slot_].busy_ns[gpu].fetch_add(duration_ns, std::memory_order_relaxed);
   return end;
 }
 

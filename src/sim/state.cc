@@ -84,6 +84,7 @@ void Initialize(StateFile* file, const SimSpec& spec, std::string_view spec_text
     state.busy_until_ns = now;
     state.snapshots[0] = {now, 0};
     state.next_snapshot = 1;
+    state.last_process_sample_ns = now;
   }
   file->ready.store(1, std::memory_order_release);
 }
@@ -235,9 +236,16 @@ Result<std::unique_ptr<SimState>> SimState::Open(const std::string& path) {
     close(fd);
     return file.status();
   }
+  if ((*file)->ready.load(std::memory_order_acquire) == 0) {
+    // A creator holds the file lock until the state is complete: wait for it to finish (or
+    // die) before judging what the file is.
+    while (flock(fd, LOCK_SH) != 0 && errno == EINTR) {
+    }
+    flock(fd, LOCK_UN);
+  }
   Status valid = Check(*file, path);
   if (valid.ok() && (*file)->ready.load(std::memory_order_acquire) == 0) {
-    valid = Status::Unavailable("state file '" + path + "' is still being created");
+    valid = Status::Unavailable("state file '" + path + "' was left half-written");
   }
   if (!valid.ok()) {
     munmap(*file, kFileSize);
@@ -272,10 +280,9 @@ Result<std::unique_ptr<SimState>> SimState::OpenOrCreate(const std::string& path
         close(fd);
         return file.status();
       }
-      create = (*file)->ready.load(std::memory_order_acquire) == 0;
-      if (create && HasMagic(*file) && (*file)->layout_version != internal::kLayoutVersion) {
-        create = false;  // another layout: Open below reports it
-      }
+      // Only our own half-written state is redone; anything else Open below reports.
+      create = (*file)->ready.load(std::memory_order_acquire) == 0 && HasMagic(*file) &&
+               (*file)->layout_version == internal::kLayoutVersion;
       munmap(*file, kFileSize);
     }
     if (create) {
@@ -443,6 +450,48 @@ GpuUsage SimState::Usage(int index) {
   }
   usage.processes = CollectProcesses(index);
   return usage;
+}
+
+std::vector<ProcessUtilizationSample> SimState::ProcessUtilization(int index, uint64_t after_us) {
+  ReclaimDeadProcesses();
+  internal::GpuState& gpu = file_->gpus[index];
+  std::vector<ProcessUtilizationSample> samples;
+  internal::RobustLock lock(gpu.timeline_lock);
+  const uint64_t now = internal::MonotonicNs();
+  const uint64_t period = now - gpu.last_process_sample_ns;
+  if (period >= kProcessSamplePeriodNs) {
+    internal::ProcessSampleSet& set = gpu.process_samples[gpu.next_process_sample];
+    set.time_us = internal::RealtimeNs() / 1000;
+    set.count = 0;
+    const int in_use = static_cast<int>(std::min<uint32_t>(
+        file_->slots_in_use.load(std::memory_order_acquire), internal::kMaxProcesses));
+    for (int slot_index = 0; slot_index < in_use; ++slot_index) {
+      internal::ProcessSlot& slot = file_->slots[slot_index];
+      if (slot.state.load(std::memory_order_acquire) != internal::kSlotLive) continue;
+      const uint64_t queued = slot.busy_ns[index].load(std::memory_order_relaxed);
+      if (queued == 0 && slot.contexts[index].load(std::memory_order_relaxed) == 0) continue;
+      // Its kernels still ahead of `now` end by its tail, so at most that much of its
+      // queued time has not run yet. Exact when its pending kernels are back to back.
+      const uint64_t tail = slot.tail_ns[index].load(std::memory_order_relaxed);
+      const uint64_t pending = std::min(queued, tail > now ? tail - now : 0);
+      const uint64_t elapsed = std::max(queued - pending, slot.sampled_busy_ns[index]);
+      const uint64_t ran = elapsed - slot.sampled_busy_ns[index];
+      slot.sampled_busy_ns[index] = elapsed;
+      if (set.count == internal::kProcessesPerSample) continue;
+      const uint64_t percent = (ran * 100 + period / 2) / period;
+      set.entries[set.count++] = {slot.pid.load(std::memory_order_relaxed),
+                                  static_cast<uint32_t>(std::min<uint64_t>(percent, 100))};
+    }
+    gpu.next_process_sample = (gpu.next_process_sample + 1) % internal::kProcessSampleRing;
+    gpu.last_process_sample_ns = now;
+  }
+  for (const internal::ProcessSampleSet& set : gpu.process_samples) {
+    if (set.time_us <= after_us) continue;
+    for (uint32_t i = 0; i < set.count; ++i) {
+      samples.push_back({set.entries[i].pid, set.time_us, set.entries[i].sm_util});
+    }
+  }
+  return samples;
 }
 
 std::vector<ProcessUsage> SimState::Processes() {

@@ -371,6 +371,29 @@ TEST_F(CudaTest, ResettingThePrimaryContextFreesWhatItOwned) {
   EXPECT_EQ(cuMemFree_v2(leaked), CUDA_ERROR_INVALID_VALUE);
 }
 
+TEST_F(CudaTest, TheLegacy32BitEntryPointsAllocateBelow4GiB) {
+  const uint64_t base = MyMemory(0);
+  CUdeviceptr_v1 legacy = 0;
+  GPUSLICE_ASSERT_CU(cuMemAlloc(&legacy, 1 << 20));
+  EXPECT_NE(legacy, 0u);
+  EXPECT_EQ(MyMemory(0), base + (1 << 20));
+  const char text[] = "old binaries";
+  char back[sizeof(text)] = {};
+  GPUSLICE_ASSERT_CU(cuMemcpyHtoD_v2(legacy, text, sizeof(text)));
+  GPUSLICE_ASSERT_CU(cuMemcpyDtoH_v2(back, legacy, sizeof(text)));
+  EXPECT_STREQ(back, text);
+  unsigned int free = 0, total = 0;
+  GPUSLICE_ASSERT_CU(cuMemGetInfo(&free, &total));
+  EXPECT_EQ(total, kH100Memory);
+  GPUSLICE_ASSERT_CU(cuMemFree(legacy));
+  EXPECT_EQ(MyMemory(0), base);
+  CUarray array = nullptr;
+  const CUDA_ARRAY_DESCRIPTOR_v1 descriptor{16, 16, CU_AD_FORMAT_FLOAT, 1};
+  GPUSLICE_ASSERT_CU(cuArrayCreate(&array, &descriptor));
+  EXPECT_EQ(MyMemory(0), base + 16 * 16 * 4);
+  GPUSLICE_ASSERT_CU(cuArrayDestroy(array));
+}
+
 TEST_F(CudaTest, ALostGpuRefusesNewWork) {
   ASSERT_TRUE(NodeState().SetLost(0, true).ok());
   CUdeviceptr pointer = 0;

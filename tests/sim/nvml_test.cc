@@ -8,8 +8,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "fakes/temp_dir.h"
 #include "sim/child_process.h"
@@ -54,6 +56,8 @@ struct Nvml {
   nvmlReturn_t (*DeviceGetUtilizationRates)(nvmlDevice_t, nvmlUtilization_t*);
   nvmlReturn_t (*DeviceGetComputeRunningProcesses)(nvmlDevice_t, unsigned*, nvmlProcessInfo_v1_t*);
   nvmlReturn_t (*DeviceGetComputeRunningProcesses_v3)(nvmlDevice_t, unsigned*, nvmlProcessInfo_t*);
+  nvmlReturn_t (*DeviceGetProcessUtilization)(nvmlDevice_t, nvmlProcessUtilizationSample_t*,
+                                              unsigned*, unsigned long long);
 };
 
 template <typename T>
@@ -98,6 +102,7 @@ class NvmlTest : public ::testing::Test {
     Load(library, "nvmlDeviceGetComputeRunningProcesses", &nvml_.DeviceGetComputeRunningProcesses);
     Load(library, "nvmlDeviceGetComputeRunningProcesses_v3",
          &nvml_.DeviceGetComputeRunningProcesses_v3);
+    Load(library, "nvmlDeviceGetProcessUtilization", &nvml_.DeviceGetProcessUtilization);
     ASSERT_EQ(nvml_.Init(), NVML_SUCCESS);
     Result<std::unique_ptr<SimState>> state = SimState::Open(dir_->Sub("node.state"));
     ASSERT_TRUE(state.ok()) << state.status().ToString();
@@ -245,6 +250,42 @@ TEST_F(NvmlTest, UtilizationShowsKernelTime) {
   EXPECT_LE(utilization.gpu, 100u);
   ASSERT_EQ(nvml_.DeviceGetUtilizationRates(Device(0), &utilization), NVML_SUCCESS);
   EXPECT_EQ(utilization.gpu, 0u);
+}
+
+// Per-process samples cover each process's time without gaps, so summing sample period times
+// utilization gives back the kernel time it ran, to within the percent rounding.
+TEST_F(NvmlTest, ProcessUtilizationSamplesAddUpToTheKernelTimeThatRan) {
+  auto account = ProcessAccount::Register(state_);
+  ASSERT_TRUE(account.ok());
+  (*account)->AddContext(1);
+  nvmlDevice_t device = Device(1);
+  auto sample = [&](unsigned long long after, nvmlProcessUtilizationSample_t* mine) {
+    unsigned count = 0;
+    nvmlReturn_t result = nvml_.DeviceGetProcessUtilization(device, nullptr, &count, after);
+    if (result == NVML_ERROR_NOT_FOUND) return false;
+    EXPECT_EQ(result, NVML_ERROR_INSUFFICIENT_SIZE);
+    std::vector<nvmlProcessUtilizationSample_t> samples(count);
+    EXPECT_EQ(nvml_.DeviceGetProcessUtilization(device, samples.data(), &count, after),
+              NVML_SUCCESS);
+    for (unsigned i = 0; i < count; ++i) {
+      if (samples[i].pid == static_cast<unsigned>(getpid())) *mine = samples[i];
+    }
+    return true;
+  };
+  // Open a window, run 200 ms of kernels, and wait for them and the next sampling period.
+  nvmlProcessUtilizationSample_t first{}, second{};
+  internal::SleepUntil(internal::MonotonicNs() + SimState::kProcessSamplePeriodNs);
+  ASSERT_TRUE(sample(0, &first));
+  ASSERT_NE(first.timeStamp, 0u);
+  const uint64_t end = (*account)->ScheduleKernel(1, 0, 200'000'000);
+  internal::SleepUntil(std::max(end, internal::MonotonicNs() + SimState::kProcessSamplePeriodNs));
+  ASSERT_TRUE(sample(first.timeStamp, &second));
+  ASSERT_GT(second.timeStamp, first.timeStamp);
+  const double window_us = static_cast<double>(second.timeStamp - first.timeStamp);
+  const double ran_us = window_us * second.smUtil / 100.0;
+  EXPECT_NEAR(ran_us, 200'000.0, window_us / 200 + 1000);
+  nvmlProcessUtilizationSample_t none{};
+  EXPECT_FALSE(sample(second.timeStamp, &none));  // nothing newer yet
 }
 
 TEST_F(NvmlTest, ALostGpuAnswersGpuIsLostUntilItRecovers) {

@@ -23,13 +23,14 @@ void ReleaseBlock(Driver& driver, CUmemPoolHandle_st* pool, uintptr_t address, s
 }  // namespace
 
 CUresult AllocateMemory(Driver& driver, CUctx_st* ctx, size_t bytes, MemoryKind kind,
-                        unsigned int host_flags, CUmemoryPool pool, CUdeviceptr* address) {
+                        unsigned int host_flags, CUmemoryPool pool, CUdeviceptr* address,
+                        bool low) {
   const bool on_gpu = CountsOnGpu(kind);
   if (on_gpu) {
     if (driver.IsLost(ctx->gpu)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
     if (!driver.account().Reserve(ctx->gpu, bytes).ok()) return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  void* backing = MapBacking(bytes);
+  void* backing = MapBacking(bytes, low);
   if (backing == nullptr) {
     if (on_gpu) driver.account().Release(ctx->gpu, bytes);
     return CUDA_ERROR_OUT_OF_MEMORY;
