@@ -209,6 +209,9 @@ TEST_F(StateTest, AKilledProcessesMemoryComesBackAndItsKernelTimeStays) {
   const pid_t pid = child.pid();
   child.Kill();
   EXPECT_EQ(child.Wait(), 128 + SIGKILL);
+  // A process starting afterwards takes a fresh slot: the dead one's record stays.
+  auto next = ProcessAccount::Register(state.get());
+  ASSERT_TRUE(next.ok());
   usage = state->Usage(1);
   EXPECT_EQ(usage.memory_used, 0u);
   ASSERT_EQ(usage.processes.size(), 1u);
