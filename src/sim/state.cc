@@ -116,6 +116,23 @@ Status Check(const StateFile* file, const std::string& path) {
   return Status::Ok();
 }
 
+static_assert(offsetof(StateFile, layout_version) == sizeof(StateFile::magic),
+              "every layout starts with the magic and its version");
+
+// True for a gpuslice state file of another layout version.
+bool IsOtherLayout(const std::string& path) {
+  struct Header {
+    char magic[8];
+    uint32_t layout_version;
+  } header{};
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool read_all = read(fd, &header, sizeof(header)) == static_cast<ssize_t>(sizeof(header));
+  close(fd);
+  return read_all && std::memcmp(header.magic, internal::kMagic, sizeof(header.magic)) == 0 &&
+         header.layout_version != internal::kLayoutVersion;
+}
+
 class FileLock {
  public:
   explicit FileLock(int fd) : fd_(fd) {
@@ -253,8 +270,16 @@ Result<std::unique_ptr<SimState>> SimState::OpenOrCreate(const std::string& path
                                                          std::string_view spec_text,
                                                          const SpecSource& spec_source) {
   Result<std::unique_ptr<SimState>> opened = Open(path);
-  if (opened.ok() || (opened.status().code() != StatusCode::kNotFound &&
-                      opened.status().code() != StatusCode::kUnavailable)) {
+  if (opened.ok()) return opened;
+  if (IsOtherLayout(path)) {
+    // Left by another gpuslice version: replaced (atomically, so processes of that version
+    // keep the file they mapped), since this build cannot use it.
+    Result<SimSpec> spec = spec_source();
+    if (!spec.ok()) return opened.status();
+    return Create(path, *spec, spec_text, /*replace=*/true);
+  }
+  if (opened.status().code() != StatusCode::kNotFound &&
+      opened.status().code() != StatusCode::kUnavailable) {
     return opened;
   }
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);

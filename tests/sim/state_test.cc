@@ -76,6 +76,22 @@ TEST_F(StateTest, OpenRefusesMissingEmptyAndForeignFiles) {
             StatusCode::kFailedPrecondition);
 }
 
+TEST_F(StateTest, AFileOfAnotherLayoutIsRefusedOrReplacedFromASpec) {
+  {
+    std::ofstream old(path_, std::ios::binary);
+    const uint32_t version = 1;
+    old.write("GPUSLSIM", 8);
+    old.write(reinterpret_cast<const char*>(&version), sizeof(version));
+    old << std::string(4096, '\0');
+  }
+  Result<std::unique_ptr<SimState>> refused = SimState::Open(path_);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  Result<std::unique_ptr<SimState>> replaced =
+      SimState::OpenOrCreate(path_, "small", [] { return Result<SimSpec>(SmallSpec()); });
+  ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+  EXPECT_EQ((*replaced)->gpu_count(), 2);
+}
+
 TEST_F(StateTest, CreateKeepsAnExistingFileUnlessReplacing) {
   auto first = Create();
   ASSERT_NE(first, nullptr);
