@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   std::vector<Subcommand> subcommands = {
       AddPlanCommand(&app),
       AddRenderCommand(&app),
+      AddSimCommand(&app),
   };
   try {
     app.parse(argc, argv);

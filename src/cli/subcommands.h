@@ -7,5 +7,6 @@ namespace gpuslice::cli {
 
 Subcommand AddPlanCommand(CLI::App* root);
 Subcommand AddRenderCommand(CLI::App* root);
+Subcommand AddSimCommand(CLI::App* root);
 
 }  // namespace gpuslice::cli
