@@ -54,7 +54,6 @@ class Optimizer {
       Progress("optimum: " + std::to_string(patterns_.size()) + " node patterns");
     }
     GPUSLICE_RETURN_IF_ERROR(SolveMaster(optimum.enumerated, &optimum));
-    optimum.patterns = patterns_.size();
     return optimum;
   }
 

@@ -49,7 +49,6 @@ struct Optimum {
   bool enumerated = false;  // every pattern was enumerated (else column generation)
   double cost = 0;          // USD/hour of `nodes`
   double lower_bound = 0;   // no plan placing the same pods costs less
-  size_t patterns = 0;
   std::vector<OptimalNodes> nodes;
   std::vector<std::vector<size_t>> classes;  // pod demands of each class
   std::vector<UnplacedPod> unplaced;         // pods that fit no instance type or exceed limits

@@ -19,8 +19,9 @@ namespace gpuslice::plan {
 
 struct PlanOptions {
   const Catalog* catalog = nullptr;  // required
-  // How GPUs are sliced. Unset: the gpuslice NodeOverlays among the manifests if there are any,
-  // else every GPU in kDefaultSlices slices of gpuslice.io/slice.
+  // How GPUs are sliced. When the manifests hold gpuslice's NodeOverlays, those are what
+  // Karpenter sees and they decide; a profile given too is checked against them (warnings).
+  // Otherwise the profile, or by default kDefaultSlices slices per GPU of gpuslice.io/slice.
   std::optional<SlicingProfile> profile;
   bool optimize = true;  // also compute the optimum
   OptimizerOptions optimizer;

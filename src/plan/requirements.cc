@@ -80,12 +80,6 @@ Requirement Requirement::In(std::vector<std::string> values) {
   return r;
 }
 
-Requirement Requirement::Exists() {
-  Requirement r;
-  r.complement_ = true;
-  return r;
-}
-
 Requirement Requirement::Intersection(const Requirement& other) const {
   Requirement out;
   out.complement_ = complement_ && other.complement_;

@@ -22,7 +22,6 @@ class Requirement {
   // REQUIRES: `selector` passed kube's validation (values fit its operator).
   static Requirement FromSelector(const kube::NodeSelectorRequirement& selector);
   static Requirement In(std::vector<std::string> values);
-  static Requirement Exists();
 
   Requirement Intersection(const Requirement& other) const;
   bool Has(std::string_view value) const;

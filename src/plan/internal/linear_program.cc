@@ -57,10 +57,6 @@ int LinearProgram::AddColumn(double cost, double lower, double upper, bool integ
   return column - 1;
 }
 
-void LinearProgram::SetCost(int column, double cost) {
-  glp_set_obj_coef(problem_, column + 1, cost);
-}
-
 int LinearProgram::columns() const { return glp_get_num_cols(problem_); }
 
 Status LinearProgram::SolveLp() {

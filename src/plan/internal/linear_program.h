@@ -29,7 +29,6 @@ class LinearProgram {
   // its index from 0.
   int AddColumn(double cost, double lower, double upper, bool integer,
                 const std::vector<std::pair<int, double>>& entries);
-  void SetCost(int column, double cost);
   int columns() const;
 
   // Solves the LP relaxation. Returns FailedPrecondition when it is infeasible or unbounded.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "kube/scheduling.h"
 
@@ -71,7 +72,9 @@ void PackingProblem::DropDominatedTargets() {
 bool PackingProblem::SameLabelsForPods(const Target& x, const Target& y) const {
   const InstanceOption& a = model_.pools[x.pool].options[x.option];
   const InstanceOption& b = model_.pools[y.pool].options[y.option];
+  std::set<int> shapes;  // replicas share their constraints: one look per workload
   for (const PodDemand& demand : model_.pods) {
+    if (!shapes.insert(demand.shape).second) continue;
     for (const Requirements& alternative : demand.alternatives) {
       if (a.labels.Intersects(alternative) != b.labels.Intersects(alternative)) return false;
     }
