@@ -425,4 +425,21 @@ CUresult cuGraphUpload(CUgraphExec hGraph, CUstream hStream);
 CUresult cuGraphUpload_ptsz(CUgraphExec hGraphExec, CUstream hStream);
 CUresult cuGraphExecDestroy(CUgraphExec hGraphExec);
 
+// ---- Legacy entry points (pre-CUDA 3.2 ABI and deprecated launches) ----
+// Exported by the driver for old binaries and reachable through cuGetProcAddress at old
+// versions; preload/ must count memory through them too.
+
+CUresult cuMemGetInfo(unsigned int* free, unsigned int* total);
+CUresult cuDeviceTotalMem(unsigned int* bytes, CUdevice dev);
+CUresult cuMemAlloc(CUdeviceptr_v1* dptr, unsigned int bytesize);
+CUresult cuMemAllocPitch(CUdeviceptr_v1* dptr, unsigned int* pPitch, unsigned int WidthInBytes,
+                         unsigned int Height, unsigned int ElementSizeBytes);
+CUresult cuMemFree(CUdeviceptr_v1 dptr);
+CUresult cuArrayCreate(CUarray* pHandle, const CUDA_ARRAY_DESCRIPTOR_v1* pAllocateArray);
+CUresult cuArray3DCreate(CUarray* pHandle, const CUDA_ARRAY3D_DESCRIPTOR_v1* pAllocateArray);
+CUresult cuGraphAddNode(CUgraphNode* phGraphNode, CUgraph hGraph, const CUgraphNode* dependencies,
+                        size_t numDependencies, CUgraphNodeParams* nodeParams);
+CUresult cuLaunchCooperativeKernelMultiDevice(CUDA_LAUNCH_PARAMS* launchParamsList,
+                                              unsigned int numDevices, unsigned int flags);
+
 }  // extern "C"
