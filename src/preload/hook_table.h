@@ -20,7 +20,8 @@ struct HookEntry {
   void* hook;
 };
 
-// The table, in no particular order.
+// The table, in no particular order. Defined in the shared library only (it points at the
+// hooks); the lookups below take it as an argument so they are testable on their own.
 std::span<const HookEntry> HookTable();
 
 // "cuMemAlloc" for "cuMemAlloc_v2", "cuMemcpyHtoD" for "cuMemcpyHtoD_v2_ptds": the name an
@@ -30,16 +31,17 @@ std::string_view ApiName(std::string_view symbol);
 // True for the per-thread default-stream variants (_ptds, _ptsz).
 bool IsPerThreadVariant(std::string_view symbol);
 
-// The entry whose exported symbol is `symbol`, or nullptr.
-const HookEntry* FindHookBySymbol(std::string_view symbol);
+// The entry of `table` whose exported symbol is `symbol`, or nullptr.
+const HookEntry* FindHookBySymbol(std::span<const HookEntry> table, std::string_view symbol);
 
-// The entry for a hook function, or nullptr.
-const HookEntry* FindHookByFunction(const void* hook);
+// The entry of `table` for a hook function, or nullptr.
+const HookEntry* FindHookByFunction(std::span<const HookEntry> table, const void* hook);
 
 // The entry cuGetProcAddress must answer with for a request of `name` at CUDA version
 // `cuda_version` with `flags`, or nullptr when the driver's own function is the answer.
 // Like the driver, picks the newest variant not newer than the requested version, the
 // per-thread default-stream one when the flags ask for it and it exists.
-const HookEntry* FindHookForRequest(std::string_view name, int cuda_version, uint64_t flags);
+const HookEntry* FindHookForRequest(std::span<const HookEntry> table, std::string_view name,
+                                    int cuda_version, uint64_t flags);
 
 }  // namespace gpuslice::preload

@@ -18,7 +18,7 @@ void SubstituteHook(const char* symbol, int cuda_version, cuuint64_t flags, void
       !Runtime::Get().enforcing()) {
     return;
   }
-  if (const HookEntry* entry = FindHookForRequest(symbol, cuda_version, flags)) {
+  if (const HookEntry* entry = FindHookForRequest(HookTable(), symbol, cuda_version, flags)) {
     *function = entry->hook;
   }
 }
@@ -53,7 +53,7 @@ extern "C" __attribute__((visibility("hidden"))) void* gpuslice_dlsym_intercept(
                                                                                 const char* symbol) {
   void* found = hooks::internal::NextDlsym()(handle, symbol);
   if (found == nullptr || symbol == nullptr || !hooks::Runtime::Get().enforcing()) return found;
-  const hooks::HookEntry* entry = hooks::FindHookBySymbol(symbol);
+  const hooks::HookEntry* entry = hooks::FindHookBySymbol(hooks::HookTable(), symbol);
   if (entry == nullptr || found == entry->hook) return found;
   return found == hooks::internal::RealFunction(*entry) ? entry->hook : found;
 }

@@ -19,7 +19,7 @@ void* RealFunction(const HookEntry& entry);
 template <auto Hook>
 decltype(Hook) Real() {
   static const auto real =
-      reinterpret_cast<decltype(Hook)>(RealFunction(*FindHookByFunction(reinterpret_cast<void*>(Hook))));
+      reinterpret_cast<decltype(Hook)>(RealFunction(*FindHookByFunction(HookTable(), reinterpret_cast<void*>(Hook))));
   return real;
 }
 

@@ -35,17 +35,35 @@ class FileDescriptor {
   int fd_;
 };
 
-bool LockWhole(int fd) {
-  struct flock lock {};
-  lock.l_type = F_WRLCK;
-  lock.l_whence = SEEK_SET;
-  // Open-file-description locks: owned by this descriptor, not the process, so a lock taken
-  // by one thread never merges with another thread's; released when the holder dies.
-  while (fcntl(fd, F_OFD_SETLKW, &lock) != 0) {
-    if (errno != EINTR) return false;
+// An exclusive open-file-description lock on a whole file: owned by the descriptor, not the
+// process, so two threads' locks never merge; the kernel drops it when the holder dies. A
+// mapping keeps the description open, so the lock is released explicitly.
+class FileLock {
+ public:
+  explicit FileLock(int fd) : fd_(fd) {
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    while (fcntl(fd_, F_OFD_SETLKW, &lock) != 0) {
+      if (errno != EINTR) return;
+    }
+    locked_ = true;
   }
-  return true;
-}
+  ~FileLock() {
+    if (!locked_) return;
+    struct flock unlock {};
+    unlock.l_type = F_UNLCK;
+    unlock.l_whence = SEEK_SET;
+    fcntl(fd_, F_OFD_SETLK, &unlock);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  bool locked() const { return locked_; }
+
+ private:
+  int fd_;
+  bool locked_ = false;
+};
 
 bool HasCurrentMagic(const void* data) {
   core::region::Header header;
@@ -76,7 +94,8 @@ Result<RegionMapping> RegionMapping::MapShared(const std::string& path) {
     if (errno == ENOENT) return Status::NotFound(OsError("cannot open region", path));
     return Status::FailedPrecondition(OsError("cannot open region", path));
   }
-  if (!LockWhole(fd.get())) return Status::FailedPrecondition(OsError("cannot lock region", path));
+  FileLock lock(fd.get());
+  if (!lock.locked()) return Status::FailedPrecondition(OsError("cannot lock region", path));
 
   struct stat info {};
   if (fstat(fd.get(), &info) != 0) {
