@@ -68,7 +68,10 @@ ProcessSlot* MemoryLedger::Slot() {
       break;
     }
   }
-  for (int attempt = 0; slot == nullptr && attempt < 2; ++attempt) {
+  if (slot == nullptr) {
+    // A process that joins gives back what the dead left, so what the container reports
+    // right after a crash is already true.
+    ReclaimDead();
     for (ProcessSlot& candidate : region_->slots) {
       int32_t expected = 0;
       if (candidate.pid.compare_exchange_strong(expected, self, std::memory_order_acq_rel)) {
@@ -77,7 +80,6 @@ ProcessSlot* MemoryLedger::Slot() {
         break;
       }
     }
-    if (slot == nullptr && ReclaimDead() == 0) break;
   }
   slot_.store(slot, std::memory_order_release);
   return slot;

@@ -27,9 +27,10 @@ class MemoryLedger {
   MemoryLedger(const MemoryLedger&) = delete;
   MemoryLedger& operator=(const MemoryLedger&) = delete;
 
-  // Takes a slot for this process (done by the first Charge otherwise). A slot still held by
-  // this PID comes from the image exec replaced, whose memory is gone: it is taken over
-  // empty. Returns ResourceExhausted when all kMaxProcesses slots hold live processes.
+  // Takes a slot for this process (done by the first Charge otherwise), first reclaiming the
+  // slots of dead processes. A slot still held by this PID comes from the image exec
+  // replaced, whose memory is gone: it is taken over empty. Returns ResourceExhausted when
+  // all kMaxProcesses slots hold live processes.
   Status Attach();
 
   // Adds `bytes` on slice `device` to this process when the container stays within the

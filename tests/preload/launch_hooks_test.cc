@@ -1,0 +1,82 @@
+// The compute share holds on every launch path: two containers at 30% and 70% of one GPU get
+// its time in that ratio, and a container alone at 50% stays under it.
+#include <dlfcn.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "preload/client_process.h"
+#include "preload/sim_fixture.h"
+#include "sim/state.h"
+
+namespace gpuslice::testing {
+namespace {
+
+// GPU time the simulated GPU 0 gave process `pid` so far.
+uint64_t BusyNanos(const SimNode& node, pid_t pid) {
+  auto state = sim::SimState::Open(node.state_path());
+  if (!state.ok()) return 0;
+  for (const sim::ProcessUsage& process : (*state)->Usage(0).processes) {
+    if (process.pid == pid) return process.busy_ns;
+  }
+  return 0;
+}
+
+class ComputeShareTest : public SimFixture {
+ protected:
+  void SetUp() override {
+    // The library measures each process's GPU time with NVML's per-process utilization.
+    void* nvml = dlopen((std::string(GPUSLICE_SIM_DRIVER_DIR) + "/libnvidia-ml.so.1").c_str(),
+                        RTLD_NOW | RTLD_LOCAL);
+    const bool measurable = nvml != nullptr && dlsym(nvml, "nvmlDeviceGetProcessUtilization") != nullptr;
+    if (nvml != nullptr) dlclose(nvml);
+    if (!measurable) {
+      GTEST_SKIP() << "the simulated NVML has no nvmlDeviceGetProcessUtilization, through which "
+                      "libgpuslice measures a process's GPU time";
+    }
+  }
+
+  std::unique_ptr<ClientProcess> Burner(int percent) {
+    auto client = ClientProcess::Start(kDirectClient, node(), SliceEnv(kSliceBytes, percent));
+    if (client != nullptr) EXPECT_EQ(client->Send("init"), "ok");
+    return client;
+  }
+};
+
+constexpr int kBurnMillis = 3000;
+
+TEST_F(ComputeShareTest, TwoContainersSplitTheGpuByTheirShares) {
+  auto small = Burner(30);
+  auto large = Burner(70);
+  ASSERT_TRUE(small && large);
+  std::string small_answer;
+  std::thread small_burn([&] { small_answer = small->Send("burn " + std::to_string(kBurnMillis)); });
+  const std::string large_answer = large->Send("burn " + std::to_string(kBurnMillis));
+  small_burn.join();
+  ASSERT_EQ(small_answer.rfind("ok", 0), 0u) << small_answer;
+  ASSERT_EQ(large_answer.rfind("ok", 0), 0u) << large_answer;
+  const double small_busy = static_cast<double>(BusyNanos(node(), small->pid()));
+  const double large_busy = static_cast<double>(BusyNanos(node(), large->pid()));
+  ASSERT_GT(small_busy + large_busy, 0);
+  EXPECT_NEAR(100 * small_busy / (small_busy + large_busy), 30, 5);
+}
+
+TEST_F(ComputeShareTest, ALoneContainerStaysUnderItsShareOnEveryLaunchPath) {
+  for (const char* path : {"kernel", "ex", "cooperative", "graph"}) {
+    SCOPED_TRACE(path);
+    auto client = Burner(50);
+    ASSERT_TRUE(client);
+    const auto start = std::chrono::steady_clock::now();
+    const std::string answer = client->Send(std::string("burn-") + path + " " + std::to_string(kBurnMillis / 2));
+    const double elapsed = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_EQ(answer.rfind("ok", 0), 0u) << answer;
+    EXPECT_LT(100 * static_cast<double>(BusyNanos(node(), client->pid())) / elapsed, 55);
+  }
+}
+
+}  // namespace
+}  // namespace gpuslice::testing
