@@ -53,6 +53,28 @@ bool Options::AnyComputeLimit() const {
   return false;
 }
 
+EnvLookup EnvironBlockLookup(std::string block) {
+  return [block = std::move(block)](std::string_view name) -> std::optional<std::string> {
+    size_t start = 0;
+    while (start < block.size()) {
+      size_t end = block.find('\0', start);
+      if (end == std::string::npos) end = block.size();
+      const std::string_view entry(block.data() + start, end - start);
+      if (entry.size() > name.size() && entry.substr(0, name.size()) == name &&
+          entry[name.size()] == '=') {
+        return std::string(entry.substr(name.size() + 1));
+      }
+      start = end + 1;
+    }
+    return std::nullopt;
+  };
+}
+
+bool HasGpusliceVariables(const EnvLookup& env) {
+  return env(kDisableEnv) || env(contract::kRegionEnv) || env(contract::MemoryLimitEnv(0)) ||
+         env(contract::ComputeLimitEnv(0));
+}
+
 Result<Options> ParseOptions(const EnvLookup& env) {
   Options options;
   if (std::optional<std::string> off = env(kDisableEnv); off && *off != "" && *off != "0") {

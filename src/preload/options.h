@@ -46,6 +46,15 @@ struct Options {
 // Looks up one environment variable; nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
 
+// Looks variables up in an environment block as /proc/<pid>/environ holds it
+// ("NAME=value\0NAME=value\0..."). A process that reset its environment (env -i) is still
+// loaded through /etc/ld.so.preload; the container's first process keeps the Allocate
+// environment, so its block is where such a process finds its limits.
+EnvLookup EnvironBlockLookup(std::string block);
+
+// True when `env` sets any of the contract's variables or the off switch.
+bool HasGpusliceVariables(const EnvLookup& env);
+
 // Reads the contract's variables through `env`. Returns InvalidArgument naming the variable
 // and its value when one is malformed (a limit that is not a number, a share outside 1-100,
 // a limit for a GPU past the last visible one, more than kMaxVisibleGpus GPUs).

@@ -4,7 +4,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 
 #include "core/abi/cuda.h"
@@ -44,6 +46,14 @@ bool AnyUuid(const Options& options) {
 
 void InChildAfterFork() { Runtime::Get().AfterForkInChild(); }
 
+// The environment of the container's first process, or an empty one when it cannot be read.
+std::string InitProcessEnvironment() {
+  std::ifstream environ_file("/proc/1/environ", std::ios::binary);
+  std::ostringstream block;
+  block << environ_file.rdbuf();
+  return block.str();
+}
+
 }  // namespace
 
 Runtime* Runtime::Create() {
@@ -52,6 +62,8 @@ Runtime* Runtime::Create() {
     if (value == nullptr) return std::nullopt;
     return std::string(value);
   };
+  // A process that reset its environment takes the container's (see EnvironBlockLookup).
+  if (!HasGpusliceVariables(env)) env = EnvironBlockLookup(InitProcessEnvironment());
   Result<Options> options = ParseOptions(env);
   if (!options.ok()) {
     Warn(options.status().message() + "; every GPU gets a zero memory limit");

@@ -111,6 +111,20 @@ TEST(ParseOptions, MoreGpusThanAContainerCanSeeIsRefused) {
   EXPECT_FALSE(ParseOptions(Lookup(env)).ok());
 }
 
+TEST(EnvironBlockLookup, FindsWholeNamesInABlock) {
+  using namespace std::string_literals;
+  const EnvLookup env = EnvironBlockLookup(
+      "PATH=/bin\0GPUSLICE_MEMORY_LIMIT_0=4096\0GPUSLICE_MEMORY_LIMIT_01=7\0EMPTY=\0"s);
+  EXPECT_EQ(env("GPUSLICE_MEMORY_LIMIT_0"), "4096");
+  EXPECT_EQ(env("GPUSLICE_MEMORY_LIMIT_01"), "7");
+  EXPECT_EQ(env("EMPTY"), "");
+  EXPECT_EQ(env("PATH"), "/bin");
+  EXPECT_EQ(env("GPUSLICE_MEMORY_LIMIT"), std::nullopt);
+  EXPECT_EQ(EnvironBlockLookup("")("PATH"), std::nullopt);
+  EXPECT_TRUE(HasGpusliceVariables(env));
+  EXPECT_FALSE(HasGpusliceVariables(EnvironBlockLookup("PATH=/bin"s)));
+}
+
 TEST(FailClosedOptions, GivesEveryGpuAZeroLimit) {
   Options options = FailClosedOptions();
   EXPECT_TRUE(options.enforce);
