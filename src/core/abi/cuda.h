@@ -1,7 +1,7 @@
 // The CUDA driver API entry points (libcuda.so.1) that gpuslice implements or interposes, under
 // the names the driver exports: cuMemAlloc_v2 rather than cuMemAlloc, cuMemcpy_ptds for the
-// per-thread default-stream variant. Unsuffixed legacy names are declared only where the
-// legacy entry point has the current signature. Signatures follow NVIDIA's published CUDA 13
+// per-thread default-stream variant. Where a name has several variants of different
+// signatures (cuCtxGetDevice and cuCtxGetDevice_v2), each is declared. Signatures follow NVIDIA's published CUDA 13
 // driver API; the types live in core/abi/cuda_types.h. Extend with care, never change a
 // declaration: sim/ defines these functions and preload/ defines hooks with the same types.
 #pragma once
