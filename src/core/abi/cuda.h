@@ -429,6 +429,7 @@ CUresult cuGraphExecDestroy(CUgraphExec hGraphExec);
 // Exported by the driver for old binaries and reachable through cuGetProcAddress at old
 // versions; preload/ must count memory through them too.
 
+CUresult cuCtxCreate(CUcontext* pctx, unsigned int flags, CUdevice dev);
 CUresult cuMemGetInfo(unsigned int* free, unsigned int* total);
 CUresult cuDeviceTotalMem(unsigned int* bytes, CUdevice dev);
 CUresult cuMemAlloc(CUdeviceptr_v1* dptr, unsigned int bytesize);
