@@ -81,6 +81,10 @@ GPUSLICE_HOOK CUresult cuDevicePrimaryCtxRetain(CUcontext* context, CUdevice dev
       });
 }
 
+GPUSLICE_HOOK CUresult cuCtxCreate(CUcontext* context, unsigned int flags, CUdevice device) {
+  return hooks::CreateContext<cuCtxCreate>(context, device, context, flags, device);
+}
+
 GPUSLICE_HOOK CUresult cuCtxCreate_v2(CUcontext* context, unsigned int flags, CUdevice device) {
   return hooks::CreateContext<cuCtxCreate_v2>(context, device, context, flags, device);
 }

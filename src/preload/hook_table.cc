@@ -30,6 +30,7 @@ const HookEntry kHooks[] = {
 
     // Contexts: their device memory counts against the slice.
     Hook("cuDevicePrimaryCtxRetain", 7000, &cuDevicePrimaryCtxRetain),
+    Hook("cuCtxCreate", 2000, &cuCtxCreate),
     Hook("cuCtxCreate_v2", 3020, &cuCtxCreate_v2),
     Hook("cuCtxCreate_v3", 11040, &cuCtxCreate_v3),
     Hook("cuCtxCreate_v4", 12050, &cuCtxCreate_v4),

@@ -45,17 +45,33 @@ GPUSLICE_HOOK CUresult cuGetProcAddress_v2(const char* symbol, void** function, 
   return result;
 }
 
-// dlsym itself is the assembly entry point below; this is where it goes for every handle but
-// RTLD_NEXT. A hooked name resolves to its hook only where it would have resolved to the
-// driver's own function (or already to the hook), never where a library defines the name for
-// itself.
-extern "C" __attribute__((visibility("hidden"))) void* gpuslice_dlsym_intercept(void* handle,
-                                                                                const char* symbol) {
-  void* found = hooks::internal::NextDlsym()(handle, symbol);
-  if (found == nullptr || symbol == nullptr || !hooks::Runtime::Get().enforcing()) return found;
-  const hooks::HookEntry* entry = hooks::FindHookBySymbol(hooks::HookTable(), symbol);
+namespace gpuslice::preload {
+namespace {
+
+// The hook `symbol` resolves to instead of `found`, or `found`. A hooked name resolves to its
+// hook only where it would have resolved to the driver's own function (or already to the
+// hook), never where a library defines the name for itself.
+void* SubstituteDlsymResult(const char* symbol, void* found) {
+  if (!Runtime::Get().enforcing()) return found;
+  const HookEntry* entry = FindHookBySymbol(HookTable(), symbol);
   if (entry == nullptr || found == entry->hook) return found;
-  return found == hooks::internal::RealFunction(*entry) ? entry->hook : found;
+  return found == internal::RealFunction(*entry) ? entry->hook : found;
+}
+
+}  // namespace
+}  // namespace gpuslice::preload
+
+// dlsym itself is the assembly entry point below; this is where it goes for every handle but
+// RTLD_NEXT. It may run before the library (or the sanitizer runtime) is initialized, so only
+// names of the driver and NVML, which no loader or runtime looks up that early, go on to C++.
+extern "C" __attribute__((visibility("hidden"))) [[gnu::no_sanitize("address", "undefined")]] void*
+gpuslice_dlsym_intercept(void* handle, const char* symbol) {
+  const auto next = gpuslice_resolve_next_dlsym();
+  void* found = next != nullptr ? next(handle, symbol) : nullptr;
+  if (found == nullptr || symbol == nullptr) return found;
+  const bool driver_name = (symbol[0] == 'c' && symbol[1] == 'u') ||
+                           (symbol[0] == 'n' && symbol[1] == 'v' && symbol[2] == 'm' && symbol[3] == 'l');
+  return driver_name ? gpuslice::preload::SubstituteDlsymResult(symbol, found) : found;
 }
 
 // glibc's dlsym resolves RTLD_NEXT relative to its caller's return address, so an RTLD_NEXT
@@ -69,12 +85,22 @@ asm(R"(
   .type dlsym, @function
 dlsym:
   cmpq $-1, %rdi
-  jne 1f
+  jne 2f
   movq gpuslice_next_dlsym(%rip), %rax
   testq %rax, %rax
-  je 1f
-  jmp *%rax
+  jne 1f
+  pushq %rdi
+  pushq %rsi
+  subq $8, %rsp
+  call gpuslice_resolve_next_dlsym
+  addq $8, %rsp
+  popq %rsi
+  popq %rdi
+  testq %rax, %rax
+  je 2f
 1:
+  jmp *%rax
+2:
   jmp gpuslice_dlsym_intercept
   .size dlsym, .-dlsym
 )");
@@ -85,12 +111,17 @@ asm(R"(
   .type dlsym, %function
 dlsym:
   cmn x0, #1
-  b.ne 1f
-  adrp x16, gpuslice_next_dlsym
-  ldr x16, [x16, :lo12:gpuslice_next_dlsym]
-  cbz x16, 1f
+  b.ne 2f
+  stp x29, x30, [sp, #-32]!
+  mov x29, sp
+  stp x0, x1, [sp, #16]
+  bl gpuslice_resolve_next_dlsym
+  mov x16, x0
+  ldp x0, x1, [sp, #16]
+  ldp x29, x30, [sp], #32
+  cbz x16, 2f
   br x16
-1:
+2:
   b gpuslice_dlsym_intercept
   .size dlsym, .-dlsym
 )");

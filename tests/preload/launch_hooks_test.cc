@@ -42,7 +42,9 @@ class ComputeShareTest : public SimFixture {
 
   std::unique_ptr<ClientProcess> Burner(int percent) {
     auto client = ClientProcess::Start(kDirectClient, node(), SliceEnv(kSliceBytes, percent));
-    if (client != nullptr) EXPECT_EQ(client->Send("init"), "ok");
+    if (client != nullptr) {
+      EXPECT_EQ(client->Send("init"), "ok");
+    }
     return client;
   }
 };

@@ -5,9 +5,29 @@
 #include <atomic>
 #include <string_view>
 
-// Read by the dlsym entry point (resolution_hooks.cc), which is assembly, hence C linkage.
+// Used by the dlsym entry point (resolution_hooks.cc), which is assembly, hence C linkage.
+// dlsym can be called before any constructor of this library has run (the ASan runtime and
+// other preloaded libraries resolve their functions from theirs), so the C library's dlsym
+// is looked up on first use, by code that needs nothing initialized: no sanitizer checks,
+// no C++ runtime. Threads racing here all store the same pointer.
 extern "C" {
 gpuslice::preload::internal::DlsymFunction gpuslice_next_dlsym = nullptr;
+
+[[gnu::no_sanitize("address", "undefined")]] gpuslice::preload::internal::DlsymFunction
+gpuslice_resolve_next_dlsym() {
+  using gpuslice::preload::internal::DlsymFunction;
+  DlsymFunction next = __atomic_load_n(&gpuslice_next_dlsym, __ATOMIC_ACQUIRE);
+  if (next != nullptr) return next;
+  // dlsym moved from libdl to libc in glibc 2.34; older C libraries only have the first version.
+  next = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34"));
+#if defined(__x86_64__)
+  if (next == nullptr) next = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5"));
+#elif defined(__aarch64__)
+  if (next == nullptr) next = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.17"));
+#endif
+  __atomic_store_n(&gpuslice_next_dlsym, next, __ATOMIC_RELEASE);
+  return next;
+}
 }
 
 namespace gpuslice::preload::internal {
@@ -15,21 +35,6 @@ namespace {
 
 constexpr const char* kDriverLibrary = "libcuda.so.1";
 constexpr const char* kNvmlLibrary = "libnvidia-ml.so.1";
-
-DlsymFunction ResolveNextDlsym() {
-  // dlsym moved from libdl to libc in glibc 2.34; older C libraries only have the first version.
-#if defined(__x86_64__)
-  constexpr const char* kVersions[] = {"GLIBC_2.34", "GLIBC_2.2.5"};
-#elif defined(__aarch64__)
-  constexpr const char* kVersions[] = {"GLIBC_2.34", "GLIBC_2.17"};
-#endif
-  for (const char* version : kVersions) {
-    if (void* found = dlvsym(RTLD_NEXT, "dlsym", version)) {
-      return reinterpret_cast<DlsymFunction>(found);
-    }
-  }
-  return nullptr;
-}
 
 void* Library(const char* symbol) {
   static std::atomic<void*> driver{nullptr};
@@ -45,21 +50,12 @@ void* Library(const char* symbol) {
   return loaded;
 }
 
-// Resolved before main; a library constructor that calls dlsym earlier still gets it lazily.
-[[gnu::constructor(101)]] void ResolveAtLoad() {
-  gpuslice_next_dlsym = ResolveNextDlsym();
-}
-
 }  // namespace
-
-DlsymFunction NextDlsym() {
-  if (gpuslice_next_dlsym == nullptr) gpuslice_next_dlsym = ResolveNextDlsym();
-  return gpuslice_next_dlsym;
-}
 
 void* DriverSymbol(const char* symbol) {
   void* library = Library(symbol);
-  return library == nullptr ? nullptr : NextDlsym()(library, symbol);
+  const DlsymFunction next = gpuslice_resolve_next_dlsym();
+  return library == nullptr || next == nullptr ? nullptr : next(library, symbol);
 }
 
 void* RealFunction(const HookEntry& entry) { return DriverSymbol(entry.symbol); }

@@ -5,10 +5,13 @@
 #include "preload/hook_table.h"
 
 namespace gpuslice::preload::internal {
-
-// The C library's dlsym. Resolved when the library loads; never null after that.
 using DlsymFunction = void* (*)(void*, const char*);
-DlsymFunction NextDlsym();
+}  // namespace gpuslice::preload::internal
+
+// The C library's dlsym, looked up on first use; null only where the C library has none.
+extern "C" gpuslice::preload::internal::DlsymFunction gpuslice_resolve_next_dlsym();
+
+namespace gpuslice::preload::internal {
 
 // The driver's (or NVML's) own function behind `entry`, or nullptr when the driver does not
 // export it or cannot be loaded. Loads libcuda.so.1 / libnvidia-ml.so.1 on first use.
