@@ -125,6 +125,7 @@ void Runtime::AfterForkInChild() {
     ledger_.store(new MemoryLedger(region, options_), std::memory_order_release);
   }
   watcher_started_.store(false, std::memory_order_relaxed);
+  watcher_in_tick_.store(false, std::memory_order_relaxed);
   for (std::atomic<bool>& claimed : context_claimed_) claimed.store(false, std::memory_order_relaxed);
 }
 
@@ -205,7 +206,21 @@ void Runtime::StartWatcher() {
       },
       this);
   pthread_attr_destroy(&attributes);
-  if (failed != 0) Warn("cannot start the compute watcher thread: compute shares are not held");
+  if (failed != 0) {
+    Warn("cannot start the compute watcher thread: compute shares are not held");
+    return;
+  }
+  std::atexit(StopWatcherAtExit);
+}
+
+void Runtime::StopWatcherAtExit() {
+  Runtime& runtime = Get();
+  runtime.watcher_stopping_.store(true, std::memory_order_seq_cst);
+  // A tick takes microseconds; the bound only guards against a driver that hangs.
+  Clock& clock = SystemClock();
+  for (int i = 0; i < 1000 && runtime.watcher_in_tick_.load(std::memory_order_seq_cst); ++i) {
+    clock.SleepFor(100'000);
+  }
 }
 
 void Runtime::Watch() {
@@ -216,6 +231,11 @@ void Runtime::Watch() {
   }
   Clock& clock = SystemClock();
   for (;;) {
+    watcher_in_tick_.store(true, std::memory_order_seq_cst);
+    if (watcher_stopping_.load(std::memory_order_seq_cst)) {
+      watcher_in_tick_.store(false, std::memory_order_seq_cst);
+      return;
+    }
     for (int i = 0; i < throttled_count_; ++i) {
       const int slice = throttled_[i];
       const uint64_t busy = source->TakeBusyNanos(slice);
@@ -223,6 +243,7 @@ void Runtime::Watch() {
       ledger().AddBusy(slice, busy);
       throttle_->Refill(slice);
     }
+    watcher_in_tick_.store(false, std::memory_order_seq_cst);
     clock.SleepFor(kWatchPeriodNanos);
   }
 }

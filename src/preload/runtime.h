@@ -74,6 +74,9 @@ class Runtime {
   void WaitToLaunch(CUstream stream);
   void StartWatcher();
   void Watch();
+  // At exit: waits for the watcher's tick to end and keeps it from starting another, so it
+  // never calls NVML while NVML is being torn down.
+  static void StopWatcherAtExit();
 
   const Options options_;
   bool throttling_ = false;
@@ -85,6 +88,8 @@ class Runtime {
   std::atomic<AllocationMap*> allocations_;
   ComputeThrottle* throttle_ = nullptr;  // set before region_ is published
   std::atomic<bool> watcher_started_{false};
+  std::atomic<bool> watcher_stopping_{false};
+  std::atomic<bool> watcher_in_tick_{false};
   std::atomic<bool> context_claimed_[core::contract::kMaxVisibleGpus] = {};
 
   static constexpr int kMaxCudaDevices = 64;

@@ -20,7 +20,8 @@ class SimFixture : public ::testing::Test {
   static constexpr uint64_t kSliceBytes = 1ULL << 30;
   static constexpr uint64_t kKernelNanos = 1'000'000;
 
-  SimFixture() {
+  // `gpu_fields`: more lines of the GPU's YAML spec, e.g. "    launchQueueDepth: 4\n".
+  explicit SimFixture(const std::string& gpu_fields = "") {
     // The node directory exists once SimNode is made; the spec file is written into it.
     node_ = std::make_unique<SimNode>("");
     const std::string spec = node_->directory() + "/spec.yaml";
@@ -29,7 +30,8 @@ class SimFixture : public ::testing::Test {
                         << "  - model: A100-40GB\n"
                         << "    uuid: " << kUuid << "\n"
                         << "    contextMemory: " << kContextBytes << "\n"
-                        << "    kernelDuration: 1ms\n";
+                        << "    kernelDuration: 1ms\n"
+                        << gpu_fields;
     node_->set_spec(spec);
   }
 
