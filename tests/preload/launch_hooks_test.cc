@@ -1,7 +1,5 @@
 // The compute share holds on every launch path: two containers at 30% and 70% of one GPU get
 // its time in that ratio, and a container alone at 50% stays under it.
-#include <dlfcn.h>
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -33,17 +31,7 @@ class ComputeShareTest : public SimFixture {
  protected:
   ComputeShareTest() : SimFixture("    launchQueueDepth: 4\n") {}
 
-  void SetUp() override {
-    // The library measures each process's GPU time with NVML's per-process utilization;
-    // where the simulated NVML lacks it, a stand-in over the same node state provides it.
-    void* nvml = dlopen((std::string(GPUSLICE_SIM_DRIVER_DIR) + "/libnvidia-ml.so.1").c_str(),
-                        RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(nvml, nullptr) << dlerror();
-    if (dlsym(nvml, "nvmlDeviceGetProcessUtilization") == nullptr) {
-      node().set_library_path(std::string(GPUSLICE_TEST_NVML_DIR) + ":" + GPUSLICE_SIM_DRIVER_DIR);
-    }
-    dlclose(nvml);
-  }
+  void SetUp() override { UseNvmlWithProcessUtilization(); }
 
   std::unique_ptr<ClientProcess> Burner(int percent) {
     auto client = ClientProcess::Start(kDirectClient, node(), SliceEnv(kSliceBytes, percent));

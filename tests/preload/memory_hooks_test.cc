@@ -132,7 +132,7 @@ TEST_F(ContainerTest, SixtyFourThreadsLeaveTheAccountingExact) {
   ASSERT_TRUE(client);
   ASSERT_EQ(client->Send("init"), "ok");
   const uint64_t free = Info(*client).free;
-  std::istringstream answer(client->Send("stress 64 200 " + std::to_string(kSliceBytes / 32) + " 7"));
+  std::istringstream answer(client->Send("stress 64 200 " + std::to_string(kSliceBytes / 8) + " 7"));
   std::string word;
   long long granted = 0, refused = 0;
   answer >> word >> granted >> refused;
