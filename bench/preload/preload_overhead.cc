@@ -2,14 +2,17 @@
 // and without the library preloaded (limits set, compute share enforced but not exhausted)
 // and prints the time each call gains, then the time the library adds to starting a process.
 //
-//   preload_overhead [--repetitions N] [--spawns N]
+//   preload_overhead [--rounds N] [--spawns N]
 //
-// Both runs use the same simulated node (1 GPU, kernels of 1 ns so launches never queue up).
+// Runs alternate without and with the library, N rounds, and each figure is the median over
+// the rounds, so a burst of other load on the machine lands on both sides. Both use the same
+// simulated node (1 GPU, kernels of 1 ns so launches never queue up).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -77,6 +80,12 @@ std::map<std::string, double> Medians(const std::string& json_text) {
   return medians;
 }
 
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
 // Mean wall time (ns) to start and reap `program` with `env`.
 double SpawnNanos(const std::string& program, const Environment& env, int spawns) {
   std::vector<std::string> storage;
@@ -95,14 +104,20 @@ double SpawnNanos(const std::string& program, const Environment& env, int spawns
 }  // namespace
 
 int main(int argc, char** argv) {
-  int repetitions = 10;
+  int rounds = 5;
   int spawns = 300;
+  bool usage_error = argc % 2 == 0;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--repetitions") == 0) repetitions = std::atoi(argv[i + 1]);
-    if (std::strcmp(argv[i], "--spawns") == 0) spawns = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--rounds") == 0) {
+      rounds = std::atoi(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--spawns") == 0) {
+      spawns = std::atoi(argv[i + 1]);
+    } else {
+      usage_error = true;
+    }
   }
-  if (argc % 2 == 0 || repetitions < 1 || spawns < 1) {
-    std::fprintf(stderr, "usage: preload_overhead [--repetitions N] [--spawns N]\n");
+  if (usage_error || rounds < 1 || spawns < 1) {
+    std::fprintf(stderr, "usage: preload_overhead [--rounds N] [--spawns N]\n");
     return 2;
   }
 
@@ -115,7 +130,8 @@ int main(int argc, char** argv) {
   std::ofstream(region).close();
 
   const Environment plain = {{"PATH", "/usr/bin:/bin"},
-                             {"LD_LIBRARY_PATH", GPUSLICE_SIM_DRIVER_DIR},
+                             {"LD_LIBRARY_PATH", std::string(GPUSLICE_BENCH_NVML_DIR) + ":" +
+                                                     GPUSLICE_SIM_DRIVER_DIR},
                              {"GPUSLICE_SIM_STATE", directory + "/sim-state"},
                              {"GPUSLICE_SIM_SPEC", spec},
                              {"NVIDIA_VISIBLE_DEVICES", kUuid},
@@ -127,28 +143,41 @@ int main(int argc, char** argv) {
 
   const std::vector<std::string> bench = {
       std::string(GPUSLICE_BIN_DIR) + "/preload_calls_bench", "--benchmark_format=json",
-      "--benchmark_repetitions=" + std::to_string(repetitions),
-      "--benchmark_report_aggregates_only=true"};
-  std::fprintf(stderr, "preload_overhead: timing driver calls without and with libgpuslice.so\n");
-  const std::map<std::string, double> without = Medians(Run(bench, plain));
-  const std::map<std::string, double> with = Medians(Run(bench, preloaded));
-  if (without.empty() || with.empty()) {
-    std::fprintf(stderr, "preload_overhead: preload_calls_bench failed\n");
-    std::filesystem::remove_all(directory);
-    return 1;
+      "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"};
+  std::map<std::string, std::vector<double>> without, with;
+  for (int round = 0; round < rounds; ++round) {
+    std::fprintf(stderr, "preload_overhead: round %d of %d\n", round + 1, rounds);
+    using Side = std::pair<const Environment*, std::map<std::string, std::vector<double>>*>;
+    for (auto [env, results] : {Side{&plain, &without}, Side{&preloaded, &with}}) {
+      const std::map<std::string, double> medians = Medians(Run(bench, *env));
+      if (medians.empty()) {
+        std::fprintf(stderr, "preload_overhead: preload_calls_bench failed\n");
+        std::filesystem::remove_all(directory);
+        return 1;
+      }
+      for (const auto& [name, nanos] : medians) (*results)[name].push_back(nanos);
+    }
   }
-  std::printf("%-44s %12s %12s %12s\n", "call (median of repetitions)", "without ns", "with ns",
+  std::printf("%-44s %12s %12s %12s\n", "call (median of rounds)", "without ns", "with ns",
               "added ns");
-  for (const auto& [name, base] : without) {
+  for (auto& [name, base] : without) {
     auto found = with.find(name);
     if (found == with.end()) continue;
-    std::printf("%-44s %12.1f %12.1f %12.1f\n", name.c_str(), base, found->second,
-                found->second - base);
+    const double base_median = Median(base);
+    const double with_median = Median(found->second);
+    std::printf("%-44s %12.1f %12.1f %12.1f\n", name.c_str(), base_median, with_median,
+                with_median - base_median);
   }
 
-  std::fprintf(stderr, "preload_overhead: starting /bin/true %d times each way\n", spawns);
-  const double base_spawn = SpawnNanos("/bin/true", plain, spawns);
-  const double preloaded_spawn = SpawnNanos("/bin/true", preloaded, spawns);
+  std::fprintf(stderr, "preload_overhead: starting /bin/true %d times each way, %d rounds\n",
+               spawns, rounds);
+  std::vector<double> base_spawns, preloaded_spawns;
+  for (int round = 0; round < rounds; ++round) {
+    base_spawns.push_back(SpawnNanos("/bin/true", plain, spawns));
+    preloaded_spawns.push_back(SpawnNanos("/bin/true", preloaded, spawns));
+  }
+  const double base_spawn = Median(base_spawns);
+  const double preloaded_spawn = Median(preloaded_spawns);
   std::printf("%-44s %12.0f %12.0f %12.0f\n", "process start and exit (/bin/true)", base_spawn,
               preloaded_spawn, preloaded_spawn - base_spawn);
   std::filesystem::remove_all(directory);

@@ -1,6 +1,5 @@
 #include "preload/hook_table.h"
 
-#include <cstring>
 
 #include "core/abi/cuda.h"
 #include "core/abi/nvml.h"
@@ -8,71 +7,68 @@
 namespace gpuslice::preload {
 namespace {
 
-template <typename Function>
-constexpr HookEntry Hook(const char* symbol, int cuda_version, Function* hook) {
-  return HookEntry{symbol, cuda_version, reinterpret_cast<void*>(hook)};
-}
-
 // Versions are those at which the driver's cuGetProcAddress starts answering the API name
 // with that symbol (the CUDA release that introduced it, as cuda.h's versioned macros say).
+// Plain aggregates of addresses, so the table is in the binary before any code runs: dlsym
+// may be asked for a hook before the library's constructors.
 const HookEntry kHooks[] = {
     // Entry-point lookup: a request for cuGetProcAddress itself gets the hook.
-    Hook("cuGetProcAddress", 11030, &cuGetProcAddress),
-    Hook("cuGetProcAddress_v2", 12000, &cuGetProcAddress_v2),
+    {"cuGetProcAddress", 11030, reinterpret_cast<void*>(&cuGetProcAddress)},
+    {"cuGetProcAddress_v2", 12000, reinterpret_cast<void*>(&cuGetProcAddress_v2)},
 
     // What the slice looks like.
-    Hook("cuMemGetInfo", 2000, &cuMemGetInfo),
-    Hook("cuMemGetInfo_v2", 3020, &cuMemGetInfo_v2),
-    Hook("cuDeviceTotalMem", 2000, &cuDeviceTotalMem),
-    Hook("cuDeviceTotalMem_v2", 3020, &cuDeviceTotalMem_v2),
-    Hook("nvmlDeviceGetMemoryInfo", 0, &nvmlDeviceGetMemoryInfo),
-    Hook("nvmlDeviceGetMemoryInfo_v2", 0, &nvmlDeviceGetMemoryInfo_v2),
+    {"cuMemGetInfo", 2000, reinterpret_cast<void*>(&cuMemGetInfo)},
+    {"cuMemGetInfo_v2", 3020, reinterpret_cast<void*>(&cuMemGetInfo_v2)},
+    {"cuDeviceTotalMem", 2000, reinterpret_cast<void*>(&cuDeviceTotalMem)},
+    {"cuDeviceTotalMem_v2", 3020, reinterpret_cast<void*>(&cuDeviceTotalMem_v2)},
+    {"nvmlDeviceGetMemoryInfo", 0, reinterpret_cast<void*>(&nvmlDeviceGetMemoryInfo)},
+    {"nvmlDeviceGetMemoryInfo_v2", 0, reinterpret_cast<void*>(&nvmlDeviceGetMemoryInfo_v2)},
 
     // Contexts: their device memory counts against the slice.
-    Hook("cuDevicePrimaryCtxRetain", 7000, &cuDevicePrimaryCtxRetain),
-    Hook("cuCtxCreate", 2000, &cuCtxCreate),
-    Hook("cuCtxCreate_v2", 3020, &cuCtxCreate_v2),
-    Hook("cuCtxCreate_v3", 11040, &cuCtxCreate_v3),
-    Hook("cuCtxCreate_v4", 12050, &cuCtxCreate_v4),
+    {"cuDevicePrimaryCtxRetain", 7000, reinterpret_cast<void*>(&cuDevicePrimaryCtxRetain)},
+    {"cuCtxCreate", 2000, reinterpret_cast<void*>(&cuCtxCreate)},
+    {"cuCtxCreate_v2", 3020, reinterpret_cast<void*>(&cuCtxCreate_v2)},
+    {"cuCtxCreate_v3", 11040, reinterpret_cast<void*>(&cuCtxCreate_v3)},
+    {"cuCtxCreate_v4", 12050, reinterpret_cast<void*>(&cuCtxCreate_v4)},
 
     // Every allocation path and its free.
-    Hook("cuMemAlloc", 2000, &cuMemAlloc),
-    Hook("cuMemAlloc_v2", 3020, &cuMemAlloc_v2),
-    Hook("cuMemAllocPitch", 2000, &cuMemAllocPitch),
-    Hook("cuMemAllocPitch_v2", 3020, &cuMemAllocPitch_v2),
-    Hook("cuMemAllocManaged", 6000, &cuMemAllocManaged),
-    Hook("cuMemFree", 2000, &cuMemFree),
-    Hook("cuMemFree_v2", 3020, &cuMemFree_v2),
-    Hook("cuMemAllocAsync", 11020, &cuMemAllocAsync),
-    Hook("cuMemAllocAsync_ptsz", 11020, &cuMemAllocAsync_ptsz),
-    Hook("cuMemAllocFromPoolAsync", 11020, &cuMemAllocFromPoolAsync),
-    Hook("cuMemAllocFromPoolAsync_ptsz", 11020, &cuMemAllocFromPoolAsync_ptsz),
-    Hook("cuMemFreeAsync", 11020, &cuMemFreeAsync),
-    Hook("cuMemFreeAsync_ptsz", 11020, &cuMemFreeAsync_ptsz),
-    Hook("cuMemCreate", 10020, &cuMemCreate),
-    Hook("cuMemRelease", 10020, &cuMemRelease),
-    Hook("cuArrayCreate", 2000, &cuArrayCreate),
-    Hook("cuArrayCreate_v2", 3020, &cuArrayCreate_v2),
-    Hook("cuArray3DCreate", 2000, &cuArray3DCreate),
-    Hook("cuArray3DCreate_v2", 3020, &cuArray3DCreate_v2),
-    Hook("cuArrayDestroy", 2000, &cuArrayDestroy),
-    Hook("cuMipmappedArrayCreate", 5000, &cuMipmappedArrayCreate),
-    Hook("cuMipmappedArrayDestroy", 5000, &cuMipmappedArrayDestroy),
-    Hook("cuGraphAddMemAllocNode", 11040, &cuGraphAddMemAllocNode),
-    Hook("cuGraphAddNode", 12020, &cuGraphAddNode),
-    Hook("cuGraphAddNode_v2", 12030, &cuGraphAddNode_v2),
-    Hook("cuGraphDestroy", 10000, &cuGraphDestroy),
+    {"cuMemAlloc", 2000, reinterpret_cast<void*>(&cuMemAlloc)},
+    {"cuMemAlloc_v2", 3020, reinterpret_cast<void*>(&cuMemAlloc_v2)},
+    {"cuMemAllocPitch", 2000, reinterpret_cast<void*>(&cuMemAllocPitch)},
+    {"cuMemAllocPitch_v2", 3020, reinterpret_cast<void*>(&cuMemAllocPitch_v2)},
+    {"cuMemAllocManaged", 6000, reinterpret_cast<void*>(&cuMemAllocManaged)},
+    {"cuMemFree", 2000, reinterpret_cast<void*>(&cuMemFree)},
+    {"cuMemFree_v2", 3020, reinterpret_cast<void*>(&cuMemFree_v2)},
+    {"cuMemAllocAsync", 11020, reinterpret_cast<void*>(&cuMemAllocAsync)},
+    {"cuMemAllocAsync_ptsz", 11020, reinterpret_cast<void*>(&cuMemAllocAsync_ptsz)},
+    {"cuMemAllocFromPoolAsync", 11020, reinterpret_cast<void*>(&cuMemAllocFromPoolAsync)},
+    {"cuMemAllocFromPoolAsync_ptsz", 11020, reinterpret_cast<void*>(&cuMemAllocFromPoolAsync_ptsz)},
+    {"cuMemFreeAsync", 11020, reinterpret_cast<void*>(&cuMemFreeAsync)},
+    {"cuMemFreeAsync_ptsz", 11020, reinterpret_cast<void*>(&cuMemFreeAsync_ptsz)},
+    {"cuMemCreate", 10020, reinterpret_cast<void*>(&cuMemCreate)},
+    {"cuMemRelease", 10020, reinterpret_cast<void*>(&cuMemRelease)},
+    {"cuArrayCreate", 2000, reinterpret_cast<void*>(&cuArrayCreate)},
+    {"cuArrayCreate_v2", 3020, reinterpret_cast<void*>(&cuArrayCreate_v2)},
+    {"cuArray3DCreate", 2000, reinterpret_cast<void*>(&cuArray3DCreate)},
+    {"cuArray3DCreate_v2", 3020, reinterpret_cast<void*>(&cuArray3DCreate_v2)},
+    {"cuArrayDestroy", 2000, reinterpret_cast<void*>(&cuArrayDestroy)},
+    {"cuMipmappedArrayCreate", 5000, reinterpret_cast<void*>(&cuMipmappedArrayCreate)},
+    {"cuMipmappedArrayDestroy", 5000, reinterpret_cast<void*>(&cuMipmappedArrayDestroy)},
+    {"cuGraphAddMemAllocNode", 11040, reinterpret_cast<void*>(&cuGraphAddMemAllocNode)},
+    {"cuGraphAddNode", 12020, reinterpret_cast<void*>(&cuGraphAddNode)},
+    {"cuGraphAddNode_v2", 12030, reinterpret_cast<void*>(&cuGraphAddNode_v2)},
+    {"cuGraphDestroy", 10000, reinterpret_cast<void*>(&cuGraphDestroy)},
 
     // Every launch path.
-    Hook("cuLaunchKernel", 4000, &cuLaunchKernel),
-    Hook("cuLaunchKernel_ptsz", 7000, &cuLaunchKernel_ptsz),
-    Hook("cuLaunchKernelEx", 11060, &cuLaunchKernelEx),
-    Hook("cuLaunchKernelEx_ptsz", 11060, &cuLaunchKernelEx_ptsz),
-    Hook("cuLaunchCooperativeKernel", 9000, &cuLaunchCooperativeKernel),
-    Hook("cuLaunchCooperativeKernel_ptsz", 9000, &cuLaunchCooperativeKernel_ptsz),
-    Hook("cuLaunchCooperativeKernelMultiDevice", 9000, &cuLaunchCooperativeKernelMultiDevice),
-    Hook("cuGraphLaunch", 10000, &cuGraphLaunch),
-    Hook("cuGraphLaunch_ptsz", 10000, &cuGraphLaunch_ptsz),
+    {"cuLaunchKernel", 4000, reinterpret_cast<void*>(&cuLaunchKernel)},
+    {"cuLaunchKernel_ptsz", 7000, reinterpret_cast<void*>(&cuLaunchKernel_ptsz)},
+    {"cuLaunchKernelEx", 11060, reinterpret_cast<void*>(&cuLaunchKernelEx)},
+    {"cuLaunchKernelEx_ptsz", 11060, reinterpret_cast<void*>(&cuLaunchKernelEx_ptsz)},
+    {"cuLaunchCooperativeKernel", 9000, reinterpret_cast<void*>(&cuLaunchCooperativeKernel)},
+    {"cuLaunchCooperativeKernel_ptsz", 9000, reinterpret_cast<void*>(&cuLaunchCooperativeKernel_ptsz)},
+    {"cuLaunchCooperativeKernelMultiDevice", 9000, reinterpret_cast<void*>(&cuLaunchCooperativeKernelMultiDevice)},
+    {"cuGraphLaunch", 10000, reinterpret_cast<void*>(&cuGraphLaunch)},
+    {"cuGraphLaunch_ptsz", 10000, reinterpret_cast<void*>(&cuGraphLaunch_ptsz)},
 };
 
 }  // namespace

@@ -1,12 +1,12 @@
 #include "preload/runtime.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string>
 
 #include "core/abi/cuda.h"
@@ -47,11 +47,17 @@ bool AnyUuid(const Options& options) {
 void InChildAfterFork() { Runtime::Get().AfterForkInChild(); }
 
 // The environment of the container's first process, or an empty one when it cannot be read.
+// (Plain reads: iostreams would cost every process their initialization at load.)
 std::string InitProcessEnvironment() {
-  std::ifstream environ_file("/proc/1/environ", std::ios::binary);
-  std::ostringstream block;
-  block << environ_file.rdbuf();
-  return block.str();
+  std::string block;
+  const int fd = open("/proc/1/environ", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return block;
+  char buffer[4096];
+  for (ssize_t length; (length = read(fd, buffer, sizeof(buffer))) > 0;) {
+    block.append(buffer, static_cast<size_t>(length));
+  }
+  close(fd);
+  return block;
 }
 
 }  // namespace
