@@ -5,4 +5,6 @@
 
 namespace gpuslice::cli {
 
+Subcommand AddSimCommand(CLI::App* root);
+
 }  // namespace gpuslice::cli

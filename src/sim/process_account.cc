@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 #include <cerrno>
 #include <cstring>
 
@@ -23,6 +25,8 @@ void Occupy(ProcessSlot& slot) {
   for (int i = 0; i < kMaxGpus; ++i) {
     slot.memory[i].store(0, std::memory_order_relaxed);
     slot.busy_ns[i].store(0, std::memory_order_relaxed);
+    slot.tail_ns[i].store(0, std::memory_order_relaxed);
+    slot.sampled_busy_ns[i] = 0;
     slot.contexts[i].store(0, std::memory_order_relaxed);
   }
   char command[16] = {};
@@ -44,35 +48,13 @@ Result<std::unique_ptr<ProcessAccount>> ProcessAccount::Register(SimState* state
                                "': " + std::strerror(errno));
   }
   StateFile* file = state->file();
-  auto claim = [&](int slot) -> std::unique_ptr<ProcessAccount> {
-    if (file->slots[slot].state.load(std::memory_order_acquire) == internal::kSlotLive) {
-      state->ReclaimSlot(slot);  // we hold its lock, so its owner is dead
-    }
+  auto claim = [&](int slot) {
     Occupy(file->slots[slot]);
     return std::unique_ptr<ProcessAccount>(new ProcessAccount(state, fd, slot));
   };
-  // First a free or dead process's slot among those used so far, then a never-used one, then
-  // the slot of the process that exited longest ago.
-  const int in_use = static_cast<int>(
-      std::min<uint32_t>(file->slots_in_use.load(std::memory_order_acquire), kMaxProcesses));
-  int oldest_exited = -1;
-  for (int slot = 0; slot < in_use; ++slot) {
-    const uint32_t slot_state = file->slots[slot].state.load(std::memory_order_acquire);
-    if (slot_state == internal::kSlotExited) {
-      if (oldest_exited < 0 ||
-          file->slots[slot].ended_ns.load(std::memory_order_relaxed) <
-              file->slots[oldest_exited].ended_ns.load(std::memory_order_relaxed)) {
-        oldest_exited = slot;
-      }
-      continue;
-    }
-    if (internal::TryLockSlot(fd, slot)) {
-      if (file->slots[slot].state.load(std::memory_order_acquire) != internal::kSlotExited) {
-        return claim(slot);
-      }
-      internal::UnlockSlot(fd, slot);
-    }
-  }
+  // Dead processes' slots are reclaimed but kept (their kernel time stays readable); a slot
+  // never used comes first, then the one of the process that exited longest ago.
+  state->ReclaimDeadProcesses();
   for (;;) {
     uint32_t next = file->slots_in_use.load(std::memory_order_acquire);
     if (next >= static_cast<uint32_t>(kMaxProcesses)) break;
@@ -81,8 +63,20 @@ Result<std::unique_ptr<ProcessAccount>> ProcessAccount::Register(SimState* state
       return claim(static_cast<int>(next));
     }
   }
-  if (oldest_exited >= 0 && internal::TryLockSlot(fd, oldest_exited)) {
-    return claim(oldest_exited);
+  std::vector<std::pair<uint64_t, int>> exited;
+  for (int slot = 0; slot < kMaxProcesses; ++slot) {
+    if (file->slots[slot].state.load(std::memory_order_acquire) == internal::kSlotExited) {
+      exited.emplace_back(file->slots[slot].ended_ns.load(std::memory_order_relaxed), slot);
+    }
+  }
+  std::sort(exited.begin(), exited.end());
+  for (const auto& [ended, slot] : exited) {
+    // Another process registering at the same time may have taken it first.
+    if (!internal::TryLockSlot(fd, slot)) continue;
+    if (file->slots[slot].state.load(std::memory_order_acquire) == internal::kSlotExited) {
+      return claim(slot);
+    }
+    internal::UnlockSlot(fd, slot);
   }
   close(fd);
   return Status::ResourceExhausted("all " + std::to_string(kMaxProcesses) +
@@ -161,14 +155,17 @@ uint64_t ProcessAccount::ScheduleKernel(int gpu, uint64_t not_before_ns, uint64_
   uint64_t end;
   {
     // A dead owner leaves at worst one kernel counted as scheduled without extending the
-    // timeline: the busy time is off by one kernel, which the readers clamp. No repair.
+    // timeline (or its process's tail): the busy time is off by one kernel, which the readers
+    // clamp. No repair.
     internal::RobustLock lock(state.timeline_lock);
     const uint64_t start = std::max({internal::MonotonicNs(), state.busy_until_ns, not_before_ns});
     end = start + duration_ns;
     state.busy_scheduled_ns += duration_ns;
     state.busy_until_ns = end;
+    ProcessSlot& slot = state_->file()->slots[slot_];
+    slot.busy_ns[gpu].fetch_add(duration_ns, std::memory_order_relaxed);
+    slot.tail_ns[gpu].store(end, std::memory_order_relaxed);
   }
-  state_->file()->slots[slot_].busy_ns[gpu].fetch_add(duration_ns, std::memory_order_relaxed);
   return end;
 }
 

@@ -16,8 +16,9 @@ namespace gpuslice::sim {
 // at the state), and its kernel time stays readable until the slot is reused.
 class ProcessAccount {
  public:
-  // Claims a free slot (or the slot of a dead process, after reclaiming it). Fails with
-  // ResourceExhausted when every slot belongs to a live process.
+  // Claims a never-used slot, else the slot of the process that exited longest ago (dead
+  // processes' slots are reclaimed first). Fails with ResourceExhausted when every slot
+  // belongs to a live process.
   static Result<std::unique_ptr<ProcessAccount>> Register(SimState* state);
 
   // Gives every byte of memory this process still holds back and marks the slot exited.

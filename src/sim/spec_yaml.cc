@@ -59,6 +59,7 @@ class Reader {
   }
 
   Result<std::string> Scalar(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsDefined()) return Error(node, path, "missing");
     if (!node.IsScalar()) return Error(node, path, "expected a single value");
     return node.Scalar();
   }
@@ -238,10 +239,10 @@ Status ApplyGpuFields(const Reader& reader, const YAML::Node& node, const std::s
 Result<SimSpec> ParseDocument(const Reader& reader, const YAML::Node& root) {
   if (!root.IsMap()) return reader.Error(root, "spec", "expected a mapping with 'gpus'");
   GPUSLICE_RETURN_IF_ERROR(reader.OnlyKeys(root, "", kTopKeys));
-  Result<std::string> version = reader.Scalar(root["version"], "version");
   if (!root["version"].IsDefined()) {
     return reader.Error(root, "version", "missing; this format is 'version: v1'");
   }
+  Result<std::string> version = reader.Scalar(root["version"], "version");
   if (!version.ok()) return version.status();
   if (*version != "v1") {
     return reader.Error(root["version"], "version",

@@ -15,7 +15,6 @@
 #include "sim/internal/clock.h"
 #include "sim/internal/futex.h"
 #include "sim/internal/layout.h"
-#include "sim/internal/slot_lock.h"
 
 namespace gpuslice::sim {
 namespace {
@@ -84,6 +83,7 @@ void Initialize(StateFile* file, const SimSpec& spec, std::string_view spec_text
     state.busy_until_ns = now;
     state.snapshots[0] = {now, 0};
     state.next_snapshot = 1;
+    state.last_process_sample_ns = now;
   }
   file->ready.store(1, std::memory_order_release);
 }
@@ -116,6 +116,23 @@ Status Check(const StateFile* file, const std::string& path) {
   return Status::Ok();
 }
 
+static_assert(offsetof(StateFile, layout_version) == sizeof(StateFile::magic),
+              "every layout starts with the magic and its version");
+
+// True for a gpuslice state file of another layout version.
+bool IsOtherLayout(const std::string& path) {
+  struct Header {
+    char magic[8];
+    uint32_t layout_version;
+  } header{};
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool read_all = read(fd, &header, sizeof(header)) == static_cast<ssize_t>(sizeof(header));
+  close(fd);
+  return read_all && std::memcmp(header.magic, internal::kMagic, sizeof(header.magic)) == 0 &&
+         header.layout_version != internal::kLayoutVersion;
+}
+
 class FileLock {
  public:
   explicit FileLock(int fd) : fd_(fd) {
@@ -129,11 +146,6 @@ class FileLock {
  private:
   int fd_;
 };
-
-uint64_t BusyElapsed(const internal::GpuState& gpu, uint64_t now) {
-  const uint64_t pending = gpu.busy_until_ns > now ? gpu.busy_until_ns - now : 0;
-  return gpu.busy_scheduled_ns > pending ? gpu.busy_scheduled_ns - pending : 0;
-}
 
 }  // namespace
 
@@ -185,8 +197,7 @@ Result<std::unique_ptr<SimState>> SimState::Create(const std::string& path, cons
   GPUSLICE_RETURN_IF_ERROR(ValidateSpec(spec));
   struct stat existing;
   if (!replace && stat(path.c_str(), &existing) == 0 && existing.st_size > 0) {
-    return Status::AlreadyExists("state file '" + path +
-                                 "' exists; remove it or replace it explicitly");
+    return Status::AlreadyExists("state file '" + path + "' already exists");
   }
   // Built under a temporary name and renamed into place, so nobody sees a half-written file.
   std::string temp = path + ".XXXXXX";
@@ -236,9 +247,16 @@ Result<std::unique_ptr<SimState>> SimState::Open(const std::string& path) {
     close(fd);
     return file.status();
   }
+  if ((*file)->ready.load(std::memory_order_acquire) == 0) {
+    // A creator holds the file lock until the state is complete: wait for it to finish (or
+    // die) before judging what the file is.
+    while (flock(fd, LOCK_SH) != 0 && errno == EINTR) {
+    }
+    flock(fd, LOCK_UN);
+  }
   Status valid = Check(*file, path);
   if (valid.ok() && (*file)->ready.load(std::memory_order_acquire) == 0) {
-    valid = Status::Unavailable("state file '" + path + "' is still being created");
+    valid = Status::Unavailable("state file '" + path + "' was left half-written");
   }
   if (!valid.ok()) {
     munmap(*file, kFileSize);
@@ -252,8 +270,16 @@ Result<std::unique_ptr<SimState>> SimState::OpenOrCreate(const std::string& path
                                                          std::string_view spec_text,
                                                          const SpecSource& spec_source) {
   Result<std::unique_ptr<SimState>> opened = Open(path);
-  if (opened.ok() || (opened.status().code() != StatusCode::kNotFound &&
-                      opened.status().code() != StatusCode::kUnavailable)) {
+  if (opened.ok()) return opened;
+  if (IsOtherLayout(path)) {
+    // Left by another gpuslice version: replaced (atomically, so processes of that version
+    // keep the file they mapped), since this build cannot use it.
+    Result<SimSpec> spec = spec_source();
+    if (!spec.ok()) return opened.status();
+    return Create(path, *spec, spec_text, /*replace=*/true);
+  }
+  if (opened.status().code() != StatusCode::kNotFound &&
+      opened.status().code() != StatusCode::kUnavailable) {
     return opened;
   }
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
@@ -273,10 +299,9 @@ Result<std::unique_ptr<SimState>> SimState::OpenOrCreate(const std::string& path
         close(fd);
         return file.status();
       }
-      create = (*file)->ready.load(std::memory_order_acquire) == 0;
-      if (create && HasMagic(*file) && (*file)->layout_version != internal::kLayoutVersion) {
-        create = false;  // another layout: Open below reports it
-      }
+      // Only our own half-written state is redone; anything else Open below reports.
+      create = (*file)->ready.load(std::memory_order_acquire) == 0 && HasMagic(*file) &&
+               (*file)->layout_version == internal::kLayoutVersion;
       munmap(*file, kFileSize);
     }
     if (create) {
@@ -362,118 +387,6 @@ uint32_t SimState::EventEpoch() const { return file_->event_epoch.load(std::memo
 
 void SimState::WaitForEvent(uint32_t seen_epoch, int64_t timeout_ns) const {
   internal::FutexWait(&file_->event_epoch, seen_epoch, timeout_ns);
-}
-
-void SimState::ReclaimSlot(int slot) {
-  internal::ProcessSlot& process = file_->slots[slot];
-  for (int i = 0; i < gpu_count(); ++i) {
-    internal::GpuState& gpu = file_->gpus[i];
-    internal::RobustLock lock(gpu.memory_lock);
-    const uint64_t bytes = process.memory[i].load(std::memory_order_relaxed);
-    gpu.memory_used = gpu.memory_used > bytes ? gpu.memory_used - bytes : 0;
-    process.memory[i].store(0, std::memory_order_relaxed);
-    process.contexts[i].store(0, std::memory_order_relaxed);
-  }
-  process.ended_ns.store(internal::RealtimeNs(), std::memory_order_relaxed);
-  process.state.store(internal::kSlotExited, std::memory_order_release);
-}
-
-void SimState::ReclaimDeadProcesses() {
-  std::lock_guard<std::mutex> guard(reclaim_mutex_);
-  const int in_use = static_cast<int>(std::min<uint32_t>(
-      file_->slots_in_use.load(std::memory_order_acquire), internal::kMaxProcesses));
-  for (int slot = 0; slot < in_use; ++slot) {
-    if (file_->slots[slot].state.load(std::memory_order_acquire) != internal::kSlotLive) continue;
-    if (!internal::TryLockSlot(probe_fd_, slot)) continue;  // its owner is alive
-    // Re-check under the lock: the slot may have been released or reclaimed meanwhile.
-    if (file_->slots[slot].state.load(std::memory_order_acquire) == internal::kSlotLive) {
-      ReclaimSlot(slot);
-    }
-    internal::UnlockSlot(probe_fd_, slot);
-  }
-}
-
-uint64_t SimState::MemoryUsed(int index) {
-  ReclaimDeadProcesses();
-  internal::GpuState& gpu = file_->gpus[index];
-  internal::RobustLock lock(gpu.memory_lock);
-  return gpu.memory_used;
-}
-
-GpuUsage SimState::Usage(int index) {
-  ReclaimDeadProcesses();
-  internal::GpuState& gpu = file_->gpus[index];
-  GpuUsage usage;
-  usage.memory_total = gpu.facts.memory_bytes;
-  usage.lost = IsLost(index);
-  {
-    internal::RobustLock lock(gpu.memory_lock);
-    usage.memory_used = gpu.memory_used;
-  }
-  {
-    internal::RobustLock lock(gpu.timeline_lock);
-    const uint64_t now = internal::MonotonicNs();
-    usage.busy_ns = BusyElapsed(gpu, now);
-    // Keep a snapshot about every 100 ms, and measure against the newest one at least a
-    // second old (or the oldest one there is), like NVML's sampling period.
-    const uint32_t newest =
-        (gpu.next_snapshot + internal::kUtilizationSnapshots - 1) % internal::kUtilizationSnapshots;
-    if (now - gpu.snapshots[newest].time_ns >= 100'000'000ULL) {
-      gpu.snapshots[gpu.next_snapshot] = {now, usage.busy_ns};
-      gpu.next_snapshot = (gpu.next_snapshot + 1) % internal::kUtilizationSnapshots;
-    }
-    const internal::UtilizationSnapshot* reference = nullptr;
-    for (const internal::UtilizationSnapshot& snapshot : gpu.snapshots) {
-      if (snapshot.time_ns == 0 || snapshot.time_ns >= now) continue;
-      const bool old_enough = now - snapshot.time_ns >= 1'000'000'000ULL;
-      if (reference == nullptr) {
-        reference = &snapshot;
-      } else if (old_enough) {
-        const bool reference_old_enough = now - reference->time_ns >= 1'000'000'000ULL;
-        if (!reference_old_enough || snapshot.time_ns > reference->time_ns) reference = &snapshot;
-      } else if (now - reference->time_ns < 1'000'000'000ULL &&
-                 snapshot.time_ns < reference->time_ns) {
-        reference = &snapshot;
-      }
-    }
-    if (reference != nullptr && usage.busy_ns >= reference->busy_ns) {
-      usage.utilization_percent =
-          std::min(100.0, 100.0 * static_cast<double>(usage.busy_ns - reference->busy_ns) /
-                              static_cast<double>(now - reference->time_ns));
-    }
-  }
-  usage.processes = CollectProcesses(index);
-  return usage;
-}
-
-std::vector<ProcessUsage> SimState::Processes() {
-  ReclaimDeadProcesses();
-  return CollectProcesses(-1);
-}
-
-std::vector<ProcessUsage> SimState::CollectProcesses(int index) const {
-  std::vector<ProcessUsage> processes;
-  const int in_use = static_cast<int>(std::min<uint32_t>(
-      file_->slots_in_use.load(std::memory_order_acquire), internal::kMaxProcesses));
-  for (int slot = 0; slot < in_use; ++slot) {
-    const internal::ProcessSlot& process = file_->slots[slot];
-    const uint32_t state = process.state.load(std::memory_order_acquire);
-    if (state == internal::kSlotFree) continue;
-    ProcessUsage usage;
-    usage.pid = process.pid.load(std::memory_order_relaxed);
-    usage.command = ReadText(process.command);
-    usage.running = state == internal::kSlotLive;
-    const int first = index < 0 ? 0 : index;
-    const int last = index < 0 ? gpu_count() : index + 1;
-    for (int i = first; i < last; ++i) {
-      usage.memory_bytes += process.memory[i].load(std::memory_order_relaxed);
-      usage.busy_ns += process.busy_ns[i].load(std::memory_order_relaxed);
-      usage.contexts += process.contexts[i].load(std::memory_order_relaxed);
-    }
-    if (usage.memory_bytes == 0 && usage.busy_ns == 0 && usage.contexts == 0) continue;
-    processes.push_back(std::move(usage));
-  }
-  return processes;
 }
 
 }  // namespace gpuslice::sim

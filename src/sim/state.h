@@ -38,6 +38,14 @@ struct ProcessUsage {
   uint32_t contexts = 0;
 };
 
+// A process's share of a GPU over the sampling period that ended at time_us, as
+// nvmlDeviceGetProcessUtilization reports it.
+struct ProcessUtilizationSample {
+  int pid = 0;
+  uint64_t time_us = 0;      // CLOCK_REALTIME microseconds
+  unsigned int sm_util = 0;  // percent of the period its kernels ran
+};
+
 struct GpuUsage {
   uint64_t memory_total = 0;
   uint64_t memory_used = 0;
@@ -108,6 +116,12 @@ class SimState {
   GpuUsage Usage(int index);
   // Every process that used any GPU, running or exited, with its totals over all GPUs.
   std::vector<ProcessUsage> Processes();
+  // The running processes' utilization samples of GPU `index` newer than `after_us`
+  // (CLOCK_REALTIME microseconds), sampling first when the last sampling is at least
+  // kProcessSamplePeriodNs old. Every process with a context on the GPU is in every sample,
+  // so consecutive samples of a process cover its time without gaps.
+  std::vector<ProcessUtilizationSample> ProcessUtilization(int index, uint64_t after_us);
+  static constexpr uint64_t kProcessSamplePeriodNs = 50'000'000;
   // Finds processes that died without cleaning up and gives their memory back.
   void ReclaimDeadProcesses();
 

@@ -1,6 +1,6 @@
 // Kernel launches: checked like the real driver checks them, then queued on the simulated
 // GPU's kernel timeline, where each occupies the GPU for its kernel duration. Launches on a
-// capturing stream become graph kernel nodes instead.
+// capturing stream become graph kernel nodes instead. Also the occupancy queries.
 #include <memory>
 
 #include "sim/cuda/device_attributes.h"
@@ -226,4 +226,26 @@ GPUSLICE_CUDA_EXPORT CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, vo
 
 GPUSLICE_CUDA_EXPORT CUresult cuLaunchHostFunc_ptsz(CUstream hStream, CUhostFn fn, void* userData) {
   return HostFunction(hStream, fn, userData, true);
+}
+
+// ---- Occupancy ----
+
+GPUSLICE_CUDA_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(
+    int* numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize, unsigned int) {
+  return Api([&](Driver& driver) {
+    if (!driver.functions.Contains(func)) return CUDA_ERROR_INVALID_HANDLE;
+    CUfunc_st* function = func;
+    if (numBlocks == nullptr || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    *numBlocks = gpuslice::sim::cuda::MaxActiveBlocksPerSm(driver.Spec(function->module->ctx->gpu),
+                                                           blockSize, dynamicSMemSize);
+    return CUDA_SUCCESS;
+  });
+}
+
+GPUSLICE_CUDA_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks,
+                                                                          CUfunction func,
+                                                                          int blockSize,
+                                                                          size_t dynamicSMemSize) {
+  return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize,
+                                                              dynamicSMemSize, 0);
 }

@@ -306,9 +306,8 @@ GPUSLICE_CUDA_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes,
 }
 
 GPUSLICE_CUDA_EXPORT CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice,
-                                             CUmemLocation location) {
+                                             CUmemLocation) {
   return Api([&](Driver& driver) {
-    (void)location;
     const std::optional<Allocation> found = driver.memory.FindRange(devPtr, count);
     if (!found || found->kind != MemoryKind::kManaged || advice < CU_MEM_ADVISE_SET_READ_MOSTLY ||
         advice > CU_MEM_ADVISE_UNSET_ACCESSED_BY) {

@@ -49,9 +49,9 @@ size_t PageRound(size_t bytes) {
   return (bytes + page - 1) / page * page;
 }
 
-void* MapBacking(size_t bytes) {
+void* MapBacking(size_t bytes, bool low) {
   void* address = mmap(nullptr, PageRound(bytes), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (low ? MAP_32BIT : 0), -1, 0);
   return address == MAP_FAILED ? nullptr : address;
 }
 

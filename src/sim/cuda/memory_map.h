@@ -70,8 +70,9 @@ class MemoryMap {
 
 // Host memory standing in for device memory: anonymous mappings reserved lazily, so an
 // 80 GiB simulated GPU needs host RAM only for the bytes a program actually touches.
+// `low` places it below 2 GiB, for the legacy entry points' 32-bit device pointers.
 // Returns nullptr when the host cannot map that much.
-void* MapBacking(size_t bytes);
+void* MapBacking(size_t bytes, bool low = false);
 void UnmapBacking(void* address, size_t bytes);
 size_t PageRound(size_t bytes);
 

@@ -1,11 +1,9 @@
-// Modules, libraries, kernels, functions, linking and occupancy. Any image loads; kernels and
-// globals declared in PTX images are checked by name, and globals are host-backed memory
-// that copies reach.
+// Modules, libraries, kernels and functions. Any image loads; kernels and globals declared in
+// PTX images are checked by name, and globals are host-backed memory that copies reach.
 #include <cstring>
 #include <memory>
 #include <string>
 
-#include "sim/cuda/device_attributes.h"
 #include "sim/cuda/driver.h"
 #include "sim/cuda/module_image.h"
 #include "sim/cuda/module_ops.h"
@@ -472,97 +470,4 @@ GPUSLICE_CUDA_EXPORT CUresult cuFuncGetName(const char** name, CUfunction hfunc)
     *name = function->name.c_str();
     return CUDA_SUCCESS;
   });
-}
-
-GPUSLICE_CUDA_EXPORT CUresult cuLinkCreate_v2(unsigned int, CUjit_option*, void**,
-                                              CUlinkState* stateOut) {
-  return Api([&](Driver& driver) {
-    if (stateOut == nullptr) return CUDA_ERROR_INVALID_VALUE;
-    auto* state = new CUlinkState_st();
-    driver.links.Add(state);
-    *stateOut = state;
-    return CUDA_SUCCESS;
-  });
-}
-
-GPUSLICE_CUDA_EXPORT CUresult cuLinkAddData_v2(CUlinkState state, CUjitInputType type, void* data,
-                                               size_t size, const char*, unsigned int,
-                                               CUjit_option*, void**) {
-  return Api([&](Driver& driver) {
-    if (!driver.links.Contains(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (data == nullptr || size == 0 || type < 0 || type >= CU_JIT_NUM_INPUT_TYPES) {
-      return CUDA_ERROR_INVALID_VALUE;
-    }
-    state->inputs.emplace_back(static_cast<const char*>(data), size);
-    return CUDA_SUCCESS;
-  });
-}
-
-GPUSLICE_CUDA_EXPORT CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type,
-                                               const char* path, unsigned int, CUjit_option*,
-                                               void**) {
-  return Api([&](Driver& driver) {
-    if (!driver.links.Contains(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (path == nullptr || type < 0 || type >= CU_JIT_NUM_INPUT_TYPES) {
-      return CUDA_ERROR_INVALID_VALUE;
-    }
-    std::string content;
-    if (!gpuslice::sim::cuda::ReadFile(path, &content)) return CUDA_ERROR_FILE_NOT_FOUND;
-    state->inputs.push_back(std::move(content));
-    return CUDA_SUCCESS;
-  });
-}
-
-GPUSLICE_CUDA_EXPORT CUresult cuLinkComplete(CUlinkState state, void** cubinOut, size_t* sizeOut) {
-  return Api([&](Driver& driver) {
-    if (!driver.links.Contains(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (cubinOut == nullptr || state->inputs.empty()) return CUDA_ERROR_INVALID_VALUE;
-    // PTX inputs link into one PTX text whose kernels stay known; anything binary makes the
-    // result an opaque image.
-    bool all_ptx = true;
-    for (const std::string& input : state->inputs) {
-      const std::string text(input.c_str());
-      all_ptx =
-          all_ptx && !gpuslice::sim::cuda::ReadModuleImage(text.c_str(), text.size() + 1)->opaque;
-    }
-    state->output.clear();
-    if (all_ptx) {
-      for (const std::string& input : state->inputs)
-        state->output += std::string(input.c_str()) + "\n";
-    } else {
-      state->output = std::string(
-          "\x7f"
-          "ELF",
-          4);
-    }
-    *cubinOut = state->output.data();
-    if (sizeOut != nullptr) *sizeOut = state->output.size() + 1;
-    return CUDA_SUCCESS;
-  });
-}
-
-GPUSLICE_CUDA_EXPORT CUresult cuLinkDestroy(CUlinkState state) {
-  return Api([&](Driver& driver) {
-    if (!driver.links.Remove(state)) return CUDA_ERROR_INVALID_HANDLE;
-    delete state;
-    return CUDA_SUCCESS;
-  });
-}
-
-GPUSLICE_CUDA_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(
-    int* numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize, unsigned int) {
-  return WithFunction(func, [&](Driver& driver, CUfunc_st* function) {
-    if (numBlocks == nullptr || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
-    *numBlocks = gpuslice::sim::cuda::MaxActiveBlocksPerSm(driver.Spec(function->module->ctx->gpu),
-                                                           blockSize, dynamicSMemSize);
-    return CUDA_SUCCESS;
-  });
-}
-
-GPUSLICE_CUDA_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* numBlocks,
-                                                                          CUfunction func,
-                                                                          int blockSize,
-                                                                          size_t dynamicSMemSize) {
-  return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize,
-                                                              dynamicSMemSize, 0);
 }

@@ -134,11 +134,15 @@ struct CUmipmappedArray_st {
 };
 
 struct CUmemPoolHandle_st {
+  // A destroyed pool lives on, unreachable, until its blocks still in use are freed.
+  enum class Life { kLive, kDestroying, kOrphaned };
+
   int gpu = 0;
   int device = 0;
   bool is_default = false;
   CUmemPoolProps props{};
   std::mutex mutex;  // guards the fields below
+  Life life = Life::kLive;
   uint64_t release_threshold = 0;
   uint64_t reserved = 0;
   uint64_t reserved_high = 0;

@@ -172,10 +172,22 @@ GPUSLICE_CUDA_EXPORT CUresult cuMemPoolCreate(CUmemoryPool* pool, const CUmemPoo
 GPUSLICE_CUDA_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool) {
   return WithPool(pool, [](Driver& driver, CUmemPoolHandle_st* target) {
     if (target->is_default) return CUDA_ERROR_INVALID_VALUE;
-    gpuslice::sim::cuda::PoolTrim(driver, target, 0);
-    // Blocks still in use go back to the GPU when they are freed; the pool object stays
-    // behind for them, no longer reachable as a handle.
+    // Blocks still in use go back to the GPU when they are freed; until the last one is,
+    // the pool object stays behind for them, no longer reachable as a handle.
     driver.pools.Remove(target);
+    {
+      std::lock_guard<std::mutex> lock(target->mutex);
+      target->life = CUmemPoolHandle_st::Life::kDestroying;
+    }
+    gpuslice::sim::cuda::PoolTrim(driver, target, 0);
+    {
+      std::lock_guard<std::mutex> lock(target->mutex);
+      if (!target->blocks.empty()) {
+        target->life = CUmemPoolHandle_st::Life::kOrphaned;  // the last free deletes it
+        return CUDA_SUCCESS;
+      }
+    }
+    delete target;
     return CUDA_SUCCESS;
   });
 }

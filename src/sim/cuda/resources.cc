@@ -23,13 +23,14 @@ void ReleaseBlock(Driver& driver, CUmemPoolHandle_st* pool, uintptr_t address, s
 }  // namespace
 
 CUresult AllocateMemory(Driver& driver, CUctx_st* ctx, size_t bytes, MemoryKind kind,
-                        unsigned int host_flags, CUmemoryPool pool, CUdeviceptr* address) {
+                        unsigned int host_flags, CUmemoryPool pool, CUdeviceptr* address,
+                        bool low) {
   const bool on_gpu = CountsOnGpu(kind);
   if (on_gpu) {
     if (driver.IsLost(ctx->gpu)) return CUDA_ERROR_DEVICE_UNAVAILABLE;
     if (!driver.account().Reserve(ctx->gpu, bytes).ok()) return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  void* backing = MapBacking(bytes);
+  void* backing = MapBacking(bytes, low);
   if (backing == nullptr) {
     if (on_gpu) driver.account().Release(ctx->gpu, bytes);
     return CUDA_ERROR_OUT_OF_MEMORY;
@@ -133,17 +134,23 @@ CUresult PoolAllocate(Driver& driver, CUmemPoolHandle_st* pool, size_t bytes,
 
 CUresult PoolFree(Driver& driver, const Allocation& block) {
   CUmemPoolHandle_st* pool = block.pool;
-  std::lock_guard<std::mutex> lock(pool->mutex);
-  const auto [first, last] = pool->free_blocks.equal_range(block.size);
-  for (auto it = first; it != last; ++it) {
-    if (it->second == block.base) return CUDA_ERROR_INVALID_VALUE;  // freed twice
+  bool orphan_emptied = false;
+  {
+    std::lock_guard<std::mutex> lock(pool->mutex);
+    const auto [first, last] = pool->free_blocks.equal_range(block.size);
+    for (auto it = first; it != last; ++it) {
+      if (it->second == block.base) return CUDA_ERROR_INVALID_VALUE;  // freed twice
+    }
+    pool->used -= std::min(pool->used, block.size);
+    if (pool->life == CUmemPoolHandle_st::Life::kLive) {
+      pool->free_blocks.emplace(block.size, block.base);
+    } else {
+      // Its pool was destroyed while this block was in use.
+      ReleaseBlock(driver, pool, block.base, block.size);
+      orphan_emptied = pool->life == CUmemPoolHandle_st::Life::kOrphaned && pool->blocks.empty();
+    }
   }
-  pool->used -= std::min(pool->used, block.size);
-  if (driver.pools.Contains(pool)) {
-    pool->free_blocks.emplace(block.size, block.base);
-  } else {
-    ReleaseBlock(driver, pool, block.base, block.size);  // its pool was destroyed
-  }
+  if (orphan_emptied) delete pool;
   return CUDA_SUCCESS;
 }
 

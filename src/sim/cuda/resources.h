@@ -11,10 +11,11 @@
 namespace gpuslice::sim::cuda {
 
 // Allocates `bytes` of `kind` memory on ctx's GPU (host memory for the host kinds, counted
-// nowhere). CUDA_ERROR_OUT_OF_MEMORY when the GPU (or the host) cannot hold it,
-// CUDA_ERROR_DEVICE_UNAVAILABLE when the GPU is lost.
+// nowhere); `low` for an address that fits 32 bits. CUDA_ERROR_OUT_OF_MEMORY when the GPU
+// (or the host) cannot hold it, CUDA_ERROR_DEVICE_UNAVAILABLE when the GPU is lost.
 CUresult AllocateMemory(Driver& driver, CUctx_st* ctx, size_t bytes, MemoryKind kind,
-                        unsigned int host_flags, CUmemoryPool pool, CUdeviceptr* address);
+                        unsigned int host_flags, CUmemoryPool pool, CUdeviceptr* address,
+                        bool low = false);
 
 // Unmaps an allocation already removed from the memory map and gives its bytes back.
 void ReleaseMemory(Driver& driver, const Allocation& allocation);

@@ -19,10 +19,12 @@
 namespace gpuslice::sim::internal {
 
 inline constexpr char kMagic[8] = {'G', 'P', 'U', 'S', 'L', 'S', 'I', 'M'};
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr int kMaxProcesses = 1024;
 inline constexpr int kXidRingSize = 64;
 inline constexpr int kUtilizationSnapshots = 32;
+inline constexpr int kProcessSampleRing = 64;
+inline constexpr int kProcessesPerSample = 32;
 inline constexpr size_t kSpecTextSize = 1024;
 
 // Process slot s is owned by whoever holds the write lock on byte kSlotLockBase + s of the
@@ -67,6 +69,17 @@ struct UtilizationSnapshot {
   uint64_t busy_ns;  // busy time elapsed on the GPU up to time_ns
 };
 
+// One sampling of the processes using a GPU: each one's share of the GPU's time since the
+// previous sampling, like the samples nvmlDeviceGetProcessUtilization returns.
+struct ProcessSampleSet {
+  uint64_t time_us;  // CLOCK_REALTIME microseconds
+  uint32_t count;
+  struct {
+    int32_t pid;
+    uint32_t sm_util;  // percent
+  } entries[kProcessesPerSample];
+};
+
 struct alignas(64) GpuState {
   GpuFacts facts;
   std::atomic<uint32_t> lost;
@@ -83,6 +96,9 @@ struct alignas(64) GpuState {
   uint64_t busy_scheduled_ns;
   uint32_t next_snapshot;
   UtilizationSnapshot snapshots[kUtilizationSnapshots];
+  uint64_t last_process_sample_ns;  // CLOCK_MONOTONIC of the newest process sample
+  uint32_t next_process_sample;
+  ProcessSampleSet process_samples[kProcessSampleRing];
 
   // XID events: a ring written under event_lock, read lock-free.
   RobustMutex event_lock;
@@ -104,6 +120,9 @@ struct alignas(64) ProcessSlot {
   char command[16];
   std::atomic<uint64_t> memory[kMaxGpus];   // bytes in use; changed under the GPU's memory_lock
   std::atomic<uint64_t> busy_ns[kMaxGpus];  // kernel time this process queued
+  std::atomic<uint64_t> tail_ns[kMaxGpus];  // when its last queued kernel ends
+  // Its kernel time elapsed as of the GPU's last process sample; under timeline_lock.
+  uint64_t sampled_busy_ns[kMaxGpus];
   std::atomic<uint32_t> contexts[kMaxGpus];
 };
 

@@ -255,3 +255,28 @@ GPUSLICE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(
     nvmlDevice_t device, unsigned int* count, nvmlProcessInfo_t* infos) {
   return RunningProcesses(device, count, infos);
 }
+
+GPUSLICE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(
+    nvmlDevice_t device, nvmlProcessUtilizationSample_t* utilization,
+    unsigned int* processSamplesCount, unsigned long long lastSeenTimeStamp) {
+  if (processSamplesCount == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  return WithGpu(device, [&](int gpu) {
+    const std::vector<gpuslice::sim::ProcessUtilizationSample> samples =
+        Library().state().ProcessUtilization(gpu, lastSeenTimeStamp);
+    if (samples.empty()) return NVML_ERROR_NOT_FOUND;
+    if (utilization == nullptr || *processSamplesCount < samples.size()) {
+      *processSamplesCount = static_cast<unsigned int>(samples.size());
+      return NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    for (size_t i = 0; i < samples.size(); ++i) {
+      utilization[i] = nvmlProcessUtilizationSample_t{static_cast<unsigned int>(samples[i].pid),
+                                                      samples[i].time_us,
+                                                      samples[i].sm_util,
+                                                      0,
+                                                      0,
+                                                      0};
+    }
+    *processSamplesCount = static_cast<unsigned int>(samples.size());
+    return NVML_SUCCESS;
+  });
+}
