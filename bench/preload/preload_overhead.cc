@@ -130,8 +130,7 @@ int main(int argc, char** argv) {
   std::ofstream(region).close();
 
   const Environment plain = {{"PATH", "/usr/bin:/bin"},
-                             {"LD_LIBRARY_PATH", std::string(GPUSLICE_BENCH_NVML_DIR) + ":" +
-                                                     GPUSLICE_SIM_DRIVER_DIR},
+                             {"LD_LIBRARY_PATH", GPUSLICE_SIM_DRIVER_DIR},
                              {"GPUSLICE_SIM_STATE", directory + "/sim-state"},
                              {"GPUSLICE_SIM_SPEC", spec},
                              {"NVIDIA_VISIBLE_DEVICES", kUuid},

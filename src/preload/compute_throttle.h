@@ -15,9 +15,11 @@ namespace gpuslice::preload {
 // Credit grows at share% of wall time up to share% of kBurstWindowNanos, so an idle slice
 // cannot save up for a long burst; measured busy time is taken off as it is reported, so
 // credit goes negative after work beyond the share and launches wait until it is paid back.
+// The window is about NVML's sampling period: a slice that waited on a late sample can make
+// up for the time it lost, or two greedy slices summing to 100% would leave the GPU idle.
 class ComputeThrottle {
  public:
-  static constexpr uint64_t kBurstWindowNanos = 20'000'000;
+  static constexpr uint64_t kBurstWindowNanos = 100'000'000;
   // Debt is bounded so that one wrong sample cannot stall a slice for long.
   static constexpr int64_t kMaxDebtNanos = 1'000'000'000;
 

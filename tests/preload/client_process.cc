@@ -68,7 +68,7 @@ std::unique_ptr<ClientProcess> ClientProcess::Start(const std::string& program, 
   signal(SIGPIPE, SIG_IGN);  // a client that died is seen as an empty answer instead
   Environment env = {
       {"PATH", "/usr/bin:/bin"},
-      {"LD_LIBRARY_PATH", node.library_path()},
+      {"LD_LIBRARY_PATH", GPUSLICE_SIM_DRIVER_DIR},
       {"GPUSLICE_SIM_STATE", node.state_path()},
       {"GPUSLICE_SIM_SPEC", node.spec()},
       {"ASAN_OPTIONS", "detect_leaks=0"},

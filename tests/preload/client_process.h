@@ -28,9 +28,6 @@ class SimNode {
   const std::string& state_path() const { return state_path_; }
   const std::string& spec() const { return spec_; }
   void set_spec(std::string spec) { spec_ = std::move(spec); }
-  // Where clients find libcuda.so.1 and libnvidia-ml.so.1 (LD_LIBRARY_PATH).
-  const std::string& library_path() const { return library_path_; }
-  void set_library_path(std::string path) { library_path_ = std::move(path); }
   // A new, empty region file as the device plugin creates one for an allocation.
   std::string NewRegionFile();
 
@@ -38,7 +35,6 @@ class SimNode {
   std::string directory_;
   std::string state_path_;
   std::string spec_;
-  std::string library_path_ = GPUSLICE_SIM_DRIVER_DIR;
   int regions_ = 0;
 };
 

@@ -39,7 +39,6 @@ class EndToEndTest : public SimFixture {
   EndToEndTest() : SimFixture("    launchQueueDepth: 4\n") {}
 
   void SetUp() override {
-    UseNvmlWithProcessUtilization();
     const std::string dir = node().directory();
     std::ofstream(dir + "/plugin.yaml") << "version: v1\n"
                                         << "library: {hostDir: " << GPUSLICE_LIB_DIR << "}\n"

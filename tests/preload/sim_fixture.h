@@ -2,7 +2,6 @@
 // overhead and a kernel duration, so every expectation can be computed.
 #pragma once
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -37,19 +36,8 @@ class SimFixture : public ::testing::Test {
   }
 
   SimNode& node() { return *node_; }
-
-  // Lets the library measure GPU time: NVML's per-process utilization, from the simulated
-  // NVML once it offers it, until then from a stand-in over the same node state.
-  void UseNvmlWithProcessUtilization() {
-    void* nvml = dlopen((std::string(GPUSLICE_SIM_DRIVER_DIR) + "/libnvidia-ml.so.1").c_str(),
-                        RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(nvml, nullptr) << dlerror();
-    if (dlsym(nvml, "nvmlDeviceGetProcessUtilization") == nullptr) {
-      node_->set_library_path(std::string(GPUSLICE_TEST_NVML_DIR) + ":" + GPUSLICE_SIM_DRIVER_DIR);
-    }
-    dlclose(nvml);
-  }
   std::string Uuid() const { return kUuid; }
+
   // The environment of one slice of the GPU, with a fresh region: one container.
   Environment SliceEnv(uint64_t memory_bytes = kSliceBytes, int compute_percent = 100) {
     return SliceEnvironment(*node_, kUuid, memory_bytes, compute_percent);
