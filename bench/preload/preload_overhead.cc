@@ -97,7 +97,8 @@ double SpawnNanos(const std::string& program, const Environment& env, int spawns
     if (posix_spawn(&pid, args[0], nullptr, nullptr, args, envp.data()) != 0) return -1;
     waitpid(pid, nullptr, 0);
   }
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+             .count() /
          spawns;
 }
 
@@ -140,9 +141,9 @@ int main(int argc, char** argv) {
   Environment preloaded = plain;
   preloaded["LD_PRELOAD"] = std::string(GPUSLICE_LIB_DIR) + "/libgpuslice.so";
 
-  const std::vector<std::string> bench = {
-      std::string(GPUSLICE_BIN_DIR) + "/preload_calls_bench", "--benchmark_format=json",
-      "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"};
+  const std::vector<std::string> bench = {std::string(GPUSLICE_BIN_DIR) + "/preload_calls_bench",
+                                          "--benchmark_format=json", "--benchmark_repetitions=3",
+                                          "--benchmark_report_aggregates_only=true"};
   std::map<std::string, std::vector<double>> without, with;
   for (int round = 0; round < rounds; ++round) {
     std::fprintf(stderr, "preload_overhead: round %d of %d\n", round + 1, rounds);

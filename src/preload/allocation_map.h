@@ -11,16 +11,16 @@ namespace gpuslice::preload {
 
 // The kinds of handle an allocation is freed by; they live in separate key spaces.
 enum class AllocationKind : uint8_t {
-  kDevicePointer,    // cuMemAlloc*, async and pool allocations, graph memory nodes
-  kPhysicalHandle,   // cuMemCreate -> cuMemRelease
-  kArray,            // cuArrayCreate / cuArray3DCreate -> cuArrayDestroy
-  kMipmappedArray,   // cuMipmappedArrayCreate -> cuMipmappedArrayDestroy
+  kDevicePointer,   // cuMemAlloc*, async and pool allocations, graph memory nodes
+  kPhysicalHandle,  // cuMemCreate -> cuMemRelease
+  kArray,           // cuArrayCreate / cuArray3DCreate -> cuArrayDestroy
+  kMipmappedArray,  // cuMipmappedArrayCreate -> cuMipmappedArrayDestroy
 };
 
 struct Allocation {
-  int device = 0;       // slice index
+  int device = 0;  // slice index
   uint64_t bytes = 0;
-  uint64_t owner = 0;   // the CUgraph of a graph memory node, else 0
+  uint64_t owner = 0;  // the CUgraph of a graph memory node, else 0
 };
 
 // Thread-safe: sharded by handle, one mutex per shard, so threads freeing different

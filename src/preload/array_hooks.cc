@@ -110,12 +110,14 @@ GPUSLICE_HOOK CUresult cuArrayCreate_v2(CUarray* handle, const CUDA_ARRAY_DESCRI
   return hooks::CreateArray<cuArrayCreate_v2>(handle, descriptor, 1);
 }
 
-GPUSLICE_HOOK CUresult cuArray3DCreate(CUarray* handle, const CUDA_ARRAY3D_DESCRIPTOR_v1* descriptor) {
+GPUSLICE_HOOK CUresult cuArray3DCreate(CUarray* handle,
+                                       const CUDA_ARRAY3D_DESCRIPTOR_v1* descriptor) {
   return hooks::CreateArray<cuArray3DCreate>(handle, descriptor,
                                              descriptor != nullptr ? descriptor->Depth : 0);
 }
 
-GPUSLICE_HOOK CUresult cuArray3DCreate_v2(CUarray* handle, const CUDA_ARRAY3D_DESCRIPTOR* descriptor) {
+GPUSLICE_HOOK CUresult cuArray3DCreate_v2(CUarray* handle,
+                                          const CUDA_ARRAY3D_DESCRIPTOR* descriptor) {
   return hooks::CreateArray<cuArray3DCreate_v2>(handle, descriptor,
                                                 descriptor != nullptr ? descriptor->Depth : 0);
 }

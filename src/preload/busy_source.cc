@@ -62,8 +62,8 @@ class NvmlBusySource final : public BusySource {
 }  // namespace
 
 std::unique_ptr<BusySource> MakeNvmlBusySource(const Options& options) {
-  const auto get = DriverFunction<decltype(&nvmlDeviceGetProcessUtilization)>(
-      "nvmlDeviceGetProcessUtilization");
+  const auto get =
+      DriverFunction<decltype(&nvmlDeviceGetProcessUtilization)>("nvmlDeviceGetProcessUtilization");
   if (get == nullptr) return nullptr;
   std::vector<nvmlDevice_t> devices(options.device_count, nullptr);
   for (int i = 0; i < options.device_count; ++i) {

@@ -12,7 +12,8 @@ class MonotonicClock final : public Clock {
   uint64_t NowNanos() override {
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
+    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+           static_cast<uint64_t>(now.tv_nsec);
   }
   void SleepFor(uint64_t nanos) override {
     timespec remaining{static_cast<time_t>(nanos / 1'000'000'000ULL),

@@ -10,8 +10,7 @@ constexpr uint64_t kMaxWaitNanos = 10'000'000;
 
 }  // namespace
 
-ComputeThrottle::ComputeThrottle(core::region::Region* region, const Options& options,
-                                 Clock& clock)
+ComputeThrottle::ComputeThrottle(core::region::Region* region, const Options& options, Clock& clock)
     : region_(region), options_(options), clock_(clock) {}
 
 bool ComputeThrottle::Enforced(int device) const {

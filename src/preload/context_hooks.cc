@@ -58,7 +58,8 @@ CUresult CreateContextCounted(CUdevice device, Create create, Undo undo) {
 
 template <auto Hook, typename... Args>
 CUresult CreateContext(CUcontext* context, CUdevice device, Args... args) {
-  static const auto destroy = internal::DriverFunction<decltype(&cuCtxDestroy_v2)>("cuCtxDestroy_v2");
+  static const auto destroy =
+      internal::DriverFunction<decltype(&cuCtxDestroy_v2)>("cuCtxDestroy_v2");
   return CreateContextCounted(
       device, [&] { return CallDriver<Hook>(args...); },
       [&] {
@@ -73,10 +74,12 @@ namespace hooks = gpuslice::preload;
 
 GPUSLICE_HOOK CUresult cuDevicePrimaryCtxRetain(CUcontext* context, CUdevice device) {
   return hooks::CreateContextCounted(
-      device, [&] { return hooks::internal::CallDriver<cuDevicePrimaryCtxRetain>(context, device); },
+      device,
+      [&] { return hooks::internal::CallDriver<cuDevicePrimaryCtxRetain>(context, device); },
       [&] {
-        static const auto release = hooks::internal::DriverFunction<
-            decltype(&cuDevicePrimaryCtxRelease_v2)>("cuDevicePrimaryCtxRelease_v2");
+        static const auto release =
+            hooks::internal::DriverFunction<decltype(&cuDevicePrimaryCtxRelease_v2)>(
+                "cuDevicePrimaryCtxRelease_v2");
         if (release != nullptr) release(device);
       });
 }

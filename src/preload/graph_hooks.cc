@@ -15,7 +15,7 @@ using internal::ToCuResult;
 
 int SliceOfPool(Runtime& runtime, const CUmemPoolProps& pool) {
   return pool.location.type == CU_MEM_LOCATION_TYPE_DEVICE ? runtime.SliceOfDevice(pool.location.id)
-                                                            : -1;
+                                                           : -1;
 }
 
 // Charges an allocation node of `bytes` from `pool`, adds it with `add`, and records the
@@ -35,7 +35,8 @@ CUresult AddAllocationNode(CUgraph graph, const CUmemPoolProps& pool, size_t byt
 
 template <auto Hook, typename... Args>
 CUresult AddNode(CUgraph graph, CUgraphNodeParams* params, Args... args) {
-  if (!Runtime::Get().enforcing() || params == nullptr || params->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
+  if (!Runtime::Get().enforcing() || params == nullptr ||
+      params->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
     return CallDriver<Hook>(args...);
   }
   return AddAllocationNode(graph, params->alloc.poolProps, params->alloc.bytesize,

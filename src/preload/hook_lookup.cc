@@ -1,6 +1,5 @@
-#include "preload/hook_table.h"
-
 #include "core/abi/cuda_types.h"
+#include "preload/hook_table.h"
 
 namespace gpuslice::preload {
 namespace {

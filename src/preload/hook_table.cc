@@ -1,6 +1,5 @@
 #include "preload/hook_table.h"
 
-
 #include "core/abi/cuda.h"
 #include "core/abi/nvml.h"
 
@@ -65,8 +64,10 @@ const HookEntry kHooks[] = {
     {"cuLaunchKernelEx", 11060, reinterpret_cast<void*>(&cuLaunchKernelEx)},
     {"cuLaunchKernelEx_ptsz", 11060, reinterpret_cast<void*>(&cuLaunchKernelEx_ptsz)},
     {"cuLaunchCooperativeKernel", 9000, reinterpret_cast<void*>(&cuLaunchCooperativeKernel)},
-    {"cuLaunchCooperativeKernel_ptsz", 9000, reinterpret_cast<void*>(&cuLaunchCooperativeKernel_ptsz)},
-    {"cuLaunchCooperativeKernelMultiDevice", 9000, reinterpret_cast<void*>(&cuLaunchCooperativeKernelMultiDevice)},
+    {"cuLaunchCooperativeKernel_ptsz", 9000,
+     reinterpret_cast<void*>(&cuLaunchCooperativeKernel_ptsz)},
+    {"cuLaunchCooperativeKernelMultiDevice", 9000,
+     reinterpret_cast<void*>(&cuLaunchCooperativeKernelMultiDevice)},
     {"cuGraphLaunch", 10000, reinterpret_cast<void*>(&cuGraphLaunch)},
     {"cuGraphLaunch_ptsz", 10000, reinterpret_cast<void*>(&cuGraphLaunch_ptsz)},
 };

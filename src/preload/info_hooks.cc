@@ -47,7 +47,8 @@ CUresult DeviceTotalMem(Size* bytes, CUdevice device) {
   Runtime& runtime = Runtime::Get();
   if (result != CUDA_SUCCESS || !runtime.enforcing() || bytes == nullptr) return result;
   const int slice = runtime.SliceOfDevice(device);
-  if (slice >= 0) *bytes = static_cast<Size>(std::min<uint64_t>(*bytes, runtime.ledger().Limit(slice)));
+  if (slice >= 0)
+    *bytes = static_cast<Size>(std::min<uint64_t>(*bytes, runtime.ledger().Limit(slice)));
   return result;
 }
 
@@ -93,6 +94,7 @@ GPUSLICE_HOOK nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemo
   return hooks::NvmlMemoryInfo<nvmlDeviceGetMemoryInfo>(device, memory);
 }
 
-GPUSLICE_HOOK nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory) {
+GPUSLICE_HOOK nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device,
+                                                      nvmlMemory_v2_t* memory) {
   return hooks::NvmlMemoryInfo<nvmlDeviceGetMemoryInfo_v2>(device, memory);
 }

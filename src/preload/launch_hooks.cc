@@ -45,8 +45,8 @@ GPUSLICE_HOOK CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int grid
                                                  unsigned int block_z, unsigned int shared_bytes,
                                                  CUstream stream, void** params) {
   Runtime::Get().BeforeLaunch(stream);
-  return CallDriver<cuLaunchCooperativeKernel>(f, grid_x, grid_y, grid_z, block_x, block_y,
-                                               block_z, shared_bytes, stream, params);
+  return CallDriver<cuLaunchCooperativeKernel>(f, grid_x, grid_y, grid_z, block_x, block_y, block_z,
+                                               shared_bytes, stream, params);
 }
 
 GPUSLICE_HOOK CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int grid_x,

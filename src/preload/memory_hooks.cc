@@ -43,8 +43,8 @@ template <auto Hook, auto Free, typename Pointer, typename Size>
 CUresult AllocatePitch(Pointer* dptr, Size* pitch, Size width, Size height, unsigned int element) {
   Runtime& runtime = Runtime::Get();
   if (!runtime.enforcing()) return CallDriver<Hook>(dptr, pitch, width, height, element);
-  const uint64_t padded_width =
-      (static_cast<uint64_t>(width) + kMaxPitchAlignment - 1) / kMaxPitchAlignment * kMaxPitchAlignment;
+  const uint64_t padded_width = (static_cast<uint64_t>(width) + kMaxPitchAlignment - 1) /
+                                kMaxPitchAlignment * kMaxPitchAlignment;
   PendingCharge charge(runtime, runtime.SliceOfCurrentContext(), padded_width * height);
   if (!charge.fits()) return ToCuResult(Refusal::kOverLimit);
   const CUresult result = CallDriver<Hook>(dptr, pitch, width, height, element);
@@ -101,7 +101,8 @@ GPUSLICE_HOOK CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
 
 GPUSLICE_HOOK CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigned int flags) {
   Runtime& runtime = Runtime::Get();
-  if (!runtime.enforcing()) return hooks::internal::CallDriver<cuMemAllocManaged>(dptr, bytesize, flags);
+  if (!runtime.enforcing())
+    return hooks::internal::CallDriver<cuMemAllocManaged>(dptr, bytesize, flags);
   return hooks::AllocateCounted<cuMemAllocManaged>(runtime.SliceOfCurrentContext(), bytesize,
                                                    AllocationKind::kDevicePointer, dptr, dptr,
                                                    bytesize, flags);
@@ -156,7 +157,8 @@ GPUSLICE_HOOK CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) {
 GPUSLICE_HOOK CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
                                    const CUmemAllocationProp* prop, unsigned long long flags) {
   Runtime& runtime = Runtime::Get();
-  if (!runtime.enforcing() || prop == nullptr || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
+  if (!runtime.enforcing() || prop == nullptr ||
+      prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
     return hooks::internal::CallDriver<cuMemCreate>(handle, size, prop, flags);
   }
   return hooks::AllocateCounted<cuMemCreate>(runtime.SliceOfDevice(prop->location.id), size,

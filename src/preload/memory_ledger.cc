@@ -21,7 +21,8 @@ class DeviceLock {
   DeviceLock(Region& region, int device) : state_(region.devices[device]) {
     int result = pthread_mutex_lock(&state_.memory_mutex);
     if (result == EOWNERDEAD) {
-      state_.used_bytes.store(core::region::SumSlotUsage(region, device), std::memory_order_relaxed);
+      state_.used_bytes.store(core::region::SumSlotUsage(region, device),
+                              std::memory_order_relaxed);
       pthread_mutex_consistent(&state_.memory_mutex);
       result = 0;
     }

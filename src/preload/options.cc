@@ -27,8 +27,7 @@ std::vector<std::string> SplitList(std::string_view text) {
 Result<uint64_t> ParseUnsigned(std::string_view name, std::string_view value, uint64_t max) {
   uint64_t parsed = 0;
   auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
-  if (value.empty() || error != std::errc() || end != value.data() + value.size() ||
-      parsed > max) {
+  if (value.empty() || error != std::errc() || end != value.data() + value.size() || parsed > max) {
     return Status::InvalidArgument(std::string(name) + "='" + std::string(value) +
                                    "' is not a whole number from 0 to " + std::to_string(max));
   }
@@ -99,16 +98,15 @@ Result<Options> ParseOptions(const EnvLookup& env) {
     std::optional<std::string> compute = env(contract::ComputeLimitEnv(i));
     if (!memory && !compute) break;
     if (i >= contract::kMaxVisibleGpus) {
-      return Status::InvalidArgument(contract::MemoryLimitEnv(i) + " or " +
-                                     contract::ComputeLimitEnv(i) + ": at most " +
-                                     std::to_string(contract::kMaxVisibleGpus) +
-                                     " GPUs per container");
+      return Status::InvalidArgument(
+          contract::MemoryLimitEnv(i) + " or " + contract::ComputeLimitEnv(i) + ": at most " +
+          std::to_string(contract::kMaxVisibleGpus) + " GPUs per container");
     }
     DeviceLimit& device = options.devices[i];
     device.memory_bytes = std::numeric_limits<uint64_t>::max();
     if (memory) {
-      Result<uint64_t> bytes = ParseUnsigned(contract::MemoryLimitEnv(i), *memory,
-                                             std::numeric_limits<int64_t>::max());
+      Result<uint64_t> bytes =
+          ParseUnsigned(contract::MemoryLimitEnv(i), *memory, std::numeric_limits<int64_t>::max());
       if (!bytes.ok()) return bytes.status();
       device.memory_bytes = *bytes;
     }
@@ -124,9 +122,9 @@ Result<Options> ParseOptions(const EnvLookup& env) {
     }
     if (!uuids.empty()) {
       if (i >= static_cast<int>(uuids.size())) {
-        return Status::InvalidArgument(
-            "limits are set for GPU " + std::to_string(i) + " but " +
-            std::string(contract::kVisibleDevicesEnv) + " names " + std::to_string(uuids.size()));
+        return Status::InvalidArgument("limits are set for GPU " + std::to_string(i) + " but " +
+                                       std::string(contract::kVisibleDevicesEnv) + " names " +
+                                       std::to_string(uuids.size()));
       }
       device.uuid = uuids[i];
     }

@@ -22,8 +22,8 @@ inline constexpr int kUnlimitedComputePercent = 100;
 
 // The slice of one visible GPU.
 struct DeviceLimit {
-  std::string uuid;              // from NVIDIA_VISIBLE_DEVICES; empty when it holds no UUIDs
-  uint64_t memory_bytes = 0;     // GPUSLICE_MEMORY_LIMIT_<i>
+  std::string uuid;           // from NVIDIA_VISIBLE_DEVICES; empty when it holds no UUIDs
+  uint64_t memory_bytes = 0;  // GPUSLICE_MEMORY_LIMIT_<i>
   int compute_percent = kUnlimitedComputePercent;  // GPUSLICE_COMPUTE_LIMIT_<i>, 1-100
 };
 

@@ -69,8 +69,9 @@ gpuslice_dlsym_intercept(void* handle, const char* symbol) {
   const auto next = gpuslice_resolve_next_dlsym();
   void* found = next != nullptr ? next(handle, symbol) : nullptr;
   if (found == nullptr || symbol == nullptr) return found;
-  const bool driver_name = (symbol[0] == 'c' && symbol[1] == 'u') ||
-                           (symbol[0] == 'n' && symbol[1] == 'v' && symbol[2] == 'm' && symbol[3] == 'l');
+  const bool driver_name =
+      (symbol[0] == 'c' && symbol[1] == 'u') ||
+      (symbol[0] == 'n' && symbol[1] == 'v' && symbol[2] == 'm' && symbol[3] == 'l');
   return driver_name ? gpuslice::preload::SubstituteDlsymResult(symbol, found) : found;
 }
 

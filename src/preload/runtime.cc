@@ -80,8 +80,10 @@ Runtime* Runtime::Create() {
   return runtime;
 }
 
-Runtime::Runtime(Options options) : options_(std::move(options)), allocations_(new AllocationMap()) {
-  for (std::atomic<int>& slice : slice_of_device_) slice.store(kUnresolved, std::memory_order_relaxed);
+Runtime::Runtime(Options options)
+    : options_(std::move(options)), allocations_(new AllocationMap()) {
+  for (std::atomic<int>& slice : slice_of_device_)
+    slice.store(kUnresolved, std::memory_order_relaxed);
   if (!options_.enforce) return;
   for (int i = 0; i < options_.device_count; ++i) {
     if (options_.devices[i].compute_percent < kUnlimitedComputePercent) {
@@ -132,7 +134,8 @@ void Runtime::AfterForkInChild() {
   }
   watcher_started_.store(false, std::memory_order_relaxed);
   watcher_in_tick_.store(false, std::memory_order_relaxed);
-  for (std::atomic<bool>& claimed : context_claimed_) claimed.store(false, std::memory_order_relaxed);
+  for (std::atomic<bool>& claimed : context_claimed_)
+    claimed.store(false, std::memory_order_relaxed);
 }
 
 int Runtime::SliceOfDevice(CUdevice device) {
@@ -143,7 +146,8 @@ int Runtime::SliceOfDevice(CUdevice device) {
   }
   int slice = device < options_.device_count ? device : -1;
   if (AnyUuid(options_)) {
-    static const auto get_uuid = DriverFunction<decltype(&cuDeviceGetUuid_v2)>("cuDeviceGetUuid_v2");
+    static const auto get_uuid =
+        DriverFunction<decltype(&cuDeviceGetUuid_v2)>("cuDeviceGetUuid_v2");
     CUuuid uuid{};
     if (get_uuid != nullptr && get_uuid(&uuid, device) == CUDA_SUCCESS) {
       slice = options_.IndexOfUuid(FormatUuid(uuid));

@@ -62,7 +62,9 @@ class Runtime {
   bool ClaimFirstContext(int slice) {
     return !context_claimed_[slice].exchange(true, std::memory_order_acq_rel);
   }
-  void ForgetFirstContext(int slice) { context_claimed_[slice].store(false, std::memory_order_release); }
+  void ForgetFirstContext(int slice) {
+    context_claimed_[slice].store(false, std::memory_order_release);
+  }
 
   // Called in the child after fork: it holds none of its parent's memory and has no watcher.
   void AfterForkInChild();

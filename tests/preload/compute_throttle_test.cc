@@ -100,7 +100,8 @@ TEST_F(ComputeThrottleTest, GreedyWorkloadGetsItsShare) {
       throttle.Charge(0, 1'000'000);
       throttle.Refill(0);
     }
-    const double share = 100.0 * static_cast<double>(busy) / static_cast<double>(clock_.NowNanos() - start);
+    const double share =
+        100.0 * static_cast<double>(busy) / static_cast<double>(clock_.NowNanos() - start);
     EXPECT_NEAR(share, percent, 1.0) << "share " << percent;
   }
 }

@@ -40,24 +40,27 @@ class EndToEndTest : public SimFixture {
 
   void SetUp() override {
     const std::string dir = node().directory();
-    std::ofstream(dir + "/plugin.yaml") << "version: v1\n"
-                                        << "library: {hostDir: " << GPUSLICE_LIB_DIR << "}\n"
-                                        << "regionsDir: " << dir << "/regions\n"
-                                        << "profiles:\n- name: a100\n  match: {models: ['*A100*']}\n"
-                                        << "  slices: " << kSlicesPerGpu << "\n";
+    std::ofstream(dir + "/plugin.yaml")
+        << "version: v1\n"
+        << "library: {hostDir: " << GPUSLICE_LIB_DIR << "}\n"
+        << "regionsDir: " << dir << "/regions\n"
+        << "profiles:\n- name: a100\n  match: {models: ['*A100*']}\n"
+        << "  slices: " << kSlicesPerGpu << "\n";
     fs::create_directories(dir + "/dp");
     auto kubelet = kubelet::DeviceManager::Start({dir + "/dp", ""});
     ASSERT_TRUE(kubelet.ok()) << kubelet.status().ToString();
     kubelet_ = std::move(*kubelet);
     plugin_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin",
-                                 "--config=" + dir + "/plugin.yaml", "--device-plugin-dir=" + dir + "/dp",
-                                 "--simulate=" + node().spec(), "--simulate-state=" + node().state_path(),
-                                 "--metrics-address=127.0.0.1:0"},
+        std::vector<std::string>{
+            std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin",
+            "--config=" + dir + "/plugin.yaml", "--device-plugin-dir=" + dir + "/dp",
+            "--simulate=" + node().spec(), "--simulate-state=" + node().state_path(),
+            "--metrics-address=127.0.0.1:0"},
         std::map<std::string, std::optional<std::string>>{{"NVIDIA_VISIBLE_DEVICES", std::nullopt}},
         dir + "/plugin.log");
     ASSERT_TRUE(kubelet_->WaitForDevices(
-        "nvidia.com/gpu", [](const auto& devices) { return devices.size() == kSlicesPerGpu; }, kWait))
+        "nvidia.com/gpu", [](const auto& devices) { return devices.size() == kSlicesPerGpu; },
+        kWait))
         << plugin_->Output();
   }
 
@@ -111,7 +114,8 @@ TEST_F(EndToEndTest, ClientsAreHeldToTheSlicesTheDevicePluginAllocated) {
   EXPECT_EQ(other->Send("alloc plain " + std::to_string(slice_bytes)), "err 2");
   const auto start = std::chrono::steady_clock::now();
   const std::string burn = other->Send("burn 1000");
-  const double elapsed = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(burn.rfind("ok", 0), 0u) << burn;
   auto state = sim::SimState::Open(node().state_path());
   ASSERT_TRUE(state.ok());

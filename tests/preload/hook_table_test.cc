@@ -23,12 +23,13 @@ TEST(ApiName, StripsVersionAndStreamSuffixes) {
 int Placeholder(int) { return 0; }
 
 // A table like the library's, for the lookups alone.
-#define ENTRY(symbol, version) HookEntry{symbol, version, reinterpret_cast<void*>(&Placeholder)}
+#define ENTRY(symbol, version) \
+  HookEntry { symbol, version, reinterpret_cast<void*>(&Placeholder) }
 const HookEntry kTable[] = {
-    ENTRY("cuMemAlloc", 2000),          ENTRY("cuMemAlloc_v2", 3020),
-    ENTRY("cuCtxCreate_v2", 3020),      ENTRY("cuCtxCreate_v3", 11040),
-    ENTRY("cuCtxCreate_v4", 12050),     ENTRY("cuLaunchKernel", 4000),
-    ENTRY("cuLaunchKernel_ptsz", 7000), ENTRY("cuLaunchKernelEx", 11060),
+    ENTRY("cuMemAlloc", 2000),           ENTRY("cuMemAlloc_v2", 3020),
+    ENTRY("cuCtxCreate_v2", 3020),       ENTRY("cuCtxCreate_v3", 11040),
+    ENTRY("cuCtxCreate_v4", 12050),      ENTRY("cuLaunchKernel", 4000),
+    ENTRY("cuLaunchKernel_ptsz", 7000),  ENTRY("cuLaunchKernelEx", 11060),
     ENTRY("nvmlDeviceGetMemoryInfo", 0),
 };
 #undef ENTRY
@@ -58,8 +59,7 @@ TEST(FindHookForRequest, PicksTheNewestVariantNotNewerThanAsked) {
 TEST(FindHookForRequest, HonoursThePerThreadDefaultStreamFlag) {
   constexpr uint64_t kPerThread = CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
   EXPECT_STREQ(Find("cuLaunchKernel", 7000, kPerThread), "cuLaunchKernel_ptsz");
-  EXPECT_STREQ(Find("cuLaunchKernel", 7000, CU_GET_PROC_ADDRESS_LEGACY_STREAM),
-               "cuLaunchKernel");
+  EXPECT_STREQ(Find("cuLaunchKernel", 7000, CU_GET_PROC_ADDRESS_LEGACY_STREAM), "cuLaunchKernel");
   // Before per-thread variants existed, and for APIs without one, the default variant.
   EXPECT_STREQ(Find("cuLaunchKernel", 6050, kPerThread), "cuLaunchKernel");
   EXPECT_STREQ(Find("cuMemAlloc", 3020, kPerThread), "cuMemAlloc_v2");

@@ -47,7 +47,8 @@ TEST_F(ComputeShareTest, TwoContainersSplitTheGpuByTheirShares) {
   auto large = Burner(70);
   ASSERT_TRUE(small && large);
   std::string small_answer;
-  std::thread small_burn([&] { small_answer = small->Send("burn " + std::to_string(kBurnMillis)); });
+  std::thread small_burn(
+      [&] { small_answer = small->Send("burn " + std::to_string(kBurnMillis)); });
   const std::string large_answer = large->Send("burn " + std::to_string(kBurnMillis));
   small_burn.join();
   ASSERT_EQ(small_answer.rfind("ok", 0), 0u) << small_answer;
@@ -66,8 +67,10 @@ TEST_F(ComputeShareTest, ALoneContainerStaysUnderItsShareOnEveryLaunchPath) {
     auto client = Burner(50);
     ASSERT_TRUE(client);
     const auto start = std::chrono::steady_clock::now();
-    const std::string answer = client->Send(std::string("burn-") + path + " " + std::to_string(kBurnMillis));
-    const double elapsed = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    const std::string answer =
+        client->Send(std::string("burn-") + path + " " + std::to_string(kBurnMillis));
+    const double elapsed =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
     ASSERT_EQ(answer.rfind("ok", 0), 0u) << answer;
     const double percent = 100 * static_cast<double>(BusyNanos(node(), client->pid())) / elapsed;
     RecordProperty(std::string("busy_percent_") + path, std::to_string(percent));

@@ -5,9 +5,9 @@
 
 #include <chrono>
 #include <random>
-#include <thread>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "preload/client_process.h"
@@ -54,7 +54,8 @@ class MemoryLimitTest : public SimFixture, public ::testing::WithParamInterface<
 };
 
 TEST_P(MemoryLimitTest, HoldsExactlyAtTheBoundary) {
-  if (!ClientExists(GetParam())) GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
+  if (!ClientExists(GetParam()))
+    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
   auto client = StartClient(SliceEnv());
   ASSERT_TRUE(client);
   const Memory start = Info(*client);
@@ -62,7 +63,7 @@ TEST_P(MemoryLimitTest, HoldsExactlyAtTheBoundary) {
   EXPECT_EQ(start.free, kSliceBytes - kContextBytes);  // the context's own memory counts
 
   ASSERT_GE(Allocated(Alloc(*client, "plain", start.free - 1)), 0);
-  EXPECT_EQ(Alloc(*client, "plain", 2), kOutOfMemory);  // limit + 1
+  EXPECT_EQ(Alloc(*client, "plain", 2), kOutOfMemory);     // limit + 1
   const int last = Allocated(Alloc(*client, "plain", 1));  // exactly the limit
   ASSERT_GE(last, 0);
   EXPECT_EQ(Info(*client).free, 0u);
@@ -72,7 +73,8 @@ TEST_P(MemoryLimitTest, HoldsExactlyAtTheBoundary) {
 }
 
 TEST_P(MemoryLimitTest, CountsEveryAllocationPathAndItsFree) {
-  if (!ClientExists(GetParam())) GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
+  if (!ClientExists(GetParam()))
+    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
   auto client = StartClient(SliceEnv());
   ASSERT_TRUE(client);
   constexpr uint64_t kBytes = 64ULL << 20;
@@ -132,7 +134,8 @@ TEST_F(ContainerTest, SixtyFourThreadsLeaveTheAccountingExact) {
   ASSERT_TRUE(client);
   ASSERT_EQ(client->Send("init"), "ok");
   const uint64_t free = Info(*client).free;
-  std::istringstream answer(client->Send("stress 64 200 " + std::to_string(kSliceBytes / 8) + " 7"));
+  std::istringstream answer(
+      client->Send("stress 64 200 " + std::to_string(kSliceBytes / 8) + " 7"));
   std::string word;
   long long granted = 0, refused = 0;
   answer >> word >> granted >> refused;

@@ -107,7 +107,8 @@ TEST(ParseOptions, MalformedValuesAreNamed) {
 
 TEST(ParseOptions, MoreGpusThanAContainerCanSeeIsRefused) {
   Environment env;
-  for (int i = 0; i <= core::contract::kMaxVisibleGpus; ++i) env[core::contract::MemoryLimitEnv(i)] = "1";
+  for (int i = 0; i <= core::contract::kMaxVisibleGpus; ++i)
+    env[core::contract::MemoryLimitEnv(i)] = "1";
   EXPECT_FALSE(ParseOptions(Lookup(env)).ok());
 }
 
@@ -139,7 +140,7 @@ TEST(ParseOptions, SurvivesMutatedEnvironments) {
   const std::string alphabet = "0123456789-+ ,.eExGgi%GPU\t";
   for (int round = 0; round < 2000; ++round) {
     Environment env;
-    const char* names[] = {"NVIDIA_VISIBLE_DEVICES", "GPUSLICE_MEMORY_LIMIT_0",
+    const char* names[] = {"NVIDIA_VISIBLE_DEVICES",   "GPUSLICE_MEMORY_LIMIT_0",
                            "GPUSLICE_COMPUTE_LIMIT_0", "GPUSLICE_MEMORY_LIMIT_1",
                            "GPUSLICE_COMPUTE_LIMIT_1", "GPUSLICE_DISABLE"};
     for (const char* name : names) {
@@ -149,9 +150,14 @@ TEST(ParseOptions, SurvivesMutatedEnvironments) {
       for (int e = 0; e < edits; ++e) {
         const size_t at = value.empty() ? 0 : random() % (value.size() + 1);
         switch (random() % 3) {
-          case 0: value.insert(at, 1, alphabet[random() % alphabet.size()]); break;
-          case 1: if (at < value.size()) value.erase(at, 1); break;
-          default: if (at < value.size()) value[at] = alphabet[random() % alphabet.size()];
+          case 0:
+            value.insert(at, 1, alphabet[random() % alphabet.size()]);
+            break;
+          case 1:
+            if (at < value.size()) value.erase(at, 1);
+            break;
+          default:
+            if (at < value.size()) value[at] = alphabet[random() % alphabet.size()];
         }
       }
       env[name] = value;

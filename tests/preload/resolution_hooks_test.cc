@@ -150,7 +150,8 @@ TEST_F(ResolutionTest, CublasDlsymNamesComeBackHookedExactlyWhereTheyMust) {
 TEST_F(ResolutionTest, WithoutLimitsTheLibraryChangesNoAnswer) {
   const std::string requests = SourceFile("src/sim/data/cudart13_getprocaddress_requests.txt");
   auto plain = ClientProcess::Start(kCudartClient, node(), {}, /*preload=*/false);
-  auto unlimited = ClientProcess::Start(kCudartClient, node(), {{"NVIDIA_VISIBLE_DEVICES", Uuid()}});
+  auto unlimited =
+      ClientProcess::Start(kCudartClient, node(), {{"NVIDIA_VISIBLE_DEVICES", Uuid()}});
   Environment off = SliceEnv();
   off["GPUSLICE_DISABLE"] = "1";
   auto switched_off = ClientProcess::Start(kCudartClient, node(), off);

@@ -21,9 +21,11 @@ gpuslice_resolve_next_dlsym() {
   // dlsym moved from libdl to libc in glibc 2.34; older C libraries only have the first version.
   next = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34"));
 #if defined(__x86_64__)
-  if (next == nullptr) next = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5"));
+  if (next == nullptr)
+    next = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5"));
 #elif defined(__aarch64__)
-  if (next == nullptr) next = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.17"));
+  if (next == nullptr)
+    next = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.17"));
 #endif
   __atomic_store_n(&gpuslice_next_dlsym, next, __ATOMIC_RELEASE);
   return next;

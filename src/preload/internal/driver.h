@@ -21,8 +21,8 @@ void* RealFunction(const HookEntry& entry);
 // REQUIRES: Hook is in the hook table.
 template <auto Hook>
 decltype(Hook) Real() {
-  static const auto real =
-      reinterpret_cast<decltype(Hook)>(RealFunction(*FindHookByFunction(HookTable(), reinterpret_cast<void*>(Hook))));
+  static const auto real = reinterpret_cast<decltype(Hook)>(
+      RealFunction(*FindHookByFunction(HookTable(), reinterpret_cast<void*>(Hook))));
   return real;
 }
 

@@ -17,10 +17,10 @@ nvmlDevice_t NvmlHandleOfSlice(const Options& options, int slice) {
   nvmlDevice_t device = nullptr;
   const std::string& uuid = options.devices[slice].uuid;
   const nvmlReturn_t found =
-      uuid.empty() ? (by_index != nullptr ? by_index(static_cast<unsigned int>(slice), &device)
-                                          : NVML_ERROR_FUNCTION_NOT_FOUND)
-                   : (by_uuid != nullptr ? by_uuid(uuid.c_str(), &device)
-                                         : NVML_ERROR_FUNCTION_NOT_FOUND);
+      uuid.empty()
+          ? (by_index != nullptr ? by_index(static_cast<unsigned int>(slice), &device)
+                                 : NVML_ERROR_FUNCTION_NOT_FOUND)
+          : (by_uuid != nullptr ? by_uuid(uuid.c_str(), &device) : NVML_ERROR_FUNCTION_NOT_FOUND);
   return found == NVML_SUCCESS ? device : nullptr;
 }
 

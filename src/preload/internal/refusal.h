@@ -8,8 +8,8 @@
 namespace gpuslice::preload::internal {
 
 enum class Refusal {
-  kOverLimit,           // the allocation would take the container past its slice
-  kMissingEntryPoint,   // the driver (or NVML) behind the hook cannot be loaded or lacks it
+  kOverLimit,          // the allocation would take the container past its slice
+  kMissingEntryPoint,  // the driver (or NVML) behind the hook cannot be loaded or lacks it
 };
 
 inline CUresult ToCuResult(Refusal refusal) {

@@ -132,7 +132,9 @@ class Client {
   }
 
  private:
-  static std::string Error(CUresult result) { return "err " + std::to_string(static_cast<int>(result)); }
+  static std::string Error(CUresult result) {
+    return "err " + std::to_string(static_cast<int>(result));
+  }
 
   // With `created`, a context of its own (cuCtxCreate) instead of the primary one.
   std::string Init(bool created) {
@@ -159,7 +161,8 @@ class Client {
     using HandleByIndex = int (*)(unsigned int, void**);
     using MemoryInfo = int (*)(void*, Memory*);
     const auto init = reinterpret_cast<Init>(dlsym(nvml, "nvmlInit_v2"));
-    const auto by_index = reinterpret_cast<HandleByIndex>(dlsym(nvml, "nvmlDeviceGetHandleByIndex_v2"));
+    const auto by_index =
+        reinterpret_cast<HandleByIndex>(dlsym(nvml, "nvmlDeviceGetHandleByIndex_v2"));
     const auto memory_info = reinterpret_cast<MemoryInfo>(dlsym(nvml, "nvmlDeviceGetMemoryInfo"));
     void* device = nullptr;
     Memory memory{};
@@ -194,7 +197,8 @@ class Client {
       CUmemoryPool pool = nullptr;
       CUdeviceptr pointer = 0;
       result = api_.device_get_default_mem_pool(&pool, device_);
-      if (result == CUDA_SUCCESS) result = api_.mem_alloc_from_pool_async(&pointer, bytes, pool, nullptr);
+      if (result == CUDA_SUCCESS)
+        result = api_.mem_alloc_from_pool_async(&pointer, bytes, pool, nullptr);
       *handle = {Kind::kDeviceAsync, pointer};
     } else if (path == "vmm") {
       CUmemAllocationProp prop{};
@@ -271,7 +275,8 @@ class Client {
     return CUDA_ERROR_INVALID_VALUE;
   }
 
-  std::string Stress(int threads, int rounds, unsigned long long max_bytes, unsigned long long seed) {
+  std::string Stress(int threads, int rounds, unsigned long long max_bytes,
+                     unsigned long long seed) {
     std::atomic<long long> granted{0}, refused{0}, failed{0};
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t) {
@@ -339,7 +344,8 @@ class Client {
       params.blockDimX = 32;
       params.blockDimY = params.blockDimZ = 1;
       CUgraphNode node = nullptr;
-      if (result == CUDA_SUCCESS) result = api_.graph_add_kernel_node(&node, graph, nullptr, 0, &params);
+      if (result == CUDA_SUCCESS)
+        result = api_.graph_add_kernel_node(&node, graph, nullptr, 0, &params);
       if (result == CUDA_SUCCESS) result = api_.graph_instantiate(&graph_exec_, graph, 0);
       if (result != CUDA_SUCCESS) return result;
     }

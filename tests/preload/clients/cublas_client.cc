@@ -20,14 +20,19 @@ void* driver = nullptr;
 // spell it.
 void* Resolve(const char* name, int version) {
   static const std::map<std::string, std::string> kCurrentSymbols = {
-      {"cuCtxCreate", "cuCtxCreate_v4"},        {"cuMemGetInfo", "cuMemGetInfo_v2"},
-      {"cuDeviceTotalMem", "cuDeviceTotalMem_v2"}, {"cuMemAlloc", "cuMemAlloc_v2"},
-      {"cuMemFree", "cuMemFree_v2"},            {"cuMemAllocPitch", "cuMemAllocPitch_v2"},
-      {"cuArrayCreate", "cuArrayCreate_v2"},    {"cuGraphAddKernelNode", "cuGraphAddKernelNode_v2"},
+      {"cuCtxCreate", "cuCtxCreate_v4"},
+      {"cuMemGetInfo", "cuMemGetInfo_v2"},
+      {"cuDeviceTotalMem", "cuDeviceTotalMem_v2"},
+      {"cuMemAlloc", "cuMemAlloc_v2"},
+      {"cuMemFree", "cuMemFree_v2"},
+      {"cuMemAllocPitch", "cuMemAllocPitch_v2"},
+      {"cuArrayCreate", "cuArrayCreate_v2"},
+      {"cuGraphAddKernelNode", "cuGraphAddKernelNode_v2"},
   };
   auto current = kCurrentSymbols.find(name);
   const bool legacy = version < 3020;
-  return dlsym(driver, current != kCurrentSymbols.end() && !legacy ? current->second.c_str() : name);
+  return dlsym(driver,
+               current != kCurrentSymbols.end() && !legacy ? current->second.c_str() : name);
 }
 
 std::vector<std::string> DlsymReport(const std::string& line) {
@@ -44,7 +49,8 @@ std::vector<std::string> DlsymReport(const std::string& line) {
     const size_t first = text.find('"', open);
     const size_t last = text.find('"', first + 1);
     const std::string name = text.substr(first + 1, last - first - 1);
-    answers.push_back(name + " " + gpuslice::testing::DescribeFunction(dlsym(driver, name.c_str())));
+    answers.push_back(name + " " +
+                      gpuslice::testing::DescribeFunction(dlsym(driver, name.c_str())));
   }
   answers.push_back("end");
   return answers;
