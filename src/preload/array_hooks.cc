@@ -1,6 +1,7 @@
 // Hooks of CUDA arrays and mipmapped arrays: charged by their dimensions before the driver
 // makes them, then corrected to the driver's exact size where it reports one.
 #include <algorithm>
+#include <type_traits>
 
 #include "core/abi/cuda.h"
 #include "preload/hooks.h"

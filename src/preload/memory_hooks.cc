@@ -1,8 +1,6 @@
 // Hooks of every device-memory allocation path and its free: each allocation is charged to
 // its slice before the driver sees it and refused with CUDA_ERROR_OUT_OF_MEMORY when the
 // container would pass the limit; each free gives the charge back.
-#include <algorithm>
-
 #include "core/abi/cuda.h"
 #include "preload/hooks.h"
 #include "preload/internal/hook_support.h"

@@ -45,13 +45,6 @@ int Options::IndexOfUuid(std::string_view uuid) const {
   return -1;
 }
 
-bool Options::AnyComputeLimit() const {
-  for (int i = 0; i < device_count; ++i) {
-    if (devices[i].compute_percent < kUnlimitedComputePercent) return true;
-  }
-  return false;
-}
-
 EnvLookup EnvironBlockLookup(std::string block) {
   return [block = std::move(block)](std::string_view name) -> std::optional<std::string> {
     size_t start = 0;

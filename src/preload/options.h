@@ -39,8 +39,6 @@ struct Options {
 
   // Index of the slice whose GPU has this UUID ("GPU-..."), or -1.
   int IndexOfUuid(std::string_view uuid) const;
-  // True when some device has a compute share below 100%.
-  bool AnyComputeLimit() const;
 };
 
 // Looks up one environment variable; nullopt when unset.

@@ -115,7 +115,11 @@ core::region::Region* Runtime::Region() {
   // Kept for the life of the process, like the Runtime.
   auto* kept = new internal::RegionMapping(std::move(*mapping));
   throttle_ = new ComputeThrottle(kept->region(), options_, SystemClock());
-  ledger_.store(new MemoryLedger(kept->region(), options_), std::memory_order_release);
+  auto* ledger = new MemoryLedger(kept->region(), options_);
+  if (Status attached = ledger->Attach(); !attached.ok()) {
+    Warn(attached.message() + ": this process's allocations on sliced GPUs are refused");
+  }
+  ledger_.store(ledger, std::memory_order_release);
   region_.store(kept->region(), std::memory_order_release);
   return kept->region();
 }

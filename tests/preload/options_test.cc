@@ -49,7 +49,6 @@ TEST(ParseOptions, ReadsLimitsPerVisibleGpuInOrder) {
   EXPECT_EQ(options->region_path, "/var/run/gpuslice/region");
   EXPECT_EQ(options->IndexOfUuid(kUuidB), 1);
   EXPECT_EQ(options->IndexOfUuid("GPU-unknown"), -1);
-  EXPECT_TRUE(options->AnyComputeLimit());
 }
 
 TEST(ParseOptions, ComputeOnlyLeavesMemoryUnlimited) {
