@@ -2,7 +2,7 @@
 // printf and heap buffers) that no allocation call shows; the first context a process makes on
 // a GPU is charged what the GPU's used memory grew by while the driver made it.
 #include <algorithm>
-#include <atomic>
+#include <optional>
 
 #include "core/abi/cuda.h"
 #include "preload/hooks.h"
