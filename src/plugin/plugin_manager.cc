@@ -222,6 +222,9 @@ void PluginManager::Reconcile() {
 }
 
 Status PluginManager::StartServer(Server& server) {
+  // The kubelet reconnects to the new server; the old server's streams end now rather than at
+  // its shutdown deadline.
+  server.service->EndStreams();
   {
     std::lock_guard<std::mutex> lock(servers_mutex_);
     server.registered = false;

@@ -66,8 +66,8 @@ void Load(void* library, const char* name, T* function) {
   ASSERT_NE(*function, nullptr) << name;
 }
 
-// One simulated node for the whole suite: the library reads the environment once, at the
-// first nvmlInit, as NVML reads the driver's state.
+// One simulated node for the whole suite: the library reads the environment at the first
+// nvmlInit (and again only after a full shutdown), as NVML reads the driver's state.
 class NvmlTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -189,6 +189,23 @@ TEST_F(NvmlTest, InitNestsAndShutdownEndsIt) {
   EXPECT_EQ(nvml_.DeviceGetCount(&count), NVML_ERROR_UNINITIALIZED);
   EXPECT_EQ(nvml_.Shutdown(), NVML_ERROR_UNINITIALIZED);
   ASSERT_EQ(nvml_.Init(), NVML_SUCCESS);
+}
+
+TEST_F(NvmlTest, InitAfterAFullShutdownReadsTheEnvironmentAgain) {
+  ASSERT_EQ(nvml_.Shutdown(), NVML_SUCCESS);
+  setenv(std::string(kStateEnv).c_str(), dir_->Sub("second.state").c_str(), 1);
+  setenv(std::string(kSpecEnv).c_str(), "1xT4", 1);
+  ASSERT_EQ(nvml_.Init(), NVML_SUCCESS);
+  unsigned count = 0;
+  EXPECT_EQ(nvml_.DeviceGetCount(&count), NVML_SUCCESS);
+  EXPECT_EQ(count, 1u);
+  // Back to the suite's node for the other tests.
+  ASSERT_EQ(nvml_.Shutdown(), NVML_SUCCESS);
+  setenv(std::string(kStateEnv).c_str(), dir_->Sub("node.state").c_str(), 1);
+  setenv(std::string(kSpecEnv).c_str(), kSpec, 1);
+  ASSERT_EQ(nvml_.Init(), NVML_SUCCESS);
+  EXPECT_EQ(nvml_.DeviceGetCount(&count), NVML_SUCCESS);
+  EXPECT_EQ(count, 3u);
 }
 
 TEST_F(NvmlTest, MemoryAndProcessesComeFromEveryProcessUsingTheGpu) {

@@ -16,7 +16,10 @@ NvmlLibrary& NvmlLibrary::Get() {
 
 nvmlReturn_t NvmlLibrary::Init() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ == nullptr) {
+  // Like the real NVML, initializing again after a full shutdown discovers the node anew:
+  // the environment may name another state file by now.
+  if (init_count_.load(std::memory_order_acquire) == 0) {
+    if (state_ != nullptr) retired_states_.push_back(std::move(state_));
     Result<OpenedState> opened = OpenStateFromEnvironment();
     Result<std::vector<int>> visible =
         opened.ok()

@@ -54,6 +54,9 @@ class NvmlLibrary {
   mutable std::mutex mutex_;
   std::atomic<int> init_count_{0};
   std::unique_ptr<SimState> state_;
+  // States of earlier initializations, kept mapped: a thread may still be inside a call that
+  // began before the last shutdown.
+  std::vector<std::unique_ptr<SimState>> retired_states_;
   std::vector<int> visible_;
   nvmlDevice_st handles_[kMaxGpus] = {};
   std::string init_error_;
