@@ -1,0 +1,14 @@
+// NVML handles of the container's slices, for the library's own measurements.
+#pragma once
+
+#include "core/abi/nvml.h"
+#include "preload/options.h"
+
+namespace gpuslice::preload::internal {
+
+// Initializes NVML (once; never shut down, as other code in the process may use it) and
+// returns the handle of slice `slice`'s GPU, found by UUID, or by index when the environment
+// names no UUIDs. Returns nullptr when NVML is missing or the GPU is not found.
+nvmlDevice_t NvmlHandleOfSlice(const Options& options, int slice);
+
+}  // namespace gpuslice::preload::internal

@@ -1,0 +1,171 @@
+// Hooks of every device-memory allocation path and its free: each allocation is charged to
+// its slice before the driver sees it and refused with CUDA_ERROR_OUT_OF_MEMORY when the
+// container would pass the limit; each free gives the charge back.
+#include "core/abi/cuda.h"
+#include "preload/hooks.h"
+#include "preload/internal/hook_support.h"
+
+namespace gpuslice::preload {
+namespace {
+
+using internal::CallDriver;
+using internal::FreeCounted;
+using internal::PendingCharge;
+using internal::Refusal;
+using internal::ToCuResult;
+
+// Pitched rows are padded to at most this many bytes; the exact pitch corrects the charge.
+constexpr uint64_t kMaxPitchAlignment = 512;
+
+// Charges `bytes` on `slice`, calls the driver behind `Hook` with `args`, and on success
+// records `*handle` as what frees the charge.
+template <auto Hook, typename Handle, typename... Args>
+CUresult AllocateCounted(int slice, uint64_t bytes, AllocationKind kind, Handle* handle,
+                         Args... args) {
+  PendingCharge charge(Runtime::Get(), slice, bytes);
+  if (!charge.fits()) return ToCuResult(Refusal::kOverLimit);
+  const CUresult result = CallDriver<Hook>(args...);
+  if (result == CUDA_SUCCESS) charge.Commit(kind, static_cast<uint64_t>(*handle));
+  return result;
+}
+
+template <auto Hook, typename Pointer, typename Size>
+CUresult AllocateOnCurrentDevice(Pointer* dptr, Size bytesize) {
+  Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing()) return CallDriver<Hook>(dptr, bytesize);
+  return AllocateCounted<Hook>(runtime.SliceOfCurrentContext(), bytesize,
+                               AllocationKind::kDevicePointer, dptr, dptr, bytesize);
+}
+
+template <auto Hook, auto Free, typename Pointer, typename Size>
+CUresult AllocatePitch(Pointer* dptr, Size* pitch, Size width, Size height, unsigned int element) {
+  Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing()) return CallDriver<Hook>(dptr, pitch, width, height, element);
+  const uint64_t padded_width = (static_cast<uint64_t>(width) + kMaxPitchAlignment - 1) /
+                                kMaxPitchAlignment * kMaxPitchAlignment;
+  PendingCharge charge(runtime, runtime.SliceOfCurrentContext(), padded_width * height);
+  if (!charge.fits()) return ToCuResult(Refusal::kOverLimit);
+  const CUresult result = CallDriver<Hook>(dptr, pitch, width, height, element);
+  if (result != CUDA_SUCCESS) return result;
+  if (!charge.Resize(static_cast<uint64_t>(*pitch) * height)) {
+    CallDriver<Free>(*dptr);
+    return ToCuResult(Refusal::kOverLimit);
+  }
+  charge.Commit(AllocationKind::kDevicePointer, *dptr);
+  return result;
+}
+
+template <auto Hook, typename Pointer>
+CUresult FreeDevicePointer(Pointer dptr) {
+  return FreeCounted(AllocationKind::kDevicePointer, dptr, [&] { return CallDriver<Hook>(dptr); });
+}
+
+template <auto Hook>
+CUresult AllocateAsync(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
+  Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing()) return CallDriver<Hook>(dptr, bytesize, stream);
+  return AllocateCounted<Hook>(runtime.SliceOfStream(stream), bytesize,
+                               AllocationKind::kDevicePointer, dptr, dptr, bytesize, stream);
+}
+
+template <auto Hook>
+CUresult AllocateFromPool(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool, CUstream stream) {
+  Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing()) return CallDriver<Hook>(dptr, bytesize, pool, stream);
+  return AllocateCounted<Hook>(runtime.SliceOfStream(stream), bytesize,
+                               AllocationKind::kDevicePointer, dptr, dptr, bytesize, pool, stream);
+}
+
+template <auto Hook>
+CUresult FreeAsync(CUdeviceptr dptr, CUstream stream) {
+  return FreeCounted(AllocationKind::kDevicePointer, dptr,
+                     [&] { return CallDriver<Hook>(dptr, stream); });
+}
+
+}  // namespace
+}  // namespace gpuslice::preload
+
+using gpuslice::preload::AllocationKind;
+using gpuslice::preload::Runtime;
+namespace hooks = gpuslice::preload;
+
+GPUSLICE_HOOK CUresult cuMemAlloc(CUdeviceptr_v1* dptr, unsigned int bytesize) {
+  return hooks::AllocateOnCurrentDevice<cuMemAlloc>(dptr, bytesize);
+}
+
+GPUSLICE_HOOK CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
+  return hooks::AllocateOnCurrentDevice<cuMemAlloc_v2>(dptr, bytesize);
+}
+
+GPUSLICE_HOOK CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigned int flags) {
+  Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing())
+    return hooks::internal::CallDriver<cuMemAllocManaged>(dptr, bytesize, flags);
+  return hooks::AllocateCounted<cuMemAllocManaged>(runtime.SliceOfCurrentContext(), bytesize,
+                                                   AllocationKind::kDevicePointer, dptr, dptr,
+                                                   bytesize, flags);
+}
+
+GPUSLICE_HOOK CUresult cuMemAllocPitch(CUdeviceptr_v1* dptr, unsigned int* pitch,
+                                       unsigned int width, unsigned int height,
+                                       unsigned int element) {
+  return hooks::AllocatePitch<cuMemAllocPitch, cuMemFree>(dptr, pitch, width, height, element);
+}
+
+GPUSLICE_HOOK CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width,
+                                          size_t height, unsigned int element) {
+  return hooks::AllocatePitch<cuMemAllocPitch_v2, cuMemFree_v2>(dptr, pitch, width, height,
+                                                                element);
+}
+
+GPUSLICE_HOOK CUresult cuMemFree(CUdeviceptr_v1 dptr) {
+  return hooks::FreeDevicePointer<cuMemFree>(dptr);
+}
+
+GPUSLICE_HOOK CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  return hooks::FreeDevicePointer<cuMemFree_v2>(dptr);
+}
+
+GPUSLICE_HOOK CUresult cuMemAllocAsync(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
+  return hooks::AllocateAsync<cuMemAllocAsync>(dptr, bytesize, stream);
+}
+
+GPUSLICE_HOOK CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
+  return hooks::AllocateAsync<cuMemAllocAsync_ptsz>(dptr, bytesize, stream);
+}
+
+GPUSLICE_HOOK CUresult cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytesize,
+                                               CUmemoryPool pool, CUstream stream) {
+  return hooks::AllocateFromPool<cuMemAllocFromPoolAsync>(dptr, bytesize, pool, stream);
+}
+
+GPUSLICE_HOOK CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytesize,
+                                                    CUmemoryPool pool, CUstream stream) {
+  return hooks::AllocateFromPool<cuMemAllocFromPoolAsync_ptsz>(dptr, bytesize, pool, stream);
+}
+
+GPUSLICE_HOOK CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream stream) {
+  return hooks::FreeAsync<cuMemFreeAsync>(dptr, stream);
+}
+
+GPUSLICE_HOOK CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) {
+  return hooks::FreeAsync<cuMemFreeAsync_ptsz>(dptr, stream);
+}
+
+GPUSLICE_HOOK CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
+                                   const CUmemAllocationProp* prop, unsigned long long flags) {
+  Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing() || prop == nullptr ||
+      prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
+    return hooks::internal::CallDriver<cuMemCreate>(handle, size, prop, flags);
+  }
+  return hooks::AllocateCounted<cuMemCreate>(runtime.SliceOfDevice(prop->location.id), size,
+                                             AllocationKind::kPhysicalHandle, handle, handle, size,
+                                             prop, flags);
+}
+
+GPUSLICE_HOOK CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
+  return hooks::internal::FreeCounted(AllocationKind::kPhysicalHandle, handle, [&] {
+    return hooks::internal::CallDriver<cuMemRelease>(handle);
+  });
+}

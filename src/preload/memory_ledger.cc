@@ -1,0 +1,167 @@
+#include "preload/memory_ledger.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "preload/internal/process.h"
+
+namespace gpuslice::preload {
+namespace {
+
+using core::region::DeviceState;
+using core::region::ProcessSlot;
+using core::region::Region;
+
+// Holds a device's memory mutex. A previous holder that died may have left used_bytes out of
+// step with the slots; it is recomputed before the mutex is marked consistent again.
+class DeviceLock {
+ public:
+  DeviceLock(Region& region, int device) : state_(region.devices[device]) {
+    int result = pthread_mutex_lock(&state_.memory_mutex);
+    if (result == EOWNERDEAD) {
+      state_.used_bytes.store(core::region::SumSlotUsage(region, device),
+                              std::memory_order_relaxed);
+      pthread_mutex_consistent(&state_.memory_mutex);
+      result = 0;
+    }
+    locked_ = result == 0;
+  }
+  ~DeviceLock() {
+    if (locked_) pthread_mutex_unlock(&state_.memory_mutex);
+  }
+  DeviceLock(const DeviceLock&) = delete;
+  DeviceLock& operator=(const DeviceLock&) = delete;
+
+  bool locked() const { return locked_; }
+
+ private:
+  DeviceState& state_;
+  bool locked_ = false;
+};
+
+}  // namespace
+
+MemoryLedger::MemoryLedger(Region* region, const Options& options)
+    : region_(region), options_(options) {}
+
+Status MemoryLedger::Attach() {
+  if (Slot() != nullptr) return Status::Ok();
+  return Status::ResourceExhausted("all " + std::to_string(core::region::kMaxProcesses) +
+                                   " process slots of the region hold running processes");
+}
+
+ProcessSlot* MemoryLedger::Slot() {
+  ProcessSlot* slot = slot_.load(std::memory_order_acquire);
+  if (slot != nullptr) return slot;
+
+  std::lock_guard<std::mutex> guard(attach_mutex_);
+  slot = slot_.load(std::memory_order_relaxed);
+  if (slot != nullptr) return slot;
+  const pid_t self = getpid();
+  const uint64_t start_time = internal::ProcessStartTime(self);
+  for (ProcessSlot& candidate : region_->slots) {
+    if (candidate.pid.load(std::memory_order_acquire) == self) {
+      EmptySlot(candidate, self);
+      candidate.start_time.store(start_time, std::memory_order_release);
+      slot = &candidate;
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    // A process that joins gives back what the dead left, so what the container reports
+    // right after a crash is already true.
+    ReclaimDead();
+    for (ProcessSlot& candidate : region_->slots) {
+      int32_t expected = 0;
+      if (candidate.pid.compare_exchange_strong(expected, self, std::memory_order_acq_rel)) {
+        candidate.start_time.store(start_time, std::memory_order_release);
+        slot = &candidate;
+        break;
+      }
+    }
+  }
+  slot_.store(slot, std::memory_order_release);
+  return slot;
+}
+
+bool MemoryLedger::Charge(int device, uint64_t bytes) {
+  ProcessSlot* slot = Slot();
+  if (slot == nullptr) return false;
+  const uint64_t limit = Limit(device);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    {
+      DeviceLock lock(*region_, device);
+      if (!lock.locked()) return false;
+      DeviceState& state = region_->devices[device];
+      const uint64_t used = state.used_bytes.load(std::memory_order_relaxed);
+      if (bytes <= limit && used <= limit - bytes) {
+        slot->used_bytes[device].fetch_add(bytes, std::memory_order_relaxed);
+        state.used_bytes.store(used + bytes, std::memory_order_relaxed);
+        return true;
+      }
+    }
+    if (ReclaimDead() == 0) break;
+  }
+  return false;
+}
+
+void MemoryLedger::Refund(int device, uint64_t bytes) {
+  ProcessSlot* slot = slot_.load(std::memory_order_acquire);
+  if (slot == nullptr) return;
+  DeviceLock lock(*region_, device);
+  if (!lock.locked()) return;
+  const uint64_t held = slot->used_bytes[device].load(std::memory_order_relaxed);
+  const uint64_t refund = bytes < held ? bytes : held;
+  slot->used_bytes[device].store(held - refund, std::memory_order_relaxed);
+  region_->devices[device].used_bytes.fetch_sub(refund, std::memory_order_relaxed);
+}
+
+uint64_t MemoryLedger::Used(int device) const {
+  return region_->devices[device].used_bytes.load(std::memory_order_relaxed);
+}
+
+void MemoryLedger::AddBusy(int device, uint64_t nanos) {
+  if (nanos == 0) return;
+  if (ProcessSlot* slot = Slot()) slot->busy_ns[device].fetch_add(nanos, std::memory_order_relaxed);
+}
+
+void MemoryLedger::EmptySlot(ProcessSlot& slot, pid_t pid) {
+  for (int device = 0; device < core::region::kMaxDevices; ++device) {
+    slot.busy_ns[device].store(0, std::memory_order_relaxed);
+    if (slot.used_bytes[device].load(std::memory_order_relaxed) == 0) continue;
+    DeviceLock lock(*region_, device);
+    if (!lock.locked() || slot.pid.load(std::memory_order_acquire) != pid) continue;
+    const uint64_t held = slot.used_bytes[device].exchange(0, std::memory_order_relaxed);
+    region_->devices[device].used_bytes.fetch_sub(held, std::memory_order_relaxed);
+  }
+}
+
+int MemoryLedger::ReclaimDead() {
+  const pid_t self = getpid();
+  int reclaimed = 0;
+  for (ProcessSlot& slot : region_->slots) {
+    const pid_t pid = slot.pid.load(std::memory_order_acquire);
+    if (pid == 0 || pid == self) continue;
+    uint64_t start_time = slot.start_time.load(std::memory_order_acquire);
+    const uint64_t running_since = internal::ProcessStartTime(pid);
+    // A zero start time with a running owner is a claim in progress; with no such process it
+    // is a claim or a reclaim whose process died half-way.
+    const bool dead = running_since == 0 || (start_time != 0 && running_since != start_time);
+    if (!dead) continue;
+    EmptySlot(slot, pid);
+    // Zeroed before the slot is free, so the next owner's claim is never taken for a stale one;
+    // by compare-and-swap, so a reclaimer that lost the race never clears a newer owner's.
+    if (!slot.start_time.compare_exchange_strong(start_time, 0, std::memory_order_acq_rel)) {
+      continue;
+    }
+    int32_t expected = pid;
+    if (slot.pid.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) ++reclaimed;
+  }
+  return reclaimed;
+}
+
+void MemoryLedger::ForgetSlotAfterFork() { slot_.store(nullptr, std::memory_order_release); }
+
+}  // namespace gpuslice::preload

@@ -1,0 +1,274 @@
+#include "preload/runtime.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "core/abi/cuda.h"
+#include "preload/busy_source.h"
+#include "preload/clock.h"
+#include "preload/internal/driver.h"
+#include "preload/internal/region_file.h"
+
+namespace gpuslice::preload {
+namespace {
+
+using internal::DriverFunction;
+
+// How often the watcher charges measured GPU time and refills credit.
+constexpr uint64_t kWatchPeriodNanos = 2'000'000;
+
+void Warn(const std::string& message) { std::fprintf(stderr, "gpuslice: %s\n", message.c_str()); }
+
+std::string FormatUuid(const CUuuid& uuid) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text = "GPU-";
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) text += '-';
+    const auto byte = static_cast<unsigned char>(uuid.bytes[i]);
+    text += kHex[byte >> 4];
+    text += kHex[byte & 0xf];
+  }
+  return text;
+}
+
+bool AnyUuid(const Options& options) {
+  for (int i = 0; i < options.device_count; ++i) {
+    if (!options.devices[i].uuid.empty()) return true;
+  }
+  return false;
+}
+
+void InChildAfterFork() { Runtime::Get().AfterForkInChild(); }
+
+// The environment of the container's first process, or an empty one when it cannot be read.
+// (Plain reads: iostreams would cost every process their initialization at load.)
+std::string InitProcessEnvironment() {
+  std::string block;
+  const int fd = open("/proc/1/environ", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return block;
+  char buffer[4096];
+  for (ssize_t length; (length = read(fd, buffer, sizeof(buffer))) > 0;) {
+    block.append(buffer, static_cast<size_t>(length));
+  }
+  close(fd);
+  return block;
+}
+
+}  // namespace
+
+Runtime* Runtime::Create() {
+  EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+  // A process that reset its environment takes the container's (see EnvironBlockLookup).
+  if (!HasGpusliceVariables(env)) env = EnvironBlockLookup(InitProcessEnvironment());
+  Result<Options> options = ParseOptions(env);
+  if (!options.ok()) {
+    Warn(options.status().message() + "; every GPU gets a zero memory limit");
+    options = FailClosedOptions();
+  }
+  auto* runtime = new Runtime(std::move(*options));
+  if (runtime->enforcing()) pthread_atfork(nullptr, nullptr, InChildAfterFork);
+  return runtime;
+}
+
+Runtime::Runtime(Options options)
+    : options_(std::move(options)), allocations_(new AllocationMap()) {
+  for (std::atomic<int>& slice : slice_of_device_)
+    slice.store(kUnresolved, std::memory_order_relaxed);
+  if (!options_.enforce) return;
+  for (int i = 0; i < options_.device_count; ++i) {
+    if (options_.devices[i].compute_percent < kUnlimitedComputePercent) {
+      throttled_[throttled_count_++] = i;
+    }
+  }
+  throttling_ = throttled_count_ > 0;
+}
+
+core::region::Region* Runtime::Region() {
+  if (core::region::Region* region = region_.load(std::memory_order_acquire)) return region;
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> guard(mutex);
+  if (core::region::Region* region = region_.load(std::memory_order_relaxed)) return region;
+
+  Result<internal::RegionMapping> mapping = Status::NotFound("no region");
+  if (!options_.region_path.empty()) {
+    mapping = internal::RegionMapping::MapShared(options_.region_path);
+    if (!mapping.ok()) {
+      Warn(mapping.status().message() +
+           "; limits hold for this process alone, not with the container's other processes");
+    }
+  }
+  if (!mapping.ok()) mapping = internal::RegionMapping::MapPrivate();
+  if (!mapping.ok()) {
+    Warn(mapping.status().message());
+    std::abort();
+  }
+  // Kept for the life of the process, like the Runtime.
+  auto* kept = new internal::RegionMapping(std::move(*mapping));
+  throttle_ = new ComputeThrottle(kept->region(), options_, SystemClock());
+  auto* ledger = new MemoryLedger(kept->region(), options_);
+  if (Status attached = ledger->Attach(); !attached.ok()) {
+    Warn(attached.message() + ": this process's allocations on sliced GPUs are refused");
+  }
+  ledger_.store(ledger, std::memory_order_release);
+  region_.store(kept->region(), std::memory_order_release);
+  return kept->region();
+}
+
+MemoryLedger& Runtime::ledger() {
+  Region();
+  return *ledger_.load(std::memory_order_acquire);
+}
+
+void Runtime::AfterForkInChild() {
+  // The parent's objects may be mid-use by threads that do not exist here: start afresh and
+  // let the old ones go.
+  allocations_.store(new AllocationMap(), std::memory_order_release);
+  if (core::region::Region* region = region_.load(std::memory_order_acquire)) {
+    ledger_.store(new MemoryLedger(region, options_), std::memory_order_release);
+  }
+  watcher_started_.store(false, std::memory_order_relaxed);
+  watcher_in_tick_.store(false, std::memory_order_relaxed);
+  for (std::atomic<bool>& claimed : context_claimed_)
+    claimed.store(false, std::memory_order_relaxed);
+}
+
+int Runtime::SliceOfDevice(CUdevice device) {
+  if (!options_.enforce || device < 0) return -1;
+  if (device < kMaxCudaDevices) {
+    const int cached = slice_of_device_[device].load(std::memory_order_relaxed);
+    if (cached != kUnresolved) return cached;
+  }
+  int slice = device < options_.device_count ? device : -1;
+  if (AnyUuid(options_)) {
+    static const auto get_uuid =
+        DriverFunction<decltype(&cuDeviceGetUuid_v2)>("cuDeviceGetUuid_v2");
+    CUuuid uuid{};
+    if (get_uuid != nullptr && get_uuid(&uuid, device) == CUDA_SUCCESS) {
+      slice = options_.IndexOfUuid(FormatUuid(uuid));
+    }
+  }
+  if (device < kMaxCudaDevices) slice_of_device_[device].store(slice, std::memory_order_relaxed);
+  return slice;
+}
+
+int Runtime::SliceOfCurrentContext() {
+  static const auto get_device = DriverFunction<decltype(&cuCtxGetDevice)>("cuCtxGetDevice");
+  CUdevice device = -1;
+  if (get_device == nullptr || get_device(&device) != CUDA_SUCCESS) return -1;
+  return SliceOfDevice(device);
+}
+
+int Runtime::SliceOfStream(CUstream stream) {
+  if (stream != nullptr && stream != CU_STREAM_LEGACY && stream != CU_STREAM_PER_THREAD) {
+    static const auto stream_device =
+        DriverFunction<decltype(&cuStreamGetDevice)>("cuStreamGetDevice");
+    CUdevice device = -1;
+    if (stream_device != nullptr && stream_device(stream, &device) == CUDA_SUCCESS) {
+      return SliceOfDevice(device);
+    }
+  }
+  return SliceOfCurrentContext();
+}
+
+int Runtime::SliceOfNvmlDevice(nvmlDevice_t device) {
+  if (!options_.enforce) return -1;
+  if (AnyUuid(options_)) {
+    static const auto get_uuid = DriverFunction<decltype(&nvmlDeviceGetUUID)>("nvmlDeviceGetUUID");
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+    if (get_uuid == nullptr || get_uuid(device, uuid, sizeof(uuid)) != NVML_SUCCESS) return -1;
+    return options_.IndexOfUuid(uuid);
+  }
+  static const auto by_index =
+      DriverFunction<decltype(&nvmlDeviceGetHandleByIndex_v2)>("nvmlDeviceGetHandleByIndex_v2");
+  for (int i = 0; by_index != nullptr && i < options_.device_count; ++i) {
+    nvmlDevice_t candidate = nullptr;
+    if (by_index(static_cast<unsigned int>(i), &candidate) == NVML_SUCCESS && candidate == device) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+void Runtime::WaitToLaunch(CUstream stream) {
+  Region();
+  if (!watcher_started_.exchange(true, std::memory_order_acq_rel)) StartWatcher();
+  const int slice = SliceOfStream(stream);
+  if (slice < 0 || !throttle_->Enforced(slice) || throttle_->HasCredit(slice)) return;
+  throttle_->WaitForCredit(slice);
+}
+
+void Runtime::StartWatcher() {
+  pthread_t thread;
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  const int failed = pthread_create(
+      &thread, &attributes,
+      [](void* self) -> void* {
+        static_cast<Runtime*>(self)->Watch();
+        return nullptr;
+      },
+      this);
+  pthread_attr_destroy(&attributes);
+  if (failed != 0) {
+    Warn("cannot start the compute watcher thread: compute shares are not held");
+    return;
+  }
+  std::atexit(StopWatcherAtExit);
+}
+
+void Runtime::StopWatcherAtExit() {
+  Runtime& runtime = Get();
+  runtime.watcher_stopping_.store(true, std::memory_order_seq_cst);
+  // A tick takes microseconds; the bound only guards against a driver that hangs.
+  Clock& clock = SystemClock();
+  for (int i = 0; i < 1000 && runtime.watcher_in_tick_.load(std::memory_order_seq_cst); ++i) {
+    clock.SleepFor(100'000);
+  }
+}
+
+void Runtime::Watch() {
+  std::unique_ptr<BusySource> source = MakeNvmlBusySource(options_);
+  if (source == nullptr) {
+    Warn("NVML cannot report this process's GPU time: compute shares are not held");
+    return;
+  }
+  Clock& clock = SystemClock();
+  for (;;) {
+    watcher_in_tick_.store(true, std::memory_order_seq_cst);
+    if (watcher_stopping_.load(std::memory_order_seq_cst)) {
+      watcher_in_tick_.store(false, std::memory_order_seq_cst);
+      return;
+    }
+    for (int i = 0; i < throttled_count_; ++i) {
+      const int slice = throttled_[i];
+      const uint64_t busy = source->TakeBusyNanos(slice);
+      throttle_->Charge(slice, busy);
+      ledger().AddBusy(slice, busy);
+      throttle_->Refill(slice);
+    }
+    watcher_in_tick_.store(false, std::memory_order_seq_cst);
+    clock.SleepFor(kWatchPeriodNanos);
+  }
+}
+
+}  // namespace gpuslice::preload
+
+namespace gpuslice::preload {
+namespace {
+
+// Reads the environment while the library loads, before the application can change it.
+[[gnu::constructor(102)]] void ReadEnvironmentAtLoad() { Runtime::Get(); }
+
+}  // namespace
+}  // namespace gpuslice::preload

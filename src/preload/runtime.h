@@ -1,0 +1,102 @@
+// The library's process-wide state: the options read from the environment at load, the
+// container's region, the memory ledger, the compute throttle and the map from CUDA and
+// NVML devices to slices. Hooks reach everything through Runtime::Get().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/abi/cuda_types.h"
+#include "core/abi/nvml.h"
+#include "core/region.h"
+#include "preload/allocation_map.h"
+#include "preload/compute_throttle.h"
+#include "preload/memory_ledger.h"
+#include "preload/options.h"
+
+namespace gpuslice::preload {
+
+// Thread-safe. Created on first use (the library's constructor makes that its load) and never
+// destroyed: hooks may run from other libraries' exit handlers.
+class Runtime {
+ public:
+  static Runtime& Get() {
+    static Runtime* const runtime = Create();
+    return *runtime;
+  }
+
+  const Options& options() const { return options_; }
+  bool enforcing() const { return options_.enforce; }
+
+  // The slice of CUDA device `device`, or -1 when that GPU has no slice (not limited).
+  int SliceOfDevice(CUdevice device);
+  // The slice of the calling thread's current context, or -1.
+  int SliceOfCurrentContext();
+  // The slice whose GPU runs `stream` (the current context's for the default streams), or -1.
+  int SliceOfStream(CUstream stream);
+  // The slice of an NVML device handle, or -1.
+  int SliceOfNvmlDevice(nvmlDevice_t device);
+
+  // Accounting, mapped on first use (the region file is opened then, not at load).
+  MemoryLedger& ledger();
+  AllocationMap& allocations() { return *allocations_.load(std::memory_order_acquire); }
+
+  // The launch gate, called by every launch hook before the driver. Returns at once while
+  // every throttled slice has credit (one atomic load each); otherwise waits for credit
+  // on the slice the launch runs on.
+  void BeforeLaunch(CUstream stream) {
+    if (!throttling_) return;
+    const core::region::Region* region = region_.load(std::memory_order_acquire);
+    if (region != nullptr && watcher_started_.load(std::memory_order_relaxed)) {
+      bool all_have_credit = true;
+      for (int i = 0; i < throttled_count_; ++i) {
+        all_have_credit &= throttle_->HasCredit(throttled_[i]);
+      }
+      if (all_have_credit) return;
+    }
+    WaitToLaunch(stream);
+  }
+
+  // True for the first caller on `slice` in this process: its context is the one whose
+  // overhead is charged. ForgetFirstContext undoes the claim when that context failed.
+  bool ClaimFirstContext(int slice) {
+    return !context_claimed_[slice].exchange(true, std::memory_order_acq_rel);
+  }
+  void ForgetFirstContext(int slice) {
+    context_claimed_[slice].store(false, std::memory_order_release);
+  }
+
+  // Called in the child after fork: it holds none of its parent's memory and has no watcher.
+  void AfterForkInChild();
+
+ private:
+  Runtime(Options options);
+  static Runtime* Create();
+  core::region::Region* Region();
+  void WaitToLaunch(CUstream stream);
+  void StartWatcher();
+  void Watch();
+  // At exit: waits for the watcher's tick to end and keeps it from starting another, so it
+  // never calls NVML while NVML is being torn down.
+  static void StopWatcherAtExit();
+
+  const Options options_;
+  bool throttling_ = false;
+  int throttled_count_ = 0;
+  int throttled_[core::contract::kMaxVisibleGpus] = {};
+
+  std::atomic<core::region::Region*> region_{nullptr};
+  std::atomic<MemoryLedger*> ledger_{nullptr};
+  std::atomic<AllocationMap*> allocations_;
+  ComputeThrottle* throttle_ = nullptr;  // set before region_ is published
+  std::atomic<bool> watcher_started_{false};
+  std::atomic<bool> watcher_stopping_{false};
+  std::atomic<bool> watcher_in_tick_{false};
+  std::atomic<bool> context_claimed_[core::contract::kMaxVisibleGpus] = {};
+
+  static constexpr int kMaxCudaDevices = 64;
+  static constexpr int kUnresolved = -2;
+  std::atomic<int> slice_of_device_[kMaxCudaDevices];
+};
+
+}  // namespace gpuslice::preload

@@ -1,0 +1,432 @@
+// The command loop every test client runs, whatever way it found the driver's functions.
+//
+// Commands (one per line on stdin; one answer line each on stdout):
+//   init                      cuInit, device 0, retain and make current its primary context
+//   init-created              the same with a context made by cuCtxCreate
+//   info                      -> "info <free> <total>" from cuMemGetInfo
+//   total                     -> "total <bytes>" from cuDeviceTotalMem
+//   nvml                      -> "nvml <free> <total> <used>" from nvmlDeviceGetMemoryInfo of
+//                             GPU 0, NVML loaded the way pynvml does (dlopen)
+//   alloc <path> <bytes>      -> "ok <id>" | "err <CUresult>" | "unsupported"; path is one of
+//                             plain pitch managed async pool vmm array mipmap graph legacy
+//   free <id>                 -> "ok" | "err <CUresult>"
+//   stress <threads> <rounds> <max_bytes> <seed>
+//                             threads allocate and free at random, then free what they hold
+//                             -> "ok <granted> <refused>"
+//   churn <bytes>             -> "churning", then allocates and frees until killed
+//   launch <path> <count>     path: kernel ex cooperative graph -> "ok" | "err <CUresult>"
+//   burn <milliseconds>       launches kernels back to back for that long, then waits for them
+//                             -> "ok <launches>"; burn-<path> with a launch path as above
+//   exit
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "driver_api.h"
+
+namespace gpuslice::testing {
+namespace {
+
+enum class Kind { kDevice, kDeviceAsync, kLegacy, kPhysical, kArray, kMipmap, kGraph };
+
+struct Handle {
+  Kind kind;
+  unsigned long long value;
+};
+
+class Client {
+ public:
+  explicit Client(const DriverApi& api) : api_(api) {}
+
+  std::string Run(const std::string& line) {
+    std::istringstream in(line);
+    std::string command;
+    in >> command;
+    if (command == "init") return Init(false);
+    if (command == "init-created") return Init(true);
+    if (command == "info") {
+      size_t free = 0, total = 0;
+      CUresult result = api_.mem_get_info(&free, &total);
+      if (result != CUDA_SUCCESS) return Error(result);
+      return "info " + std::to_string(free) + " " + std::to_string(total);
+    }
+    if (command == "nvml") return NvmlMemory();
+    if (command == "total") {
+      size_t total = 0;
+      CUresult result = api_.device_total_mem(&total, device_);
+      return result == CUDA_SUCCESS ? "total " + std::to_string(total) : Error(result);
+    }
+    if (command == "alloc") {
+      std::string path;
+      unsigned long long bytes = 0;
+      in >> path >> bytes;
+      Handle handle{};
+      std::string answer = Allocate(path, bytes, &handle);
+      if (answer != "ok") return answer;
+      std::lock_guard<std::mutex> guard(mutex_);
+      handles_[++next_id_] = handle;
+      return "ok " + std::to_string(next_id_);
+    }
+    if (command == "free") {
+      int id = 0;
+      in >> id;
+      Handle handle{};
+      {
+        std::lock_guard<std::mutex> guard(mutex_);
+        auto found = handles_.find(id);
+        if (found == handles_.end()) return "err unknown-id";
+        handle = found->second;
+        handles_.erase(found);
+      }
+      CUresult result = Free(handle);
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "stress") {
+      int threads = 0, rounds = 0;
+      unsigned long long max_bytes = 0, seed = 0;
+      in >> threads >> rounds >> max_bytes >> seed;
+      return Stress(threads, rounds, max_bytes, seed);
+    }
+    if (command == "churn") {
+      unsigned long long bytes = 0;
+      in >> bytes;
+      std::cout << "churning" << std::endl;
+      for (;;) {
+        CUdeviceptr pointer = 0;
+        if (api_.mem_alloc(&pointer, bytes) == CUDA_SUCCESS) api_.mem_free(pointer);
+      }
+    }
+    if (command == "launch") {
+      std::string path;
+      int count = 0;
+      in >> path >> count;
+      return Launch(path, count);
+    }
+    if (command.rfind("burn", 0) == 0) {
+      // "burn" launches plain kernels; "burn-<path>" any launch path.
+      const std::string path = command == "burn" ? "kernel" : command.substr(5);
+      long long milliseconds = 0;
+      in >> milliseconds;
+      const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(milliseconds);
+      long long launches = 0;
+      while (std::chrono::steady_clock::now() < end) {
+        std::string answer = Launch(path, 1);
+        if (answer != "ok") return answer;
+        ++launches;
+      }
+      api_.ctx_synchronize();
+      return "ok " + std::to_string(launches);
+    }
+    return "err unknown-command";
+  }
+
+ private:
+  static std::string Error(CUresult result) {
+    return "err " + std::to_string(static_cast<int>(result));
+  }
+
+  // With `created`, a context of its own (cuCtxCreate) instead of the primary one.
+  std::string Init(bool created) {
+    CUresult result = api_.init(0);
+    if (result == CUDA_SUCCESS) result = api_.device_get(&device_, 0);
+    if (result == CUDA_SUCCESS) {
+      result = created ? api_.ctx_create(&context_, nullptr, 0, device_)
+                       : api_.primary_ctx_retain(&context_, device_);
+    }
+    if (result == CUDA_SUCCESS) result = api_.ctx_set_current(context_);
+    static const char kImage[] = "gpuslice test module";
+    if (result == CUDA_SUCCESS) result = api_.module_load_data(&module_, kImage);
+    if (result == CUDA_SUCCESS) result = api_.module_get_function(&function_, module_, "kernel");
+    return result == CUDA_SUCCESS ? "ok" : Error(result);
+  }
+
+  std::string NvmlMemory() {
+    struct Memory {
+      unsigned long long total, free, used;
+    };
+    void* nvml = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (nvml == nullptr) return "err no-nvml";
+    using Init = int (*)();
+    using HandleByIndex = int (*)(unsigned int, void**);
+    using MemoryInfo = int (*)(void*, Memory*);
+    const auto init = reinterpret_cast<Init>(dlsym(nvml, "nvmlInit_v2"));
+    const auto by_index =
+        reinterpret_cast<HandleByIndex>(dlsym(nvml, "nvmlDeviceGetHandleByIndex_v2"));
+    const auto memory_info = reinterpret_cast<MemoryInfo>(dlsym(nvml, "nvmlDeviceGetMemoryInfo"));
+    void* device = nullptr;
+    Memory memory{};
+    if (init == nullptr || by_index == nullptr || memory_info == nullptr || init() != 0 ||
+        by_index(0, &device) != 0 || memory_info(device, &memory) != 0) {
+      return "err nvml-call";
+    }
+    return "nvml " + std::to_string(memory.free) + " " + std::to_string(memory.total) + " " +
+           std::to_string(memory.used);
+  }
+
+  std::string Allocate(const std::string& path, unsigned long long bytes, Handle* handle) {
+    CUresult result = CUDA_ERROR_NOT_SUPPORTED;
+    if (path == "plain") {
+      CUdeviceptr pointer = 0;
+      result = api_.mem_alloc(&pointer, bytes);
+      *handle = {Kind::kDevice, pointer};
+    } else if (path == "pitch") {
+      CUdeviceptr pointer = 0;
+      size_t pitch = 0;
+      result = api_.mem_alloc_pitch(&pointer, &pitch, bytes / 4, 4, 4);
+      *handle = {Kind::kDevice, pointer};
+    } else if (path == "managed") {
+      CUdeviceptr pointer = 0;
+      result = api_.mem_alloc_managed(&pointer, bytes, CU_MEM_ATTACH_GLOBAL);
+      *handle = {Kind::kDevice, pointer};
+    } else if (path == "async") {
+      CUdeviceptr pointer = 0;
+      result = api_.mem_alloc_async(&pointer, bytes, nullptr);
+      *handle = {Kind::kDeviceAsync, pointer};
+    } else if (path == "pool") {
+      CUmemoryPool pool = nullptr;
+      CUdeviceptr pointer = 0;
+      result = api_.device_get_default_mem_pool(&pool, device_);
+      if (result == CUDA_SUCCESS)
+        result = api_.mem_alloc_from_pool_async(&pointer, bytes, pool, nullptr);
+      *handle = {Kind::kDeviceAsync, pointer};
+    } else if (path == "vmm") {
+      CUmemAllocationProp prop{};
+      prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+      prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+      prop.location.id = device_;
+      CUmemGenericAllocationHandle physical = 0;
+      result = api_.mem_create(&physical, bytes, &prop, 0);
+      *handle = {Kind::kPhysical, physical};
+    } else if (path == "array") {
+      // Rows of 4096 floats.
+      CUDA_ARRAY_DESCRIPTOR descriptor{};
+      descriptor.Width = 4096;
+      descriptor.Height = bytes / (4096 * 4);
+      descriptor.Format = CU_AD_FORMAT_FLOAT;
+      descriptor.NumChannels = 1;
+      CUarray array = nullptr;
+      result = api_.array_create(&array, &descriptor);
+      *handle = {Kind::kArray, reinterpret_cast<unsigned long long>(array)};
+    } else if (path == "mipmap") {
+      // Rows of 4096 bytes.
+      CUDA_ARRAY3D_DESCRIPTOR descriptor{};
+      descriptor.Width = 4096;
+      descriptor.Height = bytes / 4096;
+      descriptor.Format = CU_AD_FORMAT_UNSIGNED_INT8;
+      descriptor.NumChannels = 1;
+      CUmipmappedArray array = nullptr;
+      result = api_.mipmapped_array_create(&array, &descriptor, 1);
+      *handle = {Kind::kMipmap, reinterpret_cast<unsigned long long>(array)};
+    } else if (path == "graph") {
+      CUgraph graph = nullptr;
+      result = api_.graph_create(&graph, 0);
+      CUDA_MEM_ALLOC_NODE_PARAMS params{};
+      params.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+      params.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+      params.poolProps.location.id = device_;
+      params.bytesize = bytes;
+      CUgraphNode node = nullptr;
+      if (result == CUDA_SUCCESS) {
+        result = api_.graph_add_mem_alloc_node(&node, graph, nullptr, 0, &params);
+        if (result != CUDA_SUCCESS) api_.graph_destroy(graph);
+      }
+      *handle = {Kind::kGraph, reinterpret_cast<unsigned long long>(graph)};
+    } else if (path == "legacy") {
+      if (api_.mem_alloc_v1 == nullptr) return "unsupported";
+      unsigned int pointer = 0;
+      result = api_.mem_alloc_v1(&pointer, static_cast<unsigned int>(bytes));
+      *handle = {Kind::kLegacy, pointer};
+    } else {
+      return "err unknown-path";
+    }
+    return result == CUDA_SUCCESS ? "ok" : Error(result);
+  }
+
+  CUresult Free(const Handle& handle) {
+    switch (handle.kind) {
+      case Kind::kDevice:
+        return api_.mem_free(handle.value);
+      case Kind::kDeviceAsync: {
+        CUresult result = api_.mem_free_async(handle.value, nullptr);
+        return result == CUDA_SUCCESS ? api_.ctx_synchronize() : result;
+      }
+      case Kind::kLegacy:
+        return api_.mem_free_v1(static_cast<unsigned int>(handle.value));
+      case Kind::kPhysical:
+        return api_.mem_release(handle.value);
+      case Kind::kArray:
+        return api_.array_destroy(reinterpret_cast<CUarray>(handle.value));
+      case Kind::kMipmap:
+        return api_.mipmapped_array_destroy(reinterpret_cast<CUmipmappedArray>(handle.value));
+      case Kind::kGraph:
+        return api_.graph_destroy(reinterpret_cast<CUgraph>(handle.value));
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+
+  std::string Stress(int threads, int rounds, unsigned long long max_bytes,
+                     unsigned long long seed) {
+    std::atomic<long long> granted{0}, refused{0}, failed{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        // Threads share the context, as threads of one CUDA process do.
+        api_.ctx_set_current(context_);
+        std::mt19937_64 random(seed * 1000 + static_cast<unsigned long long>(t));
+        std::vector<CUdeviceptr> held;
+        for (int round = 0; round < rounds; ++round) {
+          if (!held.empty() && random() % 2 == 0) {
+            const size_t index = random() % held.size();
+            if (api_.mem_free(held[index]) != CUDA_SUCCESS) ++failed;
+            held.erase(held.begin() + static_cast<long>(index));
+            continue;
+          }
+          CUdeviceptr pointer = 0;
+          const CUresult result = api_.mem_alloc(&pointer, 1 + random() % max_bytes);
+          if (result == CUDA_SUCCESS) {
+            held.push_back(pointer);
+            ++granted;
+          } else if (result == CUDA_ERROR_OUT_OF_MEMORY) {
+            ++refused;
+          } else {
+            ++failed;
+          }
+        }
+        for (CUdeviceptr pointer : held) {
+          if (api_.mem_free(pointer) != CUDA_SUCCESS) ++failed;
+        }
+      });
+    }
+    for (std::thread& worker : workers) worker.join();
+    if (failed != 0) return "err " + std::to_string(failed.load()) + "-unexpected-results";
+    return "ok " + std::to_string(granted.load()) + " " + std::to_string(refused.load());
+  }
+
+  std::string Launch(const std::string& path, int count) {
+    for (int i = 0; i < count; ++i) {
+      CUresult result = CUDA_ERROR_NOT_SUPPORTED;
+      if (path == "kernel") {
+        result = api_.launch_kernel(function_, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
+      } else if (path == "ex") {
+        CUlaunchConfig config{};
+        config.gridDimX = config.gridDimY = config.gridDimZ = 1;
+        config.blockDimX = 32;
+        config.blockDimY = config.blockDimZ = 1;
+        result = api_.launch_kernel_ex(&config, function_, nullptr, nullptr);
+      } else if (path == "cooperative") {
+        result = api_.launch_cooperative_kernel(function_, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr);
+      } else if (path == "graph") {
+        result = LaunchGraph();
+      }
+      if (result != CUDA_SUCCESS) return Error(result);
+    }
+    return "ok";
+  }
+
+  CUresult LaunchGraph() {
+    if (graph_exec_ == nullptr) {
+      CUgraph graph = nullptr;
+      CUresult result = api_.graph_create(&graph, 0);
+      CUDA_KERNEL_NODE_PARAMS params{};
+      params.func = function_;
+      params.gridDimX = params.gridDimY = params.gridDimZ = 1;
+      params.blockDimX = 32;
+      params.blockDimY = params.blockDimZ = 1;
+      CUgraphNode node = nullptr;
+      if (result == CUDA_SUCCESS)
+        result = api_.graph_add_kernel_node(&node, graph, nullptr, 0, &params);
+      if (result == CUDA_SUCCESS) result = api_.graph_instantiate(&graph_exec_, graph, 0);
+      if (result != CUDA_SUCCESS) return result;
+    }
+    return api_.graph_launch(graph_exec_, nullptr);
+  }
+
+  const DriverApi& api_;
+  CUdevice device_ = 0;
+  CUcontext context_ = nullptr;
+  CUmodule module_ = nullptr;
+  CUfunction function_ = nullptr;
+  CUgraphExec graph_exec_ = nullptr;
+  std::mutex mutex_;
+  std::map<int, Handle> handles_;
+  int next_id_ = 0;
+};
+
+}  // namespace
+
+void ResolveAll(DriverApi& api, Resolver resolve) {
+  const auto get = [resolve](auto& field, const char* name, int version) {
+    field = reinterpret_cast<std::remove_reference_t<decltype(field)>>(resolve(name, version));
+  };
+  get(api.init, "cuInit", 2000);
+  get(api.device_get, "cuDeviceGet", 2000);
+  get(api.primary_ctx_retain, "cuDevicePrimaryCtxRetain", 7000);
+  get(api.ctx_create, "cuCtxCreate", 12050);
+  get(api.ctx_set_current, "cuCtxSetCurrent", 4000);
+  get(api.ctx_synchronize, "cuCtxSynchronize", 2000);
+  get(api.mem_get_info, "cuMemGetInfo", 3020);
+  get(api.device_total_mem, "cuDeviceTotalMem", 3020);
+  get(api.mem_alloc, "cuMemAlloc", 3020);
+  get(api.mem_free, "cuMemFree", 3020);
+  get(api.mem_alloc_pitch, "cuMemAllocPitch", 3020);
+  get(api.mem_alloc_managed, "cuMemAllocManaged", 6000);
+  get(api.mem_alloc_async, "cuMemAllocAsync", 11020);
+  get(api.mem_alloc_from_pool_async, "cuMemAllocFromPoolAsync", 11020);
+  get(api.mem_free_async, "cuMemFreeAsync", 11020);
+  get(api.device_get_default_mem_pool, "cuDeviceGetDefaultMemPool", 11020);
+  get(api.mem_create, "cuMemCreate", 10020);
+  get(api.mem_release, "cuMemRelease", 10020);
+  get(api.array_create, "cuArrayCreate", 3020);
+  get(api.array_destroy, "cuArrayDestroy", 2000);
+  get(api.mipmapped_array_create, "cuMipmappedArrayCreate", 5000);
+  get(api.mipmapped_array_destroy, "cuMipmappedArrayDestroy", 5000);
+  get(api.graph_create, "cuGraphCreate", 10000);
+  get(api.graph_add_mem_alloc_node, "cuGraphAddMemAllocNode", 11040);
+  get(api.graph_destroy, "cuGraphDestroy", 10000);
+  get(api.graph_instantiate, "cuGraphInstantiateWithFlags", 11040);
+  get(api.graph_add_kernel_node, "cuGraphAddKernelNode", 12000);
+  get(api.graph_launch, "cuGraphLaunch", 10000);
+  get(api.module_load_data, "cuModuleLoadData", 2000);
+  get(api.module_get_function, "cuModuleGetFunction", 2000);
+  get(api.launch_kernel, "cuLaunchKernel", 4000);
+  get(api.launch_kernel_ex, "cuLaunchKernelEx", 11060);
+  get(api.launch_cooperative_kernel, "cuLaunchCooperativeKernel", 9000);
+  get(api.mem_alloc_v1, "cuMemAlloc", 2000);
+  get(api.mem_free_v1, "cuMemFree", 2000);
+}
+
+std::string DescribeFunction(const void* address) {
+  Dl_info info{};
+  if (address == nullptr) return "- -";
+  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "? ?";
+  std::string library = info.dli_fname;
+  library = library.substr(library.rfind('/') + 1);
+  return library + " " + (info.dli_sname != nullptr ? info.dli_sname : "?");
+}
+
+int RunClient(const DriverApi& api, ExtraCommands extra) {
+  Client client(api);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "exit") break;
+    if (line.empty()) continue;
+    std::vector<std::string> answers = extra != nullptr ? extra(line) : std::vector<std::string>();
+    if (answers.empty()) answers.push_back(client.Run(line));
+    for (const std::string& answer : answers) std::cout << answer << '\n';
+    std::cout.flush();
+  }
+  return 0;
+}
+
+}  // namespace gpuslice::testing

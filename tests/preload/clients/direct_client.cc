@@ -1,0 +1,58 @@
+// A client linked to libcuda.so.1 like most applications: the exported symbols it calls are
+// libgpuslice's when the library is preloaded. Built twice: against gpuslice's ABI header and,
+// where the CUDA toolkit is installed, against its cuda.h, whose macros pick the versioned
+// symbols (cuMemAlloc -> cuMemAlloc_v2, cuCtxCreate -> cuCtxCreate_v4) as real programs do.
+#include "driver_api.h"
+
+int main() {
+  gpuslice::testing::DriverApi api;
+  api.init = &cuInit;
+  api.device_get = &cuDeviceGet;
+  api.primary_ctx_retain = &cuDevicePrimaryCtxRetain;
+  api.ctx_set_current = &cuCtxSetCurrent;
+  api.ctx_synchronize = &cuCtxSynchronize;
+  api.mem_alloc_managed = &cuMemAllocManaged;
+  api.mem_alloc_async = &cuMemAllocAsync;
+  api.mem_alloc_from_pool_async = &cuMemAllocFromPoolAsync;
+  api.mem_free_async = &cuMemFreeAsync;
+  api.device_get_default_mem_pool = &cuDeviceGetDefaultMemPool;
+  api.mem_create = &cuMemCreate;
+  api.mem_release = &cuMemRelease;
+  api.array_destroy = &cuArrayDestroy;
+  api.mipmapped_array_create = &cuMipmappedArrayCreate;
+  api.mipmapped_array_destroy = &cuMipmappedArrayDestroy;
+  api.graph_create = &cuGraphCreate;
+  api.graph_add_mem_alloc_node = &cuGraphAddMemAllocNode;
+  api.graph_destroy = &cuGraphDestroy;
+  api.graph_launch = &cuGraphLaunch;
+  api.module_load_data = &cuModuleLoadData;
+  api.module_get_function = &cuModuleGetFunction;
+  api.launch_kernel = &cuLaunchKernel;
+  api.launch_kernel_ex = &cuLaunchKernelEx;
+  api.launch_cooperative_kernel = &cuLaunchCooperativeKernel;
+#ifdef GPUSLICE_REAL_CUDA_H
+  // The names applications write; cuda.h maps each to the symbol of its current version.
+  api.ctx_create = &cuCtxCreate;
+  api.mem_get_info = &cuMemGetInfo;
+  api.device_total_mem = &cuDeviceTotalMem;
+  api.mem_alloc = &cuMemAlloc;
+  api.mem_free = &cuMemFree;
+  api.mem_alloc_pitch = &cuMemAllocPitch;
+  api.array_create = &cuArrayCreate;
+  api.graph_instantiate = &cuGraphInstantiate;
+  api.graph_add_kernel_node = &cuGraphAddKernelNode;
+#else
+  api.ctx_create = &cuCtxCreate_v4;
+  api.mem_get_info = &cuMemGetInfo_v2;
+  api.device_total_mem = &cuDeviceTotalMem_v2;
+  api.mem_alloc = &cuMemAlloc_v2;
+  api.mem_free = &cuMemFree_v2;
+  api.mem_alloc_pitch = &cuMemAllocPitch_v2;
+  api.array_create = &cuArrayCreate_v2;
+  api.graph_instantiate = &cuGraphInstantiateWithFlags;
+  api.graph_add_kernel_node = &cuGraphAddKernelNode_v2;
+  api.mem_alloc_v1 = &cuMemAlloc;
+  api.mem_free_v1 = &cuMemFree;
+#endif
+  return gpuslice::testing::RunClient(api);
+}

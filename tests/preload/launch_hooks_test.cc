@@ -1,0 +1,82 @@
+// The compute share holds on every launch path: two containers at 30% and 70% of one GPU get
+// its time in that ratio, and a container alone at 50% stays under it.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "preload/client_process.h"
+#include "preload/sim_fixture.h"
+#include "sim/state.h"
+
+namespace gpuslice::testing {
+namespace {
+
+// GPU time the simulated GPU 0 gave process `pid` so far.
+uint64_t BusyNanos(const SimNode& node, pid_t pid) {
+  auto state = sim::SimState::Open(node.state_path());
+  if (!state.ok()) return 0;
+  for (const sim::ProcessUsage& process : (*state)->Usage(0).processes) {
+    if (process.pid == pid) return process.busy_ns;
+  }
+  return 0;
+}
+
+// The share is held by what NVML measures, which trails what a process has queued by up to
+// the GPU's launch queue (its depth times the kernel time). A GPU with a short queue keeps
+// that lead small against the seconds these tests run for.
+class ComputeShareTest : public SimFixture {
+ protected:
+  ComputeShareTest() : SimFixture("    launchQueueDepth: 4\n") {}
+
+  std::unique_ptr<ClientProcess> Burner(int percent) {
+    auto client = ClientProcess::Start(kDirectClient, node(), SliceEnv(kSliceBytes, percent));
+    if (client != nullptr) {
+      EXPECT_EQ(client->Send("init"), "ok");
+    }
+    return client;
+  }
+};
+
+constexpr int kBurnMillis = 3000;
+
+TEST_F(ComputeShareTest, TwoContainersSplitTheGpuByTheirShares) {
+  auto small = Burner(30);
+  auto large = Burner(70);
+  ASSERT_TRUE(small && large);
+  std::string small_answer;
+  std::thread small_burn(
+      [&] { small_answer = small->Send("burn " + std::to_string(kBurnMillis)); });
+  const std::string large_answer = large->Send("burn " + std::to_string(kBurnMillis));
+  small_burn.join();
+  ASSERT_EQ(small_answer.rfind("ok", 0), 0u) << small_answer;
+  ASSERT_EQ(large_answer.rfind("ok", 0), 0u) << large_answer;
+  const double small_busy = static_cast<double>(BusyNanos(node(), small->pid()));
+  const double large_busy = static_cast<double>(BusyNanos(node(), large->pid()));
+  ASSERT_GT(small_busy + large_busy, 0);
+  const double small_percent = 100 * small_busy / (small_busy + large_busy);
+  RecordProperty("share_of_30_percent_container", std::to_string(small_percent));
+  EXPECT_NEAR(small_percent, 30, 5);
+}
+
+TEST_F(ComputeShareTest, ALoneContainerStaysUnderItsShareOnEveryLaunchPath) {
+  for (const char* path : {"kernel", "ex", "cooperative", "graph"}) {
+    SCOPED_TRACE(path);
+    auto client = Burner(50);
+    ASSERT_TRUE(client);
+    const auto start = std::chrono::steady_clock::now();
+    const std::string answer =
+        client->Send(std::string("burn-") + path + " " + std::to_string(kBurnMillis));
+    const double elapsed =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_EQ(answer.rfind("ok", 0), 0u) << answer;
+    const double percent = 100 * static_cast<double>(BusyNanos(node(), client->pid())) / elapsed;
+    RecordProperty(std::string("busy_percent_") + path, std::to_string(percent));
+    EXPECT_LT(percent, 55);
+  }
+}
+
+}  // namespace
+}  // namespace gpuslice::testing

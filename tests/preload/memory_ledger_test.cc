@@ -1,0 +1,211 @@
+#include "preload/memory_ledger.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "preload/internal/process.h"
+#include "preload/internal/region_file.h"
+
+namespace gpuslice::preload {
+namespace {
+
+constexpr uint64_t kLimit = 1000;
+
+Options TwoSlices() {
+  Options options;
+  options.enforce = true;
+  options.device_count = 2;
+  options.devices[0].memory_bytes = kLimit;
+  options.devices[1].memory_bytes = 10 * kLimit;
+  return options;
+}
+
+// A region file in a fresh temporary directory, as the device plugin creates it: empty.
+class RegionFile {
+ public:
+  RegionFile() {
+    char pattern[] = "/tmp/gpuslice-ledger-XXXXXX";
+    directory_ = mkdtemp(pattern);
+    path_ = directory_ + "/region";
+    close(open(path_.c_str(), O_CREAT | O_WRONLY, 0666));
+  }
+  ~RegionFile() { std::filesystem::remove_all(directory_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string directory_;
+  std::string path_;
+};
+
+// Runs `body` in a child process and returns its exit status; the child never returns.
+template <typename Body>
+pid_t Spawn(Body body) {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(body());
+  return pid;
+}
+
+int ExitCode(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(MemoryLedger, HoldsTheLimitExactlyAtTheBoundary) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  MemoryLedger ledger(mapping->region(), options);
+  EXPECT_TRUE(ledger.Charge(0, kLimit - 1));
+  EXPECT_FALSE(ledger.Charge(0, 2));
+  EXPECT_TRUE(ledger.Charge(0, 1));
+  EXPECT_FALSE(ledger.Charge(0, 1));
+  EXPECT_EQ(ledger.Used(0), kLimit);
+  EXPECT_EQ(ledger.Used(1), 0u);  // slices are apart
+  ledger.Refund(0, kLimit);
+  EXPECT_EQ(ledger.Used(0), 0u);
+}
+
+TEST(MemoryLedger, NeverOverflowsOrRefundsMoreThanHeld) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  MemoryLedger ledger(mapping->region(), options);
+  ASSERT_TRUE(ledger.Charge(0, 10));
+  EXPECT_FALSE(ledger.Charge(0, UINT64_MAX));
+  EXPECT_FALSE(ledger.Charge(0, UINT64_MAX - 5));
+  ledger.Refund(0, 500);
+  EXPECT_EQ(ledger.Used(0), 0u);
+  ledger.Refund(0, 1);
+  EXPECT_EQ(ledger.Used(0), 0u);
+}
+
+TEST(MemoryLedger, ProcessesOfAContainerShareTheLimit) {
+  RegionFile file;
+  Options options = TwoSlices();
+  constexpr int kChildren = 8;
+  pid_t children[kChildren];
+  int pipes[2];
+  ASSERT_EQ(pipe(pipes), 0);
+  for (pid_t& child : children) {
+    child = Spawn([&] {
+      auto mapping = internal::RegionMapping::MapShared(file.path());
+      if (!mapping.ok()) return 3;
+      MemoryLedger ledger(mapping->region(), options);
+      int granted = 0;
+      for (int i = 0; i < 50; ++i) granted += ledger.Charge(0, 7) ? 1 : 0;
+      char byte = static_cast<char>(granted);
+      if (write(pipes[1], &byte, 1) != 1) return 4;
+      pause();  // holds its memory until killed
+      return 0;
+    });
+  }
+  int granted = 0;
+  for (int i = 0; i < kChildren; ++i) {
+    char byte = 0;
+    ASSERT_EQ(read(pipes[0], &byte, 1), 1);
+    granted += byte;
+  }
+  EXPECT_EQ(granted, static_cast<int>(kLimit / 7));  // every byte that fits, not one more
+
+  auto mapping = internal::RegionMapping::MapShared(file.path());
+  ASSERT_TRUE(mapping.ok()) << mapping.status().ToString();
+  MemoryLedger ledger(mapping->region(), options);
+  EXPECT_EQ(ledger.Used(0), granted * 7u);
+  EXPECT_FALSE(ledger.Charge(0, 7));
+  for (pid_t child : children) kill(child, SIGKILL);
+  for (pid_t child : children) ExitCode(child);
+  // Dead processes' memory comes back on the next charge that would not fit otherwise.
+  EXPECT_TRUE(ledger.Charge(0, kLimit));
+  EXPECT_EQ(ledger.Used(0), kLimit);
+  close(pipes[0]);
+  close(pipes[1]);
+}
+
+TEST(MemoryLedger, KilledWhileHoldingTheMutexNeitherDeadlocksNorLeaks) {
+  RegionFile file;
+  Options options = TwoSlices();
+  const pid_t child = Spawn([&] {
+    auto mapping = internal::RegionMapping::MapShared(file.path());
+    if (!mapping.ok()) return 3;
+    MemoryLedger ledger(mapping->region(), options);
+    if (!ledger.Charge(0, 300)) return 4;
+    // Dies half-way through a charge: mutex held, its slot updated, the total not.
+    core::region::Region* region = mapping->region();
+    pthread_mutex_lock(&region->devices[0].memory_mutex);
+    for (core::region::ProcessSlot& slot : region->slots) {
+      if (slot.pid == getpid()) slot.used_bytes[0] += 200;
+    }
+    kill(getpid(), SIGKILL);
+    return 0;
+  });
+  EXPECT_EQ(ExitCode(child), 128 + SIGKILL);
+
+  auto mapping = internal::RegionMapping::MapShared(file.path());
+  ASSERT_TRUE(mapping.ok());
+  MemoryLedger ledger(mapping->region(), options);
+  // The next holder repairs the total from the slots, then reclaims the dead process.
+  EXPECT_TRUE(ledger.Charge(0, kLimit));
+  EXPECT_EQ(ledger.Used(0), kLimit);
+}
+
+TEST(MemoryLedger, AttachTakesOverTheSlotOfTheImageExecReplaced) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  // What an earlier image of this process left before exec.
+  region->slots[5].pid = getpid();
+  region->slots[5].start_time = internal::ProcessStartTime(getpid());
+  region->slots[5].used_bytes[0] = 400;
+  region->devices[0].used_bytes = 400;
+  MemoryLedger ledger(region, options);
+  ASSERT_TRUE(ledger.Attach().ok());
+  EXPECT_EQ(ledger.Used(0), 0u);
+  EXPECT_TRUE(ledger.Charge(0, kLimit));
+  EXPECT_EQ(region->slots[5].used_bytes[0], kLimit);
+}
+
+TEST(MemoryLedger, ReclaimsAReusedPidButNotALiveProcess) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  const pid_t parent = getppid();
+  region->slots[1].pid = parent;  // the same PID, started at another time: a new process
+  region->slots[1].start_time = internal::ProcessStartTime(parent) + 1;
+  region->slots[1].used_bytes[0] = 100;
+  region->slots[2].pid = parent;  // really the parent: alive
+  region->slots[2].start_time = internal::ProcessStartTime(parent);
+  region->slots[2].used_bytes[0] = 50;
+  region->devices[0].used_bytes = 150;
+  MemoryLedger ledger(region, options);
+  EXPECT_EQ(ledger.ReclaimDead(), 1);
+  EXPECT_EQ(region->slots[1].pid, 0);
+  EXPECT_EQ(region->slots[2].pid, parent);
+  EXPECT_EQ(ledger.Used(0), 50u);
+}
+
+TEST(MemoryLedger, AttachFailsWhenEverySlotHoldsALiveProcess) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  for (core::region::ProcessSlot& slot : region->slots) {
+    slot.pid = getppid();
+    slot.start_time = internal::ProcessStartTime(getppid());
+  }
+  MemoryLedger ledger(region, options);
+  EXPECT_EQ(ledger.Attach().code(), StatusCode::kResourceExhausted);
+  EXPECT_FALSE(ledger.Charge(0, 1));
+}
+
+}  // namespace
+}  // namespace gpuslice::preload

@@ -1,0 +1,165 @@
+// Every way a client reaches the driver comes back hooked for the memory, memory-info,
+// context and launch entry points and untouched for everything else: the CUDA runtime's 440
+// cuGetProcAddress_v2 requests, every recorded CUDA version of the hooked APIs (with and
+// without the per-thread default-stream flag), and cuBLAS's dlsym names.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "preload/client_process.h"
+#include "preload/sim_fixture.h"
+
+namespace gpuslice::testing {
+namespace {
+
+// What the library must hook, written down independently of its hook table.
+const std::set<std::string> kHookedApis = {
+    // memory information
+    "cuMemGetInfo", "cuDeviceTotalMem",
+    // allocation paths and their frees
+    "cuMemAlloc", "cuMemAllocPitch", "cuMemAllocManaged", "cuMemFree", "cuMemAllocAsync",
+    "cuMemAllocFromPoolAsync", "cuMemFreeAsync", "cuMemCreate", "cuMemRelease", "cuArrayCreate",
+    "cuArray3DCreate", "cuArrayDestroy", "cuMipmappedArrayCreate", "cuMipmappedArrayDestroy",
+    "cuGraphAddMemAllocNode", "cuGraphAddNode", "cuGraphDestroy",
+    // contexts (their overhead counts)
+    "cuCtxCreate", "cuDevicePrimaryCtxRetain",
+    // launches
+    "cuLaunchKernel", "cuLaunchKernelEx", "cuLaunchCooperativeKernel",
+    "cuLaunchCooperativeKernelMultiDevice", "cuGraphLaunch",
+    // lookup itself
+    "cuGetProcAddress"};
+
+std::string SourceFile(const std::string& relative) {
+  return std::string(GPUSLICE_SOURCE_DIR) + "/" + relative;
+}
+
+struct Answer {
+  std::string request;  // name@version[/ptds]
+  std::string result;
+  std::string library;
+  std::string symbol;
+};
+
+std::vector<Answer> Parse(const std::vector<std::string>& lines) {
+  std::vector<Answer> answers;
+  for (const std::string& line : lines) {
+    std::istringstream in(line);
+    Answer answer;
+    in >> answer.request >> answer.result >> answer.library >> answer.symbol;
+    answers.push_back(answer);
+  }
+  return answers;
+}
+
+std::string NameOf(const std::string& request) {
+  std::string name = request.substr(0, request.find('@'));
+  return name == "\"\"" ? "" : name;
+}
+
+class ResolutionTest : public SimFixture {};
+
+TEST_F(ResolutionTest, CudartRequestsComeBackHookedExactlyWhereTheyMust) {
+  const std::string requests = SourceFile("src/sim/data/cudart13_getprocaddress_requests.txt");
+  auto plain = ClientProcess::Start(kCudartClient, node(), SliceEnv(), /*preload=*/false);
+  auto hooked = ClientProcess::Start(kCudartClient, node(), SliceEnv());
+  ASSERT_TRUE(plain && hooked);
+  // Replayed before cuInit, as the runtime does.
+  const std::vector<Answer> driver = Parse(plain->SendForLines("replay " + requests));
+  const std::vector<Answer> answers = Parse(hooked->SendForLines("replay " + requests));
+  ASSERT_EQ(driver.size(), 440u);
+  ASSERT_EQ(answers.size(), driver.size());
+
+  int hooked_count = 0;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const Answer& got = answers[i];
+    const Answer& own = driver[i];
+    ASSERT_EQ(got.request, own.request);
+    EXPECT_EQ(got.result, own.result) << got.request;
+    if (kHookedApis.contains(NameOf(got.request)) && own.result == "0") {
+      ++hooked_count;
+      EXPECT_EQ(got.library, "libgpuslice.so") << got.request << " is not hooked";
+      // The hook of the very variant the driver picked for that version and those flags.
+      EXPECT_EQ(got.symbol, own.symbol) << got.request;
+    } else {
+      EXPECT_EQ(got.library + " " + got.symbol, own.library + " " + own.symbol)
+          << got.request << " must be the driver's own function";
+    }
+  }
+  EXPECT_GE(hooked_count, 30);
+}
+
+TEST_F(ResolutionTest, EveryRecordedVersionOfAHookedApiResolvesToItsHook) {
+  std::ifstream versions(SourceFile("src/sim/data/cuda13_entry_point_versions.txt"));
+  ASSERT_TRUE(versions);
+  const std::string requests = node().directory() + "/hooked-requests.txt";
+  std::ofstream out(requests);
+  std::vector<std::string> expected;
+  std::string line;
+  while (std::getline(versions, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string name, version, third, symbol;
+    fields >> name >> version >> third;
+    const bool per_thread = third == "ptds";
+    symbol = per_thread ? (fields >> symbol, symbol) : third;
+    if (!kHookedApis.contains(name)) continue;
+    out << name << "@" << version << (per_thread ? "/ptds" : "") << "\n";
+    expected.push_back(symbol);
+  }
+  out.close();
+  ASSERT_GT(expected.size(), 40u);
+
+  auto client = ClientProcess::Start(kCudartClient, node(), SliceEnv());
+  ASSERT_TRUE(client);
+  const std::vector<Answer> answers = Parse(client->SendForLines("replay " + requests));
+  ASSERT_EQ(answers.size(), expected.size());
+  for (size_t i = 0; i < answers.size(); ++i) {
+    if (answers[i].result != "0") continue;  // the simulated driver may not model an old variant
+    EXPECT_EQ(answers[i].library, "libgpuslice.so") << answers[i].request;
+    EXPECT_EQ(answers[i].symbol, expected[i]) << answers[i].request;
+  }
+}
+
+TEST_F(ResolutionTest, CublasDlsymNamesComeBackHookedExactlyWhereTheyMust) {
+  const std::string names = SourceFile("src/sim/data/cublas13_dlsym_names.txt");
+  auto plain = ClientProcess::Start(kCublasClient, node(), SliceEnv(), /*preload=*/false);
+  auto hooked = ClientProcess::Start(kCublasClient, node(), SliceEnv());
+  ASSERT_TRUE(plain && hooked);
+  const std::vector<std::string> driver = plain->SendForLines("dlsym " + names);
+  const std::vector<std::string> answers = hooked->SendForLines("dlsym " + names);
+  ASSERT_GE(driver.size(), 32u);
+  ASSERT_EQ(answers.size(), driver.size());
+  for (size_t i = 0; i < answers.size(); ++i) {
+    std::istringstream got(answers[i]), own(driver[i]);
+    std::string name, library, symbol, own_name, own_library, own_symbol;
+    got >> name >> library >> symbol;
+    own >> own_name >> own_library >> own_symbol;
+    // Unsuffixed legacy names (cuCtxPushCurrent) are other functions than the current ones.
+    if (kHookedApis.contains(name) || name == "cuGetProcAddress_v2") {
+      EXPECT_EQ(library, "libgpuslice.so") << name;
+      EXPECT_EQ(symbol, own_symbol) << name;
+    } else {
+      EXPECT_EQ(library + " " + symbol, own_library + " " + own_symbol) << name;
+    }
+  }
+}
+
+TEST_F(ResolutionTest, WithoutLimitsTheLibraryChangesNoAnswer) {
+  const std::string requests = SourceFile("src/sim/data/cudart13_getprocaddress_requests.txt");
+  auto plain = ClientProcess::Start(kCudartClient, node(), {}, /*preload=*/false);
+  auto unlimited =
+      ClientProcess::Start(kCudartClient, node(), {{"NVIDIA_VISIBLE_DEVICES", Uuid()}});
+  Environment off = SliceEnv();
+  off["GPUSLICE_DISABLE"] = "1";
+  auto switched_off = ClientProcess::Start(kCudartClient, node(), off);
+  ASSERT_TRUE(plain && unlimited && switched_off);
+  const std::vector<std::string> driver = plain->SendForLines("replay " + requests);
+  EXPECT_EQ(unlimited->SendForLines("replay " + requests), driver);
+  EXPECT_EQ(switched_off->SendForLines("replay " + requests), driver);
+}
+
+}  // namespace
+}  // namespace gpuslice::testing
