@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<Subcommand> subcommands = {
       AddPlanCommand(&app),
+      AddNodeSimCommand(&app),
       AddRenderCommand(&app),
       AddSimCommand(&app),
   };

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cctype>
 #include <map>
 
 namespace gpuslice::cli {
@@ -13,6 +12,7 @@ namespace {
 void EmitYaml(const nlohmann::json& node, YAML::Emitter& out) {
   switch (node.type()) {
     case nlohmann::json::value_t::object:
+      if (node.empty()) out << YAML::Flow;
       out << YAML::BeginMap;
       for (const auto& [key, value] : node.items()) {
         out << YAML::Key << key << YAML::Value;
@@ -21,6 +21,7 @@ void EmitYaml(const nlohmann::json& node, YAML::Emitter& out) {
       out << YAML::EndMap;
       break;
     case nlohmann::json::value_t::array:
+      if (node.empty()) out << YAML::Flow;
       out << YAML::BeginSeq;
       for (const auto& value : node) EmitYaml(value, out);
       out << YAML::EndSeq;
@@ -47,12 +48,21 @@ void EmitYaml(const nlohmann::json& node, YAML::Emitter& out) {
   }
 }
 
+// A number with an optional sign, currency, and unit: "4", "-1.5", "$12.34", "25%",
+// "19.9 GiB". Such cells are right-aligned so their digits line up.
 bool LooksNumeric(const std::string& cell) {
-  if (cell.empty()) return false;
-  const char first = cell.front();
-  return std::isdigit(static_cast<unsigned char>(first)) ||
-         ((first == '-' || first == '+' || first == '$') && cell.size() > 1 &&
-          std::isdigit(static_cast<unsigned char>(cell[1])));
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  size_t i = 0;
+  if (i < cell.size() && (cell[i] == '-' || cell[i] == '+')) ++i;
+  if (i < cell.size() && cell[i] == '$') ++i;
+  if (i == cell.size() || !is_digit(cell[i])) return false;
+  while (i < cell.size() && (is_digit(cell[i]) || cell[i] == '.' || cell[i] == ',')) ++i;
+  if (i < cell.size() && cell[i] == ' ') ++i;
+  for (; i < cell.size(); ++i) {
+    const char c = cell[i];
+    if (!(c == '%' || c == '/' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) return false;
+  }
+  return true;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 namespace gpuslice::cli {
 
+Subcommand AddNodeSimCommand(CLI::App* root);
 Subcommand AddPlanCommand(CLI::App* root);
 Subcommand AddRenderCommand(CLI::App* root);
 Subcommand AddSimCommand(CLI::App* root);

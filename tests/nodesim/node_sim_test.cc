@@ -1,0 +1,120 @@
+// The simulated node end to end: the real plugin on the simulated NVML, the kubelet stand-in,
+// pods from manifests; outcomes computed by hand from the profiles.
+#include "nodesim/node_sim.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "kube/manifest.h"
+
+namespace gpuslice::nodesim {
+namespace {
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+const std::string kLibDir = GPUSLICE_LIB_DIR;
+
+kube::Manifests Pods(const std::string& yaml) {
+  kube::Manifests manifests;
+  Status parsed = kube::ParseManifests(yaml, "pods.yaml", &manifests);
+  EXPECT_TRUE(parsed.ok()) << parsed.ToString();
+  return manifests;
+}
+
+std::string Pod(const std::string& name, const std::string& limits, int containers = 1) {
+  std::string yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  containers:\n";
+  for (int i = 0; i < containers; ++i) {
+    yaml += "  - name: c" + std::to_string(i) + "\n    resources: {limits: {" + limits + "}}\n";
+  }
+  return yaml + "---\n";
+}
+
+class NodeSimTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<NodeSim> Start(const std::string& config_yaml, const std::string& spec) {
+    if (!std::filesystem::exists(kLibDir + "/libgpuslice-sim-nvml.so") ||
+        !std::filesystem::exists(kLibDir + "/libgpuslice.so")) {
+      return nullptr;
+    }
+    Result<core::Config> config = core::ParseConfig(config_yaml, "config.yaml");
+    EXPECT_TRUE(config.ok()) << config.status().ToString();
+    NodeSimOptions options;
+    options.config = *config;
+    options.gpu_spec = spec;
+    options.nvml_library = kLibDir + "/libgpuslice-sim-nvml.so";
+    options.library_dir = kLibDir;
+    Result<std::unique_ptr<NodeSim>> node = NodeSim::Start(std::move(options));
+    EXPECT_TRUE(node.ok()) << node.status().ToString();
+    return node.ok() ? std::move(*node) : nullptr;
+  }
+};
+
+TEST_F(NodeSimTest, PacksSlicesAndRejectsWhatDoesNotFit) {
+  auto node = Start(
+      "version: v1\nprofiles:\n- name: t4\n  match: {models: ['*T4*']}\n  slices: 2\n", "2xT4");
+  if (node == nullptr) GTEST_SKIP() << "simulated NVML or libgpuslice.so not built in " << kLibDir;
+  NodeSimReport report = node->Run(
+      Pods(Pod("a", "nvidia.com/gpu: 1") + Pod("b", "nvidia.com/gpu: 2") +
+           Pod("c", "nvidia.com/gpu: 1") + Pod("d", "nvidia.com/gpu: 1") +
+           Pod("e", "gpuslice.io/slice: 1") + Pod("f", "nvidia.com/gpu: 1", 2) +
+           "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: w\n")
+          .pods);
+  ASSERT_EQ(report.gpus.size(), 2u);
+  EXPECT_EQ(report.gpus[0].slices, 2);
+  EXPECT_EQ(report.gpus[0].slice_memory_bytes, report.gpus[0].gpu.memory_bytes / 2);
+  EXPECT_EQ(report.gpus[0].slice_compute_percent, 50);
+
+  // a: GPU 0 slice 0. b: needs a whole GPU, GPU 1. c: GPU 0's last slice. d: nothing left.
+  ASSERT_EQ(report.placements.size(), 3u);
+  EXPECT_EQ(report.placements[0].pod, "default/a");
+  EXPECT_EQ(report.placements[0].gpus[0].index, 0);
+  EXPECT_EQ(report.placements[1].pod, "default/b");
+  ASSERT_EQ(report.placements[1].gpus.size(), 1u);
+  EXPECT_EQ(report.placements[1].gpus[0].index, 1);
+  EXPECT_EQ(report.placements[1].gpus[0].slices, 2);
+  EXPECT_EQ(report.placements[1].gpus[0].memory_limit_bytes, report.gpus[1].slice_memory_bytes * 2);
+  EXPECT_EQ(report.placements[1].gpus[0].compute_percent, 100);
+  EXPECT_EQ(report.placements[2].pod, "default/c");
+  EXPECT_EQ(report.placements[2].gpus[0].index, 0);
+  EXPECT_GT(report.placements[2].gpus[0].memory_limit_bytes, 7000 * kMiB);
+
+  ASSERT_EQ(report.unplaced.size(), 3u);
+  EXPECT_EQ(report.unplaced[0].pod, "default/d");
+  EXPECT_NE(report.unplaced[0].reason.find("insufficient nvidia.com/gpu"), std::string::npos);
+  EXPECT_EQ(report.unplaced[1].pod, "default/e");
+  EXPECT_NE(report.unplaced[1].reason.find("does not advertise"), std::string::npos);
+  // f has two containers and nothing is free: rejected whole.
+  EXPECT_EQ(report.unplaced[2].pod, "default/f");
+  EXPECT_EQ(report.pods_without_gpus, 1);
+}
+
+TEST_F(NodeSimTest, RejectsAPodWholeWhenOnlyPartOfItFits) {
+  auto node = Start("version: v1\ndefaultProfile: {slices: 4}\n", "1xA10G");
+  if (node == nullptr) GTEST_SKIP() << "simulated NVML or libgpuslice.so not built in " << kLibDir;
+  // Two containers of 3 slices: the second cannot fit, so the first's slices are freed again
+  // and the next pod gets all four.
+  NodeSimReport report =
+      node->Run(Pods(Pod("pair", "nvidia.com/gpu: 3", 2) + Pod("next", "nvidia.com/gpu: 4")).pods);
+  ASSERT_EQ(report.unplaced.size(), 1u);
+  EXPECT_EQ(report.unplaced[0].pod, "default/pair");
+  ASSERT_EQ(report.placements.size(), 1u);
+  EXPECT_EQ(report.placements[0].pod, "default/next");
+  EXPECT_EQ(report.placements[0].device_ids.size(), 4u);
+}
+
+TEST(NodeSim, ReportsAConfigThatDoesNotFitTheGpus) {
+  if (!std::filesystem::exists(kLibDir + "/libgpuslice-sim-nvml.so")) {
+    GTEST_SKIP() << "simulated NVML not built in " << kLibDir;
+  }
+  NodeSimOptions options;
+  options.config.default_profile.reserved_memory_bytes = uint64_t{1} << 40;
+  options.gpu_spec = "1xT4";
+  options.nvml_library = kLibDir + "/libgpuslice-sim-nvml.so";
+  options.library_dir = kLibDir;
+  Result<std::unique_ptr<NodeSim>> node = NodeSim::Start(std::move(options));
+  ASSERT_FALSE(node.ok());
+  EXPECT_EQ(node.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace gpuslice::nodesim
