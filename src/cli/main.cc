@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
                "gpuslice"};
   app.set_version_flag("--version", GPUSLICE_VERSION);
   app.require_subcommand(1);
-  std::vector<Subcommand> subcommands = {};
+  std::vector<Subcommand> subcommands = {
+      AddReplayCommand(&app),
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,4 +5,6 @@
 
 namespace gpuslice::cli {
 
+Subcommand AddReplayCommand(CLI::App* app);
+
 }  // namespace gpuslice::cli
