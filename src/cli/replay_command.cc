@@ -187,9 +187,11 @@ class ProgressLine {
         progress.runs_done != progress.runs_total) {
       return;
     }
-    if (!tty_ && percent / 10 == last_tenth_) return;
+    // In a log, one line per tenth of the pods, and one when the last run is done.
+    const int step = percent / 10 + (progress.runs_done == progress.runs_total ? 1 : 0);
+    if (!tty_ && step == last_step_) return;
     last_draw_ = now;
-    last_tenth_ = percent / 10;
+    last_step_ = step;
     const auto elapsed =
         std::chrono::duration_cast<std::chrono::seconds>(now - start_).count();
     std::fprintf(stderr, "%sreplay: %d/%d runs, %3d %% of pods, %lld:%02lld%s", tty_ ? "\r" : "",
@@ -208,7 +210,7 @@ class ProgressLine {
   bool tty_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_{};
-  int last_tenth_ = -1;
+  int last_step_ = -1;
   bool drawn_ = false;
 };
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "replay/fragmentation.h"
@@ -31,8 +32,9 @@ Status ValidateOptions(const ExperimentOptions& options) {
   }
   if (options.seeds.empty()) return Status::InvalidArgument("no seed to replay with");
   if (!std::isfinite(options.inflate) || options.inflate <= 0) {
-    return Status::InvalidArgument("inflate " + std::to_string(options.inflate) +
-                                   " is not a positive number");
+    std::ostringstream inflate;
+    inflate << options.inflate;
+    return Status::InvalidArgument("inflate " + inflate.str() + " is not a positive number");
   }
   if (options.jobs < 0) {
     return Status::InvalidArgument("jobs " + std::to_string(options.jobs) + " is negative");

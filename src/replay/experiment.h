@@ -22,12 +22,12 @@ struct ExperimentProgress {
 };
 
 struct ExperimentOptions {
-  std::vector<std::string> policies;  // names from KnownPolicies(), in report order
+  std::vector<std::string> policies = {};  // names from KnownPolicies(), in report order
   std::vector<uint64_t> seeds = {42, 43, 44, 45, 46, 47, 48, 49, 50, 51};
   double inflate = 1.3;  // see ArrivalOptions::inflate; must be > 0
   int jobs = 0;          // worker threads; 0 = one per hardware thread
   // Called as runs progress, from worker threads but never concurrently; may be empty.
-  std::function<void(const ExperimentProgress&)> on_progress;
+  std::function<void(const ExperimentProgress&)> on_progress = {};
 };
 
 struct RunResult {

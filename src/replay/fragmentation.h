@@ -29,7 +29,7 @@ struct TargetShape {
   int64_t cpu_milli = 0;
   int num_gpu = 0;
   int gpu_milli = 0;
-  ModelSet models;
+  ModelSet models = {};
   double memory_mib = 0;  // mean memory of the pods of this shape (not part of the shape)
   double weight = 0;      // probability; the weights of a mix sum to 1
 };

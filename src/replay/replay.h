@@ -19,7 +19,7 @@ struct ReplayOptions {
   // Seeds the node order that breaks score ties.
   uint64_t node_order_seed = 42;
   // Called every `progress_every` pods with the number placed or failed so far; may be empty.
-  std::function<void(int64_t pods_done)> on_progress;
+  std::function<void(int64_t pods_done)> on_progress = {};
   int64_t progress_every = 1024;
 };
 

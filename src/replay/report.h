@@ -11,7 +11,7 @@ namespace gpuslice::replay {
 
 struct ChartOptions {
   std::string title = "GPU allocation while pods arrive";
-  std::string subtitle;  // e.g. the trace and seeds; omitted when empty
+  std::string subtitle = {};  // e.g. the trace and seeds; omitted when empty
   int width = 960;       // pixels
   int height = 600;
 };

@@ -36,10 +36,8 @@ class Row {
       what.append(text).append("' is not a whole number");
       return Error(column, what);
     }
-    if (value < min || value > max) {
-      return Error(column, std::to_string(value) + " is outside " + std::to_string(min) + ".." +
-                               std::to_string(max));
-    }
+    if (value < min) return Error(column, std::to_string(value) + " is below " + std::to_string(min));
+    if (value > max) return Error(column, std::to_string(value) + " is above " + std::to_string(max));
     return value;
   }
 
