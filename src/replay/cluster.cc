@@ -10,7 +10,11 @@ int PodKind(const PodRequest& pod) { return pod.IsSharing() ? 0 : pod.num_gpu; }
 
 GpuMask AllGpus(const Node& node) { return (GpuMask{1} << node.gpu_count) - 1; }
 
-std::string Quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string Quoted(std::string_view text) {
+  std::string quoted(1, '\'');
+  quoted.append(text).push_back('\'');
+  return quoted;
+}
 
 }  // namespace
 
