@@ -16,3 +16,20 @@ function(gpuslice_test name)
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
 endfunction()
+
+# gpuslice_embed(<target> <symbol> <file>)
+# Compiles the contents of <file> (relative to the calling CMakeLists.txt) into <target> as
+# `const std::string_view gpuslice::embedded::<symbol>`, rebuilt whenever the file changes.
+# Consumers declare it themselves: `namespace gpuslice::embedded { extern const
+# std::string_view <symbol>; }`.
+function(gpuslice_embed target symbol file)
+  get_filename_component(input "${file}" ABSOLUTE)
+  set(output "${CMAKE_CURRENT_BINARY_DIR}/embedded/${symbol}.cc")
+  add_custom_command(
+    OUTPUT "${output}"
+    COMMAND ${CMAKE_COMMAND} -DINPUT=${input} -DOUTPUT=${output} -DSYMBOL=${symbol}
+            -P "${PROJECT_SOURCE_DIR}/cmake/embed_file.cmake"
+    DEPENDS "${input}" "${PROJECT_SOURCE_DIR}/cmake/embed_file.cmake"
+    COMMENT "Embedding ${file}")
+  target_sources(${target} PRIVATE "${output}")
+endfunction()

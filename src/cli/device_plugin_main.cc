@@ -1,0 +1,223 @@
+// gpuslice-device-plugin: the node agent. Reads the config (flags > environment > file),
+// loads NVML (or the simulated NVML), and runs the plugin until SIGTERM; SIGHUP reloads.
+#include <CLI/CLI.hpp>
+#include <limits.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli/command.h"
+#include "core/config.h"
+#include "gpu/nvml_backend.h"
+#include "plugin/http_endpoint.h"
+#include "plugin/plugin_manager.h"
+
+namespace {
+
+using namespace gpuslice;
+
+struct Flags {
+  std::string config_path;
+  std::string device_plugin_dir;
+  std::string allocation_policy;
+  std::string nvml_library = "libnvidia-ml.so.1";
+  std::string simulate;
+  std::string simulate_state;
+  std::string pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
+  std::string metrics_address = ":9410";
+  std::string log_level = "info";
+};
+
+// The directory of lib/ next to this executable's bin/, where the simulated NVML is built and
+// installed.
+std::string SiblingLibDir() {
+  char buffer[PATH_MAX] = {};
+  const ssize_t length = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
+  if (length <= 0) return "lib";
+  return (std::filesystem::path(std::string(buffer, static_cast<size_t>(length))).parent_path() /
+          ".." / "lib")
+      .lexically_normal()
+      .string();
+}
+
+// One state file per user and spec: runs with the same spec share their simulated GPUs (XIDs
+// injected from another shell, CUDA clients), and a different spec never reuses a stale file.
+std::string DefaultSimulationState(const std::string& spec) {
+  uint64_t hash = 14695981039346656037ULL;  // FNV-1a: stable across builds, unlike std::hash
+  for (unsigned char c : spec) hash = (hash ^ c) * 1099511628211ULL;
+  char suffix[17];
+  std::snprintf(suffix, sizeof(suffix), "%016llx", static_cast<unsigned long long>(hash));
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/gpuslice-sim-" +
+         std::to_string(getuid()) + "-" + suffix + ".state";
+}
+
+Result<core::Config> LoadConfig(const Flags& flags, std::string* text_out) {
+  if (flags.config_path.empty()) return core::Config{};
+  std::ifstream file(flags.config_path);
+  if (!file) {
+    return Status::InvalidArgument("cannot read config file " + flags.config_path + ": " +
+                                   std::strerror(errno));
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  *text_out = text.str();
+  return core::ParseConfig(*text_out, flags.config_path);
+}
+
+int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides) {
+  std::string config_text;
+  Result<core::Config> config = LoadConfig(flags, &config_text);
+  if (!config.ok()) {
+    spdlog::critical("invalid config: {}", config.status().message());
+    return cli::kExitUsage;
+  }
+  overrides(*config);
+  if (Status valid = core::ValidateConfig(*config); !valid.ok()) {
+    spdlog::critical("invalid config: {}", valid.message());
+    return cli::kExitUsage;
+  }
+
+  gpu::NvmlBackendOptions nvml;
+  nvml.library = flags.nvml_library;
+  if (!flags.simulate.empty()) {
+    std::string state = flags.simulate_state;
+    if (state.empty()) state = DefaultSimulationState(flags.simulate);
+    setenv("GPUSLICE_SIM_SPEC", flags.simulate.c_str(), 1);
+    setenv("GPUSLICE_SIM_STATE", state.c_str(), 1);
+    nvml.library = SiblingLibDir() + "/libgpuslice-sim-nvml.so";
+    spdlog::info("simulated GPUs \"{}\", shared state {} (inject XIDs with: gpuslice sim xid "
+                 "--state {} --gpu 0 --xid 79)",
+                 flags.simulate, state, state);
+  }
+  Result<std::unique_ptr<gpu::NvmlBackend>> backend = gpu::NvmlBackend::Create(nvml);
+  if (!backend.ok()) {
+    spdlog::critical("{}", backend.status().message());
+    return cli::kExitFailure;
+  }
+
+  plugin::PluginManagerOptions options;
+  options.config_path = flags.config_path;
+  options.config_overrides = overrides;
+  options.pod_resources_socket = flags.pod_resources_socket;
+  plugin::MetricsRegistry metrics;
+  plugin::PluginManager manager(options, *config, **backend, metrics,
+                                core::SystemClock::Get());
+  if (Status started = manager.Start(); !started.ok()) {
+    spdlog::critical("{}", started.message());
+    return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
+  }
+  std::unique_ptr<plugin::HttpEndpoint> http;
+  if (!flags.metrics_address.empty()) {
+    Result<std::unique_ptr<plugin::HttpEndpoint>> endpoint =
+        plugin::HttpEndpoint::Start(flags.metrics_address, metrics, manager);
+    if (!endpoint.ok()) {
+      spdlog::critical("{}", endpoint.status().message());
+      return cli::kExitFailure;
+    }
+    http = std::move(*endpoint);
+    spdlog::info("metrics and health on port {} (/metrics, /healthz)", http->port());
+  }
+
+  // Signals arrive on this thread only (they are blocked everywhere else, see main).
+  std::thread signals([&manager] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    while (true) {
+      int signal = 0;
+      if (sigwait(&set, &signal) != 0) continue;
+      if (signal == SIGHUP) {
+        spdlog::info("SIGHUP: reloading the config");
+        manager.RequestReload();
+        continue;
+      }
+      spdlog::info("signal {}: shutting down", signal);
+      manager.Stop();
+      return;
+    }
+  });
+  // Run() returns only after the signal thread called Stop().
+  manager.Run();
+  signals.join();
+  return cli::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the signals before any thread starts, so only the signal thread receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  Flags flags;
+  CLI::App app{"gpuslice-device-plugin: advertises GPU slices to the kubelet (device plugin API "
+               "v1beta1) and sets up each container's memory limit and compute share. Flags beat "
+               "environment variables, which beat the config file.",
+               "gpuslice-device-plugin"};
+  app.set_version_flag("--version", GPUSLICE_VERSION);
+  app.add_option("--config", flags.config_path, "Config file (YAML, version: v1); reloaded on "
+                                                "SIGHUP and when it changes")
+      ->envname("GPUSLICE_CONFIG");
+  app.add_option("--device-plugin-dir", flags.device_plugin_dir,
+                 "Kubelet device plugin directory (default /var/lib/kubelet/device-plugins)")
+      ->envname("GPUSLICE_DEVICE_PLUGIN_DIR");
+  app.add_option("--allocation-policy", flags.allocation_policy,
+                 "Preferred allocation: packed or spread")
+      ->envname("GPUSLICE_ALLOCATION_POLICY")
+      ->check(CLI::IsMember({"packed", "spread"}));
+  app.add_option("--nvml-library", flags.nvml_library, "NVML library to dlopen")
+      ->envname("GPUSLICE_NVML_LIBRARY")
+      ->capture_default_str();
+  app.add_option("--simulate", flags.simulate,
+                 "Run on simulated GPUs instead of NVML, e.g. 2xH100-80GB,1xT4 or a spec file")
+      ->envname("GPUSLICE_SIMULATE");
+  app.add_option("--simulate-state", flags.simulate_state,
+                 "Shared state file of the simulated GPUs (default: one per user and spec in $TMPDIR)")
+      ->envname("GPUSLICE_SIMULATE_STATE");
+  app.add_option("--pod-resources-socket", flags.pod_resources_socket,
+                 "Kubelet PodResources socket, used to clean up finished allocations")
+      ->envname("GPUSLICE_POD_RESOURCES_SOCKET")
+      ->capture_default_str();
+  app.add_option("--metrics-address", flags.metrics_address,
+                 "host:port for /metrics and /healthz; empty disables")
+      ->envname("GPUSLICE_METRICS_ADDRESS")
+      ->capture_default_str();
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
+      ->envname("GPUSLICE_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? gpuslice::cli::kExitOk : gpuslice::cli::kExitUsage;
+  }
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("gpuslice"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+
+  auto overrides = [flags](gpuslice::core::Config& config) {
+    if (!flags.device_plugin_dir.empty()) config.device_plugin_dir = flags.device_plugin_dir;
+    if (!flags.allocation_policy.empty()) {
+      config.allocation_policy = flags.allocation_policy == "spread"
+                                     ? gpuslice::core::AllocationPolicy::kSpread
+                                     : gpuslice::core::AllocationPolicy::kPacked;
+    }
+  };
+  return Run(flags, overrides);
+}

@@ -1,0 +1,82 @@
+// The device plugin's configuration, version v1: slicing profiles and the plugin's global
+// settings, parsed from YAML with errors that name the file, line, field and value.
+//
+//   version: v1
+//   devicePluginDir: /var/lib/kubelet/device-plugins
+//   allocationPolicy: packed            # packed | spread
+//   health: {enabled: true, ignoredXids: [74], recoveryWindow: 5m}
+//   library: {hostDir: /var/lib/gpuslice/lib}
+//   regionsDir: /var/lib/gpuslice/regions
+//   defaultProfile: {slices: 1, resourceName: nvidia.com/gpu}
+//   profiles:
+//   - name: h100-quarters
+//     match: {models: ["*H100*"]}       # or indices: [0, 1], or uuids: [GPU-...]
+//     slices: 4
+//     reservedMemory: 1Gi
+//     resourceName: nvidia.com/gpu
+//     enforceCompute: true
+//     injection: preload                # preload | env
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/gpu.h"
+#include "core/slicing.h"
+#include "core/status.h"
+
+namespace gpuslice::core {
+
+inline constexpr std::string_view kConfigVersion = "v1";
+
+enum class AllocationPolicy {
+  kPacked,  // fill GPUs that already have slices in use first: whole GPUs stay free
+  kSpread,  // prefer the least used GPUs: neighbours compete less for compute
+};
+
+struct HealthConfig {
+  bool enabled = true;
+  // Added to the XIDs NVIDIA documents as application errors, which never mark a GPU
+  // unhealthy: 13, 31, 43, 45, 68, 109.
+  std::vector<int> extra_ignored_xids;
+  // A GPU marked unhealthy becomes healthy again after this long without a critical XID,
+  // provided NVML still answers for it. Zero: never recover.
+  std::chrono::seconds recovery_window{std::chrono::minutes(5)};
+};
+
+struct Config {
+  std::string device_plugin_dir = "/var/lib/kubelet/device-plugins";
+  AllocationPolicy allocation_policy = AllocationPolicy::kPacked;
+  HealthConfig health;
+  // Host directory holding libgpuslice.so (installed by the chart's init container) and the
+  // ld.so.preload file naming it, both mounted read-only into containers.
+  std::string library_host_dir = "/var/lib/gpuslice/lib";
+  // Host directory under which each allocation gets its own region directory.
+  std::string regions_host_dir = "/var/lib/gpuslice/regions";
+  SlicingProfile default_profile;
+  std::vector<SlicingProfile> profiles;
+};
+
+// The XIDs that never mark a GPU unhealthy unless configured otherwise.
+const std::vector<int>& DefaultIgnoredXids();
+
+// Parses a v1 config document. `file_name` only labels error messages
+// ("<file>:<line>:<column>: <field path>: <problem>"). Unknown fields, a missing or other
+// version, and invalid values are InvalidArgument.
+Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_name);
+
+// Checks the cross-field rules ParseConfig also applies; for configs built in code.
+Status ValidateConfig(const Config& config);
+
+// Serializes `config` as a v1 document that ParseConfig reads back to an equal Config.
+std::string FormatConfig(const Config& config);
+
+// For each GPU (same order), the profile that applies: the one profile whose selector matches
+// it, or the default profile. Returns InvalidArgument naming the GPU and both profiles when
+// two profiles match the same GPU. The pointers point into `config`.
+Result<std::vector<const SlicingProfile*>> AssignProfiles(const Config& config,
+                                                          const std::vector<GpuInfo>& gpus);
+
+}  // namespace gpuslice::core

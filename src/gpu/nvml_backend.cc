@@ -1,0 +1,166 @@
+#include "gpu/nvml_backend.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+#include "gpu/internal/nvml_library.h"
+
+namespace gpuslice::gpu {
+namespace {
+
+// NVML reports "00000000:3B:00.0"; sysfs names the device "0000:3b:00.0".
+std::string SysfsPciName(const std::string& nvml_bus_id) {
+  std::string name = nvml_bus_id.size() > 4 ? nvml_bus_id.substr(4) : nvml_bus_id;
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return name;
+}
+
+int ReadSysfsNumaNode(const std::string& sysfs_root, const std::string& bus_id) {
+  std::ifstream file(sysfs_root + "/bus/pci/devices/" + SysfsPciName(bus_id) + "/numa_node");
+  int node = -1;
+  if (!(file >> node)) return -1;
+  return node;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<NvmlBackend>> NvmlBackend::Create(const NvmlBackendOptions& options) {
+  Result<std::unique_ptr<internal::NvmlLibrary>> library =
+      internal::NvmlLibrary::Load(options.library);
+  if (!library.ok()) return library.status();
+  return std::unique_ptr<NvmlBackend>(new NvmlBackend(std::move(*library), options));
+}
+
+NvmlBackend::NvmlBackend(std::unique_ptr<internal::NvmlLibrary> library,
+                         NvmlBackendOptions options)
+    : nvml_(std::move(library)), options_(std::move(options)) {}
+
+NvmlBackend::~NvmlBackend() {
+  if (event_set_ != nullptr) nvml_->EventSetFree(static_cast<nvmlEventSet_t>(event_set_));
+}
+
+Result<std::vector<core::GpuInfo>> NvmlBackend::ListGpus() {
+  unsigned int count = 0;
+  nvmlReturn_t ret = nvml_->DeviceGetCount(&count);
+  if (ret != NVML_SUCCESS) {
+    return Status::Unavailable(nvml_->Describe("nvmlDeviceGetCount_v2", ret));
+  }
+  std::vector<core::GpuInfo> gpus;
+  gpus.reserve(count);
+  for (unsigned int i = 0; i < count; ++i) {
+    auto fail = [&](const char* function, nvmlReturn_t r) {
+      return Status::Unavailable("GPU " + std::to_string(i) + ": " + nvml_->Describe(function, r));
+    };
+    nvmlDevice_t device = nullptr;
+    if ((ret = nvml_->DeviceGetHandleByIndex(i, &device)) != NVML_SUCCESS) {
+      return fail("nvmlDeviceGetHandleByIndex_v2", ret);
+    }
+    core::GpuInfo gpu;
+    gpu.index = static_cast<int>(i);
+    char text[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+    if ((ret = nvml_->DeviceGetUUID(device, text, sizeof(text))) != NVML_SUCCESS) {
+      return fail("nvmlDeviceGetUUID", ret);
+    }
+    gpu.uuid = text;
+    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = {};
+    if ((ret = nvml_->DeviceGetName(device, name, sizeof(name))) != NVML_SUCCESS) {
+      return fail("nvmlDeviceGetName", ret);
+    }
+    gpu.name = name;
+    nvmlMemory_t memory = {};
+    if ((ret = nvml_->DeviceGetMemoryInfo(device, &memory)) != NVML_SUCCESS) {
+      return fail("nvmlDeviceGetMemoryInfo", ret);
+    }
+    gpu.memory_bytes = memory.total;
+    unsigned int minor = 0;
+    if (nvml_->DeviceGetMinorNumber(device, &minor) == NVML_SUCCESS) {
+      gpu.minor = static_cast<int>(minor);
+    }
+    nvmlPciInfo_t pci = {};
+    if (nvml_->DeviceGetPciInfo(device, &pci) == NVML_SUCCESS) gpu.pci_bus_id = pci.busId;
+    unsigned int numa = 0;
+    if (nvml_->DeviceGetNumaNodeId != nullptr &&
+        nvml_->DeviceGetNumaNodeId(device, &numa) == NVML_SUCCESS) {
+      gpu.numa_node = static_cast<int>(numa);
+    } else if (!gpu.pci_bus_id.empty()) {
+      gpu.numa_node = ReadSysfsNumaNode(options_.sysfs_root, gpu.pci_bus_id);
+    }
+    gpus.push_back(std::move(gpu));
+  }
+  return gpus;
+}
+
+Status NvmlBackend::EnsureEventSet() {
+  std::lock_guard<std::mutex> lock(event_mutex_);
+  if (event_set_ != nullptr) return Status::Ok();
+  if (events_unsupported_) return Status::Unavailable("XID events are not supported");
+  nvmlEventSet_t set = nullptr;
+  nvmlReturn_t ret = nvml_->EventSetCreate(&set);
+  if (ret != NVML_SUCCESS) {
+    events_unsupported_ = true;
+    return Status::Unavailable(nvml_->Describe("nvmlEventSetCreate", ret));
+  }
+  unsigned int count = 0;
+  if ((ret = nvml_->DeviceGetCount(&count)) != NVML_SUCCESS) {
+    nvml_->EventSetFree(set);
+    return Status::Unavailable(nvml_->Describe("nvmlDeviceGetCount_v2", ret));
+  }
+  int registered = 0;
+  for (unsigned int i = 0; i < count; ++i) {
+    nvmlDevice_t device = nullptr;
+    unsigned long long supported = 0;
+    if (nvml_->DeviceGetHandleByIndex(i, &device) != NVML_SUCCESS ||
+        nvml_->DeviceGetSupportedEventTypes(device, &supported) != NVML_SUCCESS ||
+        (supported & nvmlEventTypeXidCriticalError) == 0) {
+      continue;  // such a GPU is still health-checked by CheckGpu polling
+    }
+    if (nvml_->DeviceRegisterEvents(device, nvmlEventTypeXidCriticalError, set) == NVML_SUCCESS) {
+      ++registered;
+    }
+  }
+  if (registered == 0 && count > 0) {
+    nvml_->EventSetFree(set);
+    events_unsupported_ = true;
+    return Status::Unavailable("no GPU supports XID events");
+  }
+  event_set_ = set;
+  return Status::Ok();
+}
+
+Result<XidEvent> NvmlBackend::WaitForXid(std::chrono::milliseconds timeout) {
+  GPUSLICE_RETURN_IF_ERROR(EnsureEventSet());
+  nvmlEventData_t data = {};
+  const auto millis = static_cast<unsigned int>(std::max<int64_t>(0, timeout.count()));
+  const nvmlReturn_t ret =
+      nvml_->EventSetWait(static_cast<nvmlEventSet_t>(event_set_), &data, millis);
+  if (ret == NVML_ERROR_TIMEOUT) return Status::DeadlineExceeded("no XID event");
+  if (ret == NVML_ERROR_GPU_IS_LOST) return XidEvent{};  // every GPU is suspect
+  if (ret != NVML_SUCCESS) return Status::Unavailable(nvml_->Describe("nvmlEventSetWait_v2", ret));
+  XidEvent event;
+  event.xid = static_cast<int>(data.eventData);
+  char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+  if (data.device != nullptr &&
+      nvml_->DeviceGetUUID(data.device, uuid, sizeof(uuid)) == NVML_SUCCESS) {
+    event.gpu_uuid = uuid;
+  }
+  // An event NVML cannot attribute to a GPU leaves gpu_uuid empty: all GPUs are suspect.
+  return event;
+}
+
+Status NvmlBackend::CheckGpu(const std::string& uuid) {
+  nvmlDevice_t device = nullptr;
+  nvmlReturn_t ret = nvml_->DeviceGetHandleByUUID(uuid.c_str(), &device);
+  if (ret != NVML_SUCCESS) {
+    return Status::Unavailable(uuid + ": " + nvml_->Describe("nvmlDeviceGetHandleByUUID", ret));
+  }
+  nvmlMemory_t memory = {};
+  ret = nvml_->DeviceGetMemoryInfo(device, &memory);
+  if (ret != NVML_SUCCESS) {
+    return Status::Unavailable(uuid + ": " + nvml_->Describe("nvmlDeviceGetMemoryInfo", ret));
+  }
+  return Status::Ok();
+}
+
+}  // namespace gpuslice::gpu

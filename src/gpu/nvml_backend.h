@@ -1,0 +1,48 @@
+// GpuBackend on NVML, loaded at run time with dlopen: no NVIDIA headers or libraries at build
+// time. Pointed at libnvidia-ml.so.1 on a GPU node, or at the simulated NVML library
+// (libgpuslice-sim-nvml.so) anywhere else; both go through exactly this code.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "gpu/gpu_backend.h"
+
+namespace gpuslice::gpu {
+
+namespace internal {
+class NvmlLibrary;
+}
+
+struct NvmlBackendOptions {
+  // Passed to dlopen: a soname searched the usual way, or a path.
+  std::string library = "libnvidia-ml.so.1";
+  // Root of sysfs, for the NUMA node of drivers whose NVML lacks nvmlDeviceGetNumaNodeId.
+  std::string sysfs_root = "/sys";
+};
+
+class NvmlBackend : public GpuBackend {
+ public:
+  // Loads the library and initializes NVML. Returns Unavailable naming the library and the
+  // loader's or NVML's reason when either fails.
+  static Result<std::unique_ptr<NvmlBackend>> Create(const NvmlBackendOptions& options);
+
+  ~NvmlBackend() override;
+
+  Result<std::vector<core::GpuInfo>> ListGpus() override;
+  Result<XidEvent> WaitForXid(std::chrono::milliseconds timeout) override;
+  Status CheckGpu(const std::string& uuid) override;
+
+ private:
+  NvmlBackend(std::unique_ptr<internal::NvmlLibrary> library, NvmlBackendOptions options);
+  Status EnsureEventSet();
+
+  std::unique_ptr<internal::NvmlLibrary> nvml_;
+  NvmlBackendOptions options_;
+  std::mutex event_mutex_;  // guards event-set creation; waiting itself is NVML's business
+  void* event_set_ = nullptr;
+  bool events_unsupported_ = false;
+};
+
+}  // namespace gpuslice::gpu

@@ -1,0 +1,142 @@
+#include "plugin/allocator.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/contract.h"
+#include "core/slicing.h"
+
+namespace gpuslice::plugin {
+namespace {
+
+std::string Join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += separator;
+    out += items[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+Status WritePreloadFile(const std::string& library_dir) {
+  const std::string path = library_dir + "/" + std::string(kPreloadFileName);
+  const std::string wanted = std::string(core::contract::kContainerLibraryPath) + "\n";
+  {
+    std::ifstream existing(path);
+    std::stringstream content;
+    content << existing.rdbuf();
+    if (existing && content.str() == wanted) return Status::Ok();
+  }
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream file(temporary, std::ios::trunc);
+    file << wanted;
+    if (!file.flush()) {
+      return Status::Internal("cannot write " + temporary + ": " + std::strerror(errno));
+    }
+  }
+  // Atomic replace: a container starting right now mounts either the old or the new file.
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    return Status::Internal("cannot replace " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Allocator::Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
+                     std::string library_dir, RegionStore& regions)
+    : inventory_(inventory),
+      unhealthy_(std::move(unhealthy)),
+      library_dir_(std::move(library_dir)),
+      regions_(regions) {}
+
+Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
+                                                const std::vector<std::string>& device_ids) const {
+  if (device_ids.empty()) return Status::InvalidArgument("the container requests no devices");
+  // Slices per GPU, keyed by inventory position, which is GPU index order.
+  std::map<size_t, int> slices_per_gpu;
+  std::set<std::string> seen;
+  std::vector<std::string> unknown, duplicated, on_unhealthy;
+  for (const std::string& id : device_ids) {
+    if (!seen.insert(id).second) {
+      duplicated.push_back(id);
+      continue;
+    }
+    Result<SliceRef> ref = inventory_.Resolve(resource, id);
+    if (!ref.ok()) {
+      unknown.push_back(id);
+      continue;
+    }
+    const core::GpuInfo& gpu = inventory_.gpus()[ref->gpu].gpu;
+    if (auto it = unhealthy_.find(gpu.uuid); it != unhealthy_.end()) {
+      on_unhealthy.push_back(id + " (GPU " + std::to_string(gpu.index) + ": " + it->second + ")");
+      continue;
+    }
+    ++slices_per_gpu[ref->gpu];
+  }
+  if (!unknown.empty()) {
+    return Status::NotFound("unknown " + std::string(resource) +
+                            " device IDs: " + Join(unknown, ", "));
+  }
+  if (!duplicated.empty()) {
+    return Status::InvalidArgument("device IDs requested twice: " + Join(duplicated, ", "));
+  }
+  if (!on_unhealthy.empty()) {
+    return Status::FailedPrecondition("devices on unhealthy GPUs: " + Join(on_unhealthy, ", "));
+  }
+  if (slices_per_gpu.size() > static_cast<size_t>(core::contract::kMaxVisibleGpus)) {
+    return Status::InvalidArgument("a container may see at most " +
+                                   std::to_string(core::contract::kMaxVisibleGpus) + " GPUs");
+  }
+  const std::string library = library_dir_ + "/" + std::string(kLibraryFileName);
+  if (access(library.c_str(), R_OK) != 0) {
+    return Status::FailedPrecondition("the enforcement library is not installed at " + library +
+                                      " (" + std::strerror(errno) +
+                                      "); check the gpuslice init container");
+  }
+
+  ContainerAllocation allocation;
+  std::vector<std::string> uuids;
+  bool env_injection = false;
+  int visible = 0;
+  for (const auto& [position, count] : slices_per_gpu) {
+    const SlicedGpu& sliced = inventory_.gpus()[position];
+    const core::SliceLimits limits =
+        core::LimitsForSlices(sliced.profile, sliced.gpu.memory_bytes, count);
+    uuids.push_back(sliced.gpu.uuid);
+    allocation.envs[core::contract::MemoryLimitEnv(visible)] = std::to_string(limits.memory_bytes);
+    allocation.envs[core::contract::ComputeLimitEnv(visible)] =
+        std::to_string(limits.compute_percent);
+    env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
+    ++visible;
+  }
+  allocation.envs[std::string(core::contract::kVisibleDevicesEnv)] = Join(uuids, ",");
+  allocation.envs[std::string(core::contract::kRegionEnv)] =
+      std::string(core::contract::kContainerRegionDir) + "/" +
+      std::string(core::contract::kRegionFileName);
+
+  Result<std::string> region_dir = regions_.Create(std::string(resource), device_ids);
+  if (!region_dir.ok()) return region_dir.status();
+  allocation.region_dir = *region_dir;
+  allocation.mounts.push_back(
+      {std::string(core::contract::kContainerRegionDir), *region_dir, /*read_only=*/false});
+  allocation.mounts.push_back(
+      {std::string(core::contract::kContainerLibraryPath), library, /*read_only=*/true});
+  if (env_injection) {
+    allocation.envs[std::string(core::contract::kLdPreloadEnv)] =
+        std::string(core::contract::kContainerLibraryPath);
+  } else {
+    allocation.mounts.push_back({std::string(core::contract::kContainerPreloadFile),
+                                 library_dir_ + "/" + std::string(kPreloadFileName),
+                                 /*read_only=*/true});
+  }
+  return allocation;
+}
+
+}  // namespace gpuslice::plugin

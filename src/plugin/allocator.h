@@ -1,0 +1,57 @@
+// Allocate's work for one container: check the device IDs, then build the environment and
+// mounts of the Allocate contract (core/contract.h) and the container's region directory.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "plugin/inventory.h"
+#include "plugin/region_store.h"
+
+namespace gpuslice::plugin {
+
+// Host-side names in the library directory (Config::library_host_dir).
+inline constexpr std::string_view kLibraryFileName = "libgpuslice.so";
+inline constexpr std::string_view kPreloadFileName = "ld.so.preload";
+
+struct MountSpec {
+  std::string container_path;
+  std::string host_path;
+  bool read_only = true;
+};
+
+struct ContainerAllocation {
+  std::map<std::string, std::string> envs;
+  std::vector<MountSpec> mounts;
+  std::string region_dir;  // host path of the allocation's directory
+};
+
+// Writes `<library_dir>/ld.so.preload` naming the library's container path, unless it already
+// says exactly that. Returns the I/O error naming the file.
+Status WritePreloadFile(const std::string& library_dir);
+
+// Builds container allocations against one inventory snapshot. Thread-safe when the
+// RegionStore is (it is).
+class Allocator {
+ public:
+  // `unhealthy` maps the UUID of each unhealthy GPU to why (e.g. "XID 79").
+  Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
+            std::string library_dir, RegionStore& regions);
+
+  // Returns the container's allocation; NotFound naming unknown IDs, FailedPrecondition naming
+  // IDs on unhealthy GPUs or a missing library, InvalidArgument for an empty or duplicated
+  // list, or the I/O error of creating the region directory. Never partially creates state.
+  Result<ContainerAllocation> Allocate(std::string_view resource,
+                                       const std::vector<std::string>& device_ids) const;
+
+ private:
+  const Inventory& inventory_;
+  std::map<std::string, std::string> unhealthy_;
+  std::string library_dir_;
+  RegionStore& regions_;
+};
+
+}  // namespace gpuslice::plugin

@@ -1,0 +1,38 @@
+// The plugin's HTTP endpoint: /metrics (Prometheus text format) and /healthz.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "plugin/metrics.h"
+#include "plugin/plugin_manager.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace gpuslice::plugin {
+
+// Serves on its own thread until destroyed.
+class HttpEndpoint {
+ public:
+  // `address` is "host:port" (port 0 picks a free one). Returns Unavailable naming the address
+  // when it cannot be bound.
+  static Result<std::unique_ptr<HttpEndpoint>> Start(const std::string& address,
+                                                     const MetricsRegistry& metrics,
+                                                     const PluginManager& manager);
+  ~HttpEndpoint();
+
+  int port() const { return port_; }
+
+ private:
+  HttpEndpoint() = default;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace gpuslice::plugin

@@ -1,0 +1,33 @@
+// Calls the plugin makes to the kubelet: registering a resource (Registration service on
+// kubelet.sock) and listing which containers hold which devices (PodResources service).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "plugin/region_store.h"
+
+namespace gpuslice::plugin {
+
+inline constexpr const char* kDevicePluginApiVersion = "v1beta1";
+
+struct RegistrationRequest {
+  std::string kubelet_socket;  // path of kubelet.sock
+  std::string endpoint;        // the plugin's socket file name, relative to the plugin dir
+  std::string resource_name;
+  std::chrono::milliseconds timeout{std::chrono::seconds(5)};
+};
+
+// Registers one resource. Returns OK when the kubelet accepted it; Unavailable when nothing
+// listens on the socket; otherwise the kubelet's refusal.
+Status RegisterWithKubelet(const RegistrationRequest& request);
+
+// Lists the devices of `resources` the kubelet has assigned to containers. Returns Unavailable
+// when the PodResources socket is missing or does not answer.
+Result<std::vector<LiveAllocation>> ListLiveAllocations(const std::string& pod_resources_socket,
+                                                        const std::vector<std::string>& resources,
+                                                        std::chrono::milliseconds timeout);
+
+}  // namespace gpuslice::plugin

@@ -1,0 +1,435 @@
+#include "plugin/plugin_manager.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "plugin/allocator.h"
+#include "plugin/kubelet_client.h"
+
+namespace gpuslice::plugin {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool Exists(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0;
+}
+
+// "nvidia.com/gpu" -> "gpuslice-nvidia.com_gpu.sock": one socket per resource name.
+std::string SocketName(const std::string& resource) {
+  std::string name = "gpuslice-" + resource + ".sock";
+  std::replace(name.begin(), name.end(), '/', '_');
+  return name;
+}
+
+std::string BaseName(const std::string& path) { return fs::path(path).filename().string(); }
+std::string DirName(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+}  // namespace
+
+struct PluginManager::Server {
+  std::string resource;
+  std::string socket_path;
+  std::unique_ptr<DevicePluginService> service;
+  std::unique_ptr<UnixSocketServer> server;
+  bool registered = false;
+  std::chrono::milliseconds backoff{0};
+  core::Clock::TimePoint next_attempt;
+};
+
+PluginManager::PluginManager(PluginManagerOptions options, core::Config config,
+                             gpu::GpuBackend& backend, MetricsRegistry& metrics,
+                             const core::Clock& clock)
+    : options_(std::move(options)),
+      backend_(backend),
+      metrics_(metrics),
+      clock_(clock),
+      tracker_(config.health, clock),
+      config_(std::make_shared<const core::Config>(std::move(config))) {
+  DeclarePluginMetrics(metrics_);
+}
+
+PluginManager::~PluginManager() {
+  Stop();
+  if (monitor_ != nullptr) monitor_->Stop();
+  std::lock_guard<std::mutex> lock(servers_mutex_);
+  for (auto& server : servers_) {
+    if (server->service != nullptr) server->service->Stop();
+    server->server.reset();
+  }
+  servers_.clear();
+  if (inotify_fd_ >= 0) close(inotify_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+std::string PluginManager::SocketPath(const std::string& resource) const {
+  return config_->device_plugin_dir + "/" + SocketName(resource);
+}
+
+Result<std::string> PluginManager::ReadConfigFile() const {
+  std::ifstream file(options_.config_path);
+  if (!file) {
+    return Status::NotFound("cannot read config file " + options_.config_path + ": " +
+                            std::strerror(errno));
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+Status PluginManager::Start() {
+  inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (inotify_fd_ < 0 || wake_fd_ < 0) {
+    return Status::Internal(std::string("cannot create inotify/eventfd: ") + std::strerror(errno));
+  }
+  if (!options_.config_path.empty()) {
+    Result<std::string> text = ReadConfigFile();
+    if (text.ok()) config_text_ = *text;
+    config_dir_watch_ =
+        inotify_add_watch(inotify_fd_, DirName(options_.config_path).c_str(),
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
+  }
+  monitor_ = std::make_unique<HealthMonitor>(
+      backend_, tracker_, options_.health, [this] { PublishHealth(); },
+      [this](const gpu::XidEvent& event, bool critical) {
+        const std::string gpu = event.gpu_uuid.empty() ? "all" : event.gpu_uuid;
+        metrics_.Increment(kMetricXidEvents, {{"gpu", gpu},
+                                              {"xid", std::to_string(event.xid)},
+                                              {"critical", critical ? "true" : "false"}});
+        if (critical) {
+          spdlog::error("critical XID {} on GPU {}: marking its slices unhealthy", event.xid, gpu);
+        } else {
+          spdlog::info("XID {} on GPU {} (ignored: application error)", event.xid, gpu);
+        }
+      });
+  GPUSLICE_RETURN_IF_ERROR(ApplyConfig(*config_));
+  monitor_->Start();
+  next_gc_ = clock_.Now();
+  return Status::Ok();
+}
+
+Status PluginManager::ApplyConfig(core::Config config) {
+  Result<std::vector<core::GpuInfo>> gpus = backend_.ListGpus();
+  if (!gpus.ok()) return gpus.status();
+  Result<Inventory> inventory = Inventory::Build(config, *gpus);
+  if (!inventory.ok()) return inventory.status();
+  std::error_code error;
+  fs::create_directories(config.device_plugin_dir, error);
+  if (error) {
+    return Status::Unavailable("cannot create device plugin directory " +
+                               config.device_plugin_dir + ": " + error.message());
+  }
+  Status preload = WritePreloadFile(config.library_host_dir);
+  if (!preload.ok()) spdlog::warn("{}", preload.message());
+
+  const bool dir_changed = config_->device_plugin_dir != config.device_plugin_dir;
+  if (dir_changed || plugin_dir_watch_ < 0) {
+    if (plugin_dir_watch_ >= 0) inotify_rm_watch(inotify_fd_, plugin_dir_watch_);
+    plugin_dir_watch_ = inotify_add_watch(inotify_fd_, config.device_plugin_dir.c_str(),
+                                          IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM);
+    if (plugin_dir_watch_ < 0) {
+      return Status::Unavailable("cannot watch " + config.device_plugin_dir + ": " +
+                                 std::strerror(errno));
+    }
+  }
+  if (dir_changed) {
+    std::lock_guard<std::mutex> lock(servers_mutex_);
+    for (auto& server : servers_) server->service->Stop();
+    servers_.clear();
+  }
+  auto regions = std::make_shared<RegionStore>(
+      RegionStoreOptions{config.regions_host_dir, options_.region_grace}, clock_);
+  tracker_.SetConfig(config.health);
+
+  auto shared_inventory = std::make_shared<const Inventory>(std::move(*inventory));
+  std::vector<std::string> uuids;
+  metrics_.Clear(kMetricGpuSlices);
+  for (const SlicedGpu& sliced : shared_inventory->gpus()) {
+    uuids.push_back(sliced.gpu.uuid);
+    metrics_.Set(kMetricGpuSlices,
+                 {{"gpu", sliced.gpu.uuid},
+                  {"index", std::to_string(sliced.gpu.index)},
+                  {"model", sliced.gpu.name},
+                  {"profile", sliced.profile.name.empty() ? "default" : sliced.profile.name},
+                  {"resource", sliced.profile.resource_name}},
+                 sliced.profile.slices);
+    spdlog::info("GPU {} {} ({}, {} MiB): {} slice(s) of {}", sliced.gpu.index, sliced.gpu.uuid,
+                 sliced.gpu.name, sliced.gpu.memory_bytes >> 20, sliced.profile.slices,
+                 sliced.profile.resource_name);
+  }
+  monitor_->SetGpus(uuids);
+  config_ = std::make_shared<const core::Config>(std::move(config));
+  state_.SetInventory(config_, shared_inventory, std::move(regions));
+  PublishHealth();
+  Reconcile();
+  return Status::Ok();
+}
+
+void PluginManager::Reconcile() {
+  const std::vector<std::string> wanted = state_.Get().inventory->ResourceNames();
+  std::vector<std::unique_ptr<Server>> stopped;
+  {
+    std::lock_guard<std::mutex> lock(servers_mutex_);
+    for (auto it = servers_.begin(); it != servers_.end();) {
+      if (std::find(wanted.begin(), wanted.end(), (*it)->resource) != wanted.end()) {
+        ++it;
+        continue;
+      }
+      spdlog::info("{}: no longer configured, stopping its server", (*it)->resource);
+      (*it)->service->Stop();
+      stopped.push_back(std::move(*it));
+      it = servers_.erase(it);
+    }
+    for (const std::string& resource : wanted) {
+      const bool exists = std::any_of(servers_.begin(), servers_.end(),
+                                      [&](const auto& s) { return s->resource == resource; });
+      if (exists) continue;
+      auto server = std::make_unique<Server>();
+      server->resource = resource;
+      server->socket_path = SocketPath(resource);
+      server->service = std::make_unique<DevicePluginService>(resource, state_, metrics_);
+      servers_.push_back(std::move(server));
+    }
+  }
+  stopped.clear();  // joins their gRPC servers outside the lock
+  for (auto& server : servers_) {
+    if (server->server == nullptr) {
+      Status status = StartServer(*server);
+      if (!status.ok()) spdlog::error("{}", status.message());
+    }
+  }
+}
+
+Status PluginManager::StartServer(Server& server) {
+  {
+    std::lock_guard<std::mutex> lock(servers_mutex_);
+    server.registered = false;
+    server.server.reset();
+  }
+  Result<std::unique_ptr<UnixSocketServer>> started =
+      UnixSocketServer::Start(server.socket_path, server.service.get());
+  if (!started.ok()) return started.status();
+  std::lock_guard<std::mutex> lock(servers_mutex_);
+  server.server = std::move(*started);
+  server.backoff = std::chrono::milliseconds(0);
+  server.next_attempt = clock_.Now();
+  spdlog::info("{}: serving on {}", server.resource, server.socket_path);
+  return Status::Ok();
+}
+
+void PluginManager::TryRegister(Server& server) {
+  RegistrationRequest request;
+  request.kubelet_socket = config_->device_plugin_dir + "/" + options_.kubelet_socket_name;
+  request.endpoint = BaseName(server.socket_path);
+  request.resource_name = server.resource;
+  Status status = RegisterWithKubelet(request);
+  std::lock_guard<std::mutex> lock(servers_mutex_);
+  if (status.ok()) {
+    server.registered = true;
+    server.backoff = std::chrono::milliseconds(0);
+    metrics_.Increment(kMetricRegistrations, {{"resource", server.resource}, {"result", "success"}});
+    spdlog::info("{}: registered with the kubelet", server.resource);
+    return;
+  }
+  metrics_.Increment(kMetricRegistrations, {{"resource", server.resource}, {"result", "failure"}});
+  server.backoff = server.backoff.count() == 0
+                       ? options_.register_backoff_initial
+                       : std::min(server.backoff * 2, options_.register_backoff_max);
+  server.next_attempt = clock_.Now() + server.backoff;
+  spdlog::warn("{}: {} (retrying in {} ms)", server.resource, status.message(),
+               server.backoff.count());
+}
+
+void PluginManager::HandleInotify() {
+  alignas(inotify_event) char buffer[4096];
+  bool kubelet_restarted = false;
+  bool config_touched = false;
+  while (true) {
+    const ssize_t length = read(inotify_fd_, buffer, sizeof(buffer));
+    if (length <= 0) break;
+    for (char* p = buffer; p < buffer + length;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(p);
+      const std::string name = event->len > 0 ? event->name : "";
+      if (event->wd == plugin_dir_watch_ && name == options_.kubelet_socket_name &&
+          (event->mask & (IN_CREATE | IN_MOVED_TO)) != 0) {
+        kubelet_restarted = true;
+      }
+      if (event->wd == config_dir_watch_) config_touched = true;
+      p += sizeof(inotify_event) + event->len;
+    }
+  }
+  if (kubelet_restarted) spdlog::info("kubelet.sock (re)created: registering again");
+  for (auto& server : servers_) {
+    // Deletions are checked against the file system, so the plugin's own socket replacement
+    // (which also deletes the file) does not start a loop.
+    if (server->server != nullptr && !Exists(server->socket_path)) {
+      spdlog::warn("{}: socket {} was deleted, serving it again", server->resource,
+                   server->socket_path);
+      Status status = StartServer(*server);
+      if (!status.ok()) spdlog::error("{}", status.message());
+    } else if (kubelet_restarted) {
+      std::lock_guard<std::mutex> lock(servers_mutex_);
+      server->registered = false;
+      server->backoff = std::chrono::milliseconds(0);
+      server->next_attempt = clock_.Now();
+    }
+  }
+  if (config_touched && !options_.config_path.empty()) {
+    Result<std::string> text = ReadConfigFile();
+    if (text.ok() && *text != config_text_) reload_requested_ = true;
+  }
+}
+
+Status PluginManager::Reload() {
+  Result<std::string> text = ReadConfigFile();
+  if (!text.ok()) return text.status();
+  if (*text == config_text_) {
+    metrics_.Increment(kMetricConfigReloads, {{"result", "unchanged"}});
+    return Status::Ok();
+  }
+  config_text_ = *text;
+  Result<core::Config> config = core::ParseConfig(*text, options_.config_path);
+  Status status = config.status();
+  if (config.ok()) {
+    if (options_.config_overrides) options_.config_overrides(*config);
+    status = ApplyConfig(std::move(*config));
+  }
+  metrics_.Increment(kMetricConfigReloads, {{"result", status.ok() ? "applied" : "rejected"}});
+  return status;
+}
+
+void PluginManager::CollectGarbage() {
+  Result<std::vector<LiveAllocation>> live = ListLiveAllocations(
+      options_.pod_resources_socket, state_.Get().inventory->ResourceNames(),
+      std::chrono::seconds(5));
+  if (!live.ok()) {
+    spdlog::debug("region cleanup skipped: {}", live.status().message());
+    return;
+  }
+  Result<int> removed = state_.Get().regions->CollectGarbage(*live);
+  if (!removed.ok()) {
+    spdlog::warn("region cleanup: {}", removed.status().message());
+  } else if (*removed > 0) {
+    spdlog::info("removed {} region directories of finished allocations", *removed);
+  }
+}
+
+void PluginManager::PublishHealth() {
+  std::map<std::string, std::string> unhealthy = tracker_.Unhealthy();
+  const PluginSnapshot snapshot = state_.Get();
+  metrics_.Clear(kMetricGpuHealthy);
+  if (snapshot.inventory != nullptr) {
+    for (const SlicedGpu& sliced : snapshot.inventory->gpus()) {
+      metrics_.Set(kMetricGpuHealthy,
+                   {{"gpu", sliced.gpu.uuid}, {"index", std::to_string(sliced.gpu.index)}},
+                   unhealthy.count(sliced.gpu.uuid) > 0 ? 0 : 1);
+    }
+  }
+  state_.SetUnhealthy(std::move(unhealthy));
+}
+
+std::chrono::milliseconds PluginManager::TimeUntilNextWork() const {
+  const auto now = clock_.Now();
+  auto next = next_gc_;
+  for (const auto& server : servers_) {
+    if (server->server != nullptr && !server->registered) next = std::min(next, server->next_attempt);
+  }
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now);
+  return std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(1000));
+}
+
+void PluginManager::Run() {
+  while (!stop_) {
+    pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    const int ready = poll(fds, 2, static_cast<int>(TimeUntilNextWork().count()));
+    if (stop_) break;
+    if (ready > 0 && (fds[1].revents & POLLIN) != 0) {
+      uint64_t drained = 0;
+      while (read(wake_fd_, &drained, sizeof(drained)) > 0) {
+      }
+    }
+    if (ready > 0 && (fds[0].revents & POLLIN) != 0) HandleInotify();
+    if (reload_requested_.exchange(false)) {
+      Status status = Reload();
+      if (status.ok()) {
+        spdlog::info("config {} applied", options_.config_path);
+      } else {
+        spdlog::error("config reload rejected, still serving the previous config: {}",
+                      status.message());
+      }
+    }
+    const auto now = clock_.Now();
+    for (auto& server : servers_) {
+      if (server->server != nullptr && !server->registered && now >= server->next_attempt) {
+        TryRegister(*server);
+      }
+    }
+    if (now >= next_gc_) {
+      next_gc_ = now + options_.gc_interval;
+      CollectGarbage();
+    }
+  }
+  spdlog::info("stopping: ending ListAndWatch streams and removing sockets");
+  monitor_->Stop();
+  std::lock_guard<std::mutex> lock(servers_mutex_);
+  for (auto& server : servers_) {
+    server->service->Stop();
+    server->server.reset();
+    server->registered = false;
+  }
+}
+
+void PluginManager::Wake() {
+  if (wake_fd_ < 0) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = write(wake_fd_, &one, sizeof(one));
+}
+
+void PluginManager::Stop() {
+  stop_ = true;
+  Wake();
+}
+
+void PluginManager::RequestReload() {
+  reload_requested_ = true;
+  Wake();
+}
+
+std::vector<ResourceStatus> PluginManager::Resources() const {
+  const PluginSnapshot snapshot = state_.Get();
+  std::lock_guard<std::mutex> lock(servers_mutex_);
+  std::vector<ResourceStatus> out;
+  for (const auto& server : servers_) {
+    ResourceStatus status;
+    status.resource = server->resource;
+    status.socket_path = server->socket_path;
+    status.serving = server->server != nullptr;
+    status.registered = server->registered;
+    const v1beta1::ListAndWatchResponse devices = BuildDeviceList(snapshot, server->resource);
+    status.devices = devices.devices_size();
+    for (const auto& device : devices.devices()) {
+      status.healthy_devices += device.health() == "Healthy" ? 1 : 0;
+    }
+    out.push_back(std::move(status));
+  }
+  return out;
+}
+
+}  // namespace gpuslice::plugin

@@ -1,0 +1,113 @@
+// The device plugin's life cycle: discovers GPUs, serves one gRPC server per resource name,
+// registers each with the kubelet and keeps it registered (kubelet restarts, the plugin's own
+// socket being deleted, the kubelet not listening yet), applies config reloads without a
+// restart, feeds health changes to ListAndWatch, and removes region directories of
+// allocations that no longer exist.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "gpu/gpu_backend.h"
+#include "plugin/device_plugin_service.h"
+#include "plugin/health.h"
+#include "plugin/metrics.h"
+#include "plugin/plugin_state.h"
+#include "plugin/region_store.h"
+
+namespace gpuslice::plugin {
+
+struct PluginManagerOptions {
+  // The config file to reload on SIGHUP and on change; empty: the initial config is fixed.
+  std::string config_path;
+  // Applied to every config read from config_path, so flags and environment beat the file.
+  std::function<void(core::Config&)> config_overrides;
+  std::string kubelet_socket_name = "kubelet.sock";
+  std::string pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
+  // Registration retries back off from the first to the second value while no kubelet answers.
+  std::chrono::milliseconds register_backoff_initial{100};
+  std::chrono::milliseconds register_backoff_max{std::chrono::seconds(5)};
+  std::chrono::milliseconds gc_interval{std::chrono::minutes(1)};
+  std::chrono::seconds region_grace{std::chrono::minutes(2)};
+  HealthMonitorOptions health;
+};
+
+struct ResourceStatus {
+  std::string resource;
+  std::string socket_path;
+  bool serving = false;
+  bool registered = false;
+  int devices = 0;
+  int healthy_devices = 0;
+};
+
+class PluginManager {
+ public:
+  PluginManager(PluginManagerOptions options, core::Config config, gpu::GpuBackend& backend,
+                MetricsRegistry& metrics, const core::Clock& clock);
+  ~PluginManager();
+
+  // Discovers the GPUs, builds the inventory, starts the servers and the health monitor.
+  // Returns InvalidArgument when the config does not fit the GPUs (nothing is advertised),
+  // Unavailable when discovery fails or a socket cannot be served.
+  Status Start();
+
+  // Runs the control loop on the calling thread until Stop(). REQUIRES: Start() succeeded.
+  void Run();
+
+  // Thread-safe; Run() returns soon after. Ends ListAndWatch streams and removes the sockets.
+  void Stop();
+
+  // Thread-safe: asks the control loop to re-read the config file (SIGHUP).
+  void RequestReload();
+
+  // Thread-safe snapshot for /healthz and tests.
+  std::vector<ResourceStatus> Resources() const;
+
+ private:
+  struct Server;
+
+  Status Reload();
+  Status ApplyConfig(core::Config config);
+  void Reconcile();
+  Status StartServer(Server& server);
+  void TryRegister(Server& server);
+  void HandleInotify();
+  void CollectGarbage();
+  void PublishHealth();
+  void Wake();
+  std::chrono::milliseconds TimeUntilNextWork() const;
+  Result<std::string> ReadConfigFile() const;
+  std::string SocketPath(const std::string& resource) const;
+
+  PluginManagerOptions options_;
+  gpu::GpuBackend& backend_;
+  MetricsRegistry& metrics_;
+  const core::Clock& clock_;
+
+  PluginState state_;
+  HealthTracker tracker_;
+  std::unique_ptr<HealthMonitor> monitor_;
+  std::shared_ptr<const core::Config> config_;
+  std::string config_text_;  // the file content last applied (or rejected)
+
+  mutable std::mutex servers_mutex_;  // guards servers_ for Resources()
+  std::vector<std::unique_ptr<Server>> servers_;
+
+  int inotify_fd_ = -1;
+  int plugin_dir_watch_ = -1;
+  int config_dir_watch_ = -1;
+  int wake_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> reload_requested_{false};
+  core::Clock::TimePoint next_gc_;
+};
+
+}  // namespace gpuslice::plugin

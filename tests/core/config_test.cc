@@ -1,0 +1,194 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+namespace gpuslice::core {
+namespace {
+
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+constexpr const char* kFullConfig = R"(version: v1
+devicePluginDir: /var/lib/kubelet/device-plugins
+allocationPolicy: spread
+health:
+  enabled: true
+  ignoredXids: [74, 79]
+  recoveryWindow: 90s
+library:
+  hostDir: /opt/gpuslice/lib
+regionsDir: /opt/gpuslice/regions
+defaultProfile:
+  slices: 2
+  resourceName: nvidia.com/gpu
+profiles:
+- name: h100-quarters
+  match:
+    models: ["*H100*"]
+  slices: 4
+  reservedMemory: 1Gi
+  resourceName: gpuslice.io/slice
+  enforceCompute: false
+  injection: env
+- name: first-two
+  match:
+    indices: [0, 1]
+  slices: 1
+)";
+
+TEST(ParseConfig, ReadsEveryField) {
+  Result<Config> config = ParseConfig(kFullConfig, "config.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->device_plugin_dir, "/var/lib/kubelet/device-plugins");
+  EXPECT_EQ(config->allocation_policy, AllocationPolicy::kSpread);
+  EXPECT_TRUE(config->health.enabled);
+  EXPECT_EQ(config->health.extra_ignored_xids, (std::vector<int>{74, 79}));
+  EXPECT_EQ(config->health.recovery_window, std::chrono::seconds(90));
+  EXPECT_EQ(config->library_host_dir, "/opt/gpuslice/lib");
+  EXPECT_EQ(config->regions_host_dir, "/opt/gpuslice/regions");
+  EXPECT_EQ(config->default_profile.slices, 2);
+  ASSERT_EQ(config->profiles.size(), 2u);
+  const SlicingProfile& h100 = config->profiles[0];
+  EXPECT_EQ(h100.name, "h100-quarters");
+  EXPECT_EQ(h100.match.models, (std::vector<std::string>{"*H100*"}));
+  EXPECT_EQ(h100.slices, 4);
+  EXPECT_EQ(h100.reserved_memory_bytes, kGiB);
+  EXPECT_EQ(h100.resource_name, "gpuslice.io/slice");
+  EXPECT_FALSE(h100.enforce_compute);
+  EXPECT_EQ(h100.injection, LibraryInjection::kEnv);
+  EXPECT_EQ(config->profiles[1].match.indices, (std::vector<int>{0, 1}));
+  EXPECT_EQ(config->profiles[1].resource_name, "nvidia.com/gpu");
+}
+
+TEST(ParseConfig, MinimalConfigGetsDefaults) {
+  Result<Config> config = ParseConfig("version: v1\n", "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->allocation_policy, AllocationPolicy::kPacked);
+  EXPECT_EQ(config->default_profile.slices, 1);
+  EXPECT_EQ(config->default_profile.resource_name, "nvidia.com/gpu");
+  EXPECT_TRUE(config->default_profile.enforce_compute);
+  EXPECT_EQ(config->health.recovery_window, std::chrono::minutes(5));
+  EXPECT_TRUE(config->profiles.empty());
+}
+
+struct BadConfig {
+  const char* yaml;
+  const char* expected;  // substring of the error, which always starts with the file name
+};
+
+TEST(ParseConfig, ErrorsNameFileLineFieldAndValue) {
+  const BadConfig cases[] = {
+      {"", "c.yaml: the config is empty"},
+      {"slices: 2\n", "c.yaml:1:1: slices: unknown field"},
+      {"devicePluginDir: /x\n", "c.yaml:1:1: version: is required"},
+      {"version: v2\n", "c.yaml:1:10: version: \"v2\" is not supported"},
+      {"version: v1\nallocationPolicy: tight\n",
+       "c.yaml:2:19: allocationPolicy: \"tight\" is not one of packed, spread"},
+      {"version: v1\ndevicePluginDir: relative/dir\n",
+       "c.yaml:2:18: devicePluginDir: \"relative/dir\" must be an absolute path"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  slices: 0\n",
+       "c.yaml:5:11: profiles[0].slices: 0 is out of range (1-64)"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  slices: two\n",
+       "c.yaml:5:11: profiles[0].slices: \"two\" is not an integer"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  slicez: 2\n",
+       "c.yaml:5:3: profiles[0].slicez: unknown field"},
+      {"version: v1\nprofiles:\n- name: a\n  slices: 2\n", "profiles[0].match: is required"},
+      {"version: v1\nprofiles:\n- match: {models: [x]}\n", "profiles[0].name: is required"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x], indices: [1]}\n",
+       "profiles[0].match: give exactly one of models, indices or uuids"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {indices: [-1]}\n",
+       "profiles[0].match.indices[0]: -1 is out of range"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: []}\n",
+       "profiles[0].match.models: expected a non-empty list"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  reservedMemory: 1Gb\n",
+       "profiles[0].reservedMemory: quantity \"1Gb\" is invalid"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  reservedMemory: -1Gi\n",
+       "profiles[0].reservedMemory: \"-1Gi\" must not be negative"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  resourceName: gpu\n",
+       "profiles[0].resourceName: resource name \"gpu\" is invalid"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  injection: ld\n",
+       "profiles[0].injection: \"ld\" is not one of preload, env"},
+      {"version: v1\nprofiles:\n- name: Big\n  match: {models: [x]}\n",
+       "profiles[0].name: \"Big\" must be 1-63 lower-case"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {indices: [0]}\n- name: b\n  match: {indices: [1, "
+       "0]}\n",
+       "c.yaml:5:3: profiles[1]: GPU index 0 is also claimed by profiles[0]"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {uuids: [GPU-1]}\n- name: a\n  match: {uuids: "
+       "[GPU-2]}\n",
+       "profiles[1]: name \"a\" is also claimed by profiles[0]"},
+      {"version: v1\nhealth:\n  recoveryWindow: soon\n",
+       "c.yaml:3:19: health.recoveryWindow: duration \"soon\" is invalid"},
+      {"version: v1\nhealth:\n  ignoredXids: [0]\n", "health.ignoredXids[0]: 0 is out of range"},
+      {"version: v1\nhealth:\n  enabled: maybe\n", "health.enabled: expected true or false"},
+      {"version: v1\nprofiles: {name: a}\n", "profiles: expected a list of profiles"},
+      {"version: [v1\n", "c.yaml:2:1: not valid YAML"},
+      {"- just\n- a list\n", "c.yaml:1:1: expected a mapping"},
+  };
+  for (const BadConfig& c : cases) {
+    SCOPED_TRACE(c.yaml);
+    Result<Config> config = ParseConfig(c.yaml, "c.yaml");
+    ASSERT_FALSE(config.ok());
+    EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(config.status().message().find(c.expected), std::string::npos)
+        << "got: " << config.status().message();
+    EXPECT_EQ(config.status().message().rfind("c.yaml", 0), 0u) << config.status().message();
+  }
+}
+
+TEST(FormatConfig, RoundTripsThroughParse) {
+  Result<Config> config = ParseConfig(kFullConfig, "config.yaml");
+  ASSERT_TRUE(config.ok());
+  const std::string formatted = FormatConfig(*config);
+  Result<Config> reparsed = ParseConfig(formatted, "formatted.yaml");
+  ASSERT_TRUE(reparsed.ok()) << reparsed.status().ToString() << "\n" << formatted;
+  EXPECT_EQ(FormatConfig(*reparsed), formatted);
+  EXPECT_EQ(reparsed->profiles[0].reserved_memory_bytes, kGiB);
+  EXPECT_EQ(reparsed->health.recovery_window, std::chrono::seconds(90));
+}
+
+GpuInfo Gpu(int index, std::string name) {
+  GpuInfo gpu;
+  gpu.index = index;
+  gpu.uuid = "GPU-" + std::to_string(index);
+  gpu.name = std::move(name);
+  return gpu;
+}
+
+TEST(AssignProfiles, UnmatchedGpusGetTheDefaultProfile) {
+  Result<Config> config = ParseConfig(
+      "version: v1\nprofiles:\n- name: t4\n  match: {models: ['*T4']}\n  slices: 2\n", "c.yaml");
+  ASSERT_TRUE(config.ok());
+  Result<std::vector<const SlicingProfile*>> assigned =
+      AssignProfiles(*config, {Gpu(0, "Tesla T4"), Gpu(1, "NVIDIA A10G")});
+  ASSERT_TRUE(assigned.ok());
+  EXPECT_EQ((*assigned)[0]->name, "t4");
+  EXPECT_EQ((*assigned)[1], &config->default_profile);
+}
+
+TEST(AssignProfiles, RejectsAGpuMatchedByTwoProfiles) {
+  Result<Config> config = ParseConfig(
+      "version: v1\nprofiles:\n- name: by-model\n  match: {models: ['*T4']}\n- name: by-index\n"
+      "  match: {indices: [0]}\n",
+      "c.yaml");
+  ASSERT_TRUE(config.ok());
+  Result<std::vector<const SlicingProfile*>> assigned = AssignProfiles(*config, {Gpu(0, "Tesla T4")});
+  ASSERT_FALSE(assigned.ok());
+  EXPECT_NE(assigned.status().message().find("GPU 0 (GPU-0, \"Tesla T4\") is matched by both "
+                                             "profile \"by-model\" and profile \"by-index\""),
+            std::string::npos)
+      << assigned.status().message();
+}
+
+TEST(ValidateConfig, ChecksConfigsBuiltInCode) {
+  Config config;
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.default_profile.slices = 65;
+  EXPECT_FALSE(ValidateConfig(config).ok());
+  config.default_profile.slices = 2;
+  SlicingProfile unmatched;
+  unmatched.name = "x";
+  config.profiles.push_back(unmatched);
+  EXPECT_NE(ValidateConfig(config).message().find("profiles[0].match"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpuslice::core

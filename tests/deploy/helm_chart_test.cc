@@ -1,0 +1,152 @@
+// Lints and renders deploy/helm/gpuslice with the real Helm, then checks what a node gets:
+// the config the plugin will read (parsed by the plugin's own parser), the DaemonSet's
+// placement on tainted GPU nodes, and host paths that agree with that config.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "core/config.h"
+#include "fakes/temp_dir.h"
+
+namespace gpuslice {
+namespace {
+
+const std::string kChart = std::string(GPUSLICE_SOURCE_DIR) + "/deploy/helm/gpuslice";
+
+struct HelmRun {
+  int exit_code;
+  std::string output;
+};
+
+HelmRun Helm(const std::string& arguments) {
+  const std::string command = "helm " + arguments + " 2>&1";
+  HelmRun run{-1, ""};
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return run;
+  std::array<char, 4096> buffer{};
+  size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) run.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+class HelmChartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (system("helm version >/dev/null 2>&1") != 0) {
+      GTEST_SKIP() << "helm is not installed (scripts/setup.sh --test-tools installs it)";
+    }
+  }
+
+  // Renders the chart and returns its documents by kind.
+  std::map<std::string, YAML::Node> Render(const std::string& values_yaml = "") {
+    std::string arguments = "template test " + kChart + " --namespace gpu-system";
+    if (!values_yaml.empty()) {
+      std::ofstream(dir_.Sub("values.yaml")) << values_yaml;
+      arguments += " -f " + dir_.Sub("values.yaml");
+    }
+    HelmRun run = Helm(arguments);
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    std::map<std::string, YAML::Node> by_kind;
+    for (const YAML::Node& document : YAML::LoadAll(run.output)) {
+      if (document.IsMap() && document["kind"]) by_kind[document["kind"].as<std::string>()] = document;
+    }
+    return by_kind;
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(HelmChartTest, LintsClean) {
+  HelmRun run = Helm("lint --strict " + kChart);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+}
+
+TEST_F(HelmChartTest, DefaultConfigIsOneThePluginAccepts) {
+  auto docs = Render();
+  ASSERT_TRUE(docs.count("ConfigMap"));
+  const std::string text = docs["ConfigMap"]["data"]["config.yaml"].as<std::string>();
+  Result<core::Config> config = core::ParseConfig(text, "configmap");
+  ASSERT_TRUE(config.ok()) << config.status().ToString() << "\n" << text;
+  EXPECT_EQ(config->default_profile.resource_name, "nvidia.com/gpu");
+}
+
+TEST_F(HelmChartTest, DaemonSetRunsOnTaintedGpuNodesWithMatchingHostPaths) {
+  auto docs = Render(R"(config:
+  version: v1
+  library: {hostDir: /opt/gs/lib}
+  regionsDir: /opt/gs/regions
+  profiles:
+  - name: a10g
+    match: {models: ["*A10G*"]}
+    slices: 4
+    resourceName: gpuslice.io/slice
+)");
+  ASSERT_TRUE(docs.count("DaemonSet"));
+  Result<core::Config> config =
+      core::ParseConfig(docs["ConfigMap"]["data"]["config.yaml"].as<std::string>(), "configmap");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->profiles.size(), 1u);
+  EXPECT_EQ(config->profiles[0].slices, 4);
+
+  const YAML::Node spec = docs["DaemonSet"]["spec"]["template"]["spec"];
+  EXPECT_EQ(spec["priorityClassName"].as<std::string>(), "system-node-critical");
+  bool tolerates_gpu_taint = false;
+  for (const auto& toleration : spec["tolerations"]) {
+    tolerates_gpu_taint |= toleration["key"].as<std::string>() == "nvidia.com/gpu" &&
+                           toleration["operator"].as<std::string>() == "Exists";
+  }
+  EXPECT_TRUE(tolerates_gpu_taint);
+  EXPECT_TRUE(spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]);
+  EXPECT_EQ(spec["initContainers"][0]["name"].as<std::string>(), "install-library");
+  EXPECT_NE(spec["initContainers"][0]["args"][0].as<std::string>().find("/opt/gs/lib/libgpuslice.so"),
+            std::string::npos);
+
+  std::map<std::string, std::string> host_paths;
+  for (const auto& volume : spec["volumes"]) {
+    if (volume["hostPath"]) host_paths[volume["name"].as<std::string>()] = volume["hostPath"]["path"].as<std::string>();
+  }
+  EXPECT_EQ(host_paths["library"], config->library_host_dir);
+  EXPECT_EQ(host_paths["regions"], config->regions_host_dir);
+  EXPECT_EQ(host_paths["device-plugins"], config->device_plugin_dir);
+  // Allocate hands host paths to the kubelet, so the plugin sees them at the same paths.
+  for (const auto& mount : spec["containers"][0]["volumeMounts"]) {
+    const std::string name = mount["name"].as<std::string>();
+    if (host_paths.count(name)) {
+      EXPECT_EQ(mount["mountPath"].as<std::string>(), host_paths[name]) << name;
+    }
+  }
+  bool has_config_flag = false;
+  for (const auto& argument : spec["containers"][0]["args"]) {
+    has_config_flag |= argument.as<std::string>() == "--config=/etc/gpuslice/config.yaml";
+  }
+  EXPECT_TRUE(has_config_flag);
+}
+
+TEST_F(HelmChartTest, RefusesAnUnsupportedConfigVersion) {
+  HelmRun run = Helm("template test " + kChart + " --set config.version=v2");
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.output.find("config.version: \"v2\" is not supported"), std::string::npos)
+      << run.output;
+}
+
+TEST_F(HelmChartTest, SimulatedModeAndMetricsServiceAreOptIn) {
+  auto plain = Render();
+  EXPECT_FALSE(plain.count("Service"));
+  auto simulated = Render("simulate: 2xH100-80GB\nmetrics: {service: {enabled: true}}\n");
+  EXPECT_TRUE(simulated.count("Service"));
+  bool simulate_flag = false;
+  for (const auto& argument : simulated["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]["args"]) {
+    simulate_flag |= argument.as<std::string>() == "--simulate=2xH100-80GB";
+  }
+  EXPECT_TRUE(simulate_flag);
+}
+
+}  // namespace
+}  // namespace gpuslice

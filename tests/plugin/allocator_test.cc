@@ -1,0 +1,170 @@
+#include "plugin/allocator.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/contract.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_gpu_backend.h"
+#include "fakes/temp_dir.h"
+
+namespace gpuslice::plugin {
+namespace {
+
+using testing::MakeGpu;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+class AllocatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<core::Config> config = core::ParseConfig(R"(version: v1
+profiles:
+- name: h100
+  match: {models: ["*H100*"]}
+  slices: 4
+  reservedMemory: 1Gi
+- name: t4
+  match: {models: ["*T4"]}
+  slices: 2
+  enforceCompute: false
+  injection: env
+)",
+                                                    "c.yaml");
+    ASSERT_TRUE(config.ok());
+    h100_ = MakeGpu(0, "NVIDIA H100 80GB HBM3", 81 * kGiB, 1);
+    t4_ = MakeGpu(1, "Tesla T4", 16 * kGiB);
+    Result<Inventory> inventory = Inventory::Build(*config, {h100_, t4_});
+    ASSERT_TRUE(inventory.ok());
+    inventory_ = std::move(*inventory);
+    library_dir_ = dir_.Sub("lib");
+    std::filesystem::create_directories(library_dir_);
+    std::ofstream(library_dir_ + "/libgpuslice.so") << "library";
+    ASSERT_TRUE(WritePreloadFile(library_dir_).ok());
+    regions_ = std::make_unique<RegionStore>(RegionStoreOptions{dir_.Sub("regions")}, clock_);
+  }
+
+  Allocator MakeAllocator(std::map<std::string, std::string> unhealthy = {}) {
+    return Allocator(inventory_, std::move(unhealthy), library_dir_, *regions_);
+  }
+
+  testing::TempDir dir_;
+  testing::FakeClock clock_;
+  core::GpuInfo h100_, t4_;
+  Inventory inventory_;
+  std::string library_dir_;
+  std::unique_ptr<RegionStore> regions_;
+};
+
+TEST_F(AllocatorTest, FollowsTheContractFieldByField) {
+  Result<ContainerAllocation> allocation =
+      MakeAllocator().Allocate("nvidia.com/gpu", {h100_.uuid + "::2", h100_.uuid + "::0"});
+  ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
+  const auto& envs = allocation->envs;
+  EXPECT_EQ(envs.size(), 4u);
+  EXPECT_EQ(envs.at("NVIDIA_VISIBLE_DEVICES"), h100_.uuid);
+  // (81 GiB - 1 GiB reserved) / 4 slices * 2 slices = 40 GiB; 2 of 4 slices = 50% compute.
+  EXPECT_EQ(envs.at("GPUSLICE_MEMORY_LIMIT_0"), std::to_string(40 * kGiB));
+  EXPECT_EQ(envs.at("GPUSLICE_COMPUTE_LIMIT_0"), "50");
+  EXPECT_EQ(envs.at("GPUSLICE_REGION"), "/var/run/gpuslice/region");
+
+  ASSERT_EQ(allocation->mounts.size(), 3u);
+  const MountSpec& region = allocation->mounts[0];
+  EXPECT_EQ(region.container_path, "/var/run/gpuslice");
+  EXPECT_EQ(region.host_path, allocation->region_dir);
+  EXPECT_FALSE(region.read_only);
+  EXPECT_EQ(allocation->mounts[1].container_path, "/usr/local/gpuslice/lib/libgpuslice.so");
+  EXPECT_EQ(allocation->mounts[1].host_path, library_dir_ + "/libgpuslice.so");
+  EXPECT_TRUE(allocation->mounts[1].read_only);
+  EXPECT_EQ(allocation->mounts[2].container_path, "/etc/ld.so.preload");
+  EXPECT_EQ(allocation->mounts[2].host_path, library_dir_ + "/ld.so.preload");
+  EXPECT_TRUE(allocation->mounts[2].read_only);
+
+  std::ifstream preload(library_dir_ + "/ld.so.preload");
+  std::string line;
+  std::getline(preload, line);
+  EXPECT_EQ(line, "/usr/local/gpuslice/lib/libgpuslice.so");
+
+  // A fresh, empty region file any container user can write, and a record of the allocation.
+  struct stat info {};
+  ASSERT_EQ(stat((allocation->region_dir + "/region").c_str(), &info), 0);
+  EXPECT_EQ(info.st_size, 0);
+  EXPECT_EQ(info.st_mode & 0777, 0666u);
+  ASSERT_EQ(stat(allocation->region_dir.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0777u);
+  std::ifstream record_file(allocation->region_dir + "/allocation.json");
+  nlohmann::json record = nlohmann::json::parse(record_file);
+  EXPECT_EQ(record["resource"], "nvidia.com/gpu");
+  EXPECT_EQ(record["deviceIDs"].size(), 2u);
+}
+
+TEST_F(AllocatorTest, OrdersVisibleGpusByIndexWithLimitsEach) {
+  Result<ContainerAllocation> allocation =
+      MakeAllocator().Allocate("nvidia.com/gpu", {t4_.uuid + "::1", h100_.uuid + "::3"});
+  ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
+  const auto& envs = allocation->envs;
+  EXPECT_EQ(envs.at("NVIDIA_VISIBLE_DEVICES"), h100_.uuid + "," + t4_.uuid);
+  EXPECT_EQ(envs.at("GPUSLICE_MEMORY_LIMIT_0"), std::to_string(20 * kGiB));
+  EXPECT_EQ(envs.at("GPUSLICE_COMPUTE_LIMIT_0"), "25");
+  EXPECT_EQ(envs.at("GPUSLICE_MEMORY_LIMIT_1"), std::to_string(8 * kGiB));
+  EXPECT_EQ(envs.at("GPUSLICE_COMPUTE_LIMIT_1"), "100");  // the t4 profile does not enforce it
+  // The t4 profile injects through LD_PRELOAD instead of /etc/ld.so.preload.
+  EXPECT_EQ(envs.at("LD_PRELOAD"), "/usr/local/gpuslice/lib/libgpuslice.so");
+  for (const MountSpec& mount : allocation->mounts) {
+    EXPECT_NE(mount.container_path, "/etc/ld.so.preload");
+  }
+}
+
+TEST_F(AllocatorTest, RefusesUnknownDuplicatedAndUnhealthyDevicesNamingThem) {
+  Allocator allocator = MakeAllocator({{t4_.uuid, "XID 79"}});
+  Result<ContainerAllocation> unknown =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::9", "GPU-bogus::0"});
+  ASSERT_EQ(unknown.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(unknown.status().message().find(h100_.uuid + "::9"), std::string::npos);
+  EXPECT_NE(unknown.status().message().find("GPU-bogus::0"), std::string::npos);
+
+  Result<ContainerAllocation> twice =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::1", h100_.uuid + "::1"});
+  ASSERT_EQ(twice.status().code(), StatusCode::kInvalidArgument);
+
+  Result<ContainerAllocation> sick = allocator.Allocate("nvidia.com/gpu", {t4_.uuid + "::0"});
+  ASSERT_EQ(sick.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(sick.status().message().find(t4_.uuid + "::0 (GPU 1: XID 79)"), std::string::npos)
+      << sick.status().message();
+
+  EXPECT_EQ(allocator.Allocate("nvidia.com/gpu", {}).status().code(),
+            StatusCode::kInvalidArgument);
+  // Nothing was left behind by the refused requests.
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("regions")) &&
+               !std::filesystem::is_empty(dir_.Sub("regions")));
+}
+
+TEST_F(AllocatorTest, RefusesWhenTheLibraryIsNotInstalled) {
+  std::filesystem::remove(library_dir_ + "/libgpuslice.so");
+  Result<ContainerAllocation> allocation =
+      MakeAllocator().Allocate("nvidia.com/gpu", {h100_.uuid + "::0"});
+  ASSERT_EQ(allocation.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(allocation.status().message().find(library_dir_ + "/libgpuslice.so"),
+            std::string::npos);
+}
+
+TEST(WritePreloadFile, RewritesOnlyWhenDifferent) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WritePreloadFile(dir.path()).ok());
+  const auto first = std::filesystem::last_write_time(dir.Sub("ld.so.preload"));
+  ASSERT_TRUE(WritePreloadFile(dir.path()).ok());
+  EXPECT_EQ(std::filesystem::last_write_time(dir.Sub("ld.so.preload")), first);
+  std::ofstream(dir.Sub("ld.so.preload")) << "/something/else.so\n";
+  ASSERT_TRUE(WritePreloadFile(dir.path()).ok());
+  std::ifstream file(dir.Sub("ld.so.preload"));
+  std::string line;
+  std::getline(file, line);
+  EXPECT_EQ(line, "/usr/local/gpuslice/lib/libgpuslice.so");
+  EXPECT_FALSE(WritePreloadFile(dir.Sub("missing/dir")).ok());
+}
+
+}  // namespace
+}  // namespace gpuslice::plugin

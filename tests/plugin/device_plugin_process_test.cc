@@ -1,0 +1,213 @@
+// The real gpuslice-device-plugin process on simulated GPUs (the simulated NVML, loaded
+// through the same dlopen path as libnvidia-ml.so.1), driven by the kubelet stand-in over
+// real unix sockets: exit codes, registration, the Allocate contract, XID health and
+// recovery, kubelet restarts, SIGHUP reloads, metrics, and a clean SIGTERM.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "core/slicing.h"
+#include "fakes/subprocess.h"
+#include "fakes/temp_dir.h"
+#include "kubelet/device_manager.h"
+#include "sim/state.h"
+
+namespace gpuslice {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+constexpr auto kWait = 30s;
+const std::string kPlugin = std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin";
+const std::string kSimNvml = std::string(GPUSLICE_LIB_DIR) + "/libgpuslice-sim-nvml.so";
+constexpr const char* kSpec = "2xH100-80GB,1xT4";
+
+bool AllHealthy(const std::vector<kubelet::DeviceState>& devices, size_t count) {
+  return devices.size() == count &&
+         std::all_of(devices.begin(), devices.end(), [](const auto& d) { return d.healthy; });
+}
+
+class DevicePluginProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_.Sub("lib"));
+    std::ofstream(dir_.Sub("lib/libgpuslice.so")) << "library";
+    WriteConfig(4);
+  }
+
+  void WriteConfig(int h100_slices) {
+    std::ofstream(dir_.Sub("config.tmp"))
+        << "version: v1\n"
+        << "library: {hostDir: " << dir_.Sub("lib") << "}\n"
+        << "regionsDir: " << dir_.Sub("regions") << "\n"
+        << "health: {recoveryWindow: 1s}\n"
+        << "profiles:\n- name: h100\n  match: {models: ['*H100*']}\n  slices: " << h100_slices
+        << "\n";
+    fs::rename(dir_.Sub("config.tmp"), dir_.Sub("config.yaml"));
+  }
+
+  std::unique_ptr<testing::Subprocess> StartPlugin(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {kPlugin,
+                                     "--config=" + dir_.Sub("config.yaml"),
+                                     "--device-plugin-dir=" + dir_.Sub("dp"),
+                                     "--simulate=" + std::string(kSpec),
+                                     "--simulate-state=" + dir_.Sub("sim.state"),
+                                     "--pod-resources-socket=" + dir_.Sub("pr/kubelet.sock"),
+                                     "--metrics-address=127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    // The plugin sees every GPU of the node, whatever the test's own environment says.
+    return std::make_unique<testing::Subprocess>(
+        argv, std::map<std::string, std::optional<std::string>>{{"NVIDIA_VISIBLE_DEVICES", std::nullopt}},
+        dir_.Sub("plugin.log"));
+  }
+
+  void StartKubelet() {
+    Result<std::unique_ptr<kubelet::DeviceManager>> started =
+        kubelet::DeviceManager::Start({dir_.Sub("dp"), dir_.Sub("pr/kubelet.sock")});
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    kubelet_ = std::move(*started);
+  }
+
+  // The metrics port the plugin logged.
+  int MetricsPort(const testing::Subprocess& plugin) {
+    const std::regex pattern("metrics and health on port ([0-9]+)");
+    for (int i = 0; i < 3000; ++i) {
+      std::smatch match;
+      const std::string output = plugin.Output();
+      if (std::regex_search(output, match, pattern)) return std::stoi(match[1]);
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<kubelet::DeviceManager> kubelet_;
+};
+
+TEST_F(DevicePluginProcessTest, InvalidConfigExitsWithTwoAndAdvertisesNothing) {
+  std::ofstream(dir_.Sub("config.yaml")) << "version: v1\nprofiles:\n- name: x\n  slices: 0\n";
+  StartKubelet();
+  auto plugin = StartPlugin();
+  EXPECT_EQ(plugin->Wait(kWait), 2);
+  EXPECT_NE(plugin->Output().find(dir_.Sub("config.yaml") + ":4:"), std::string::npos)
+      << plugin->Output();
+  EXPECT_TRUE(kubelet_->Registrations().empty());
+  for (const auto& entry : fs::directory_iterator(dir_.Sub("dp"))) {
+    EXPECT_EQ(entry.path().filename(), "kubelet.sock");
+  }
+}
+
+TEST_F(DevicePluginProcessTest, UsageErrorsExitWithTwoAndHelpWithZero) {
+  testing::Subprocess bad({kPlugin, "--allocation-policy=tight"}, {}, dir_.Sub("bad.log"));
+  EXPECT_EQ(bad.Wait(kWait), 2);
+  testing::Subprocess help({kPlugin, "--help"}, {}, dir_.Sub("help.log"));
+  EXPECT_EQ(help.Wait(kWait), 0);
+  EXPECT_NE(help.Output().find("--simulate"), std::string::npos);
+}
+
+class SimulatedNodeTest : public DevicePluginProcessTest {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kSimNvml)) GTEST_SKIP() << "the simulated NVML is not built: " << kSimNvml;
+    DevicePluginProcessTest::SetUp();
+  }
+};
+
+TEST_F(SimulatedNodeTest, ServesAllocatesAndStopsCleanly) {
+  StartKubelet();
+  auto plugin = StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 9); }, kWait))
+      << plugin->Output();
+  Result<kubelet::ContainerAllocation> allocation =
+      kubelet_->Allocate("default/llm", "server", "nvidia.com/gpu", 2);
+  ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
+  // Packed: both slices on the first H100.
+  Result<core::DeviceIdParts> first = core::ParseDeviceId(allocation->device_ids[0]);
+  Result<core::DeviceIdParts> second = core::ParseDeviceId(allocation->device_ids[1]);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->gpu_uuid, second->gpu_uuid);
+  EXPECT_EQ(allocation->envs.at("NVIDIA_VISIBLE_DEVICES"), first->gpu_uuid);
+  EXPECT_EQ(allocation->envs.at("GPUSLICE_COMPUTE_LIMIT_0"), "50");
+  const uint64_t limit = std::stoull(allocation->envs.at("GPUSLICE_MEMORY_LIMIT_0"));
+  EXPECT_GT(limit, uint64_t{39} << 30);
+  EXPECT_LT(limit, uint64_t{41} << 30);
+  EXPECT_EQ(allocation->envs.at("GPUSLICE_REGION"), "/var/run/gpuslice/region");
+
+  const int port = MetricsPort(*plugin);
+  ASSERT_GT(port, 0) << plugin->Output();
+  httplib::Client http("127.0.0.1", port);
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  EXPECT_NE(metrics->body.find("gpuslice_allocations_total{resource=\"nvidia.com/gpu\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  auto health = http.Get("/healthz");
+  ASSERT_TRUE(health && health->status == 200);
+  const nlohmann::json body = nlohmann::json::parse(health->body);
+  EXPECT_EQ(body["resources"][0]["registered"], true);
+  EXPECT_EQ(body["resources"][0]["devices"], 9);
+
+  plugin->Signal(SIGTERM);
+  EXPECT_EQ(plugin->Wait(kWait), 0) << plugin->Output();
+  for (const auto& entry : fs::directory_iterator(dir_.Sub("dp"))) {
+    EXPECT_EQ(entry.path().filename(), "kubelet.sock");
+  }
+}
+
+TEST_F(SimulatedNodeTest, SurvivesKubeletRestartsAndReloadsOnSighup) {
+  StartKubelet();
+  auto plugin = StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForRegistrations("nvidia.com/gpu", 1, kWait)) << plugin->Output();
+  ASSERT_TRUE(kubelet_->Restart().ok());
+  ASSERT_TRUE(kubelet_->WaitForRegistrations("nvidia.com/gpu", 2, kWait)) << plugin->Output();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 9); }, kWait));
+
+  WriteConfig(8);
+  plugin->Signal(SIGHUP);
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 17); }, kWait))
+      << plugin->Output();
+}
+
+TEST_F(SimulatedNodeTest, CriticalXidMarksTheGpuUnhealthyUntilItRecovers) {
+  StartKubelet();
+  auto plugin = StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 9); }, kWait))
+      << plugin->Output();
+  Result<std::unique_ptr<sim::SimState>> state = sim::SimState::Open(dir_.Sub("sim.state"));
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  const std::string t4 = (*state)->gpu(2).uuid;
+  auto t4_healthy = [&](bool healthy) {
+    return [t4, healthy](const std::vector<kubelet::DeviceState>& devices) {
+      for (const auto& device : devices) {
+        if (device.id.rfind(t4, 0) == 0) return device.healthy == healthy;
+      }
+      return false;
+    };
+  };
+  // An application XID changes nothing; a critical one marks the GPU and only that GPU.
+  ASSERT_TRUE((*state)->InjectXid(2, 13).ok());
+  ASSERT_TRUE((*state)->SetLost(2, true).ok());
+  ASSERT_TRUE((*state)->InjectXid(2, 79).ok());
+  ASSERT_TRUE(kubelet_->WaitForDevices("nvidia.com/gpu", t4_healthy(false), kWait))
+      << plugin->Output();
+  const auto devices = kubelet_->Devices("nvidia.com/gpu");
+  EXPECT_EQ(std::count_if(devices.begin(), devices.end(), [](const auto& d) { return d.healthy; }),
+            8);
+  // While NVML reports the GPU lost it stays unhealthy past the recovery window; once the
+  // driver answers again and the window passes without a critical XID, its slice returns.
+  ASSERT_TRUE((*state)->SetLost(2, false).ok());
+  ASSERT_TRUE(kubelet_->WaitForDevices("nvidia.com/gpu", t4_healthy(true), kWait))
+      << plugin->Output();
+  EXPECT_NE(plugin->Output().find("is healthy again"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpuslice

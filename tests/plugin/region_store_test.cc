@@ -1,0 +1,88 @@
+#include "plugin/region_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fakes/fake_clock.h"
+#include "fakes/temp_dir.h"
+
+namespace gpuslice::plugin {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+class RegionStoreTest : public ::testing::Test {
+ protected:
+  RegionStoreTest() : store_(RegionStoreOptions{dir_.Sub("regions"), 120s}, clock_) {}
+
+  std::string Create(const std::string& resource, std::vector<std::string> ids) {
+    Result<std::string> created = store_.Create(resource, ids);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    clock_.Advance(1ms);  // distinct creation times
+    return created.value_or("");
+  }
+
+  testing::TempDir dir_;
+  testing::FakeClock clock_;
+  RegionStore store_;
+};
+
+TEST_F(RegionStoreTest, CreatesUniqueDirectoriesPerAllocation) {
+  const std::string a = Create("nvidia.com/gpu", {"GPU-a::0"});
+  const std::string b = Create("nvidia.com/gpu", {"GPU-a::0"});
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(fs::exists(a + "/region"));
+  EXPECT_TRUE(fs::exists(b + "/allocation.json"));
+}
+
+TEST_F(RegionStoreTest, RemovesOnlyDeadAllocationsPastTheGracePeriod) {
+  const std::string live = Create("nvidia.com/gpu", {"GPU-a::1", "GPU-a::0"});
+  const std::string dead = Create("nvidia.com/gpu", {"GPU-b::0"});
+  const std::string other_resource = Create("gpuslice.io/slice", {"GPU-a::1", "GPU-a::0"});
+  // The kubelet lists device IDs in its own order.
+  const std::vector<LiveAllocation> listed = {{"nvidia.com/gpu", {"GPU-a::0", "GPU-a::1"}}};
+
+  EXPECT_EQ(*store_.CollectGarbage(listed), 0);  // everything is still young
+  clock_.Advance(121s);
+  EXPECT_EQ(*store_.CollectGarbage(listed), 2);
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(other_resource));
+}
+
+TEST_F(RegionStoreTest, KeepsOnlyTheNewestDirectoryOfReusedDevices) {
+  const std::string old_pod = Create("nvidia.com/gpu", {"GPU-a::0"});
+  clock_.Advance(200s);
+  const std::string new_pod = Create("nvidia.com/gpu", {"GPU-a::0"});
+  EXPECT_EQ(*store_.CollectGarbage({{"nvidia.com/gpu", {"GPU-a::0"}}}), 1);
+  EXPECT_FALSE(fs::exists(old_pod));
+  EXPECT_TRUE(fs::exists(new_pod));
+}
+
+TEST_F(RegionStoreTest, LeavesDirectoriesItCannotReadAlone) {
+  const std::string mine = Create("nvidia.com/gpu", {"GPU-a::0"});
+  fs::create_directories(dir_.Sub("regions/alloc-foreign"));
+  std::ofstream(dir_.Sub("regions/alloc-foreign/allocation.json")) << "{not json";
+  fs::create_directories(dir_.Sub("regions/unrelated"));
+  clock_.Advance(1h);
+  EXPECT_EQ(*store_.CollectGarbage({}), 1);
+  EXPECT_FALSE(fs::exists(mine));
+  EXPECT_TRUE(fs::exists(dir_.Sub("regions/alloc-foreign")));
+  EXPECT_TRUE(fs::exists(dir_.Sub("regions/unrelated")));
+}
+
+TEST(RegionStore, ReportsAnUnwritableRoot) {
+  testing::FakeClock clock;
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("file")) << "x";
+  RegionStore store(RegionStoreOptions{dir.Sub("file/regions")}, clock);
+  Result<std::string> created = store.Create("nvidia.com/gpu", {"GPU-a::0"});
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.status().message().find(dir.Sub("file/regions")), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpuslice::plugin
