@@ -62,8 +62,8 @@ void BM_ReplayDefaultTrace(benchmark::State& state, std::string_view policy_name
     pods += static_cast<int64_t>(trace->arrivals.size());
   }
   state.counters["pods"] = static_cast<double>(trace->arrivals.size());
-  state.counters["pods/s"] = benchmark::Counter(static_cast<double>(pods),
-                                                benchmark::Counter::kIsRate);
+  state.counters["pods/s"] =
+      benchmark::Counter(static_cast<double>(pods), benchmark::Counter::kIsRate);
 }
 BENCHMARK_CAPTURE(BM_ReplayDefaultTrace, fgd, "fgd")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_ReplayDefaultTrace, fgd_host, "fgd-host")->Unit(benchmark::kMillisecond);

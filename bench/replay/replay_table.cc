@@ -3,7 +3,6 @@
 // published ones, the seed spread, the acceptance checks and the time each trace took, and
 // optionally draws each trace's chart. Exits 1 when a check fails, 2 on bad input.
 #include <CLI/CLI.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -95,8 +94,8 @@ void PrintSpreads(const std::vector<TraceResult>& traces, std::ostream& out) {
       const std::optional<Spread> at130 = trace.At(info.name, 130);
       out << ' ';
       if (at100 && at130) {
-        out << Format(at100->min) << "-" << Format(at100->max) << " / " << Format(at130->min)
-            << "-" << Format(at130->max);
+        out << Format(at100->min) << "-" << Format(at100->max) << " / " << Format(at130->min) << "-"
+            << Format(at130->max);
       }
       out << " |";
     }
@@ -149,9 +148,10 @@ bool PrintChecks(const std::vector<TraceResult>& traces, std::ostream& out) {
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"Replays every policy on every openb trace and prints the README's tables "
-               "(measured medians beside the published ones). The trace is read from "
-               "$GPUSLICE_OPENB_DIR, else ../shared/traces/openb next to the source tree."};
+  CLI::App app{
+      "Replays every policy on every openb trace and prints the README's tables "
+      "(measured medians beside the published ones). The trace is read from "
+      "$GPUSLICE_OPENB_DIR, else ../shared/traces/openb next to the source tree."};
   std::vector<std::string> traces(kTraces.begin(), kTraces.end());
   std::vector<uint64_t> seeds = {42, 43, 44, 45, 46, 47, 48, 49, 50, 51};
   int jobs = 0;
@@ -218,8 +218,8 @@ int Main(int argc, char** argv) {
             << " point of its published median at x = 100, FGD within " << kFgdTolerance
             << ", ours above FGD at both points:\n\n";
   const bool pass = PrintChecks(results, std::cout);
-  std::cout << "\nWall time per trace (" << KnownPolicies().size() << " policies x "
-            << seeds.size() << " seeds, " << results.front().result.jobs << " threads):";
+  std::cout << "\nWall time per trace (" << KnownPolicies().size() << " policies x " << seeds.size()
+            << " seeds, " << results.front().result.jobs << " threads):";
   for (const TraceResult& trace : results) {
     std::cout << ' ' << trace.trace << ' ' << Format(trace.result.seconds) << " s;";
   }

@@ -134,8 +134,10 @@ nlohmann::json ResultJson(const replay::ExperimentResult& result, const ReplayFl
                         {"allocAt130", SpreadJson(policy.At(130))},
                         {"runs", std::move(runs)}});
   }
-  return {{"nodes", {{"file", flags.nodes}, {"count", result.nodes},
-                     {"gpuCapacityMilli", result.gpu_capacity_milli}}},
+  return {{"nodes",
+           {{"file", flags.nodes},
+            {"count", result.nodes},
+            {"gpuCapacityMilli", result.gpu_capacity_milli}}},
           {"pods", {{"file", flags.pods}, {"count", result.trace_pods}}},
           {"seeds", seeds},
           {"inflate", flags.inflate},
@@ -176,7 +178,8 @@ void PrintTable(const replay::ExperimentResult& result, const ReplayFlags& flags
 class ProgressLine {
  public:
   explicit ProgressLine(bool enabled)
-      : enabled_(enabled), tty_(isatty(STDERR_FILENO) == 1),
+      : enabled_(enabled),
+        tty_(isatty(STDERR_FILENO) == 1),
         start_(std::chrono::steady_clock::now()) {}
 
   void Update(const replay::ExperimentProgress& progress) {
@@ -192,8 +195,7 @@ class ProgressLine {
     if (!tty_ && step == last_step_) return;
     last_draw_ = now;
     last_step_ = step;
-    const auto elapsed =
-        std::chrono::duration_cast<std::chrono::seconds>(now - start_).count();
+    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(now - start_).count();
     std::fprintf(stderr, "%sreplay: %d/%d runs, %3d %% of pods, %lld:%02lld%s", tty_ ? "\r" : "",
                  progress.runs_done, progress.runs_total, percent,
                  static_cast<long long>(elapsed / 60), static_cast<long long>(elapsed % 60),
@@ -249,9 +251,8 @@ int Run(const ReplayFlags& flags) {
   Result<replay::ExperimentResult> result = replay::RunExperiment(*nodes, pods, options);
   progress.Finish();
   if (!result.ok()) {
-    return fail(result.status(), result.status().code() == StatusCode::kInvalidArgument
-                                     ? kExitUsage
-                                     : kExitFailure);
+    return fail(result.status(),
+                result.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure);
   }
 
   if (!flags.plot_path.empty()) {
@@ -291,15 +292,17 @@ Subcommand AddReplayCommand(CLI::App* app) {
   command->add_option("--nodes", flags->nodes, "Node list CSV (sn,cpu_milli,memory_mib,gpu,model)")
       ->required()
       ->check(CLI::ExistingFile);
-  command->add_option("--pods", flags->pods,
-                      "Pod list CSV (name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,...])")
+  command
+      ->add_option("--pods", flags->pods,
+                   "Pod list CSV (name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,...])")
       ->required()
       ->check(CLI::ExistingFile);
   command->add_option("--policy", flags->policies, policy_help)->default_str("all");
   command->add_option("--seeds", flags->seeds, "Seeds: a range (42-51), a list (1,2,3), or both")
       ->default_str("42-51");
-  command->add_option("--inflate", flags->inflate,
-                      "Total GPU request to replay, as a multiple of cluster GPU capacity")
+  command
+      ->add_option("--inflate", flags->inflate,
+                   "Total GPU request to replay, as a multiple of cluster GPU capacity")
       ->default_str("1.3")
       ->check(CLI::PositiveNumber);
   command->add_option("-j,--jobs", flags->jobs, "Runs in parallel (default: one per CPU)")

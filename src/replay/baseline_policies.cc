@@ -67,11 +67,10 @@ class BestFitPolicy final : public PlacementPolicy {
 class DotProductPolicy final : public PlacementPolicy {
  public:
   double ScoreNode(const Node& node, const PodRequest& pod) override {
-    const double dot =
-        static_cast<double>(node.cpu_milli_free) / kCpuScaleMilli *
-            (static_cast<double>(pod.cpu_milli) / kCpuScaleMilli) +
-        static_cast<double>(node.GpuFreeMilli()) / kGpuScaleMilli *
-            (static_cast<double>(pod.TotalGpuMilli()) / kGpuScaleMilli);
+    const double dot = static_cast<double>(node.cpu_milli_free) / kCpuScaleMilli *
+                           (static_cast<double>(pod.cpu_milli) / kCpuScaleMilli) +
+                       static_cast<double>(node.GpuFreeMilli()) / kGpuScaleMilli *
+                           (static_cast<double>(pod.TotalGpuMilli()) / kGpuScaleMilli);
     const double score = 1 - dot / 2;
     return static_cast<double>(static_cast<int64_t>(kMaxScore * score));
   }
@@ -93,9 +92,8 @@ class GpuPackingPolicy final : public PlacementPolicy {
     // The GPUs the pod would take: the fitting ones with the least free first.
     std::array<int, kMaxGpusPerNode> order{};
     for (int i = 0; i < node.gpu_count; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.begin() + node.gpu_count, [&](int a, int b) {
-      return node.gpu_free_milli[a] < node.gpu_free_milli[b];
-    });
+    std::stable_sort(order.begin(), order.begin() + node.gpu_count,
+                     [&](int a, int b) { return node.gpu_free_milli[a] < node.gpu_free_milli[b]; });
     int needed = pod.num_gpu;
     int whole_gpus_taken = 0;
     int64_t free_percent_of_taken = 0;
@@ -107,7 +105,8 @@ class GpuPackingPolicy final : public PlacementPolicy {
       free_percent_of_taken += free * 100 / kMilliPerGpu;
     }
     if (whole_gpus_taken > 0) {
-      return static_cast<double>(std::max<int64_t>(kMaxScore / 2 - whole_gpus_taken, kMaxScore / 3));
+      return static_cast<double>(
+          std::max<int64_t>(kMaxScore / 2 - whole_gpus_taken, kMaxScore / 3));
     }
     return static_cast<double>(
         std::max<int64_t>(kMaxScore - free_percent_of_taken / 10, kMaxScore / 2));
@@ -126,8 +125,8 @@ class GpuClusteringPolicy final : public PlacementPolicy {
     const int kind = pod.IsSharing() ? 0 : pod.num_gpu;
     int kinds_present = 0;
     for (uint16_t pods : node.gpu_pods_by_kind) kinds_present += pods > 0 ? 1 : 0;
-    const int64_t used = std::max<int64_t>(0, static_cast<int64_t>(kGpuScaleMilli) -
-                                                  node.GpuFreeMilli());
+    const int64_t used =
+        std::max<int64_t>(0, static_cast<int64_t>(kGpuScaleMilli) - node.GpuFreeMilli());
     const int64_t fullness = kMaxScore / 4 * used / static_cast<int64_t>(kGpuScaleMilli);
     int64_t band = 0;
     if (node.gpu_pods_by_kind[kind] > 0) {

@@ -65,8 +65,7 @@ Status ValidatePodSpec(const PodSpec& spec) {
   }
   if (spec.num_gpu > 1 && spec.gpu_milli != kMilliPerGpu) {
     return Status::InvalidArgument(where + "gpu_milli " + std::to_string(spec.gpu_milli) +
-                                   " is a fraction but num_gpu is " +
-                                   std::to_string(spec.num_gpu) +
+                                   " is a fraction but num_gpu is " + std::to_string(spec.num_gpu) +
                                    " (only single-GPU pods share a GPU)");
   }
   return Status::Ok();
@@ -209,7 +208,8 @@ Status Cluster::Release(size_t index, const PodRequest& pod, GpuMask gpus) {
   }
   Node& node = nodes_[index];
   const bool holds_kind = !pod.NeedsGpu() || node.gpu_pods_by_kind[PodKind(pod)] > 0;
-  bool fits_back = holds_kind && (gpus & ~AllGpus(node)) == 0 && std::popcount(gpus) == pod.num_gpu &&
+  bool fits_back = holds_kind && (gpus & ~AllGpus(node)) == 0 &&
+                   std::popcount(gpus) == pod.num_gpu &&
                    node.cpu_milli_free + pod.cpu_milli <= node.cpu_milli_capacity &&
                    node.memory_mib_free + pod.memory_mib <= node.memory_mib_capacity;
   for (int i = 0; i < node.gpu_count && fits_back; ++i) {

@@ -31,9 +31,9 @@ static_assert(kMaxGpusPerNode <= 32, "GpuMask must hold one bit per GPU");
 // What a node offers, as read from a node list.
 struct NodeSpec {
   std::string name = {};
-  int64_t cpu_milli = 0;   // allocatable CPU, 1000 = one core
-  int64_t memory_mib = 0;  // allocatable memory
-  int gpu_count = 0;       // 0..kMaxGpusPerNode
+  int64_t cpu_milli = 0;       // allocatable CPU, 1000 = one core
+  int64_t memory_mib = 0;      // allocatable memory
+  int gpu_count = 0;           // 0..kMaxGpusPerNode
   std::string gpu_model = {};  // empty when gpu_count == 0
 };
 
@@ -42,8 +42,9 @@ struct PodSpec {
   std::string name = {};
   int64_t cpu_milli = 0;
   int64_t memory_mib = 0;
-  int num_gpu = 0;    // 0..kMaxGpusPerNode
-  int gpu_milli = 0;  // per GPU: 0 when num_gpu == 0, else 1..1000 (below 1000 only if num_gpu == 1)
+  int num_gpu = 0;  // 0..kMaxGpusPerNode
+  int gpu_milli =
+      0;  // per GPU: 0 when num_gpu == 0, else 1..1000 (below 1000 only if num_gpu == 1)
   std::vector<std::string> gpu_models = {};  // accepted GPU models; empty = any
 };
 

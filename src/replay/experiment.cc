@@ -50,8 +50,12 @@ class ProgressReporter {
     progress_.runs_total = runs;
     progress_.pods_total = pods;
   }
-  void AddPods(int64_t pods) { Report([&] { progress_.pods_done += pods; }); }
-  void RunDone() { Report([&] { ++progress_.runs_done; }); }
+  void AddPods(int64_t pods) {
+    Report([&] { progress_.pods_done += pods; });
+  }
+  void RunDone() {
+    Report([&] { ++progress_.runs_done; });
+  }
 
  private:
   template <typename Update>
@@ -104,8 +108,8 @@ Result<ExperimentResult> RunExperiment(const std::vector<NodeSpec>& nodes,
   for (size_t s = 0; s < seeds; ++s) {
     arrivals[s] = ArrivalSequence(trace, cluster->gpu_capacity_milli(),
                                   {.inflate = options.inflate, .seed = options.seeds[s]});
-    pods_total += static_cast<int64_t>(arrivals[s].size()) *
-                  static_cast<int64_t>(options.policies.size());
+    pods_total +=
+        static_cast<int64_t>(arrivals[s].size()) * static_cast<int64_t>(options.policies.size());
   }
 
   ExperimentResult result;
@@ -133,24 +137,21 @@ Result<ExperimentResult> RunExperiment(const std::vector<NodeSpec>& nodes,
       const size_t s = static_cast<size_t>(run) % seeds;
       const uint64_t seed = options.seeds[s];
       const auto run_start = std::chrono::steady_clock::now();
-      PolicyContext context{.seed = internal::StreamSeed(seed, kPolicyStream),
-                            .target_mix = &mix};
-      Result<std::unique_ptr<PlacementPolicy>> policy =
-          MakePolicy(options.policies[p], context);
+      PolicyContext context{.seed = internal::StreamSeed(seed, kPolicyStream), .target_mix = &mix};
+      Result<std::unique_ptr<PlacementPolicy>> policy = MakePolicy(options.policies[p], context);
       int64_t reported = 0;
-      ReplayOptions replay_options{.node_order_seed = seed,
-                                   .on_progress = [&](int64_t done) {
+      ReplayOptions replay_options{.node_order_seed = seed, .on_progress = [&](int64_t done) {
                                      progress.AddPods(done - reported);
                                      reported = done;
                                    }};
-      Result<ReplayOutcome> outcome =
-          policy.ok() ? Replay(*cluster, arrivals[s], **policy, replay_options)
-                      : Result<ReplayOutcome>(policy.status());
+      Result<ReplayOutcome> outcome = policy.ok()
+                                          ? Replay(*cluster, arrivals[s], **policy, replay_options)
+                                          : Result<ReplayOutcome>(policy.status());
       if (!outcome.ok()) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (first_error.ok()) {
-          first_error = outcome.status().WithContext("policy '" + options.policies[p] +
-                                                     "', seed " + std::to_string(seed));
+          first_error = outcome.status().WithContext("policy '" + options.policies[p] + "', seed " +
+                                                     std::to_string(seed));
         }
         failed = true;
         return;

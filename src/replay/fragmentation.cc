@@ -77,8 +77,9 @@ FragmentationMeasure::FragmentationMeasure(const TargetPodMix& mix) : per_model_
         entry.shapes.push_back({shape.cpu_milli, shape.num_gpu, shape.gpu_milli, shape.weight});
       }
     }
-    std::stable_sort(entry.shapes.begin(), entry.shapes.end(),
-                     [](const GpuShape& a, const GpuShape& b) { return a.gpu_milli < b.gpu_milli; });
+    std::stable_sort(
+        entry.shapes.begin(), entry.shapes.end(),
+        [](const GpuShape& a, const GpuShape& b) { return a.gpu_milli < b.gpu_milli; });
   }
 }
 

@@ -37,12 +37,11 @@ Result<std::unique_ptr<PlacementPolicy>> MakePolicy(std::string_view name,
     for (const PolicyInfo& policy : KnownPolicies()) {
       known += (known.empty() ? "" : ", ") + std::string(policy.name);
     }
-    return Status::InvalidArgument("unknown policy '" + std::string(name) + "' (known: " +
-                                   known + ")");
+    return Status::InvalidArgument("unknown policy '" + std::string(name) + "' (known: " + known +
+                                   ")");
   }
   if (info->needs_target_mix && context.target_mix == nullptr) {
-    return Status::InvalidArgument("policy '" + std::string(name) +
-                                   "' needs the target pod mix");
+    return Status::InvalidArgument("policy '" + std::string(name) + "' needs the target pod mix");
   }
   if (name == "random") return internal::MakeRandomPolicy(context.seed);
   if (name == "dot-product") return internal::MakeDotProductPolicy();

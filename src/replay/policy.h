@@ -40,7 +40,7 @@ class PlacementPolicy {
 
 // What a policy may know about the run it serves.
 struct PolicyContext {
-  uint64_t seed = 0;                      // for policies that decide at random
+  uint64_t seed = 0;  // for policies that decide at random
   // The pod shapes to expect, with every shape seen (TargetPodMix::FromPods); may be null.
   const TargetPodMix* target_mix = nullptr;
 };

@@ -12,7 +12,7 @@ namespace gpuslice::replay {
 struct ChartOptions {
   std::string title = "GPU allocation while pods arrive";
   std::string subtitle = {};  // e.g. the trace and seeds; omitted when empty
-  int width = 960;       // pixels
+  int width = 960;            // pixels
   int height = 600;
 };
 

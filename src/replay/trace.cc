@@ -36,16 +36,20 @@ class Row {
       what.append(text).append("' is not a whole number");
       return Error(column, what);
     }
-    if (value < min) return Error(column, std::to_string(value) + " is below " + std::to_string(min));
-    if (value > max) return Error(column, std::to_string(value) + " is above " + std::to_string(max));
+    if (value < min) {
+      return Error(column, std::to_string(value) + " is below " + std::to_string(min));
+    }
+    if (value > max) {
+      return Error(column, std::to_string(value) + " is above " + std::to_string(max));
+    }
     return value;
   }
 
   // An integer column that may be absent or empty.
   Result<std::optional<int64_t>> OptionalInteger(std::string_view column) const {
     if (Text(column).empty()) return std::optional<int64_t>();
-    Result<int64_t> value = Integer(column, std::numeric_limits<int64_t>::min(),
-                                    std::numeric_limits<int64_t>::max());
+    Result<int64_t> value =
+        Integer(column, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
     if (!value.ok()) return value.status();
     return std::optional<int64_t>(*value);
   }
@@ -159,8 +163,8 @@ Result<std::vector<NodeSpec>> ParseNodeList(std::string_view text, std::string_v
         node.gpu_count = static_cast<int>(*gpus);
         node.gpu_model = row.Text("model");
         if (node.gpu_count > 0 && node.gpu_model.empty()) {
-          return row.Error("model", "empty, but the node has " + std::to_string(node.gpu_count) +
-                                        " GPUs");
+          return row.Error("model",
+                           "empty, but the node has " + std::to_string(node.gpu_count) + " GPUs");
         }
         nodes.push_back(std::move(node));
         return Status::Ok();
@@ -171,41 +175,41 @@ Result<std::vector<NodeSpec>> ParseNodeList(std::string_view text, std::string_v
 
 Result<std::vector<TracePod>> ParsePodList(std::string_view text, std::string_view source) {
   std::vector<TracePod> pods;
-  Status status = ParseTable(
-      text, source, {"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"},
-      [&](const Row& row) {
-        TracePod pod;
-        PodSpec& spec = pod.spec;
-        spec.name = row.Text("name");
-        if (spec.name.empty()) return row.Error("name", "the pod name is empty");
-        Result<int64_t> cpu = row.Integer("cpu_milli", 0, kMaxInt);
-        if (!cpu.ok()) return cpu.status();
-        Result<int64_t> memory = row.Integer("memory_mib", 0, kMaxInt);
-        if (!memory.ok()) return memory.status();
-        Result<int64_t> gpus = row.Integer("num_gpu", 0, kMaxGpusPerNode);
-        if (!gpus.ok()) return gpus.status();
-        Result<int64_t> milli = row.Integer("gpu_milli", 0, kMilliPerGpu);
-        if (!milli.ok()) return milli.status();
-        spec.cpu_milli = *cpu;
-        spec.memory_mib = *memory;
-        spec.num_gpu = static_cast<int>(*gpus);
-        spec.gpu_milli = static_cast<int>(*milli);
-        spec.gpu_models = SplitModels(row.Text("gpu_spec"));
-        if (Status valid = ValidatePodSpec(spec); !valid.ok()) {
-          return Status::InvalidArgument(row.Where() + valid.message());
-        }
-        pod.qos = row.Text("qos");
-        pod.phase = row.Text("pod_phase");
-        for (auto [column, field] : {std::pair{"creation_time", &pod.creation_time},
-                                     std::pair{"deletion_time", &pod.deletion_time},
-                                     std::pair{"scheduled_time", &pod.scheduled_time}}) {
-          Result<std::optional<int64_t>> time = row.OptionalInteger(column);
-          if (!time.ok()) return time.status();
-          *field = *time;
-        }
-        pods.push_back(std::move(pod));
-        return Status::Ok();
-      });
+  Status status =
+      ParseTable(text, source, {"name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"},
+                 [&](const Row& row) {
+                   TracePod pod;
+                   PodSpec& spec = pod.spec;
+                   spec.name = row.Text("name");
+                   if (spec.name.empty()) return row.Error("name", "the pod name is empty");
+                   Result<int64_t> cpu = row.Integer("cpu_milli", 0, kMaxInt);
+                   if (!cpu.ok()) return cpu.status();
+                   Result<int64_t> memory = row.Integer("memory_mib", 0, kMaxInt);
+                   if (!memory.ok()) return memory.status();
+                   Result<int64_t> gpus = row.Integer("num_gpu", 0, kMaxGpusPerNode);
+                   if (!gpus.ok()) return gpus.status();
+                   Result<int64_t> milli = row.Integer("gpu_milli", 0, kMilliPerGpu);
+                   if (!milli.ok()) return milli.status();
+                   spec.cpu_milli = *cpu;
+                   spec.memory_mib = *memory;
+                   spec.num_gpu = static_cast<int>(*gpus);
+                   spec.gpu_milli = static_cast<int>(*milli);
+                   spec.gpu_models = SplitModels(row.Text("gpu_spec"));
+                   if (Status valid = ValidatePodSpec(spec); !valid.ok()) {
+                     return Status::InvalidArgument(row.Where() + valid.message());
+                   }
+                   pod.qos = row.Text("qos");
+                   pod.phase = row.Text("pod_phase");
+                   for (auto [column, field] : {std::pair{"creation_time", &pod.creation_time},
+                                                std::pair{"deletion_time", &pod.deletion_time},
+                                                std::pair{"scheduled_time", &pod.scheduled_time}}) {
+                     Result<std::optional<int64_t>> time = row.OptionalInteger(column);
+                     if (!time.ok()) return time.status();
+                     *field = *time;
+                   }
+                   pods.push_back(std::move(pod));
+                   return Status::Ok();
+                 });
   if (!status.ok()) return status;
   return pods;
 }

@@ -18,9 +18,9 @@ namespace gpuslice::replay {
 
 // One row of a pod list: the request, plus what the trace recorded about the pod's life.
 struct TracePod {
-  PodSpec spec;                         // gpu_spec '|'-separated becomes spec.gpu_models
-  std::string qos;                      // e.g. "LS", "BE"; empty when the column is absent
-  std::string phase;                    // pod_phase, e.g. "Running"; empty when absent
+  PodSpec spec;                           // gpu_spec '|'-separated becomes spec.gpu_models
+  std::string qos;                        // e.g. "LS", "BE"; empty when the column is absent
+  std::string phase;                      // pod_phase, e.g. "Running"; empty when absent
   std::optional<int64_t> creation_time;   // seconds; nullopt when absent or empty
   std::optional<int64_t> deletion_time;   // seconds
   std::optional<int64_t> scheduled_time;  // seconds

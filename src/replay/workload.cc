@@ -14,8 +14,7 @@ constexpr uint64_t kInflateStream = 1;
 }  // namespace
 
 std::vector<PodRequest> ArrivalSequence(const std::vector<PodRequest>& trace,
-                                        int64_t gpu_capacity_milli,
-                                        const ArrivalOptions& options) {
+                                        int64_t gpu_capacity_milli, const ArrivalOptions& options) {
   assert(options.inflate > 0 && !trace.empty());
   std::vector<PodRequest> pods = trace;
   internal::Rng shuffle(internal::StreamSeed(options.seed, kShuffleStream));

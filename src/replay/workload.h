@@ -25,7 +25,6 @@ struct ArrivalOptions {
 // Pods without GPUs count zero towards the total but still arrive.
 // REQUIRES: options.inflate > 0 and trace not empty.
 std::vector<PodRequest> ArrivalSequence(const std::vector<PodRequest>& trace,
-                                        int64_t gpu_capacity_milli,
-                                        const ArrivalOptions& options);
+                                        int64_t gpu_capacity_milli, const ArrivalOptions& options);
 
 }  // namespace gpuslice::replay

@@ -51,8 +51,8 @@ TEST_F(BaselinePolicies, BestFitScoresTheLeftoverAndTakesTheTightestGpu) {
   EXPECT_EQ(Score("best-fit", 0, Pod(8000, 1, 1000)), 55);
   // Idle 8-GPU node: 1 - (88000 / 128000 / 2 + 7000 / 8000 / 2) = 0.21875 -> 21
   EXPECT_EQ(Score("best-fit", 1, Pod(8000, 1, 1000)), 21);
-  EXPECT_EQ(Gpus("best-fit", 0, Pod(1000, 1, 250)), 0b1000u);     // 300 free
-  EXPECT_EQ(Gpus("best-fit", 0, Pod(1000, 1, 350)), 0b0100u);     // 400 free
+  EXPECT_EQ(Gpus("best-fit", 0, Pod(1000, 1, 250)), 0b1000u);    // 300 free
+  EXPECT_EQ(Gpus("best-fit", 0, Pod(1000, 1, 350)), 0b0100u);    // 400 free
   EXPECT_EQ(Gpus("best-fit", 0, Pod(1000, 2, 1000)), 0b10010u);  // first whole GPUs
   EXPECT_EQ(Gpus("best-fit", 0, Pod(1000, 0, 0)), 0u);
 }
@@ -80,13 +80,13 @@ TEST_F(BaselinePolicies, PackingRanksSharedGpusThenUsedNodesThenIdleNodes) {
 
 TEST_F(BaselinePolicies, ClusteringKeepsPodsOfAKindTogether) {
   // Busy node: 2300 of 8000 milli used -> 25 * 2300 / 8000 = 7; kinds: sharing and 1-GPU.
-  EXPECT_EQ(Score("clustering", 0, Pod(1000, 1, 300)), 7 + 50);   // its kind among others
+  EXPECT_EQ(Score("clustering", 0, Pod(1000, 1, 300)), 7 + 50);  // its kind among others
   EXPECT_EQ(Score("clustering", 0, Pod(1000, 1, 1000)), 7 + 50);
   EXPECT_EQ(Score("clustering", 0, Pod(1000, 2, 1000)), 7 + 0);   // other kinds only
-  EXPECT_EQ(Score("clustering", 1, Pod(1000, 2, 1000)), 0 + 25);   // idle node
+  EXPECT_EQ(Score("clustering", 1, Pod(1000, 2, 1000)), 0 + 25);  // idle node
   EXPECT_EQ(Score("clustering", 1, Pod(1000, 0, 0)), 0);
   ASSERT_TRUE(cluster_.Allocate(1, Pod(1000, 1, 500), 0b1).ok());
-  EXPECT_EQ(Score("clustering", 1, Pod(1000, 1, 300)), 1 + 75);    // only its kind here
+  EXPECT_EQ(Score("clustering", 1, Pod(1000, 1, 300)), 1 + 75);  // only its kind here
   EXPECT_EQ(Gpus("clustering", 0, Pod(1000, 1, 250)), 0b1000u);
 }
 

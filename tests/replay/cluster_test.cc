@@ -6,14 +6,17 @@ namespace gpuslice::replay {
 namespace {
 
 Cluster TwoNodes() {
-  Result<Cluster> cluster = Cluster::Create({{"t4", 16000, 65536, 2, "T4"},
-                                             {"g2", 96000, 393216, 8, "G2"}});
+  Result<Cluster> cluster =
+      Cluster::Create({{"t4", 16000, 65536, 2, "T4"}, {"g2", 96000, 393216, 8, "G2"}});
   EXPECT_TRUE(cluster.ok()) << cluster.status().ToString();
   return *cluster;
 }
 
 PodRequest Request(int64_t cpu, int num_gpu, int milli, ModelSet models = {}) {
-  return {.cpu_milli = cpu, .memory_mib = 1024, .num_gpu = num_gpu, .gpu_milli = milli,
+  return {.cpu_milli = cpu,
+          .memory_mib = 1024,
+          .num_gpu = num_gpu,
+          .gpu_milli = milli,
           .models = models};
 }
 
@@ -28,9 +31,7 @@ TEST(Cluster, CreateCountsCapacityAndInternsModels) {
 }
 
 TEST(Cluster, CreateRejectsDuplicateNamesAndBadSpecs) {
-  EXPECT_EQ(Cluster::Create({{"n", 1000, 1, 1, "T4"}, {"n", 1000, 1, 1, "T4"}})
-                .status()
-                .message(),
+  EXPECT_EQ(Cluster::Create({{"n", 1000, 1, 1, "T4"}, {"n", 1000, 1, 1, "T4"}}).status().message(),
             "node 'n' appears twice");
   EXPECT_EQ(Cluster::Create({{"n", 1000, 1, 2, ""}}).status().message(),
             "node 'n': has 2 GPUs but no GPU model");
@@ -40,16 +41,18 @@ TEST(Cluster, CreateRejectsDuplicateNamesAndBadSpecs) {
 
 TEST(Cluster, ResolveMapsModelNamesAndDropsUnknownOnes) {
   Cluster cluster = TwoNodes();
-  Result<PodRequest> typed =
-      cluster.Resolve({.name = "p", .cpu_milli = 1000, .num_gpu = 1, .gpu_milli = 500,
-                       .gpu_models = {"G2", "A100"}});
+  Result<PodRequest> typed = cluster.Resolve({.name = "p",
+                                              .cpu_milli = 1000,
+                                              .num_gpu = 1,
+                                              .gpu_milli = 500,
+                                              .gpu_models = {"G2", "A100"}});
   ASSERT_TRUE(typed.ok());
   EXPECT_FALSE(typed->models.any);
   EXPECT_TRUE(typed->models.Contains(*cluster.models().Find("G2")));
   EXPECT_FALSE(typed->models.Contains(*cluster.models().Find("T4")));
 
-  Result<PodRequest> nowhere = cluster.Resolve(
-      {.name = "p", .num_gpu = 1, .gpu_milli = 500, .gpu_models = {"A100"}});
+  Result<PodRequest> nowhere =
+      cluster.Resolve({.name = "p", .num_gpu = 1, .gpu_milli = 500, .gpu_models = {"A100"}});
   ASSERT_TRUE(nowhere.ok());
   EXPECT_FALSE(nowhere->models.any);
   EXPECT_EQ(nowhere->models.mask, 0u);

@@ -15,8 +15,12 @@ constexpr int kG2 = 1;
 TargetPodMix WorkedMix() {
   return TargetPodMix({
       {.cpu_milli = 2000, .num_gpu = 1, .gpu_milli = 500, .memory_mib = 1000, .weight = 0.5},
-      {.cpu_milli = 8000, .num_gpu = 2, .gpu_milli = 1000,
-       .models = ModelSet{.any = false, .mask = 1u << kT4}, .memory_mib = 4000, .weight = 0.3},
+      {.cpu_milli = 8000,
+       .num_gpu = 2,
+       .gpu_milli = 1000,
+       .models = ModelSet{.any = false, .mask = 1u << kT4},
+       .memory_mib = 4000,
+       .weight = 0.3},
       {.cpu_milli = 4000, .weight = 0.2},
   });
 }
@@ -56,9 +60,9 @@ TEST(HostStranding, CountsGpusTheFreeCpuOrMemoryCannotFeed) {
   EXPECT_DOUBLE_EQ(stranding.Evaluate({kG2, 6000, 5000, gpus}), 500);   // CPU feeds 1500
   EXPECT_DOUBLE_EQ(stranding.Evaluate({kG2, 6000, 2000, gpus}), 1000);  // memory feeds 1000
   EXPECT_DOUBLE_EQ(stranding.Evaluate({kG2, 9000, 9000, gpus}), 0);
-  EXPECT_DOUBLE_EQ(HostStranding(TargetPodMix({{.cpu_milli = 1000, .weight = 1}}))
-                       .Evaluate({kG2, 0, 0, gpus}),
-                   0);  // no GPU shapes: nothing to strand
+  EXPECT_DOUBLE_EQ(
+      HostStranding(TargetPodMix({{.cpu_milli = 1000, .weight = 1}})).Evaluate({kG2, 0, 0, gpus}),
+      0);  // no GPU shapes: nothing to strand
 }
 
 std::vector<PodRequest> Pods() {

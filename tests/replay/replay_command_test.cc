@@ -1,15 +1,14 @@
 // `gpuslice replay` end to end: the real binary, run as a child process on the trace excerpt.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -74,8 +73,9 @@ class ReplayCommand : public ::testing::Test {
   // The fixture with seeds `seeds`.
   std::vector<std::string> Excerpt(const std::string& seeds = "1-3") const {
     const std::string data = std::string(GPUSLICE_SOURCE_DIR) + "/tests/replay/data/";
-    return {"--nodes", data + "openb_node_list_excerpt.csv", "--pods",
-            data + "openb_pod_list_excerpt.csv", "--seeds", seeds};
+    return {"--nodes", data + "openb_node_list_excerpt.csv",
+            "--pods",  data + "openb_pod_list_excerpt.csv",
+            "--seeds", seeds};
   }
 
   fs::path dir_;
@@ -85,8 +85,8 @@ TEST_F(ReplayCommand, PrintsTheTableForEveryPolicyByDefault) {
   Outcome outcome = Run(Excerpt());
   ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
   EXPECT_NE(outcome.out.find("POLICY      ALLOC@100  MIN-MAX"), std::string::npos) << outcome.out;
-  for (const char* name : {"Random", "DotProd", "Clustering", "Packing", "BestFit", "FGD",
-                           "FGD-Host"}) {
+  for (const char* name :
+       {"Random", "DotProd", "Clustering", "Packing", "BestFit", "FGD", "FGD-Host"}) {
     EXPECT_NE(outcome.out.find(std::string("\n") + name + " "), std::string::npos) << name;
   }
   EXPECT_NE(outcome.out.find("median of 3 seeds"), std::string::npos);

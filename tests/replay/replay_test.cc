@@ -61,8 +61,8 @@ TEST(Replay, TiesGoToTheFirstNodeOfTheSeededOrder) {
 
 TEST(Replay, CountsFailuresAndArrivalsOfFailedPods) {
   // Two 1-GPU nodes: two whole-GPU pods fit, the third fails, a CPU-only pod still fits.
-  const std::vector<PodRequest> pods = {Pod(1000, 1, 1000), Pod(1000, 1, 1000),
-                                        Pod(1000, 1, 1000), Pod(1000, 0, 0)};
+  const std::vector<PodRequest> pods = {Pod(1000, 1, 1000), Pod(1000, 1, 1000), Pod(1000, 1, 1000),
+                                        Pod(1000, 0, 0)};
   EqualScores policy(true);
   Result<ReplayOutcome> outcome = Replay(Nodes(2, 1), pods, policy, {});
   ASSERT_TRUE(outcome.ok());
@@ -105,10 +105,10 @@ TEST(Replay, NeedsGpuCapacityAndReportsProgress) {
             StatusCode::kFailedPrecondition);
   std::vector<int64_t> reports;
   const std::vector<PodRequest> pods(5, Pod(1, 0, 0));
-  ASSERT_TRUE(Replay(Nodes(1, 1), pods, policy,
-                     {.on_progress = [&](int64_t done) { reports.push_back(done); },
-                      .progress_every = 2})
-                  .ok());
+  ASSERT_TRUE(
+      Replay(Nodes(1, 1), pods, policy,
+             {.on_progress = [&](int64_t done) { reports.push_back(done); }, .progress_every = 2})
+          .ok());
   EXPECT_EQ(reports, (std::vector<int64_t>{2, 4, 5}));
 }
 

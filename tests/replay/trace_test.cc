@@ -29,8 +29,7 @@ std::vector<std::vector<std::string>> ReadAll(std::string_view text) {
 }
 
 TEST(CsvReader, SplitsFieldsAndLinesWithOrWithoutFinalNewline) {
-  EXPECT_EQ(ReadAll("a,b\n1,2\n"),
-            (std::vector<std::vector<std::string>>{{"a", "b"}, {"1", "2"}}));
+  EXPECT_EQ(ReadAll("a,b\n1,2\n"), (std::vector<std::vector<std::string>>{{"a", "b"}, {"1", "2"}}));
   EXPECT_EQ(ReadAll("a,b\r\n1,\r\n"),
             (std::vector<std::vector<std::string>>{{"a", "b"}, {"1", ""}}));
   EXPECT_EQ(ReadAll("x,,y"), (std::vector<std::vector<std::string>>{{"x", "", "y"}}));
@@ -152,9 +151,7 @@ TEST(ParsePodList, ReadsTheShortMultiGpuVariant) {
 
 TEST(ParsePodList, RejectsRequestsThePodModelCannotHold) {
   auto error = [](std::string_view row) {
-    return ParsePodList(std::string(kPodHeader) + std::string(row), "pods.csv")
-        .status()
-        .message();
+    return ParsePodList(std::string(kPodHeader) + std::string(row), "pods.csv").status().message();
   };
   EXPECT_EQ(error("p,1000,1024,2,500,,LS,Running,0,1,0\n"),
             "pods.csv:2: pod 'p': gpu_milli 500 is a fraction but num_gpu is 2 (only "
@@ -201,9 +198,15 @@ TEST(ParseTraceFuzz, MutatedFilesNeverCrash) {
     for (int e = 0; e < edits && !text.empty(); ++e) {
       const size_t at = rng() % text.size();
       switch (rng() % 3) {
-        case 0: text[at] = alphabet[rng() % alphabet.size()]; break;
-        case 1: text.erase(at, 1 + rng() % 4); break;
-        default: text.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+        case 0:
+          text[at] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          text.erase(at, 1 + rng() % 4);
+          break;
+        default:
+          text.insert(at, 1, alphabet[rng() % alphabet.size()]);
+          break;
       }
     }
     if (round % 2 == 0) {
@@ -216,8 +219,7 @@ TEST(ParseTraceFuzz, MutatedFilesNeverCrash) {
       Result<std::vector<TracePod>> parsed = ParsePodList(text, "fuzz.csv");
       if (!parsed.ok()) {
         EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
-        EXPECT_EQ(parsed.status().message().rfind("fuzz.csv", 0), 0u)
-            << parsed.status().message();
+        EXPECT_EQ(parsed.status().message().rfind("fuzz.csv", 0), 0u) << parsed.status().message();
       }
     }
   }
@@ -240,9 +242,13 @@ TEST(OpenbTrace, MatchesItsPublishedDescription) {
   std::map<std::string, int> gpus_by_model;
   for (const NodeSpec& node : *nodes) gpus_by_model[node.gpu_model] += node.gpu_count;
   EXPECT_EQ(nodes->size(), 1213u);
-  EXPECT_EQ(gpus_by_model, (std::map<std::string, int>{{"A10", 2}, {"G2", 4392}, {"G3", 312},
-                                                        {"P100", 265}, {"T4", 842},
-                                                        {"V100M16", 195}, {"V100M32", 204}}));
+  EXPECT_EQ(gpus_by_model, (std::map<std::string, int>{{"A10", 2},
+                                                       {"G2", 4392},
+                                                       {"G3", 312},
+                                                       {"P100", 265},
+                                                       {"T4", 842},
+                                                       {"V100M16", 195},
+                                                       {"V100M32", 204}}));
   Result<std::vector<NodeSpec>> all_nodes = LoadNodeList(dir + "/openb_node_list_all_node.csv");
   ASSERT_TRUE(all_nodes.ok()) << all_nodes.status().ToString();
   EXPECT_EQ(all_nodes->size(), 1523u);
@@ -265,8 +271,7 @@ TEST(OpenbTrace, MatchesItsPublishedDescription) {
 
   for (const char* variant : {"cpu050", "gpushare20", "gpushare40", "gpushare60", "gpushare80",
                               "gpuspec10", "gpuspec20", "multigpu20", "multigpu30"}) {
-    Result<std::vector<TracePod>> other =
-        LoadPodList(dir + "/openb_pod_list_" + variant + ".csv");
+    Result<std::vector<TracePod>> other = LoadPodList(dir + "/openb_pod_list_" + variant + ".csv");
     EXPECT_TRUE(other.ok()) << other.status().ToString();
   }
 }

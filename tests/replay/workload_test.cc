@@ -65,8 +65,10 @@ TEST(ArrivalSequence, TrimsRandomPodsWhenTheTraceAsksForMore) {
 
 TEST(ArrivalSequence, TheSeedDecidesTheSequence) {
   const std::vector<PodRequest> trace = Trace();
-  EXPECT_EQ(ArrivalSequence(trace, 40000, {.seed = 42}), ArrivalSequence(trace, 40000, {.seed = 42}));
-  EXPECT_NE(ArrivalSequence(trace, 40000, {.seed = 42}), ArrivalSequence(trace, 40000, {.seed = 43}));
+  EXPECT_EQ(ArrivalSequence(trace, 40000, {.seed = 42}),
+            ArrivalSequence(trace, 40000, {.seed = 42}));
+  EXPECT_NE(ArrivalSequence(trace, 40000, {.seed = 42}),
+            ArrivalSequence(trace, 40000, {.seed = 43}));
 }
 
 }  // namespace

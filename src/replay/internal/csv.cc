@@ -28,10 +28,9 @@ Result<bool> CsvReader::Next(std::vector<std::string>* fields) {
         if (c == '\n') ++next_line_;
         field.push_back(c);
       }
-      const bool at_separator = pos_ >= text_.size() || text_[pos_] == ',' ||
-                                text_[pos_] == '\n' ||
-                                (text_[pos_] == '\r' && pos_ + 1 < text_.size() &&
-                                 text_[pos_ + 1] == '\n');
+      const bool at_separator =
+          pos_ >= text_.size() || text_[pos_] == ',' || text_[pos_] == '\n' ||
+          (text_[pos_] == '\r' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '\n');
       if (!at_separator) {
         return Status::InvalidArgument("line " + std::to_string(next_line_) +
                                        ": unexpected text after a closing quote");
