@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/output.h"
@@ -63,31 +64,32 @@ Result<std::vector<std::string>> ParsePolicies(const std::string& text) {
   return names;
 }
 
-Result<uint64_t> ParseSeed(const std::string& text) {
+std::optional<uint64_t> ParseSeed(std::string_view text) {
   uint64_t value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
-    return Status::InvalidArgument("--seeds: '" + text + "' is not a whole number");
+    return std::nullopt;
   }
   return value;
 }
 
 // "42-51", "42,45" or a mix ("1,5-7"): the seeds in the order given.
 Result<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
+  constexpr uint64_t kMaxRange = 10000;
   std::vector<uint64_t> seeds;
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(',', start);
     if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(start, end - start);
+    const std::string_view item = std::string_view(text).substr(start, end - start);
     const size_t dash = item.find('-');
-    Result<uint64_t> first = ParseSeed(item.substr(0, dash));
-    if (!first.ok()) return first.status();
-    Result<uint64_t> last = dash == std::string::npos ? first : ParseSeed(item.substr(dash + 1));
-    if (!last.ok()) return last.status();
-    if (*last < *first || *last - *first >= 10000) {
-      return Status::InvalidArgument("--seeds: '" + item +
-                                     "' is not an ascending range of at most 10000 seeds");
+    const std::optional<uint64_t> first = ParseSeed(item.substr(0, dash));
+    const std::optional<uint64_t> last =
+        dash == std::string_view::npos ? first : ParseSeed(item.substr(dash + 1));
+    if (!first || !last || *last < *first || *last - *first >= kMaxRange) {
+      return Status::InvalidArgument("--seeds: '" + std::string(item) +
+                                     "' is neither a seed nor an ascending range of at most " +
+                                     std::to_string(kMaxRange) + " seeds (e.g. 42-51)");
     }
     for (uint64_t seed = *first; seed <= *last; ++seed) seeds.push_back(seed);
     start = end + 1;
@@ -302,9 +304,10 @@ Subcommand AddReplayCommand(CLI::App* app) {
       ->default_str("42-51");
   command
       ->add_option("--inflate", flags->inflate,
-                   "Total GPU request to replay, as a multiple of cluster GPU capacity")
+                   "Total GPU request to replay, as a multiple of cluster GPU capacity (up to 10)")
       ->default_str("1.3")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(0.0, 10.0));
   command->add_option("-j,--jobs", flags->jobs, "Runs in parallel (default: one per CPU)")
       ->check(CLI::NonNegativeNumber);
   command->add_option("--curve", flags->curve_path,

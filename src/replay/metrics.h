@@ -27,7 +27,6 @@ class AllocationCurve {
 
   // The largest x with a sample; -1 when empty.
   int max_x() const { return static_cast<int>(count_.size()) - 1; }
-  int64_t gpu_capacity_milli() const { return capacity_; }
 
  private:
   int64_t capacity_;

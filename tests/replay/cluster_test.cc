@@ -26,6 +26,8 @@ TEST(Cluster, CreateCountsCapacityAndInternsModels) {
   EXPECT_EQ(cluster.gpu_allocated_milli(), 0);
   EXPECT_EQ(cluster.models().size(), 2);
   EXPECT_EQ(cluster.node(1).model, *cluster.models().Find("G2"));
+  EXPECT_EQ(cluster.models().Name(cluster.node(0).model), "T4");
+  EXPECT_FALSE(cluster.models().Find("A100").has_value());
   EXPECT_EQ(cluster.node(1).GpuFreeMilli(), 8000);
   EXPECT_EQ(cluster.node(1).FullyFreeGpus(), 8);
 }
