@@ -168,11 +168,13 @@ void PrintTable(const replay::ExperimentResult& result, const ReplayFlags& flags
                   FormatSpread(policy.At(130), true), failed_text});
   }
   table.Print(out);
-  char footer[160];
+  const size_t seeds = result.policies.front().runs.size();
+  char footer[192];
   std::snprintf(footer, sizeof(footer),
                 "\nGPU allocation %% when the arrived GPU request is 100 %% and 130 %% of "
-                "capacity; median of %zu seeds. %.1f s on %d threads.\n",
-                result.policies.front().runs.size(), result.seconds, result.jobs);
+                "capacity; median of %zu seed%s. %.1f s on %d thread%s.\n",
+                seeds, seeds == 1 ? "" : "s", result.seconds, result.jobs,
+                result.jobs == 1 ? "" : "s");
   out << footer;
 }
 

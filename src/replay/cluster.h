@@ -43,8 +43,8 @@ struct PodSpec {
   int64_t cpu_milli = 0;
   int64_t memory_mib = 0;
   int num_gpu = 0;  // 0..kMaxGpusPerNode
-  int gpu_milli =
-      0;  // per GPU: 0 when num_gpu == 0, else 1..1000 (below 1000 only if num_gpu == 1)
+  // Per GPU: 0 when num_gpu == 0, else 1..1000 (below 1000 only if num_gpu == 1).
+  int gpu_milli = 0;
   std::vector<std::string> gpu_models = {};  // accepted GPU models; empty = any
 };
 
@@ -72,7 +72,9 @@ struct ModelSet {
   bool any = true;    // no constraint
   uint64_t mask = 0;  // when !any: bit i set = model i accepted (0 = nothing in this cluster)
 
-  bool Contains(int model) const { return any || (model >= 0 && ((mask >> model) & 1) != 0); }
+  bool Contains(int model) const {
+    return any || (model >= 0 && model < kMaxGpuModels && ((mask >> model) & 1) != 0);
+  }
   friend bool operator==(const ModelSet&, const ModelSet&) = default;
 };
 
