@@ -1,19 +1,18 @@
 // gpuslice-device-plugin: the node agent. Reads the config (flags > environment > file),
 // loads NVML (or the simulated NVML), and runs the plugin until SIGTERM; SIGHUP reloads.
 #include <CLI/CLI.hpp>
-#include <limits.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/paths.h"
 #include "core/config.h"
 #include "gpu/nvml_backend.h"
 #include "plugin/http_endpoint.h"
@@ -34,18 +33,6 @@ struct Flags {
   std::string metrics_address = ":9410";
   std::string log_level = "info";
 };
-
-// The directory of lib/ next to this executable's bin/, where the simulated NVML is built and
-// installed.
-std::string SiblingLibDir() {
-  char buffer[PATH_MAX] = {};
-  const ssize_t length = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
-  if (length <= 0) return "lib";
-  return (std::filesystem::path(std::string(buffer, static_cast<size_t>(length))).parent_path() /
-          ".." / "lib")
-      .lexically_normal()
-      .string();
-}
 
 // One state file per user and spec: runs with the same spec share their simulated GPUs (XIDs
 // injected from another shell, CUDA clients), and a different spec never reuses a stale file.
@@ -92,7 +79,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     if (state.empty()) state = DefaultSimulationState(flags.simulate);
     setenv("GPUSLICE_SIM_SPEC", flags.simulate.c_str(), 1);
     setenv("GPUSLICE_SIM_STATE", state.c_str(), 1);
-    nvml.library = SiblingLibDir() + "/libgpuslice-sim-nvml.so";
+    nvml.library = cli::SiblingLibDir() + "/libgpuslice-sim-nvml.so";
     spdlog::info("simulated GPUs \"{}\", shared state {} (inject XIDs with: gpuslice sim xid "
                  "--state {} --gpu 0 --xid 79)",
                  flags.simulate, state, state);
@@ -115,7 +102,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
   }
   std::unique_ptr<plugin::HttpEndpoint> http;
-  if (!flags.metrics_address.empty()) {
+  if (!flags.metrics_address.empty() && flags.metrics_address != "off") {
     Result<std::unique_ptr<plugin::HttpEndpoint>> endpoint =
         plugin::HttpEndpoint::Start(flags.metrics_address, metrics, manager);
     if (!endpoint.ok()) {
@@ -193,7 +180,7 @@ int main(int argc, char** argv) {
       ->envname("GPUSLICE_POD_RESOURCES_SOCKET")
       ->capture_default_str();
   app.add_option("--metrics-address", flags.metrics_address,
-                 "host:port for /metrics and /healthz; empty disables")
+                 "host:port for /metrics and /healthz; off disables them")
       ->envname("GPUSLICE_METRICS_ADDRESS")
       ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")

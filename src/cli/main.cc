@@ -14,9 +14,7 @@ int main(int argc, char** argv) {
                "gpuslice"};
   app.set_version_flag("--version", GPUSLICE_VERSION);
   app.require_subcommand(1);
-  std::vector<Subcommand> subcommands = {
-      AddReplayCommand(&app),
-  };
+  std::vector<Subcommand> subcommands = {AddSimCommand(&app), AddReplayCommand(&app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

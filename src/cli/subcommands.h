@@ -5,6 +5,7 @@
 
 namespace gpuslice::cli {
 
+Subcommand AddSimCommand(CLI::App* root);
 Subcommand AddReplayCommand(CLI::App* app);
 
 }  // namespace gpuslice::cli

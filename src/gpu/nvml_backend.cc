@@ -116,7 +116,10 @@ Status NvmlBackend::EnsureEventSet() {
         (supported & nvmlEventTypeXidCriticalError) == 0) {
       continue;  // such a GPU is still health-checked by CheckGpu polling
     }
-    if (nvml_->DeviceRegisterEvents(device, nvmlEventTypeXidCriticalError, set) == NVML_SUCCESS) {
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+    if (nvml_->DeviceGetUUID(device, uuid, sizeof(uuid)) == NVML_SUCCESS &&
+        nvml_->DeviceRegisterEvents(device, nvmlEventTypeXidCriticalError, set) == NVML_SUCCESS) {
+      event_devices_[device] = uuid;
       ++registered;
     }
   }
@@ -136,16 +139,16 @@ Result<XidEvent> NvmlBackend::WaitForXid(std::chrono::milliseconds timeout) {
   const nvmlReturn_t ret =
       nvml_->EventSetWait(static_cast<nvmlEventSet_t>(event_set_), &data, millis);
   if (ret == NVML_ERROR_TIMEOUT) return Status::DeadlineExceeded("no XID event");
-  if (ret == NVML_ERROR_GPU_IS_LOST) return XidEvent{};  // every GPU is suspect
-  if (ret != NVML_SUCCESS) return Status::Unavailable(nvml_->Describe("nvmlEventSetWait_v2", ret));
-  XidEvent event;
-  event.xid = static_cast<int>(data.eventData);
-  char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
-  if (data.device != nullptr &&
-      nvml_->DeviceGetUUID(data.device, uuid, sizeof(uuid)) == NVML_SUCCESS) {
-    event.gpu_uuid = uuid;
+  if (ret != NVML_SUCCESS && ret != NVML_ERROR_GPU_IS_LOST) {
+    return Status::Unavailable(nvml_->Describe("nvmlEventSetWait_v2", ret));
   }
-  // An event NVML cannot attribute to a GPU leaves gpu_uuid empty: all GPUs are suspect.
+  XidEvent event;
+  if (ret == NVML_SUCCESS) event.xid = static_cast<int>(data.eventData);
+  // The UUID comes from the registration, not from a query: a lost GPU answers no queries.
+  // An event NVML does not attribute to a GPU leaves gpu_uuid empty: every GPU is suspect.
+  if (auto it = event_devices_.find(data.device); it != event_devices_.end()) {
+    event.gpu_uuid = it->second;
+  }
   return event;
 }
 

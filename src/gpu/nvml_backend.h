@@ -3,6 +3,7 @@
 // (libgpuslice-sim-nvml.so) anywhere else; both go through exactly this code.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,6 +43,9 @@ class NvmlBackend : public GpuBackend {
   NvmlBackendOptions options_;
   std::mutex event_mutex_;  // guards event-set creation; waiting itself is NVML's business
   void* event_set_ = nullptr;
+  // UUIDs of the devices registered in the event set, by NVML handle; immutable once the set
+  // exists, so WaitForXid reads it without the lock.
+  std::map<const void*, std::string> event_devices_;
   bool events_unsupported_ = false;
 };
 

@@ -20,12 +20,12 @@ namespace fs = std::filesystem;
 constexpr const char* kKubeletSocket = "kubelet.sock";
 constexpr const char* kApiVersion = "v1beta1";
 
-Status FromGrpc(const grpc::Status& status, const std::string& context) {
+// The plugin's refusal as the kubelet reports it: the call and the plugin's own message.
+Status FromGrpc(const grpc::Status& status, const std::string& call) {
   if (status.ok()) return Status::Ok();
   return Status(status.error_code() == grpc::StatusCode::UNAVAILABLE ? StatusCode::kUnavailable
                                                                      : StatusCode::kInternal,
-                context + ": " + status.error_message() + " (gRPC code " +
-                    std::to_string(static_cast<int>(status.error_code())) + ")");
+                call + " failed: " + status.error_message());
 }
 
 }  // namespace
@@ -304,7 +304,7 @@ Result<ContainerAllocation> DeviceManager::Allocate(const std::string& pod,
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     GPUSLICE_RETURN_IF_ERROR(FromGrpc(stub->GetPreferredAllocation(&context, request, &response),
-                                      resource + " GetPreferredAllocation"));
+                                      "GetPreferredAllocation"));
     if (response.container_responses_size() != 1) {
       return Status::InvalidArgument("GetPreferredAllocation answered " +
                                      std::to_string(response.container_responses_size()) +
@@ -333,7 +333,7 @@ Result<ContainerAllocation> DeviceManager::Allocate(const std::string& pod,
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   GPUSLICE_RETURN_IF_ERROR(
-      FromGrpc(stub->Allocate(&context, request, &response), resource + " Allocate"));
+      FromGrpc(stub->Allocate(&context, request, &response), "Allocate"));
   if (response.container_responses_size() != 1) {
     return Status::InvalidArgument("Allocate answered " +
                                    std::to_string(response.container_responses_size()) +

@@ -53,6 +53,11 @@ void DevicePluginService::Stop() {
   state_.Wake();
 }
 
+void DevicePluginService::EndStreams() {
+  ++stream_epoch_;
+  state_.Wake();
+}
+
 grpc::Status DevicePluginService::GetDevicePluginOptions(grpc::ServerContext*,
                                                          const v1beta1::Empty*,
                                                          v1beta1::DevicePluginOptions* response) {
@@ -68,7 +73,8 @@ grpc::Status DevicePluginService::ListAndWatch(
   v1beta1::ListAndWatchResponse sent = BuildDeviceList(snapshot, resource_);
   if (!writer->Write(sent)) return grpc::Status::CANCELLED;
   spdlog::info("{}: ListAndWatch started, {} devices", resource_, sent.devices_size());
-  while (!context->IsCancelled()) {
+  const uint64_t epoch = stream_epoch_;
+  while (!context->IsCancelled() && stream_epoch_ == epoch) {
     // Read before the snapshot: whatever changed before Stop() is then sent as the last list,
     // e.g. the empty list of a resource a config reload removed.
     const bool stopping = stopped_;

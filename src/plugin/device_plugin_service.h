@@ -26,6 +26,10 @@ class DevicePluginService final : public v1beta1::DevicePlugin::Service {
   // Ends every ListAndWatch stream; later calls fail with UNAVAILABLE.
   void Stop();
 
+  // Ends the ListAndWatch streams open now, so the server they run on shuts down at once;
+  // streams opened later (on a new server) are served normally.
+  void EndStreams();
+
   const std::string& resource() const { return resource_; }
 
   grpc::Status GetDevicePluginOptions(grpc::ServerContext* context, const v1beta1::Empty* request,
@@ -46,6 +50,7 @@ class DevicePluginService final : public v1beta1::DevicePlugin::Service {
   const PluginState& state_;
   MetricsRegistry& metrics_;
   std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> stream_epoch_{0};  // EndStreams() ends streams of earlier epochs
 };
 
 // A gRPC server listening on one unix socket.

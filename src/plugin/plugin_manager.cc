@@ -105,6 +105,10 @@ Status PluginManager::Start() {
     config_dir_watch_ =
         inotify_add_watch(inotify_fd_, DirName(options_.config_path).c_str(),
                           IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE);
+    if (config_dir_watch_ < 0) {
+      spdlog::warn("cannot watch {} for config changes ({}); reload with SIGHUP",
+                   DirName(options_.config_path), std::strerror(errno));
+    }
   }
   monitor_ = std::make_unique<HealthMonitor>(
       backend_, tracker_, options_.health, [this] { PublishHealth(); },
@@ -218,6 +222,9 @@ void PluginManager::Reconcile() {
 }
 
 Status PluginManager::StartServer(Server& server) {
+  // The kubelet reconnects to the new server; the old server's streams end now rather than at
+  // its shutdown deadline.
+  server.service->EndStreams();
   {
     std::lock_guard<std::mutex> lock(servers_mutex_);
     server.registered = false;
@@ -293,14 +300,14 @@ void PluginManager::HandleInotify() {
   }
   if (config_touched && !options_.config_path.empty()) {
     Result<std::string> text = ReadConfigFile();
-    if (text.ok() && *text != config_text_) reload_requested_ = true;
+    if (text.ok() && *text != config_text_) file_changed_ = true;
   }
 }
 
-Status PluginManager::Reload() {
+Status PluginManager::Reload(bool force) {
   Result<std::string> text = ReadConfigFile();
   if (!text.ok()) return text.status();
-  if (*text == config_text_) {
+  if (!force && *text == config_text_) {
     metrics_.Increment(kMetricConfigReloads, {{"result", "unchanged"}});
     return Status::Ok();
   }
@@ -366,8 +373,10 @@ void PluginManager::Run() {
       }
     }
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) HandleInotify();
-    if (reload_requested_.exchange(false)) {
-      Status status = Reload();
+    const bool forced = reload_requested_.exchange(false);
+    if (forced || file_changed_) {
+      file_changed_ = false;
+      Status status = Reload(forced);
       if (status.ok()) {
         spdlog::info("config {} applied", options_.config_path);
       } else {

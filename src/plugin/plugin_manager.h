@@ -65,7 +65,8 @@ class PluginManager {
   // Thread-safe; Run() returns soon after. Ends ListAndWatch streams and removes the sockets.
   void Stop();
 
-  // Thread-safe: asks the control loop to re-read the config file (SIGHUP).
+  // Thread-safe: asks the control loop to re-read the config file and rediscover the GPUs,
+  // even when the file is unchanged (SIGHUP).
   void RequestReload();
 
   // Thread-safe snapshot for /healthz and tests.
@@ -74,7 +75,8 @@ class PluginManager {
  private:
   struct Server;
 
-  Status Reload();
+  // Re-reads the config file and applies it when it changed, or always when `force`.
+  Status Reload(bool force);
   Status ApplyConfig(core::Config config);
   void Reconcile();
   Status StartServer(Server& server);
@@ -107,6 +109,7 @@ class PluginManager {
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<bool> reload_requested_{false};
+  bool file_changed_ = false;  // control-loop thread only
   core::Clock::TimePoint next_gc_;
 };
 

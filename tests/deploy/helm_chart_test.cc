@@ -136,6 +136,18 @@ TEST_F(HelmChartTest, RefusesAnUnsupportedConfigVersion) {
       << run.output;
 }
 
+TEST_F(HelmChartTest, MetricsCanBeTurnedOff) {
+  auto docs = Render("metrics: {enabled: false}\n");
+  const YAML::Node container = docs["DaemonSet"]["spec"]["template"]["spec"]["containers"][0];
+  bool off = false;
+  for (const auto& argument : container["args"]) {
+    off |= argument.as<std::string>() == "--metrics-address=off";
+  }
+  EXPECT_TRUE(off);
+  EXPECT_FALSE(container["ports"]);
+  EXPECT_FALSE(container["livenessProbe"]);
+}
+
 TEST_F(HelmChartTest, SimulatedModeAndMetricsServiceAreOptIn) {
   auto plain = Render();
   EXPECT_FALSE(plain.count("Service"));

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "core/slicing.h"
 #include "fakes/subprocess.h"
@@ -74,11 +73,11 @@ class DevicePluginProcessTest : public ::testing::Test {
 
   // The metrics port the plugin logged.
   int MetricsPort(const testing::Subprocess& plugin) {
-    const std::regex pattern("metrics and health on port ([0-9]+)");
+    const std::string marker = "metrics and health on port ";
     for (int i = 0; i < 3000; ++i) {
-      std::smatch match;
       const std::string output = plugin.Output();
-      if (std::regex_search(output, match, pattern)) return std::stoi(match[1]);
+      const size_t at = output.find(marker);
+      if (at != std::string::npos) return std::atoi(output.c_str() + at + marker.size());
       std::this_thread::sleep_for(10ms);
     }
     return -1;
@@ -89,11 +88,13 @@ class DevicePluginProcessTest : public ::testing::Test {
 };
 
 TEST_F(DevicePluginProcessTest, InvalidConfigExitsWithTwoAndAdvertisesNothing) {
-  std::ofstream(dir_.Sub("config.yaml")) << "version: v1\nprofiles:\n- name: x\n  slices: 0\n";
+  std::ofstream(dir_.Sub("config.yaml"))
+      << "version: v1\nprofiles:\n- name: x\n  match: {models: ['*']}\n  slices: 0\n";
   StartKubelet();
   auto plugin = StartPlugin();
   EXPECT_EQ(plugin->Wait(kWait), 2);
-  EXPECT_NE(plugin->Output().find(dir_.Sub("config.yaml") + ":4:"), std::string::npos)
+  EXPECT_NE(plugin->Output().find(dir_.Sub("config.yaml") + ":5:11: profiles[0].slices"),
+            std::string::npos)
       << plugin->Output();
   EXPECT_TRUE(kubelet_->Registrations().empty());
   for (const auto& entry : fs::directory_iterator(dir_.Sub("dp"))) {
@@ -104,6 +105,10 @@ TEST_F(DevicePluginProcessTest, InvalidConfigExitsWithTwoAndAdvertisesNothing) {
 TEST_F(DevicePluginProcessTest, UsageErrorsExitWithTwoAndHelpWithZero) {
   testing::Subprocess bad({kPlugin, "--allocation-policy=tight"}, {}, dir_.Sub("bad.log"));
   EXPECT_EQ(bad.Wait(kWait), 2);
+  testing::Subprocess no_metrics({kPlugin, "--metrics-address=off", "--config=" + dir_.Sub("missing.yaml")},
+                                 {}, dir_.Sub("off.log"));
+  EXPECT_EQ(no_metrics.Wait(kWait), 2);  // the missing config, not the flag, stops it
+  EXPECT_NE(no_metrics.Output().find("missing.yaml"), std::string::npos) << no_metrics.Output();
   testing::Subprocess help({kPlugin, "--help"}, {}, dir_.Sub("help.log"));
   EXPECT_EQ(help.Wait(kWait), 0);
   EXPECT_NE(help.Output().find("--simulate"), std::string::npos);

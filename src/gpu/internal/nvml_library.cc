@@ -60,8 +60,9 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Load(const std::string& librar
 }
 
 NvmlLibrary::~NvmlLibrary() {
+  // The library itself stays mapped: NVML implementations keep process-wide state (the
+  // simulated one a singleton) that must not be unmapped under other users in the process.
   if (initialized_) Shutdown();
-  if (handle_ != nullptr) dlclose(handle_);
 }
 
 std::string NvmlLibrary::Describe(const char* function, nvmlReturn_t ret) const {

@@ -9,8 +9,8 @@
 
 namespace gpuslice::gpu::internal {
 
-// Owns the dlopen handle and NVML's initialization: Load() runs nvmlInit_v2, the destructor
-// nvmlShutdown and dlclose. The function pointers are immutable after Load(); NVML itself is
+// Owns NVML's initialization: Load() dlopens the library and runs nvmlInit_v2, the destructor
+// nvmlShutdown (the library stays loaded, as NVML's process-wide state requires). The function pointers are immutable after Load(); NVML itself is
 // thread-safe, so they may be called from any thread.
 class NvmlLibrary {
  public:

@@ -1,0 +1,77 @@
+#include "sim/environment.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+
+namespace gpuslice::sim {
+namespace {
+
+const char* Get(std::string_view name) { return std::getenv(std::string(name).c_str()); }
+
+}  // namespace
+
+Result<OpenedState> OpenStateFromEnvironment() {
+  const char* path = Get(kStateEnv);
+  if (path == nullptr || *path == '\0') {
+    return Status::FailedPrecondition(std::string(kStateEnv) +
+                                      " is not set: set it to the path of the simulated node's "
+                                      "state file (and " +
+                                      std::string(kSpecEnv) + " to create it, e.g. '2xH100-80GB')");
+  }
+  const char* spec_env = Get(kSpecEnv);
+  const std::string spec_text = spec_env == nullptr ? "" : spec_env;
+  auto parse = [&]() -> Result<SimSpec> {
+    if (spec_text.empty()) {
+      return Status::FailedPrecondition("state file '" + std::string(path) +
+                                        "' does not exist yet and " + std::string(kSpecEnv) +
+                                        " is not set: set it to a spec such as '2xH100-80GB,1xT4'");
+    }
+    Result<SimSpec> spec = ParseSpec(spec_text);
+    if (!spec.ok()) return spec.status().WithContext(std::string(kSpecEnv));
+    return spec;
+  };
+  Result<std::unique_ptr<SimState>> state = SimState::OpenOrCreate(path, spec_text, parse);
+  if (!state.ok()) return state.status();
+  OpenedState opened{std::move(*state), ""};
+  if (!spec_text.empty() && spec_text != opened.state->spec_text()) {
+    opened.warning = "state file '" + std::string(path) + "' was created from spec '" +
+                     opened.state->spec_text() + "'; " + std::string(kSpecEnv) + "='" + spec_text +
+                     "' is ignored (remove the file to start over)";
+  }
+  return opened;
+}
+
+Result<std::vector<int>> VisibleGpus(const SimState& state, const char* visible_devices) {
+  std::vector<int> all(static_cast<size_t>(state.gpu_count()));
+  for (int i = 0; i < state.gpu_count(); ++i) all[static_cast<size_t>(i)] = i;
+  const std::string_view value = visible_devices == nullptr ? "" : visible_devices;
+  if (value.empty() || value == "all") return all;
+  if (value == "none" || value == "void") return std::vector<int>();
+  std::vector<int> visible;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = value.find(',', start);
+    const std::string_view entry = value.substr(start, comma - start);
+    int index = -1;
+    const auto [end, error] = std::from_chars(entry.data(), entry.data() + entry.size(), index);
+    if (error != std::errc() || end != entry.data() + entry.size()) {
+      index = -1;
+      for (int i = 0; i < state.gpu_count(); ++i) {
+        if (state.gpu(i).uuid == entry) index = i;
+      }
+    }
+    if (index < 0 || index >= state.gpu_count()) {
+      return Status::InvalidArgument(std::string(kVisibleDevicesEnv) + "='" + std::string(value) +
+                                     "': no simulated GPU '" + std::string(entry) + "'");
+    }
+    visible.push_back(index);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  std::sort(visible.begin(), visible.end());
+  visible.erase(std::unique(visible.begin(), visible.end()), visible.end());
+  return visible;
+}
+
+}  // namespace gpuslice::sim
