@@ -1,7 +1,6 @@
 // gpuslice: the command-line front end. Parses the command line, runs the chosen subcommand
 // and turns its result into the process exit code.
 #include <CLI/CLI.hpp>
-
 #include <vector>
 
 #include "cli/command.h"
@@ -9,16 +8,15 @@
 
 int main(int argc, char** argv) {
   using namespace gpuslice::cli;
-  CLI::App app{"gpuslice: GPU slicing for Kubernetes. Many pods share one GPU, each with an "
-               "enforced memory limit and compute share.",
-               "gpuslice"};
+  CLI::App app{
+      "gpuslice: GPU slicing for Kubernetes. Many pods share one GPU, each with an "
+      "enforced memory limit and compute share.",
+      "gpuslice"};
   app.set_version_flag("--version", GPUSLICE_VERSION);
   app.require_subcommand(1);
   std::vector<Subcommand> subcommands = {
-      AddPlanCommand(&app),
-      AddNodeSimCommand(&app),
-      AddRenderCommand(&app),
-      AddSimCommand(&app),
+      AddPlanCommand(&app),   AddRenderCommand(&app), AddNodeSimCommand(&app),
+      AddReplayCommand(&app), AddSimCommand(&app),
   };
   try {
     app.parse(argc, argv);

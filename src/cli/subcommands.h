@@ -5,9 +5,10 @@
 
 namespace gpuslice::cli {
 
-Subcommand AddNodeSimCommand(CLI::App* root);
 Subcommand AddPlanCommand(CLI::App* root);
 Subcommand AddRenderCommand(CLI::App* root);
+Subcommand AddNodeSimCommand(CLI::App* root);
+Subcommand AddReplayCommand(CLI::App* root);
 Subcommand AddSimCommand(CLI::App* root);
 
 }  // namespace gpuslice::cli
