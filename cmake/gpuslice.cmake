@@ -33,3 +33,12 @@ function(gpuslice_embed target symbol file)
     COMMENT "Embedding ${file}")
   target_sources(${target} PRIVATE "${output}")
 endfunction()
+
+# gpuslice_lean_runtime(<target>)
+# For code loaded into other people's processes (libgpuslice.so and what it links): no C++
+# exceptions or RTTI, hidden symbols, and glibc functions pinned to their oldest versions
+# (src/core/abi/glibc_compat.h) so the library loads whatever the container's glibc.
+function(gpuslice_lean_runtime target)
+  target_compile_options(${target} PRIVATE -fno-exceptions -fno-rtti -fvisibility=hidden
+    -fvisibility-inlines-hidden -include ${PROJECT_SOURCE_DIR}/src/core/abi/glibc_compat.h)
+endfunction()

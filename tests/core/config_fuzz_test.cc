@@ -2,10 +2,10 @@
 // never throws), and whatever it accepts formats back to a document it accepts again.
 #include <gtest/gtest.h>
 
-#include <random>
 #include <string>
 
 #include "core/config.h"
+#include "fakes/text_mutator.h"
 
 namespace gpuslice::core {
 namespace {
@@ -25,35 +25,11 @@ profiles:
   injection: env
 )";
 
-std::string Mutate(std::string text, std::mt19937& rng) {
-  static const std::string kAlphabet = ":-[]{}#&*!|>'\"%@`,? \n\t0123456789abcvVxX.";
-  const int edits = std::uniform_int_distribution<int>(1, 6)(rng);
-  for (int i = 0; i < edits && !text.empty(); ++i) {
-    const size_t pos = std::uniform_int_distribution<size_t>(0, text.size() - 1)(rng);
-    const char c = kAlphabet[std::uniform_int_distribution<size_t>(0, kAlphabet.size() - 1)(rng)];
-    switch (std::uniform_int_distribution<int>(0, 3)(rng)) {
-      case 0:
-        text[pos] = c;
-        break;
-      case 1:
-        text.insert(text.begin() + static_cast<std::ptrdiff_t>(pos), c);
-        break;
-      case 2:
-        text.erase(pos, std::uniform_int_distribution<size_t>(1, 8)(rng));
-        break;
-      default:
-        text.insert(pos, text.substr(pos / 2, 16));
-        break;
-    }
-  }
-  return text;
-}
-
 TEST(ConfigFuzz, MutatedConfigsNeverCrashAndAcceptedOnesRoundTrip) {
-  std::mt19937 rng(20261123);
+  testing::TextMutator mutator(20261123, ":-[]{}#&*!|>'\"%@`,? \n\t0123456789abcvVxX.");
   int accepted = 0;
   for (int i = 0; i < 3000; ++i) {
-    const std::string text = Mutate(kSeedConfig, rng);
+    const std::string text = mutator.Mutate(kSeedConfig);
     Result<Config> config = ParseConfig(text, "fuzz.yaml");
     if (!config.ok()) {
       EXPECT_EQ(config.status().message().rfind("fuzz.yaml", 0), 0u) << config.status().message();

@@ -2,9 +2,9 @@
 // crash, hang or trip a sanitizer.
 #include <gtest/gtest.h>
 
-#include <random>
 #include <string>
 
+#include "fakes/text_mutator.h"
 #include "kube/manifest.h"
 #include "kube/scheduling.h"
 
@@ -80,38 +80,11 @@ items:
 )",
 };
 
-std::string Mutate(std::string text, std::mt19937_64& rng) {
-  static const std::string kAlphabet = "{}[]:-,'\"&*!|>#%@`\n \t0123456789.eEmMiGk/";
-  const int edits = 1 + static_cast<int>(rng() % 6);
-  for (int e = 0; e < edits && !text.empty(); ++e) {
-    const size_t pos = rng() % text.size();
-    switch (rng() % 5) {
-      case 0:
-        text[pos] = kAlphabet[rng() % kAlphabet.size()];
-        break;
-      case 1:
-        text.insert(pos, 1, kAlphabet[rng() % kAlphabet.size()]);
-        break;
-      case 2:
-        text.erase(pos, 1 + rng() % 8);
-        break;
-      case 3:
-        text.resize(pos);
-        break;
-      default: {
-        const size_t len = 1 + rng() % 40;
-        text.insert(rng() % text.size(), text.substr(pos, len));
-      }
-    }
-  }
-  return text;
-}
-
 TEST(ManifestFuzz, MutatedManifestsNeverCrash) {
-  std::mt19937_64 rng(20260720);
+  testing::TextMutator mutator(20260720, "{}[]:-,'\"&*!|>#%@`\n \t0123456789.eEmMiGk/");
   int accepted = 0;
   for (int i = 0; i < 4000; ++i) {
-    const std::string text = Mutate(kCorpus[i % std::size(kCorpus)], rng);
+    const std::string text = mutator.Mutate(kCorpus[i % std::size(kCorpus)]);
     Manifests manifests;
     Status status = ParseManifests(text, "fuzz.yaml", &manifests);
     if (status.ok()) {

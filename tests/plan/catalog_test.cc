@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <random>
+#include "fakes/text_mutator.h"
 
 namespace gpuslice::plan {
 namespace {
@@ -94,19 +94,9 @@ TEST(ParseCatalog, MutatedCatalogsNeverCrash) {
   csv +=
       "g5.xlarge,g5,amd64,1,a10g,22888,4,16384,3920,14162,58,1,1.006,us-east-1,\n"
       "p3.8xlarge,p3,amd64,4,v100,16384,32,249856,31850,228187,234,4,12.24,us-east-1,note\n";
-  std::mt19937_64 rng(2026);
-  const std::string alphabet = ",\"\n-.0123456789ex ";
+  testing::TextMutator mutator(2026, ",\"\n-.0123456789ex ");
   for (int i = 0; i < 3000; ++i) {
-    std::string text = csv;
-    for (int e = 0; e < 1 + static_cast<int>(rng() % 4); ++e) {
-      const size_t pos = rng() % text.size();
-      if (rng() % 2) {
-        text[pos] = alphabet[rng() % alphabet.size()];
-      } else {
-        text.erase(pos, 1 + rng() % 6);
-      }
-      if (text.empty()) break;
-    }
+    const std::string text = mutator.Mutate(csv, 4);
     Result<Catalog> catalog = ParseCatalog(text, "fuzz.csv");
     if (!catalog.ok()) {
       EXPECT_EQ(catalog.status().message().rfind("fuzz.csv", 0), 0u);

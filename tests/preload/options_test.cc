@@ -3,8 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <random>
 #include <string>
+
+#include "fakes/text_mutator.h"
 
 namespace gpuslice::preload {
 namespace {
@@ -134,32 +135,17 @@ TEST(FailClosedOptions, GivesEveryGpuAZeroLimit) {
 
 // Random mutations of valid values never crash the parser, and whatever it accepts is in range.
 TEST(ParseOptions, SurvivesMutatedEnvironments) {
-  std::mt19937 random(20261123);
+  ::gpuslice::testing::TextMutator mutator(20261123, "0123456789-+ ,.eExGgi%GPU\t");
   const std::string seeds[] = {"1073741824", "50", "100", kUuidA, "all", "1", "0"};
-  const std::string alphabet = "0123456789-+ ,.eExGgi%GPU\t";
   for (int round = 0; round < 2000; ++round) {
     Environment env;
     const char* names[] = {"NVIDIA_VISIBLE_DEVICES",   "GPUSLICE_MEMORY_LIMIT_0",
                            "GPUSLICE_COMPUTE_LIMIT_0", "GPUSLICE_MEMORY_LIMIT_1",
                            "GPUSLICE_COMPUTE_LIMIT_1", "GPUSLICE_DISABLE"};
     for (const char* name : names) {
-      if (random() % 2 == 0) continue;
-      std::string value = seeds[random() % std::size(seeds)];
-      const int edits = static_cast<int>(random() % 4);
-      for (int e = 0; e < edits; ++e) {
-        const size_t at = value.empty() ? 0 : random() % (value.size() + 1);
-        switch (random() % 3) {
-          case 0:
-            value.insert(at, 1, alphabet[random() % alphabet.size()]);
-            break;
-          case 1:
-            if (at < value.size()) value.erase(at, 1);
-            break;
-          default:
-            if (at < value.size()) value[at] = alphabet[random() % alphabet.size()];
-        }
-      }
-      env[name] = value;
+      if (mutator.Below(2) == 0) continue;
+      const std::string& value = seeds[mutator.Below(std::size(seeds))];
+      env[name] = mutator.Below(4) == 0 ? value : mutator.Mutate(value, 3);
     }
     Result<Options> options = ParseOptions(Lookup(env));
     if (!options.ok()) continue;

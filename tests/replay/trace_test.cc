@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <random>
 
+#include "fakes/text_mutator.h"
 #include "replay/internal/csv.h"
 
 namespace gpuslice::replay {
@@ -190,25 +190,9 @@ TEST(ParseTraceFuzz, MutatedFilesNeverCrash) {
   std::string pods((std::istreambuf_iterator<char>(pod_file)), {});
   pods.resize(std::min<size_t>(pods.size(), 3000));
   const std::string seeds[] = {std::string(kNodes), pods};
-  std::mt19937_64 rng(20230710);
-  const std::string alphabet = ",\n\r\"|-0123456789aZ \xEF\xBB\xBF";
+  testing::TextMutator mutator(20230710, ",\n\r\"|-0123456789aZ \xEF\xBB\xBF");
   for (int round = 0; round < 3000; ++round) {
-    std::string text = seeds[round % 2];
-    const int edits = 1 + static_cast<int>(rng() % 8);
-    for (int e = 0; e < edits && !text.empty(); ++e) {
-      const size_t at = rng() % text.size();
-      switch (rng() % 3) {
-        case 0:
-          text[at] = alphabet[rng() % alphabet.size()];
-          break;
-        case 1:
-          text.erase(at, 1 + rng() % 4);
-          break;
-        default:
-          text.insert(at, 1, alphabet[rng() % alphabet.size()]);
-          break;
-      }
-    }
+    const std::string text = mutator.Mutate(seeds[round % 2], 8);
     if (round % 2 == 0) {
       Result<std::vector<NodeSpec>> nodes = ParseNodeList(text, "fuzz.csv");
       if (!nodes.ok()) {

@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <random>
 #include <set>
 
 #include "fakes/temp_dir.h"
+#include "fakes/text_mutator.h"
 #include "sim/models.h"
 
 namespace gpuslice::sim {
@@ -223,29 +223,11 @@ TEST(SpecFuzz, MutatedSpecsAreParsedOrRejectedCleanly) {
       "GPU-0a1b2c3d-0000-4000-8000-000000000001, "
       "pciBusId: '0000:3b:00.0', minor: 3, memory: 16Gi}\n",
   };
-  const std::string alphabet = "0123456789xX,:-.{}[]\n \"'#&*!|>%@`GPUTHAvgpusmodelcount";
-  std::mt19937 random(20240601);
+  ::gpuslice::testing::TextMutator mutator(
+      20240601, "0123456789xX,:-.{}[]\n \"'#&*!|>%@`GPUTHAvgpusmodelcount");
   int accepted = 0;
   for (int round = 0; round < 3000; ++round) {
-    std::string text = seeds[random() % seeds.size()];
-    const int mutations = 1 + static_cast<int>(random() % 6);
-    for (int m = 0; m < mutations && !text.empty(); ++m) {
-      const size_t at = random() % text.size();
-      switch (random() % 4) {
-        case 0:
-          text[at] = alphabet[random() % alphabet.size()];
-          break;
-        case 1:
-          text.insert(at, 1, alphabet[random() % alphabet.size()]);
-          break;
-        case 2:
-          text.erase(at, 1 + random() % 4);
-          break;
-        default:
-          text.insert(at, text.substr(random() % text.size(), random() % 8));
-          break;
-      }
-    }
+    const std::string text = mutator.Mutate(seeds[mutator.Below(seeds.size())]);
     const bool yaml = text.find("version") != std::string::npos;
     Result<SimSpec> spec = yaml ? ParseSpecYaml(text, "fuzz.yaml") : ParseSpecString(text);
     if (spec.ok()) {

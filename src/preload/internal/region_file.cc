@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -97,11 +96,10 @@ Result<RegionMapping> RegionMapping::MapShared(const std::string& path) {
   FileLock lock(fd.get());
   if (!lock.locked()) return Status::FailedPrecondition(OsError("cannot lock region", path));
 
-  struct stat info {};
-  if (fstat(fd.get(), &info) != 0) {
-    return Status::FailedPrecondition(OsError("cannot stat region", path));
-  }
-  const auto size = static_cast<size_t>(info.st_size);
+  // The size by lseek, not fstat: fstat is a GLIBC_2.33 symbol, too new for many images.
+  const off_t end = lseek(fd.get(), 0, SEEK_END);
+  if (end < 0) return Status::FailedPrecondition(OsError("cannot size region", path));
+  const auto size = static_cast<size_t>(end);
   if (size != 0 && size < sizeof(core::region::Header)) {
     return Status::FailedPrecondition("region " + path + " is " + std::to_string(size) +
                                       " bytes: not a gpuslice region");
