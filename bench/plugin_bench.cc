@@ -69,20 +69,29 @@ int main(int argc, char** argv) {
   int allocations = 5000;
   int restarts = 20;
   int xid_rounds = 3;
+  std::string regions_dir;
   std::string bin_dir = fs::path("/proc/self/exe").parent_path().string();
   app.add_option("--allocations", allocations, "Allocate calls to time")->capture_default_str();
   app.add_option("--restarts", restarts, "kubelet restarts to time")->capture_default_str();
   app.add_option("--xid-rounds", xid_rounds, "rounds of one XID per GPU")->capture_default_str();
+  app.add_option("--regions-dir", regions_dir,
+                 "Where Allocate creates region directories (default: in the bench's temporary "
+                 "directory). Each Allocate makes one, so the disk's metadata latency is part of "
+                 "the round trip; a tmpfs such as /dev/shm isolates the plugin's own cost.");
   CLI11_PARSE(app, argc, argv);
   char exe[4096] = {};
   if (readlink("/proc/self/exe", exe, sizeof(exe) - 1) > 0) bin_dir = fs::path(exe).parent_path();
 
   std::string pattern = "/tmp/gs-bench-XXXXXX";
   const std::string dir = mkdtemp(pattern.data());
+  if (regions_dir.empty()) regions_dir = dir + "/regions";
+  std::string regions_pattern = regions_dir + "/gs-bench-XXXXXX";
+  fs::create_directories(regions_dir);
+  regions_dir = mkdtemp(regions_pattern.data());
   fs::create_directories(dir + "/lib");
   std::ofstream(dir + "/lib/libgpuslice.so") << "library";
   std::ofstream(dir + "/config.yaml") << "version: v1\nlibrary: {hostDir: " << dir << "/lib}\n"
-                                      << "regionsDir: " << dir << "/regions\n"
+                                      << "regionsDir: " << regions_dir << "\n"
                                       << "health: {recoveryWindow: 1s}\n"
                                       << "defaultProfile: {slices: 16}\n";
   gpuslice::Result<std::unique_ptr<DeviceManager>> kubelet =
@@ -113,7 +122,9 @@ int main(int argc, char** argv) {
     kill(plugin, SIGKILL);
     return 1;
   }
-  std::cout << "gpuslice-device-plugin, 8 simulated H100-80GB x 16 slices = 128 device IDs\n";
+  std::cout << "gpuslice-device-plugin, 8 simulated H100-80GB x 16 slices = 128 device IDs; "
+               "regions in "
+            << regions_dir << "\n";
 
   // Allocate round trip: the RPC alone, as the kubelet makes it, one slice per container.
   auto channel = grpc::CreateChannel("unix://" + dir + "/dp/gpuslice-nvidia.com_gpu.sock",
@@ -202,6 +213,7 @@ int main(int argc, char** argv) {
   std::printf("plugin resident memory: %.1f MiB (%.1f MiB private heap and stacks, %.1f MiB "
               "mapped code and data of its libraries), peak %.1f MiB\n",
               rss / 1024.0, anonymous / 1024.0, file / 1024.0, hwm / 1024.0);
+  fs::remove_all(regions_dir);
   fs::remove_all(dir);
   return 0;
 }
