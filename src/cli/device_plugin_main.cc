@@ -8,14 +8,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "cli/command.h"
 #include "cli/paths.h"
 #include "core/config.h"
 #include "gpu/nvml_backend.h"
+#include "io/file.h"
 #include "plugin/http_endpoint.h"
 #include "plugin/plugin_manager.h"
 
@@ -47,22 +46,15 @@ std::string DefaultSimulationState(const std::string& spec) {
          std::to_string(getuid()) + "-" + suffix + ".state";
 }
 
-Result<core::Config> LoadConfig(const Flags& flags, std::string* text_out) {
+Result<core::Config> LoadConfig(const Flags& flags) {
   if (flags.config_path.empty()) return core::Config{};
-  std::ifstream file(flags.config_path);
-  if (!file) {
-    return Status::InvalidArgument("cannot read config file " + flags.config_path + ": " +
-                                   std::strerror(errno));
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  *text_out = text.str();
-  return core::ParseConfig(*text_out, flags.config_path);
+  Result<std::string> text = io::ReadFile(flags.config_path);
+  if (!text.ok()) return text.status();
+  return core::ParseConfig(*text, flags.config_path);
 }
 
 int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides) {
-  std::string config_text;
-  Result<core::Config> config = LoadConfig(flags, &config_text);
+  Result<core::Config> config = LoadConfig(flags);
   if (!config.ok()) {
     spdlog::critical("invalid config: {}", config.status().message());
     return cli::kExitUsage;

@@ -4,15 +4,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/subcommands.h"
 #include "core/config.h"
 #include "core/quantity.h"
+#include "io/file.h"
 #include "kube/manifest.h"
 #include "nodesim/node_sim.h"
 
@@ -124,14 +123,12 @@ int RunNodeSim(const NodeSimFlags& flags) {
   std::string config_text(embedded::kNodeSimConfig);
   std::string config_source = "examples/node-sim/config.yaml (built in; --config for yours)";
   if (!flags.config_path.empty()) {
-    std::ifstream file(flags.config_path);
-    if (!file) {
-      std::cerr << "gpuslice node-sim: cannot read config " << flags.config_path << "\n";
+    Result<std::string> text = io::ReadFile(flags.config_path);
+    if (!text.ok()) {
+      std::cerr << "gpuslice node-sim: " << text.status().message() << "\n";
       return kExitUsage;
     }
-    std::stringstream text;
-    text << file.rdbuf();
-    config_text = text.str();
+    config_text = std::move(*text);
     config_source = flags.config_path;
   }
   Result<core::Config> config = core::ParseConfig(

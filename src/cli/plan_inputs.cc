@@ -2,12 +2,11 @@
 
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cli/command.h"
 #include "core/quantity.h"
+#include "io/file.h"
 #include "kube/manifest.h"
 #include "plan/render.h"
 
@@ -38,14 +37,6 @@ const BundledFile kBundledExamples[] = {
     {"examples/gpuslice/nodeoverlays.yaml", &embedded::kExampleNodeOverlays},
 };
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 Result<uint64_t> Bytes(std::string_view flag, const std::string& text) {
   Result<core::Quantity> quantity = core::Quantity::Parse(text);
   if (!quantity.ok()) return quantity.status().WithContext(std::string(flag));
@@ -62,7 +53,7 @@ Result<std::optional<plan::SlicingProfile>> Profile(const SlicingFlags& flags,
   Result<uint64_t> reserved = Bytes("--reserved-memory", flags.reserved_memory);
   if (!reserved.ok()) return reserved.status();
   if (!flags.config.empty()) {
-    Result<std::string> text = ReadFile(flags.config);
+    Result<std::string> text = io::ReadFile(flags.config);
     if (!text.ok()) return text.status();
     Result<core::Config> config = plan::ReadPluginConfig(*text, flags.config);
     if (!config.ok()) return config.status();
@@ -116,7 +107,7 @@ Result<PlanInputs> LoadPlanInputs(const std::vector<std::string>& paths,
   if (flags.catalog.empty()) {
     inputs.catalog = plan::BuiltinCatalog();
   } else {
-    Result<std::string> text = ReadFile(flags.catalog);
+    Result<std::string> text = io::ReadFile(flags.catalog);
     if (!text.ok()) return text.status();
     Result<plan::Catalog> catalog = plan::ParseCatalog(*text, flags.catalog);
     if (!catalog.ok()) return catalog.status();

@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <system_error>
 
+#include "io/file.h"
 #include "kube/internal/object_readers.h"
 #include "kube/internal/yaml_emit.h"
 #include "kube/internal/yaml_field.h"
@@ -244,22 +244,6 @@ Status ParseDocuments(std::string_view text, std::string_view file_name, Manifes
   return Status::Ok();
 }
 
-Result<std::string> ReadFile(const std::filesystem::path& path) {
-  std::error_code error;
-  const std::uintmax_t size = std::filesystem::file_size(path, error);
-  if (error) return Status::NotFound(path.string() + ": " + error.message());
-  if (size > kMaxFileBytes) {
-    return Status::InvalidArgument(path.string() + ": " + std::to_string(size) +
-                                   " bytes is more than the " + std::to_string(kMaxFileBytes) +
-                                   "-byte limit for a manifest file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path.string() + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Status::Unavailable(path.string() + ": read failed");
-  return text.str();
-}
 
 Result<std::vector<std::filesystem::path>> ExpandPath(const std::string& path) {
   namespace fs = std::filesystem;
@@ -299,7 +283,7 @@ Result<Manifests> LoadManifests(const std::vector<std::string>& paths) {
     Result<std::vector<std::filesystem::path>> files = ExpandPath(path);
     if (!files.ok()) return files.status();
     for (const std::filesystem::path& file : *files) {
-      Result<std::string> text = ReadFile(file);
+      Result<std::string> text = io::ReadFile(file.string(), kMaxFileBytes);
       if (!text.ok()) return text.status();
       GPUSLICE_RETURN_IF_ERROR(ParseDocuments(*text, file.string(), &manifests));
     }

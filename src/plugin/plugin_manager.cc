@@ -11,10 +11,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
+#include "io/file.h"
 #include "plugin/allocator.h"
 #include "plugin/kubelet_client.h"
 
@@ -82,17 +81,6 @@ std::string PluginManager::SocketPath(const std::string& resource) const {
   return config_->device_plugin_dir + "/" + SocketName(resource);
 }
 
-Result<std::string> PluginManager::ReadConfigFile() const {
-  std::ifstream file(options_.config_path);
-  if (!file) {
-    return Status::NotFound("cannot read config file " + options_.config_path + ": " +
-                            std::strerror(errno));
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
 Status PluginManager::Start() {
   inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -100,7 +88,7 @@ Status PluginManager::Start() {
     return Status::Internal(std::string("cannot create inotify/eventfd: ") + std::strerror(errno));
   }
   if (!options_.config_path.empty()) {
-    Result<std::string> text = ReadConfigFile();
+    Result<std::string> text = io::ReadFile(options_.config_path);
     if (text.ok()) config_text_ = *text;
     config_dir_watch_ =
         inotify_add_watch(inotify_fd_, DirName(options_.config_path).c_str(),
@@ -299,13 +287,13 @@ void PluginManager::HandleInotify() {
     }
   }
   if (config_touched && !options_.config_path.empty()) {
-    Result<std::string> text = ReadConfigFile();
+    Result<std::string> text = io::ReadFile(options_.config_path);
     if (text.ok() && *text != config_text_) file_changed_ = true;
   }
 }
 
 Status PluginManager::Reload(bool force) {
-  Result<std::string> text = ReadConfigFile();
+  Result<std::string> text = io::ReadFile(options_.config_path);
   if (!text.ok()) return text.status();
   if (!force && *text == config_text_) {
     metrics_.Increment(kMetricConfigReloads, {{"result", "unchanged"}});

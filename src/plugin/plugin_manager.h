@@ -86,7 +86,6 @@ class PluginManager {
   void PublishHealth();
   void Wake();
   std::chrono::milliseconds TimeUntilNextWork() const;
-  Result<std::string> ReadConfigFile() const;
   std::string SocketPath(const std::string& resource) const;
 
   PluginManagerOptions options_;

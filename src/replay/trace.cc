@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <functional>
 #include <limits>
-#include <sstream>
 
+#include "io/file.h"
 #include "replay/internal/csv.h"
 
 namespace gpuslice::replay {
@@ -134,14 +133,6 @@ std::vector<std::string> SplitModels(std::string_view spec) {
   return models;
 }
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path + ": cannot open the file");
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return Status::NotFound(path + ": cannot read the file");
-  return contents.str();
-}
 
 }  // namespace
 
@@ -215,13 +206,13 @@ Result<std::vector<TracePod>> ParsePodList(std::string_view text, std::string_vi
 }
 
 Result<std::vector<NodeSpec>> LoadNodeList(const std::string& path) {
-  Result<std::string> text = ReadFile(path);
+  Result<std::string> text = io::ReadFile(path);
   if (!text.ok()) return text.status();
   return ParseNodeList(*text, path);
 }
 
 Result<std::vector<TracePod>> LoadPodList(const std::string& path) {
-  Result<std::string> text = ReadFile(path);
+  Result<std::string> text = io::ReadFile(path);
   if (!text.ok()) return text.status();
   return ParsePodList(*text, path);
 }

@@ -3,10 +3,9 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <sstream>
 
+#include "io/file.h"
 #include "sim/internal/spec_defaults.h"
 #include "sim/models.h"
 
@@ -39,12 +38,9 @@ Result<SimSpec> ParseSpec(std::string_view text) {
     return ParseSpecString(trimmed);
   }
   const std::string path(trimmed);
-  std::ifstream file(path);
-  if (!file) return Status::NotFound("cannot read spec file '" + path + "'");
-  std::ostringstream content;
-  content << file.rdbuf();
-  if (file.bad()) return Status::Internal("error reading spec file '" + path + "'");
-  return ParseSpecYaml(content.str(), path);
+  Result<std::string> content = io::ReadFile(path);
+  if (!content.ok()) return content.status().WithContext("spec file");
+  return ParseSpecYaml(*content, path);
 }
 
 Result<SimSpec> ParseSpecString(std::string_view text) {

@@ -179,7 +179,7 @@ TEST(LoadPodList, ReadsTheFixtureAndNamesMissingFiles) {
 
   Result<std::vector<NodeSpec>> missing = LoadNodeList(data + "no-such-file.csv");
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(missing.status().message(), data + "no-such-file.csv: cannot open the file");
+  EXPECT_EQ(missing.status().message(), data + "no-such-file.csv: cannot open: No such file or directory");
 }
 
 // Random byte-level mutations of valid files: the parsers either accept the text or return
