@@ -61,24 +61,30 @@ void* SubstituteDlsymResult(const char* symbol, void* found) {
 }  // namespace
 }  // namespace gpuslice::preload
 
-// dlsym itself is the assembly entry point below; this is where it goes for every handle but
-// RTLD_NEXT. It may run before the library (or the sanitizer runtime) is initialized, so only
+// dlsym itself is the assembly entry point below; this is where it goes for lookups in a
+// handle. It may run before the library (or the sanitizer runtime) is initialized, so only
 // names of the driver and NVML, which no loader or runtime looks up that early, go on to C++.
 extern "C" __attribute__((visibility("hidden"))) [[gnu::no_sanitize("address", "undefined")]] void*
 gpuslice_dlsym_intercept(void* handle, const char* symbol) {
   const auto next = gpuslice_resolve_next_dlsym();
   void* found = next != nullptr ? next(handle, symbol) : nullptr;
   if (found == nullptr || symbol == nullptr) return found;
+  // Driver and NVML names are "cu" or "nvml" and a capital: cuMemAlloc, nvmlInit. Anything
+  // else (curl_easy_init, cudaMalloc) never needs the C++ below.
+  auto capital = [](char c) { return c >= 'A' && c <= 'Z'; };
   const bool driver_name =
-      (symbol[0] == 'c' && symbol[1] == 'u') ||
-      (symbol[0] == 'n' && symbol[1] == 'v' && symbol[2] == 'm' && symbol[3] == 'l');
+      (symbol[0] == 'c' && symbol[1] == 'u' && capital(symbol[2])) ||
+      (symbol[0] == 'n' && symbol[1] == 'v' && symbol[2] == 'm' && symbol[3] == 'l' &&
+       capital(symbol[4]));
   return driver_name ? gpuslice::preload::SubstituteDlsymResult(symbol, found) : found;
 }
 
-// glibc's dlsym resolves RTLD_NEXT relative to its caller's return address, so an RTLD_NEXT
-// lookup must reach it by a jump that keeps the application's return address, never by a
-// call from here (that would resolve relative to this library and could hand an interposer
-// its own function back).
+// glibc's dlsym resolves RTLD_NEXT and RTLD_DEFAULT relative to its caller's return address
+// (RTLD_NEXT: the objects after the caller; RTLD_DEFAULT: the global scope plus the caller's
+// own dependencies, which for a library dlopened RTLD_LOCAL are not global). So both reach it
+// by a jump that keeps the application's return address, never by a call from here. Neither
+// needs intercepting: this library comes first in the global scope, so RTLD_DEFAULT finds its
+// hooks anyway. Only lookups in a handle (a dlopened libcuda.so.1) go through the intercept.
 #if defined(__x86_64__)
 asm(R"(
   .text
@@ -86,7 +92,10 @@ asm(R"(
   .type dlsym, @function
 dlsym:
   cmpq $-1, %rdi
+  je 3f
+  testq %rdi, %rdi
   jne 2f
+3:
   movq gpuslice_next_dlsym(%rip), %rax
   testq %rax, %rax
   jne 1f
@@ -112,7 +121,9 @@ asm(R"(
   .type dlsym, %function
 dlsym:
   cmn x0, #1
-  b.ne 2f
+  b.eq 3f
+  cbnz x0, 2f
+3:
   stp x29, x30, [sp, #-32]!
   mov x29, sp
   stp x0, x1, [sp, #16]
