@@ -96,6 +96,10 @@ class ConfigReader {
     if (!node.IsScalar()) return Error(node, path, "expected a duration such as 30s or 5m");
     Result<std::chrono::milliseconds> duration = ParseDuration(node.Scalar());
     if (!duration.ok()) return Error(node, path, duration.status().message());
+    // Whole seconds: "500ms" must not silently become 0, which means something else.
+    if (duration->count() % 1000 != 0) {
+      return Error(node, path, "\"" + node.Scalar() + "\" is not a whole number of seconds");
+    }
     return std::chrono::duration_cast<std::chrono::seconds>(*duration);
   }
 
@@ -225,19 +229,24 @@ Status ConfigReader::ReadProfile(const YAML::Node& node, const std::string& path
 
 Status ConfigReader::ReadHealth(const YAML::Node& node, const std::string& path,
                                 HealthConfig* health) const {
-  GPUSLICE_RETURN_IF_ERROR(CheckMap(node, path, {"enabled", "ignoredXids", "recoveryWindow"}));
+  GPUSLICE_RETURN_IF_ERROR(
+      CheckMap(node, path, {"enabled", "ignoredXids", "resetRequiredXids", "recoveryWindow"}));
   if (const YAML::Node& enabled = node["enabled"]) {
     Result<bool> value = Bool(enabled, Join(path, "enabled"));
     if (!value.ok()) return value.status();
     health->enabled = *value;
   }
-  if (const YAML::Node& xids = node["ignoredXids"]) {
-    const std::string xids_path = Join(path, "ignoredXids");
+  for (const auto& [key, list] : {std::pair<const char*, std::vector<int>*>{
+                                       "ignoredXids", &health->extra_ignored_xids},
+                                   {"resetRequiredXids", &health->extra_reset_required_xids}}) {
+    const YAML::Node& xids = node[key];
+    if (!xids) continue;
+    const std::string xids_path = Join(path, key);
     if (!xids.IsSequence()) return Error(xids, xids_path, "expected a list of XID numbers");
     for (size_t i = 0; i < xids.size(); ++i) {
       Result<int64_t> xid = Integer(xids[i], Index(xids_path, i), 1, 65535);
       if (!xid.ok()) return xid.status();
-      health->extra_ignored_xids.push_back(static_cast<int>(*xid));
+      list->push_back(static_cast<int>(*xid));
     }
   }
   if (const YAML::Node& window = node["recoveryWindow"]) {
@@ -361,6 +370,13 @@ void EmitProfile(const SlicingProfile& profile, bool is_default, YAML::Emitter& 
 
 }  // namespace
 
+const std::vector<int>& DefaultResetRequiredXids() {
+  // NVIDIA's XID catalog: double-bit ECC (48), row remapping pending or failed (63, 64),
+  // NVLink (74), fallen off the bus (79), uncontained ECC (95), GSP timeout or error (119, 120).
+  static const std::vector<int> kResetRequired = {48, 63, 64, 74, 79, 95, 119, 120};
+  return kResetRequired;
+}
+
 const std::vector<int>& DefaultIgnoredXids() {
   // NVIDIA documents these as caused by applications (or, 109, a context-switch timeout), so a
   // GPU reporting them is still fit for other pods.
@@ -431,6 +447,8 @@ std::string FormatConfig(const Config& config) {
   out << YAML::Key << "enabled" << YAML::Value << config.health.enabled;
   out << YAML::Key << "ignoredXids" << YAML::Value << YAML::Flow
       << config.health.extra_ignored_xids;
+  out << YAML::Key << "resetRequiredXids" << YAML::Value << YAML::Flow
+      << config.health.extra_reset_required_xids;
   out << YAML::Key << "recoveryWindow" << YAML::Value
       << FormatDuration(config.health.recovery_window);
   out << YAML::EndMap;

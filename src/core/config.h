@@ -4,7 +4,7 @@
 //   version: v1
 //   devicePluginDir: /var/lib/kubelet/device-plugins
 //   allocationPolicy: packed            # packed | spread
-//   health: {enabled: true, ignoredXids: [74], recoveryWindow: 5m}
+//   health: {enabled: true, ignoredXids: [74], resetRequiredXids: [92], recoveryWindow: 5m}
 //   library: {hostDir: /var/lib/gpuslice/lib}
 //   regionsDir: /var/lib/gpuslice/regions
 //   defaultProfile: {slices: 1, resourceName: nvidia.com/gpu}
@@ -41,6 +41,10 @@ struct HealthConfig {
   // Added to the XIDs NVIDIA documents as application errors, which never mark a GPU
   // unhealthy: 13, 31, 43, 45, 68, 109.
   std::vector<int> extra_ignored_xids;
+  // Added to the XIDs after which NVIDIA says a GPU needs a reset: 48, 63, 64, 74, 79, 95, 119,
+  // 120. A GPU marked by one of these never recovers on its own: reset it, then restart the
+  // plugin.
+  std::vector<int> extra_reset_required_xids;
   // A GPU marked unhealthy becomes healthy again after this long without a critical XID,
   // provided NVML still answers for it. Zero: never recover.
   std::chrono::seconds recovery_window{std::chrono::minutes(5)};
@@ -61,6 +65,9 @@ struct Config {
 
 // The XIDs that never mark a GPU unhealthy unless configured otherwise.
 const std::vector<int>& DefaultIgnoredXids();
+
+// The XIDs after which a GPU stays unhealthy until it has been reset.
+const std::vector<int>& DefaultResetRequiredXids();
 
 // Parses a v1 config document. `file_name` only labels error messages
 // ("<file>:<line>:<column>: <field path>: <problem>"). Unknown fields, a missing or other

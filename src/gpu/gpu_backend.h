@@ -11,6 +11,13 @@
 
 namespace gpuslice::gpu {
 
+// The GPUs found, and the ones that were found but did not answer (a lost GPU must not take
+// the node's other GPUs down with it).
+struct Discovery {
+  std::vector<core::GpuInfo> gpus;    // in index order
+  std::vector<std::string> failures;  // "GPU 3: nvmlDeviceGetUUID: GPU is lost", one per GPU
+};
+
 // A critical error reported by the driver for one GPU, or for all of them.
 struct XidEvent {
   std::string gpu_uuid;  // empty: the driver lost every GPU (all must be treated as failed)
@@ -22,11 +29,11 @@ class GpuBackend {
  public:
   virtual ~GpuBackend() = default;
 
-  // Returns the node's GPUs in index order, or Unavailable when the driver cannot be queried.
-  virtual Result<std::vector<core::GpuInfo>> ListGpus() = 0;
+  // Returns the node's GPUs, or Unavailable when the driver cannot be queried at all.
+  virtual Result<Discovery> Discover() = 0;
 
   // Blocks for at most `timeout` waiting for the next critical XID event on any GPU listed by
-  // ListGpus. Returns the event; DeadlineExceeded when none arrived in time; Unavailable when
+  // Discover. Returns the event; DeadlineExceeded when none arrived in time; Unavailable when
   // events cannot be watched at all (the caller then relies on CheckGpu polling).
   virtual Result<XidEvent> WaitForXid(std::chrono::milliseconds timeout) = 0;
 

@@ -41,55 +41,64 @@ NvmlBackend::~NvmlBackend() {
   if (event_set_ != nullptr) nvml_->EventSetFree(static_cast<nvmlEventSet_t>(event_set_));
 }
 
-Result<std::vector<core::GpuInfo>> NvmlBackend::ListGpus() {
+Result<Discovery> NvmlBackend::Discover() {
   unsigned int count = 0;
   nvmlReturn_t ret = nvml_->DeviceGetCount(&count);
   if (ret != NVML_SUCCESS) {
     return Status::Unavailable(nvml_->Describe("nvmlDeviceGetCount_v2", ret));
   }
-  std::vector<core::GpuInfo> gpus;
-  gpus.reserve(count);
+  Discovery discovery;
   for (unsigned int i = 0; i < count; ++i) {
-    auto fail = [&](const char* function, nvmlReturn_t r) {
-      return Status::Unavailable("GPU " + std::to_string(i) + ": " + nvml_->Describe(function, r));
-    };
-    nvmlDevice_t device = nullptr;
-    if ((ret = nvml_->DeviceGetHandleByIndex(i, &device)) != NVML_SUCCESS) {
-      return fail("nvmlDeviceGetHandleByIndex_v2", ret);
+    Result<core::GpuInfo> gpu = DescribeGpu(i);
+    if (gpu.ok()) {
+      discovery.gpus.push_back(std::move(*gpu));
+    } else {
+      discovery.failures.push_back(gpu.status().message());
     }
-    core::GpuInfo gpu;
-    gpu.index = static_cast<int>(i);
-    char text[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
-    if ((ret = nvml_->DeviceGetUUID(device, text, sizeof(text))) != NVML_SUCCESS) {
-      return fail("nvmlDeviceGetUUID", ret);
-    }
-    gpu.uuid = text;
-    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = {};
-    if ((ret = nvml_->DeviceGetName(device, name, sizeof(name))) != NVML_SUCCESS) {
-      return fail("nvmlDeviceGetName", ret);
-    }
-    gpu.name = name;
-    nvmlMemory_t memory = {};
-    if ((ret = nvml_->DeviceGetMemoryInfo(device, &memory)) != NVML_SUCCESS) {
-      return fail("nvmlDeviceGetMemoryInfo", ret);
-    }
-    gpu.memory_bytes = memory.total;
-    unsigned int minor = 0;
-    if (nvml_->DeviceGetMinorNumber(device, &minor) == NVML_SUCCESS) {
-      gpu.minor = static_cast<int>(minor);
-    }
-    nvmlPciInfo_t pci = {};
-    if (nvml_->DeviceGetPciInfo(device, &pci) == NVML_SUCCESS) gpu.pci_bus_id = pci.busId;
-    unsigned int numa = 0;
-    if (nvml_->DeviceGetNumaNodeId != nullptr &&
-        nvml_->DeviceGetNumaNodeId(device, &numa) == NVML_SUCCESS) {
-      gpu.numa_node = static_cast<int>(numa);
-    } else if (!gpu.pci_bus_id.empty()) {
-      gpu.numa_node = ReadSysfsNumaNode(options_.sysfs_root, gpu.pci_bus_id);
-    }
-    gpus.push_back(std::move(gpu));
   }
-  return gpus;
+  return discovery;
+}
+
+Result<core::GpuInfo> NvmlBackend::DescribeGpu(unsigned int i) {
+  auto fail = [&](const char* function, nvmlReturn_t r) {
+    return Status::Unavailable("GPU " + std::to_string(i) + ": " + nvml_->Describe(function, r));
+  };
+  nvmlReturn_t ret = NVML_SUCCESS;
+  nvmlDevice_t device = nullptr;
+  if ((ret = nvml_->DeviceGetHandleByIndex(i, &device)) != NVML_SUCCESS) {
+    return fail("nvmlDeviceGetHandleByIndex_v2", ret);
+  }
+  core::GpuInfo gpu;
+  gpu.index = static_cast<int>(i);
+  char text[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+  if ((ret = nvml_->DeviceGetUUID(device, text, sizeof(text))) != NVML_SUCCESS) {
+    return fail("nvmlDeviceGetUUID", ret);
+  }
+  gpu.uuid = text;
+  char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = {};
+  if ((ret = nvml_->DeviceGetName(device, name, sizeof(name))) != NVML_SUCCESS) {
+    return fail("nvmlDeviceGetName", ret);
+  }
+  gpu.name = name;
+  nvmlMemory_t memory = {};
+  if ((ret = nvml_->DeviceGetMemoryInfo(device, &memory)) != NVML_SUCCESS) {
+    return fail("nvmlDeviceGetMemoryInfo", ret);
+  }
+  gpu.memory_bytes = memory.total;
+  unsigned int minor = 0;
+  if (nvml_->DeviceGetMinorNumber(device, &minor) == NVML_SUCCESS) {
+    gpu.minor = static_cast<int>(minor);
+  }
+  nvmlPciInfo_t pci = {};
+  if (nvml_->DeviceGetPciInfo(device, &pci) == NVML_SUCCESS) gpu.pci_bus_id = pci.busId;
+  unsigned int numa = 0;
+  if (nvml_->DeviceGetNumaNodeId != nullptr &&
+      nvml_->DeviceGetNumaNodeId(device, &numa) == NVML_SUCCESS) {
+    gpu.numa_node = static_cast<int>(numa);
+  } else if (!gpu.pci_bus_id.empty()) {
+    gpu.numa_node = ReadSysfsNumaNode(options_.sysfs_root, gpu.pci_bus_id);
+  }
+  return gpu;
 }
 
 Status NvmlBackend::EnsureEventSet() {

@@ -31,13 +31,14 @@ class NvmlBackend : public GpuBackend {
 
   ~NvmlBackend() override;
 
-  Result<std::vector<core::GpuInfo>> ListGpus() override;
+  Result<Discovery> Discover() override;
   Result<XidEvent> WaitForXid(std::chrono::milliseconds timeout) override;
   Status CheckGpu(const std::string& uuid) override;
 
  private:
   NvmlBackend(std::unique_ptr<internal::NvmlLibrary> library, NvmlBackendOptions options);
   Status EnsureEventSet();
+  Result<core::GpuInfo> DescribeGpu(unsigned int index);
 
   std::unique_ptr<internal::NvmlLibrary> nvml_;
   NvmlBackendOptions options_;

@@ -100,9 +100,9 @@ Status NodeSim::Impl::Start(NodeSimOptions options) {
                      fs::path(config_.library_host_dir) / std::string(plugin::kLibraryFileName),
                      error);
 
-  Result<std::vector<core::GpuInfo>> gpus = backend_->ListGpus();
-  if (!gpus.ok()) return gpus.status();
-  Result<plugin::Inventory> inventory = plugin::Inventory::Build(config_, *gpus);
+  Result<gpu::Discovery> discovery = backend_->Discover();
+  if (!discovery.ok()) return discovery.status();
+  Result<plugin::Inventory> inventory = plugin::Inventory::Build(config_, discovery->gpus);
   if (!inventory.ok()) return inventory.status();
   inventory_ = std::make_unique<plugin::Inventory>(std::move(*inventory));
 
@@ -160,6 +160,7 @@ NodeSimReport NodeSim::Impl::Run(const std::vector<kube::Pod>& pods) {
     std::vector<Request> requests;
     std::string rejection;
     for (const kube::Container& container : pod.spec().containers) {
+      std::string served;  // the gpuslice resource this container already requests
       std::set<std::string> names;
       for (const auto& [name, quantity] : container.limits) names.insert(name);
       for (const auto& [name, quantity] : container.requests) names.insert(name);
@@ -177,6 +178,14 @@ NodeSimReport NodeSim::Impl::Run(const std::vector<kube::Pod>& pods) {
                       ")";
           break;
         }
+        // Every gpuslice resource's Allocate sets the same environment variables and mounts
+        // the region at the same path: the runtime could not start such a container.
+        if (!served.empty()) {
+          rejection = "container " + container.name + " requests both " + served + " and " +
+                      name + "; a container can hold slices of one gpuslice resource only";
+          break;
+        }
+        served = name;
         requests.push_back({container.name, name, static_cast<int>(count)});
       }
       if (!rejection.empty()) break;

@@ -103,6 +103,7 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
 
   ContainerAllocation allocation;
   std::vector<std::string> uuids;
+  std::vector<RecordedSlicing> slicing;
   bool env_injection = false;
   int visible = 0;
   for (const auto& [position, count] : slices_per_gpu) {
@@ -110,6 +111,8 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
     const core::SliceLimits limits =
         core::LimitsForSlices(sliced.profile, sliced.gpu.memory_bytes, count);
     uuids.push_back(sliced.gpu.uuid);
+    slicing.push_back(
+        {sliced.gpu.uuid, sliced.profile.slices, sliced.profile.reserved_memory_bytes});
     allocation.envs[core::contract::MemoryLimitEnv(visible)] = std::to_string(limits.memory_bytes);
     allocation.envs[core::contract::ComputeLimitEnv(visible)] =
         std::to_string(limits.compute_percent);
@@ -121,7 +124,7 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
       std::string(core::contract::kContainerRegionDir) + "/" +
       std::string(core::contract::kRegionFileName);
 
-  Result<std::string> region_dir = regions_.Create(std::string(resource), device_ids);
+  Result<std::string> region_dir = regions_.Create(std::string(resource), device_ids, slicing);
   if (!region_dir.ok()) return region_dir.status();
   allocation.region_dir = *region_dir;
   allocation.mounts.push_back(

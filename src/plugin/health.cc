@@ -15,6 +15,11 @@ void HealthTracker::SetConfig(core::HealthConfig config) {
   ignored_.clear();
   ignored_.insert(core::DefaultIgnoredXids().begin(), core::DefaultIgnoredXids().end());
   ignored_.insert(config_.extra_ignored_xids.begin(), config_.extra_ignored_xids.end());
+  reset_required_.clear();
+  reset_required_.insert(core::DefaultResetRequiredXids().begin(),
+                         core::DefaultResetRequiredXids().end());
+  reset_required_.insert(config_.extra_reset_required_xids.begin(),
+                         config_.extra_reset_required_xids.end());
 }
 
 bool HealthTracker::IsIgnored(int xid) const {
@@ -28,15 +33,23 @@ bool HealthTracker::Record(const gpu::XidEvent& event, const std::vector<std::st
     if (!config_.enabled) return false;
   }
   if (IsIgnored(event.xid)) return false;
-  const std::string reason =
-      event.xid != 0 ? "XID " + std::to_string(event.xid) : "the driver reported the GPU lost";
   std::vector<std::string> affected =
       event.gpu_uuid.empty() ? all_uuids : std::vector<std::string>{event.gpu_uuid};
   std::lock_guard<std::mutex> lock(mutex_);
+  const bool needs_reset = reset_required_.count(event.xid) > 0;
+  std::string reason =
+      event.xid != 0 ? "XID " + std::to_string(event.xid) : "the driver reported the GPU lost";
+  if (needs_reset) reason += " (needs a GPU reset)";
   bool changed = false;
   for (const std::string& uuid : affected) {
-    auto [it, inserted] = unhealthy_.insert_or_assign(uuid, Failure{reason, clock_.Now()});
+    auto [it, inserted] = unhealthy_.try_emplace(uuid);
     changed |= inserted;
+    // Once a GPU needs a reset it keeps needing one, whatever is reported after.
+    if (inserted || !it->second.needs_reset) {
+      it->second.reason = reason;
+      it->second.needs_reset = needs_reset;
+    }
+    it->second.last_critical = clock_.Now();
   }
   return changed;
 }
@@ -49,6 +62,7 @@ std::vector<std::string> HealthTracker::Recover(
     if (config_.recovery_window.count() == 0) return {};
     const auto now = clock_.Now();
     for (const auto& [uuid, failure] : unhealthy_) {
+      if (failure.needs_reset) continue;
       if (now - failure.last_critical >= config_.recovery_window) due.push_back(uuid);
     }
   }
@@ -106,26 +120,26 @@ void HealthMonitor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void HealthMonitor::PollWithoutEvents() {
-  std::vector<std::string> uuids;
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    wake_.wait_for(lock, options_.poll_interval, [this] { return stop_; });
-    if (stop_) return;
-    uuids = uuids_;
-  }
+bool HealthMonitor::Sleep(std::chrono::milliseconds duration) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return !wake_.wait_for(lock, duration, [this] { return stop_; });
+}
+
+void HealthMonitor::PollGpus(const std::vector<std::string>& uuids) {
   bool changed = false;
   for (const std::string& uuid : uuids) {
     Status status = backend_.CheckGpu(uuid);
     if (status.ok()) continue;
-    spdlog::warn("GPU {} stopped answering: {}", uuid, status.message());
-    changed |= tracker_.Record(gpu::XidEvent{uuid, 0}, uuids);
+    if (tracker_.Record(gpu::XidEvent{uuid, 0}, uuids)) {
+      spdlog::warn("GPU {} stopped answering: {}", uuid, status.message());
+      changed = true;
+    }
   }
   if (changed) on_change_();
 }
 
 void HealthMonitor::Run() {
-  auto last_recovery_check = std::chrono::steady_clock::now();
+  auto last_poll = std::chrono::steady_clock::now();
   bool events_available = true;
   while (true) {
     std::vector<std::string> uuids;
@@ -140,22 +154,26 @@ void HealthMonitor::Run() {
         const bool critical = !tracker_.IsIgnored(event->xid);
         on_event_(*event, critical);
         if (tracker_.Record(*event, uuids)) on_change_();
+        // A driver that reports a lost GPU on every wait must not spin this loop.
+        if (event->xid == 0 && !Sleep(options_.event_wait)) return;
       } else if (event.status().code() != StatusCode::kDeadlineExceeded) {
         spdlog::warn("cannot watch XID events ({}); polling GPUs every {} ms instead",
                      event.status().message(), options_.poll_interval.count());
         events_available = false;
       }
-    } else {
-      PollWithoutEvents();
+    } else if (!Sleep(options_.poll_interval)) {
+      return;
     }
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_recovery_check >= options_.poll_interval) {
-      last_recovery_check = now;
-      std::vector<std::string> recovered =
-          tracker_.Recover([this](const std::string& uuid) { return backend_.CheckGpu(uuid); });
-      for (const std::string& uuid : recovered) spdlog::info("GPU {} is healthy again", uuid);
-      if (!recovered.empty()) on_change_();
-    }
+    if (now - last_poll < options_.poll_interval) continue;
+    last_poll = now;
+    // Every GPU is polled, events or not: a GPU without XID event support, or one whose
+    // driver stopped reporting, still gets marked when it stops answering.
+    PollGpus(uuids);
+    std::vector<std::string> recovered =
+        tracker_.Recover([this](const std::string& uuid) { return backend_.CheckGpu(uuid); });
+    for (const std::string& uuid : recovered) spdlog::info("GPU {} is healthy again", uuid);
+    if (!recovered.empty()) on_change_();
   }
 }
 

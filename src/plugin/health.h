@@ -38,7 +38,9 @@ class HealthTracker {
   bool Record(const gpu::XidEvent& event, const std::vector<std::string>& all_uuids);
 
   // Marks healthy every unhealthy GPU whose recovery window has passed and for which `check`
-  // returns OK. Returns the UUIDs that recovered. With a zero window, nothing ever recovers.
+  // returns OK, except GPUs marked by an XID that needs a GPU reset (those stay unhealthy until
+  // the plugin restarts, after the operator reset the GPU). Returns the UUIDs that recovered.
+  // With a zero window, nothing ever recovers.
   std::vector<std::string> Recover(const std::function<Status(const std::string&)>& check);
 
   // UUID -> reason ("XID 79", "stopped answering: ...") of every unhealthy GPU.
@@ -48,9 +50,11 @@ class HealthTracker {
   struct Failure {
     std::string reason;
     core::Clock::TimePoint last_critical;
+    bool needs_reset = false;  // never recovers while this process runs
   };
   core::HealthConfig config_;
   std::set<int> ignored_;
+  std::set<int> reset_required_;
   const core::Clock& clock_;
   mutable std::mutex mutex_;
   std::map<std::string, Failure> unhealthy_;
@@ -59,7 +63,7 @@ class HealthTracker {
 struct HealthMonitorOptions {
   // Longest a single wait for driver events blocks, i.e. how quickly Stop() returns.
   std::chrono::milliseconds event_wait{200};
-  // How often recovery is checked and, where the driver has no XID events, GPUs are polled.
+  // How often every GPU is polled (does NVML still answer for it?) and recovery is checked.
   std::chrono::milliseconds poll_interval{std::chrono::seconds(1)};
 };
 
@@ -82,7 +86,9 @@ class HealthMonitor {
 
  private:
   void Run();
-  void PollWithoutEvents();
+  void PollGpus(const std::vector<std::string>& uuids);
+  // Waits `duration` or until Stop(); returns false when stopping.
+  bool Sleep(std::chrono::milliseconds duration);
 
   gpu::GpuBackend& backend_;
   HealthTracker& tracker_;

@@ -5,15 +5,18 @@
 
 namespace gpuslice::plugin {
 
-Result<Inventory> Inventory::Build(const core::Config& config, std::vector<core::GpuInfo> gpus) {
+Result<Inventory> Inventory::Build(const core::Config& config, std::vector<core::GpuInfo> gpus,
+                                  const std::map<std::string, core::SlicingProfile>& kept) {
   std::sort(gpus.begin(), gpus.end(),
             [](const core::GpuInfo& a, const core::GpuInfo& b) { return a.index < b.index; });
   Result<std::vector<const core::SlicingProfile*>> assigned = core::AssignProfiles(config, gpus);
   if (!assigned.ok()) return assigned.status();
   Inventory inventory;
   for (size_t i = 0; i < gpus.size(); ++i) {
-    const core::SlicingProfile& profile = *(*assigned)[i];
     const core::GpuInfo& gpu = gpus[i];
+    const auto kept_profile = kept.find(gpu.uuid);
+    const core::SlicingProfile& profile =
+        kept_profile != kept.end() ? kept_profile->second : *(*assigned)[i];
     const std::string profile_name = profile.name.empty() ? "defaultProfile" : profile.name;
     if (core::LimitsForSlices(profile, gpu.memory_bytes, 1).memory_bytes == 0) {
       return Status::InvalidArgument("GPU " + std::to_string(gpu.index) + " (" + gpu.uuid +

@@ -2,6 +2,7 @@
 // advertises. Built once per discovery or config reload and then shared read-only.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,10 +28,12 @@ struct SliceRef {
 // Immutable after Build(); thread-safe to read.
 class Inventory {
  public:
-  // Assigns each GPU its profile and checks that every slice has memory and a valid device ID.
-  // Returns InvalidArgument naming the GPU and profile when that fails (two profiles matching
-  // one GPU, reserved memory leaving nothing to split, an ID too long for the kubelet).
-  static Result<Inventory> Build(const core::Config& config, std::vector<core::GpuInfo> gpus);
+  // Assigns each GPU its profile, except the GPUs in `kept` (by UUID), which keep the profile
+  // given there, and checks that every slice has memory and a valid device ID. Returns
+  // InvalidArgument naming the GPU and profile when that fails (two profiles matching one GPU,
+  // reserved memory leaving nothing to split, an ID too long for the kubelet).
+  static Result<Inventory> Build(const core::Config& config, std::vector<core::GpuInfo> gpus,
+                                 const std::map<std::string, core::SlicingProfile>& kept = {});
 
   const std::vector<SlicedGpu>& gpus() const { return gpus_; }
 

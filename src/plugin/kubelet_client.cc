@@ -3,7 +3,6 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
-#include <algorithm>
 
 #include "deviceplugin/v1beta1/api.grpc.pb.h"
 #include "plugin/grpc_status.h"
@@ -43,7 +42,6 @@ Status RegisterWithKubelet(const RegistrationRequest& request) {
 }
 
 Result<std::vector<LiveAllocation>> ListLiveAllocations(const std::string& pod_resources_socket,
-                                                        const std::vector<std::string>& resources,
                                                         std::chrono::milliseconds timeout) {
   if (!IsSocket(pod_resources_socket)) {
     return Status::Unavailable("no PodResources socket at " + pod_resources_socket);
@@ -59,10 +57,6 @@ Result<std::vector<LiveAllocation>> ListLiveAllocations(const std::string& pod_r
   for (const auto& pod : response.pod_resources()) {
     for (const auto& container : pod.containers()) {
       for (const auto& devices : container.devices()) {
-        if (std::find(resources.begin(), resources.end(), devices.resource_name()) ==
-            resources.end()) {
-          continue;
-        }
         live.push_back({devices.resource_name(),
                         {devices.device_ids().begin(), devices.device_ids().end()}});
       }

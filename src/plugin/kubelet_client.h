@@ -24,10 +24,10 @@ struct RegistrationRequest {
 // listens on the socket; otherwise the kubelet's refusal.
 Status RegisterWithKubelet(const RegistrationRequest& request);
 
-// Lists the devices of `resources` the kubelet has assigned to containers. Returns Unavailable
-// when the PodResources socket is missing or does not answer.
+// Lists the devices of every resource the kubelet has assigned to containers (all resources:
+// a container keeps what it got under a resource name a later config renamed). Returns
+// Unavailable when the PodResources socket is missing or does not answer.
 Result<std::vector<LiveAllocation>> ListLiveAllocations(const std::string& pod_resources_socket,
-                                                        const std::vector<std::string>& resources,
                                                         std::chrono::milliseconds timeout);
 
 }  // namespace gpuslice::plugin

@@ -103,6 +103,12 @@ void DeclarePluginMetrics(MetricsRegistry& registry) {
                    "Allocate requests refused, by resource name and gRPC status code.");
   registry.Declare(kMetricRegistrations, Type::kCounter,
                    "Registrations with the kubelet, by resource name and result.");
+  registry.Declare(kMetricReslicePending, Type::kGauge,
+                   "1 while a GPU keeps its old slicing because containers still hold slices "
+                   "of it; the configured slicing follows once it is free.");
+  registry.Declare(kMetricRegionsRemoved, Type::kCounter,
+                   "Region directories removed because the kubelet no longer lists their "
+                   "allocation.");
   registry.Declare(kMetricConfigReloads, Type::kCounter,
                    "Config reloads, by result (applied, rejected, unchanged).");
 }

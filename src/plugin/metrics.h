@@ -49,6 +49,8 @@ inline constexpr const char* kMetricAllocations = "gpuslice_allocations_total";
 inline constexpr const char* kMetricAllocationErrors = "gpuslice_allocation_errors_total";
 inline constexpr const char* kMetricRegistrations = "gpuslice_registrations_total";
 inline constexpr const char* kMetricConfigReloads = "gpuslice_config_reloads_total";
+inline constexpr const char* kMetricReslicePending = "gpuslice_gpu_reslice_pending";
+inline constexpr const char* kMetricRegionsRemoved = "gpuslice_regions_removed_total";
 
 void DeclarePluginMetrics(MetricsRegistry& registry);
 

@@ -12,10 +12,12 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "io/file.h"
 #include "plugin/allocator.h"
 #include "plugin/kubelet_client.h"
+#include "plugin/reslicing.h"
 
 namespace gpuslice::plugin {
 namespace {
@@ -113,14 +115,50 @@ Status PluginManager::Start() {
       });
   GPUSLICE_RETURN_IF_ERROR(ApplyConfig(*config_));
   monitor_->Start();
-  next_gc_ = clock_.Now();
+  // The kubelet may have just (re)started too: its pod listing is complete only once it has
+  // synced its pods, so region cleanup waits a grace period.
+  next_gc_ = clock_.Now() + options_.region_grace;
+  next_reslice_check_ = clock_.Now() + options_.reslice_check_interval;
   return Status::Ok();
 }
 
 Status PluginManager::ApplyConfig(core::Config config) {
-  Result<std::vector<core::GpuInfo>> gpus = backend_.ListGpus();
-  if (!gpus.ok()) return gpus.status();
-  Result<Inventory> inventory = Inventory::Build(config, *gpus);
+  Result<gpu::Discovery> discovery = backend_.Discover();
+  if (!discovery.ok()) return discovery.status();
+  for (const std::string& failure : discovery->failures) {
+    spdlog::error("{}: not advertised until it answers (SIGHUP rediscovers)", failure);
+  }
+  if (discovery->gpus.empty() && !discovery->failures.empty()) {
+    return Status::Unavailable("no GPU answers NVML: " + discovery->failures.front());
+  }
+  Result<std::vector<const core::SlicingProfile*>> assigned =
+      core::AssignProfiles(config, discovery->gpus);
+  if (!assigned.ok()) return assigned.status();
+
+  // A GPU with containers on it keeps its slicing until they are gone (plugin/reslicing.h).
+  const PluginSnapshot previous = state_.Get();
+  std::shared_ptr<RegionStore> regions =
+      previous.regions != nullptr && previous.regions->root() == config.regions_host_dir
+          ? previous.regions
+          : std::make_shared<RegionStore>(
+                RegionStoreOptions{config.regions_host_dir, options_.region_grace,
+                                   options_.region_confirmation},
+                clock_);
+  std::set<std::string> live_gpus;
+  std::vector<AllocationRecord> records = regions->Records();
+  Result<std::vector<LiveAllocation>> live =
+      ListLiveAllocations(options_.pod_resources_socket, std::chrono::seconds(5));
+  if (live.ok()) {
+    live_gpus = GpusOf(*live);
+  } else {
+    // Without the kubelet's word, every recorded allocation counts as live: safe, if slower.
+    for (const AllocationRecord& record : records) {
+      for (const RecordedSlicing& gpu : record.gpus) live_gpus.insert(gpu.gpu_uuid);
+    }
+  }
+  const std::map<std::string, core::SlicingProfile> kept = ProfilesToKeep(
+      discovery->gpus, *assigned, previous.inventory.get(), records, live_gpus);
+  Result<Inventory> inventory = Inventory::Build(config, discovery->gpus, kept);
   if (!inventory.ok()) return inventory.status();
   std::error_code error;
   fs::create_directories(config.device_plugin_dir, error);
@@ -146,15 +184,17 @@ Status PluginManager::ApplyConfig(core::Config config) {
     for (auto& server : servers_) server->service->Stop();
     servers_.clear();
   }
-  auto regions = std::make_shared<RegionStore>(
-      RegionStoreOptions{config.regions_host_dir, options_.region_grace}, clock_);
   tracker_.SetConfig(config.health);
 
   auto shared_inventory = std::make_shared<const Inventory>(std::move(*inventory));
   std::vector<std::string> uuids;
   metrics_.Clear(kMetricGpuSlices);
-  for (const SlicedGpu& sliced : shared_inventory->gpus()) {
+  metrics_.Clear(kMetricReslicePending);
+  for (size_t i = 0; i < shared_inventory->gpus().size(); ++i) {
+    const SlicedGpu& sliced = shared_inventory->gpus()[i];
     uuids.push_back(sliced.gpu.uuid);
+    const Labels gpu_labels = {{"gpu", sliced.gpu.uuid},
+                               {"index", std::to_string(sliced.gpu.index)}};
     metrics_.Set(kMetricGpuSlices,
                  {{"gpu", sliced.gpu.uuid},
                   {"index", std::to_string(sliced.gpu.index)},
@@ -162,10 +202,26 @@ Status PluginManager::ApplyConfig(core::Config config) {
                   {"profile", sliced.profile.name.empty() ? "default" : sliced.profile.name},
                   {"resource", sliced.profile.resource_name}},
                  sliced.profile.slices);
+    const bool deferred = kept.count(sliced.gpu.uuid) > 0;
+    metrics_.Set(kMetricReslicePending, gpu_labels, deferred ? 1 : 0);
+    if (deferred) {
+      // `assigned` follows discovery order, the inventory GPU index order.
+      const auto discovered =
+          std::find_if(discovery->gpus.begin(), discovery->gpus.end(),
+                       [&](const core::GpuInfo& gpu) { return gpu.uuid == sliced.gpu.uuid; });
+      const core::SlicingProfile& wanted =
+          *(*assigned)[static_cast<size_t>(discovered - discovery->gpus.begin())];
+      spdlog::warn("GPU {} {}: keeps {} slice(s) of {} while containers hold them; {} slice(s) "
+                   "of {} follow once it is free",
+                   sliced.gpu.index, sliced.gpu.uuid, sliced.profile.slices,
+                   sliced.profile.resource_name, wanted.slices, wanted.resource_name);
+    }
     spdlog::info("GPU {} {} ({}, {} MiB): {} slice(s) of {}", sliced.gpu.index, sliced.gpu.uuid,
                  sliced.gpu.name, sliced.gpu.memory_bytes >> 20, sliced.profile.slices,
                  sliced.profile.resource_name);
   }
+  reslice_pending_.clear();
+  for (const auto& [uuid, profile] : kept) reslice_pending_.insert(uuid);
   monitor_->SetGpus(uuids);
   config_ = std::make_shared<const core::Config>(std::move(config));
   state_.SetInventory(config_, shared_inventory, std::move(regions));
@@ -270,7 +326,10 @@ void PluginManager::HandleInotify() {
       p += sizeof(inotify_event) + event->len;
     }
   }
-  if (kubelet_restarted) spdlog::info("kubelet.sock (re)created: registering again");
+  if (kubelet_restarted) {
+    spdlog::info("kubelet.sock (re)created: registering again");
+    next_gc_ = std::max(next_gc_, clock_.Now() + options_.region_grace);
+  }
   for (auto& server : servers_) {
     // Deletions are checked against the file system, so the plugin's own socket replacement
     // (which also deletes the file) does not start a loop.
@@ -311,9 +370,8 @@ Status PluginManager::Reload(bool force) {
 }
 
 void PluginManager::CollectGarbage() {
-  Result<std::vector<LiveAllocation>> live = ListLiveAllocations(
-      options_.pod_resources_socket, state_.Get().inventory->ResourceNames(),
-      std::chrono::seconds(5));
+  Result<std::vector<LiveAllocation>> live =
+      ListLiveAllocations(options_.pod_resources_socket, std::chrono::seconds(5));
   if (!live.ok()) {
     spdlog::debug("region cleanup skipped: {}", live.status().message());
     return;
@@ -322,11 +380,24 @@ void PluginManager::CollectGarbage() {
   if (!removed.ok()) {
     spdlog::warn("region cleanup: {}", removed.status().message());
   } else if (*removed > 0) {
+    metrics_.Increment(kMetricRegionsRemoved, {}, *removed);
     spdlog::info("removed {} region directories of finished allocations", *removed);
   }
 }
 
+bool PluginManager::SomeReslicePendingGpuIsFree() const {
+  Result<std::vector<LiveAllocation>> live =
+      ListLiveAllocations(options_.pod_resources_socket, std::chrono::seconds(5));
+  if (!live.ok()) return false;  // ApplyConfig would count every recorded allocation as live
+  const std::set<std::string> busy = GpusOf(*live);
+  return std::any_of(reslice_pending_.begin(), reslice_pending_.end(),
+                     [&](const std::string& uuid) { return busy.count(uuid) == 0; });
+}
+
 void PluginManager::PublishHealth() {
+  // Both the health monitor and the control loop publish; reading the tracker and publishing
+  // must not interleave, or an older reading could replace a newer one.
+  std::lock_guard<std::mutex> lock(publish_mutex_);
   std::map<std::string, std::string> unhealthy = tracker_.Unhealthy();
   const PluginSnapshot snapshot = state_.Get();
   metrics_.Clear(kMetricGpuHealthy);
@@ -343,6 +414,7 @@ void PluginManager::PublishHealth() {
 std::chrono::milliseconds PluginManager::TimeUntilNextWork() const {
   const auto now = clock_.Now();
   auto next = next_gc_;
+  if (!reslice_pending_.empty()) next = std::min(next, next_reslice_check_);
   for (const auto& server : servers_) {
     if (server->server != nullptr && !server->registered) next = std::min(next, server->next_attempt);
   }
@@ -381,6 +453,14 @@ void PluginManager::Run() {
     if (now >= next_gc_) {
       next_gc_ = now + options_.gc_interval;
       CollectGarbage();
+    }
+    if (!reslice_pending_.empty() && now >= next_reslice_check_) {
+      next_reslice_check_ = now + options_.reslice_check_interval;
+      if (SomeReslicePendingGpuIsFree()) {
+        // Applies the requested config again: GPUs whose containers are gone take it now.
+        Status status = ApplyConfig(*config_);
+        if (!status.ok()) spdlog::error("re-applying the config: {}", status.message());
+      }
     }
   }
   spdlog::info("stopping: ending ListAndWatch streams and removing sockets");

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,13 @@ struct PluginManagerOptions {
   std::chrono::milliseconds register_backoff_initial{100};
   std::chrono::milliseconds register_backoff_max{std::chrono::seconds(5)};
   std::chrono::milliseconds gc_interval{std::chrono::minutes(1)};
+  // Region cleanup waits this long after the plugin starts or the kubelet restarts, and never
+  // touches a younger directory.
   std::chrono::seconds region_grace{std::chrono::minutes(2)};
+  // A region directory goes only when two listings this far apart both miss its allocation.
+  std::chrono::milliseconds region_confirmation{std::chrono::minutes(1)};
+  // While a GPU keeps an old slicing for its containers, how often to look whether it is free.
+  std::chrono::milliseconds reslice_check_interval{std::chrono::seconds(10)};
   HealthMonitorOptions health;
 };
 
@@ -83,6 +90,8 @@ class PluginManager {
   void TryRegister(Server& server);
   void HandleInotify();
   void CollectGarbage();
+  // Whether the kubelet lists no container on some GPU that keeps an old slicing.
+  bool SomeReslicePendingGpuIsFree() const;
   void PublishHealth();
   void Wake();
   std::chrono::milliseconds TimeUntilNextWork() const;
@@ -110,6 +119,10 @@ class PluginManager {
   std::atomic<bool> reload_requested_{false};
   bool file_changed_ = false;  // control-loop thread only
   core::Clock::TimePoint next_gc_;
+  core::Clock::TimePoint next_reslice_check_;
+  // GPUs keeping an old slicing for their containers. Control-loop thread only.
+  std::set<std::string> reslice_pending_;
+  std::mutex publish_mutex_;      // orders PublishHealth calls
 };
 
 }  // namespace gpuslice::plugin

@@ -36,11 +36,10 @@ Result<std::vector<std::string>> PreferAllocation(const Inventory& inventory,
   std::map<size_t, GpuCandidate> candidates;
   std::vector<std::string> unknown;
   for (const std::string& id : available) {
+    // The kubelet offers devices it knows; one this inventory no longer has (a reload just
+    // changed it) is simply not chosen.
     Result<SliceRef> ref = inventory.Resolve(resource, id);
-    if (!ref.ok()) {
-      unknown.push_back(id);
-      continue;
-    }
+    if (!ref.ok()) continue;
     auto [it, inserted] = candidates.try_emplace(ref->gpu, GpuCandidate{ref->gpu, 0, {}, false});
     it->second.free.insert(ref->slice);
   }

@@ -7,16 +7,19 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "core/contract.h"
+#include "io/file.h"
 
 namespace gpuslice::plugin {
 namespace {
 
 namespace fs = std::filesystem;
 constexpr const char* kRecordName = "allocation.json";
+constexpr const char* kDirectoryPrefix = "alloc-";
 
 std::string Key(const std::string& resource, std::vector<std::string> ids) {
   std::sort(ids.begin(), ids.end());
@@ -29,20 +32,44 @@ Status IoError(const std::string& what, const std::string& path, int error) {
   return Status::Internal(what + " " + path + ": " + std::strerror(error));
 }
 
+// Reads one directory's record; nullopt for anything not written by Create (left alone).
+std::optional<AllocationRecord> ReadRecord(const fs::path& directory) {
+  Result<std::string> text = io::ReadFile((directory / kRecordName).string(), 1 << 20);
+  if (!text.ok()) return std::nullopt;
+  const nlohmann::json json = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return std::nullopt;
+  try {
+    AllocationRecord record;
+    record.directory = directory.string();
+    record.resource = json.at("resource").get<std::string>();
+    record.device_ids = json.at("deviceIDs").get<std::vector<std::string>>();
+    record.created_unix_millis = json.at("createdUnixMillis").get<int64_t>();
+    for (const auto& gpu : json.value("gpus", nlohmann::json::array())) {
+      record.gpus.push_back({gpu.at("uuid").get<std::string>(), gpu.at("slices").get<int>(),
+                             gpu.at("reservedMemoryBytes").get<uint64_t>()});
+    }
+    return record;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 RegionStore::RegionStore(RegionStoreOptions options, const core::Clock& clock)
     : options_(std::move(options)), clock_(clock) {}
 
 Result<std::string> RegionStore::Create(const std::string& resource,
-                                        const std::vector<std::string>& ids) {
+                                        const std::vector<std::string>& ids,
+                                        const std::vector<RecordedSlicing>& gpus) {
   std::error_code error;
   fs::create_directories(options_.root, error);
   if (error) return IoError("cannot create", options_.root, error.value());
-  const auto now = clock_.WallNow();
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::string pattern = options_.root + "/alloc-" + std::to_string(millis) + "-XXXXXX";
+  const int64_t millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             clock_.WallNow().time_since_epoch())
+                             .count();
+  std::string pattern =
+      options_.root + "/" + kDirectoryPrefix + std::to_string(millis) + "-XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) return IoError("cannot create", pattern, errno);
   const std::string directory = pattern;
   // Containers may run as any user: they must be able to open the region read-write.
@@ -60,9 +87,16 @@ Result<std::string> RegionStore::Create(const std::string& resource,
     }
   }
   chmod(region.c_str(), 0666);
-  nlohmann::json record = {{"resource", resource},
-                           {"deviceIDs", ids},
-                           {"createdUnixMillis", millis}};
+  nlohmann::json slicing = nlohmann::json::array();
+  for (const RecordedSlicing& gpu : gpus) {
+    slicing.push_back({{"uuid", gpu.gpu_uuid},
+                       {"slices", gpu.slices},
+                       {"reservedMemoryBytes", gpu.reserved_memory_bytes}});
+  }
+  const nlohmann::json record = {{"resource", resource},
+                                 {"deviceIDs", ids},
+                                 {"gpus", slicing},
+                                 {"createdUnixMillis", millis}};
   const std::string record_path = directory + "/" + kRecordName;
   std::ofstream file(record_path);
   file << record.dump() << '\n';
@@ -78,57 +112,62 @@ void RegionStore::Remove(const std::string& directory) {
   fs::remove_all(directory, ignored);
 }
 
+std::vector<AllocationRecord> RegionStore::Records() const {
+  std::vector<AllocationRecord> records;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(options_.root, error)) {
+    if (!entry.is_directory(error) ||
+        entry.path().filename().string().rfind(kDirectoryPrefix, 0) != 0) {
+      continue;
+    }
+    if (std::optional<AllocationRecord> record = ReadRecord(entry.path())) {
+      records.push_back(std::move(*record));
+    }
+  }
+  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+    return a.created_unix_millis < b.created_unix_millis;
+  });
+  return records;
+}
+
 Result<int> RegionStore::CollectGarbage(const std::vector<LiveAllocation>& live) {
   std::error_code error;
   if (!fs::exists(options_.root, error)) return 0;
-  fs::directory_iterator entries(options_.root, error);
-  if (error) return IoError("cannot list", options_.root, error.value());
-
-  std::map<std::string, int> live_keys;
+  std::set<std::string> live_keys;
   for (const LiveAllocation& allocation : live) {
-    live_keys[Key(allocation.resource, allocation.device_ids)] = 0;
+    live_keys.insert(Key(allocation.resource, allocation.device_ids));
   }
-  struct Found {
-    std::string directory;
-    int64_t created_millis;
-  };
-  std::map<std::string, std::vector<Found>> by_key;
+  const std::vector<AllocationRecord> records = Records();
+  // The newest directory of each live allocation is its container's; older ones with the
+  // same devices belonged to containers that are gone.
+  std::map<std::string, const AllocationRecord*> newest;
+  for (const AllocationRecord& record : records) {
+    const std::string key = Key(record.resource, record.device_ids);
+    if (live_keys.count(key) > 0) newest[key] = &record;  // records are oldest first
+  }
+  const auto now = clock_.Now();
   const int64_t now_millis = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  clock_.WallNow().time_since_epoch())
                                  .count();
   const int64_t grace_millis =
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.grace).count();
-  for (const fs::directory_entry& entry : entries) {
-    if (!entry.is_directory(error) || entry.path().filename().string().rfind("alloc-", 0) != 0) {
-      continue;
-    }
-    std::ifstream file(entry.path() / kRecordName);
-    nlohmann::json record = nlohmann::json::parse(file, nullptr, /*allow_exceptions=*/false);
-    if (record.is_discarded() || !record.contains("resource") || !record.contains("deviceIDs") ||
-        !record.contains("createdUnixMillis")) {
-      continue;  // not ours to judge; an operator can inspect it
-    }
-    try {
-      Found found{entry.path().string(), record["createdUnixMillis"].get<int64_t>()};
-      by_key[Key(record["resource"].get<std::string>(),
-                 record["deviceIDs"].get<std::vector<std::string>>())]
-          .push_back(found);
-    } catch (const nlohmann::json::exception&) {
-      continue;
-    }
-  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::map<std::string, core::Clock::TimePoint> still_missing;
   int removed = 0;
-  for (auto& [key, found] : by_key) {
-    std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
-      return a.created_millis > b.created_millis;
-    });
-    const bool is_live = live_keys.count(key) > 0;
-    for (size_t i = is_live ? 1 : 0; i < found.size(); ++i) {
-      if (now_millis - found[i].created_millis < grace_millis) continue;
-      Remove(found[i].directory);
-      ++removed;
+  for (const AllocationRecord& record : records) {
+    const auto kept = newest.find(Key(record.resource, record.device_ids));
+    if (kept != newest.end() && kept->second == &record) continue;
+    if (now_millis - record.created_unix_millis < grace_millis) continue;
+    const auto first_missed = missing_since_.find(record.directory);
+    if (first_missed == missing_since_.end() || now - first_missed->second < options_.confirmation) {
+      still_missing[record.directory] =
+          first_missed == missing_since_.end() ? now : first_missed->second;
+      continue;
     }
+    Remove(record.directory);
+    ++removed;
   }
+  missing_since_ = std::move(still_missing);
   return removed;
 }
 

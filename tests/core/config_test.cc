@@ -13,6 +13,7 @@ allocationPolicy: spread
 health:
   enabled: true
   ignoredXids: [74, 79]
+  resetRequiredXids: [92]
   recoveryWindow: 90s
 library:
   hostDir: /opt/gpuslice/lib
@@ -42,6 +43,7 @@ TEST(ParseConfig, ReadsEveryField) {
   EXPECT_EQ(config->allocation_policy, AllocationPolicy::kSpread);
   EXPECT_TRUE(config->health.enabled);
   EXPECT_EQ(config->health.extra_ignored_xids, (std::vector<int>{74, 79}));
+  EXPECT_EQ(config->health.extra_reset_required_xids, (std::vector<int>{92}));
   EXPECT_EQ(config->health.recovery_window, std::chrono::seconds(90));
   EXPECT_EQ(config->library_host_dir, "/opt/gpuslice/lib");
   EXPECT_EQ(config->regions_host_dir, "/opt/gpuslice/regions");
@@ -117,7 +119,10 @@ TEST(ParseConfig, ErrorsNameFileLineFieldAndValue) {
        "profiles[1]: name \"a\" is also claimed by profiles[0]"},
       {"version: v1\nhealth:\n  recoveryWindow: soon\n",
        "c.yaml:3:19: health.recoveryWindow: duration \"soon\" is invalid"},
+      {"version: v1\nhealth:\n  recoveryWindow: 1500ms\n",
+       "c.yaml:3:19: health.recoveryWindow: \"1500ms\" is not a whole number of seconds"},
       {"version: v1\nhealth:\n  ignoredXids: [0]\n", "health.ignoredXids[0]: 0 is out of range"},
+      {"version: v1\nhealth:\n  resetRequiredXids: [x]\n", "health.resetRequiredXids[0]:"},
       {"version: v1\nhealth:\n  enabled: maybe\n", "health.enabled: expected true or false"},
       {"version: v1\nprofiles: {name: a}\n", "profiles: expected a list of profiles"},
       {"version: [v1\n", "c.yaml:2:1: not valid YAML"},
@@ -143,6 +148,7 @@ TEST(FormatConfig, RoundTripsThroughParse) {
   EXPECT_EQ(FormatConfig(*reparsed), formatted);
   EXPECT_EQ(reparsed->profiles[0].reserved_memory_bytes, kGiB);
   EXPECT_EQ(reparsed->health.recovery_window, std::chrono::seconds(90));
+  EXPECT_EQ(reparsed->health.extra_reset_required_xids, (std::vector<int>{92}));
 }
 
 GpuInfo Gpu(int index, std::string name) {

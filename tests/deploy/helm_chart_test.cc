@@ -97,10 +97,12 @@ TEST_F(HelmChartTest, DaemonSetRunsOnTaintedGpuNodesWithMatchingHostPaths) {
 
   const YAML::Node spec = docs["DaemonSet"]["spec"]["template"]["spec"];
   EXPECT_EQ(spec["priorityClassName"].as<std::string>(), "system-node-critical");
+  // Every effect of the GPU taint, NoExecute included, so the plugin is never evicted.
   bool tolerates_gpu_taint = false;
   for (const auto& toleration : spec["tolerations"]) {
     tolerates_gpu_taint |= toleration["key"].as<std::string>() == "nvidia.com/gpu" &&
-                           toleration["operator"].as<std::string>() == "Exists";
+                           toleration["operator"].as<std::string>() == "Exists" &&
+                           !toleration["effect"];
   }
   EXPECT_TRUE(tolerates_gpu_taint);
   EXPECT_TRUE(spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]);

@@ -30,9 +30,9 @@ class FakeGpuBackend : public gpu::GpuBackend {
  public:
   explicit FakeGpuBackend(std::vector<core::GpuInfo> gpus) : gpus_(std::move(gpus)) {}
 
-  Result<std::vector<core::GpuInfo>> ListGpus() override {
+  Result<gpu::Discovery> Discover() override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return gpus_;
+    return gpu::Discovery{gpus_, failures_};
   }
 
   Result<gpu::XidEvent> WaitForXid(std::chrono::milliseconds timeout) override {
@@ -68,6 +68,11 @@ class FakeGpuBackend : public gpu::GpuBackend {
       failing_.erase(uuid);
     }
   }
+  // GPUs found but not answering, as Discover reports them.
+  void SetDiscoveryFailures(std::vector<std::string> failures) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    failures_ = std::move(failures);
+  }
   void SetEventsSupported(bool supported) {
     std::lock_guard<std::mutex> lock(mutex_);
     events_supported_ = supported;
@@ -86,6 +91,7 @@ class FakeGpuBackend : public gpu::GpuBackend {
   std::condition_variable cv_;
   std::vector<core::GpuInfo> gpus_;
   std::deque<gpu::XidEvent> events_;
+  std::vector<std::string> failures_;
   std::set<std::string> failing_;
   bool events_supported_ = true;
   int checks_ = 0;

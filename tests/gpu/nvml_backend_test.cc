@@ -58,8 +58,10 @@ class NvmlBackendTest : public ::testing::Test {
 testing::TempDir* NvmlBackendTest::dir_ = nullptr;
 
 TEST_F(NvmlBackendTest, DiscoversEveryFactOfEachGpu) {
-  Result<std::vector<core::GpuInfo>> gpus = backend_->ListGpus();
-  ASSERT_TRUE(gpus.ok()) << gpus.status().ToString();
+  Result<Discovery> discovery = backend_->Discover();
+  ASSERT_TRUE(discovery.ok()) << discovery.status().ToString();
+  EXPECT_TRUE(discovery->failures.empty());
+  const std::vector<core::GpuInfo>* gpus = &discovery->gpus;
   ASSERT_EQ(gpus->size(), 2u);
   for (int i = 0; i < 2; ++i) {
     const core::GpuInfo& gpu = (*gpus)[static_cast<size_t>(i)];
@@ -74,6 +76,18 @@ TEST_F(NvmlBackendTest, DiscoversEveryFactOfEachGpu) {
   }
   EXPECT_EQ((*gpus)[0].name, "NVIDIA H100 80GB HBM3");
   EXPECT_EQ((*gpus)[1].memory_bytes, uint64_t{15360} << 20);
+}
+
+// One GPU that stopped answering must not hide the others from the node.
+TEST_F(NvmlBackendTest, DiscoversTheGpusThatAnswerAndNamesTheOnesThatDoNot) {
+  ASSERT_TRUE(state_->SetLost(0, true).ok());
+  Result<Discovery> discovery = backend_->Discover();
+  ASSERT_TRUE(state_->SetLost(0, false).ok());
+  ASSERT_TRUE(discovery.ok()) << discovery.status().ToString();
+  ASSERT_EQ(discovery->gpus.size(), 1u);
+  EXPECT_EQ(discovery->gpus[0].uuid, state_->gpu(1).uuid);
+  ASSERT_EQ(discovery->failures.size(), 1u);
+  EXPECT_EQ(discovery->failures[0].rfind("GPU 0: ", 0), 0u) << discovery->failures[0];
 }
 
 TEST_F(NvmlBackendTest, DeliversXidEventsWithTheirGpu) {

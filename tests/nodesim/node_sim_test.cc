@@ -102,6 +102,23 @@ TEST_F(NodeSimTest, RejectsAPodWholeWhenOnlyPartOfItFits) {
   EXPECT_EQ(report.placements[0].device_ids.size(), 4u);
 }
 
+TEST_F(NodeSimTest, RejectsAContainerAskingForTwoGpusliceResources) {
+  auto node = Start(
+      "version: v1\nprofiles:\n- name: t4\n  match: {indices: [1]}\n"
+      "  resourceName: gpuslice.io/slice\n",
+      "2xT4");
+  if (node == nullptr) GTEST_SKIP() << "simulated NVML or libgpuslice.so not built in " << kLibDir;
+  NodeSimReport report =
+      node->Run(Pods(Pod("both", "nvidia.com/gpu: 1, gpuslice.io/slice: 1")).pods);
+  EXPECT_TRUE(report.placements.empty());
+  ASSERT_EQ(report.unplaced.size(), 1u);
+  EXPECT_NE(report.unplaced[0].reason.find(
+                "requests both gpuslice.io/slice and nvidia.com/gpu; a container can hold "
+                "slices of one gpuslice resource only"),
+            std::string::npos)
+      << report.unplaced[0].reason;
+}
+
 TEST(NodeSim, ReportsAConfigThatDoesNotFitTheGpus) {
   if (!std::filesystem::exists(kLibDir + "/libgpuslice-sim-nvml.so")) {
     GTEST_SKIP() << "simulated NVML not built in " << kLibDir;

@@ -38,6 +38,7 @@ TEST(Examples, RenderedFilesAreCurrent) {
   ASSERT_TRUE(profile.ok());
   Result<Rendering> rendering = Render(pools.node_pools, BuiltinCatalog(), *profile);
   ASSERT_TRUE(rendering.ok()) << rendering.status().ToString();
+  EXPECT_EQ(rendering->node_pools_yaml, Read("examples/gpuslice/nodepools.yaml"));
   EXPECT_EQ(rendering->node_overlays_yaml, Read("examples/gpuslice/nodeoverlays.yaml"));
   EXPECT_EQ(rendering->values_yaml, Read("examples/gpuslice/values.yaml"));
 }

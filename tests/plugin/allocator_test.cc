@@ -99,6 +99,11 @@ TEST_F(AllocatorTest, FollowsTheContractFieldByField) {
   nlohmann::json record = nlohmann::json::parse(record_file);
   EXPECT_EQ(record["resource"], "nvidia.com/gpu");
   EXPECT_EQ(record["deviceIDs"].size(), 2u);
+  // How the GPU was sliced, so a restarted plugin knows what its containers were promised.
+  ASSERT_EQ(record["gpus"].size(), 1u);
+  EXPECT_EQ(record["gpus"][0]["uuid"], h100_.uuid);
+  EXPECT_EQ(record["gpus"][0]["slices"], 4);
+  EXPECT_EQ(record["gpus"][0]["reservedMemoryBytes"], kGiB);
 }
 
 TEST_F(AllocatorTest, OrdersVisibleGpusByIndexWithLimitsEach) {

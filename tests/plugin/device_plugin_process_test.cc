@@ -200,7 +200,7 @@ TEST_F(SimulatedNodeTest, CriticalXidMarksTheGpuUnhealthyUntilItRecovers) {
   // An application XID changes nothing; a critical one marks the GPU and only that GPU.
   ASSERT_TRUE((*state)->InjectXid(2, 13).ok());
   ASSERT_TRUE((*state)->SetLost(2, true).ok());
-  ASSERT_TRUE((*state)->InjectXid(2, 79).ok());
+  ASSERT_TRUE((*state)->InjectXid(2, 94).ok());  // contained ECC: recoverable
   ASSERT_TRUE(kubelet_->WaitForDevices("nvidia.com/gpu", t4_healthy(false), kWait))
       << plugin->Output();
   const auto devices = kubelet_->Devices("nvidia.com/gpu");

@@ -85,6 +85,8 @@ class PluginManagerTest : public ::testing::Test {
     // Covers the moment between Allocate and the kubelet listing the allocation, as in
     // production; short so the cleanup test does not wait long.
     options.region_grace = 2s;
+    options.region_confirmation = 100ms;
+    options.reslice_check_interval = 50ms;
     options.health = {20ms, 20ms};
     manager_ = std::make_unique<PluginManager>(options, *config, *backend_, metrics_,
                                                core::SystemClock::Get());
@@ -269,6 +271,66 @@ TEST_F(PluginManagerTest, RemovesRegionsOfFinishedPodsAndSocketsOnStop) {
         return std::none_of(d.begin(), d.end(), [](const auto& x) { return x.healthy; });
       },
       kWait));
+}
+
+// New slices next to limits handed out under the old slicing would promise the GPU's memory
+// twice, so a busy GPU keeps its slicing until its containers are gone.
+TEST_F(PluginManagerTest, ReslicesABusyGpuOnlyOnceItsContainersAreGone) {
+  StartKubelet();
+  StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 4); }, kWait));
+  ASSERT_TRUE(kubelet_->Allocate("ns/busy", "c", "gpuslice.io/slice", 1).ok());
+  const Labels h100 = {{"gpu", gpus_[0].uuid}, {"index", "0"}};
+  WriteConfig(8);
+  ASSERT_TRUE(Eventually([&] { return metrics_.Get(kMetricReslicePending, h100) == 1; }));
+  EXPECT_EQ(metrics_.Get(kMetricConfigReloads, {{"result", "applied"}}), 1);
+  EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 4u);
+  EXPECT_EQ(metrics_.Get(kMetricGpuSlices, {{"gpu", gpus_[0].uuid},
+                                            {"index", "0"},
+                                            {"model", gpus_[0].name},
+                                            {"profile", "h100"},
+                                            {"resource", "gpuslice.io/slice"}}),
+            4);
+  kubelet_->ReleasePod("ns/busy");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 8); }, kWait));
+  EXPECT_EQ(metrics_.Get(kMetricReslicePending, h100), 0);
+}
+
+// Moving a busy GPU to another resource name waits too, and its container's region survives
+// the cleanup rounds in between.
+TEST_F(PluginManagerTest, KeepsTheResourceAndRegionOfABusyGpuThatMoves) {
+  StartKubelet();
+  StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 1); }, kWait));
+  Result<kubelet::ContainerAllocation> t4 = kubelet_->Allocate("ns/t4", "c", "nvidia.com/gpu", 1);
+  ASSERT_TRUE(t4.ok()) << t4.status().ToString();
+  std::string region;
+  for (const auto& mount : t4->mounts) {
+    if (mount.container_path == "/var/run/gpuslice") region = mount.host_path;
+  }
+  ASSERT_FALSE(region.empty());
+  WriteConfig(4, "- name: t4\n  match: {models: ['*T4']}\n  resourceName: gpuslice.io/slice\n");
+  ASSERT_TRUE(Eventually([&] {
+    return metrics_.Get(kMetricReslicePending, {{"gpu", gpus_[1].uuid}, {"index", "1"}}) == 1;
+  }));
+  // A finished allocation's directory: once cleanup has removed it, it has also judged the
+  // live one.
+  fs::create_directories(dir_.Sub("regions/alloc-0-finished"));
+  std::ofstream(dir_.Sub("regions/alloc-0-finished/allocation.json"))
+      << R"({"resource":"nvidia.com/gpu","deviceIDs":["GPU-gone::0"],"createdUnixMillis":0})";
+  ASSERT_TRUE(Eventually([&] { return !fs::exists(dir_.Sub("regions/alloc-0-finished")); }));
+  EXPECT_TRUE(fs::exists(region));
+  EXPECT_EQ(kubelet_->Devices("nvidia.com/gpu").size(), 1u);
+  EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 4u);
+
+  kubelet_->ReleasePod("ns/t4");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 5); }, kWait));
+  EXPECT_TRUE(Eventually([&] { return !fs::exists(region); }));
+  EXPECT_EQ(metrics_.Get(kMetricRegionsRemoved, {}), 2);
 }
 
 TEST_F(PluginManagerTest, RefusesToStartWhenTheConfigDoesNotFitTheGpus) {

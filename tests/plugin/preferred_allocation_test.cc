@@ -99,9 +99,17 @@ TEST_F(PreferAllocationTest, ReportsInconsistentRequests) {
   EXPECT_EQ(Prefer(AllocationPolicy::kPacked, {Id(0, 0)}, {}, 2).status().code(),
             StatusCode::kResourceExhausted);
   Result<std::vector<std::string>> unknown =
-      Prefer(AllocationPolicy::kPacked, {"GPU-x::0", Id(0, 0)}, {}, 1);
+      Prefer(AllocationPolicy::kPacked, {Id(0, 0), Id(0, 1)}, {"GPU-x::0"}, 1);
   ASSERT_EQ(unknown.status().code(), StatusCode::kNotFound);
   EXPECT_NE(unknown.status().message().find("GPU-x::0"), std::string::npos);
+}
+
+// Right after a reload the kubelet may still offer devices of the previous slicing.
+TEST_F(PreferAllocationTest, PassesOverAvailableDevicesItNoLongerHas) {
+  EXPECT_EQ(*Prefer(AllocationPolicy::kPacked, {"GPU-x::0", Id(0, 1)}, {}, 1),
+            (std::vector<std::string>{Id(0, 1)}));
+  EXPECT_EQ(Prefer(AllocationPolicy::kPacked, {"GPU-x::0", "GPU-x::1"}, {}, 1).status().code(),
+            StatusCode::kResourceExhausted);
 }
 
 }  // namespace

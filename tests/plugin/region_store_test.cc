@@ -16,10 +16,11 @@ namespace fs = std::filesystem;
 
 class RegionStoreTest : public ::testing::Test {
  protected:
-  RegionStoreTest() : store_(RegionStoreOptions{dir_.Sub("regions"), 120s}, clock_) {}
+  RegionStoreTest() : store_(RegionStoreOptions{dir_.Sub("regions"), 120s, 60s}, clock_) {}
 
-  std::string Create(const std::string& resource, std::vector<std::string> ids) {
-    Result<std::string> created = store_.Create(resource, ids);
+  std::string Create(const std::string& resource, std::vector<std::string> ids,
+                     std::vector<RecordedSlicing> gpus = {}) {
+    Result<std::string> created = store_.Create(resource, ids, gpus);
     EXPECT_TRUE(created.ok()) << created.status().ToString();
     clock_.Advance(1ms);  // distinct creation times
     return created.value_or("");
@@ -38,6 +39,20 @@ TEST_F(RegionStoreTest, CreatesUniqueDirectoriesPerAllocation) {
   EXPECT_TRUE(fs::exists(b + "/allocation.json"));
 }
 
+TEST_F(RegionStoreTest, RecordsTheSlicingOfEveryGpu) {
+  const std::string directory = Create("nvidia.com/gpu", {"GPU-a::0", "GPU-b::3"},
+                                       {{"GPU-a", 4, 0}, {"GPU-b", 8, 1ull << 30}});
+  const std::vector<AllocationRecord> records = store_.Records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].directory, directory);
+  EXPECT_EQ(records[0].resource, "nvidia.com/gpu");
+  EXPECT_EQ(records[0].device_ids, (std::vector<std::string>{"GPU-a::0", "GPU-b::3"}));
+  ASSERT_EQ(records[0].gpus.size(), 2u);
+  EXPECT_EQ(records[0].gpus[1].gpu_uuid, "GPU-b");
+  EXPECT_EQ(records[0].gpus[1].slices, 8);
+  EXPECT_EQ(records[0].gpus[1].reserved_memory_bytes, 1ull << 30);
+}
+
 TEST_F(RegionStoreTest, RemovesOnlyDeadAllocationsPastTheGracePeriod) {
   const std::string live = Create("nvidia.com/gpu", {"GPU-a::1", "GPU-a::0"});
   const std::string dead = Create("nvidia.com/gpu", {"GPU-b::0"});
@@ -47,6 +62,8 @@ TEST_F(RegionStoreTest, RemovesOnlyDeadAllocationsPastTheGracePeriod) {
 
   EXPECT_EQ(*store_.CollectGarbage(listed), 0);  // everything is still young
   clock_.Advance(121s);
+  EXPECT_EQ(*store_.CollectGarbage(listed), 0);  // first miss: not yet confirmed
+  clock_.Advance(61s);
   EXPECT_EQ(*store_.CollectGarbage(listed), 2);
   EXPECT_TRUE(fs::exists(live));
   EXPECT_FALSE(fs::exists(dead));
@@ -57,9 +74,28 @@ TEST_F(RegionStoreTest, KeepsOnlyTheNewestDirectoryOfReusedDevices) {
   const std::string old_pod = Create("nvidia.com/gpu", {"GPU-a::0"});
   clock_.Advance(200s);
   const std::string new_pod = Create("nvidia.com/gpu", {"GPU-a::0"});
+  EXPECT_EQ(*store_.CollectGarbage({{"nvidia.com/gpu", {"GPU-a::0"}}}), 0);
+  clock_.Advance(61s);
   EXPECT_EQ(*store_.CollectGarbage({{"nvidia.com/gpu", {"GPU-a::0"}}}), 1);
   EXPECT_FALSE(fs::exists(old_pod));
   EXPECT_TRUE(fs::exists(new_pod));
+}
+
+// A kubelet that has just restarted may list only some of its pods; one listing that
+// misses an allocation must not delete the region its running container is using.
+TEST_F(RegionStoreTest, KeepsAnAllocationThatReappearsBeforeTheMissIsConfirmed) {
+  const std::string directory = Create("nvidia.com/gpu", {"GPU-a::0"});
+  const std::vector<LiveAllocation> full = {{"nvidia.com/gpu", {"GPU-a::0"}}};
+  clock_.Advance(10min);
+  EXPECT_EQ(*store_.CollectGarbage({}), 0);    // incomplete listing
+  clock_.Advance(30s);
+  EXPECT_EQ(*store_.CollectGarbage(full), 0);  // the kubelet has caught up
+  clock_.Advance(10min);
+  EXPECT_EQ(*store_.CollectGarbage({}), 0);    // a new miss starts a new confirmation
+  EXPECT_TRUE(fs::exists(directory));
+  clock_.Advance(61s);
+  EXPECT_EQ(*store_.CollectGarbage({}), 1);
+  EXPECT_FALSE(fs::exists(directory));
 }
 
 TEST_F(RegionStoreTest, LeavesDirectoriesItCannotReadAlone) {
@@ -67,6 +103,8 @@ TEST_F(RegionStoreTest, LeavesDirectoriesItCannotReadAlone) {
   fs::create_directories(dir_.Sub("regions/alloc-foreign"));
   std::ofstream(dir_.Sub("regions/alloc-foreign/allocation.json")) << "{not json";
   fs::create_directories(dir_.Sub("regions/unrelated"));
+  clock_.Advance(1h);
+  EXPECT_EQ(*store_.CollectGarbage({}), 0);
   clock_.Advance(1h);
   EXPECT_EQ(*store_.CollectGarbage({}), 1);
   EXPECT_FALSE(fs::exists(mine));
@@ -79,7 +117,7 @@ TEST(RegionStore, ReportsAnUnwritableRoot) {
   testing::TempDir dir;
   std::ofstream(dir.Sub("file")) << "x";
   RegionStore store(RegionStoreOptions{dir.Sub("file/regions")}, clock);
-  Result<std::string> created = store.Create("nvidia.com/gpu", {"GPU-a::0"});
+  Result<std::string> created = store.Create("nvidia.com/gpu", {"GPU-a::0"}, {});
   ASSERT_FALSE(created.ok());
   EXPECT_NE(created.status().message().find(dir.Sub("file/regions")), std::string::npos);
 }
