@@ -1,7 +1,5 @@
 #include "preload/busy_source.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <vector>
 
@@ -19,10 +17,9 @@ class NvmlBusySource final : public BusySource {
   NvmlBusySource(std::vector<nvmlDevice_t> devices, decltype(&nvmlDeviceGetProcessUtilization) get)
       : devices_(std::move(devices)),
         last_seen_(devices_.size(), 0),
-        get_utilization_(get),
-        pid_(static_cast<unsigned int>(getpid())) {}
+        get_utilization_(get) {}
 
-  uint64_t TakeBusyNanos(int slice) override {
+  uint64_t TakeBusyNanos(int slice, unsigned int nvml_pid) override {
     nvmlDevice_t device = devices_[slice];
     unsigned int count = 0;
     nvmlReturn_t result = get_utilization_(device, nullptr, &count, last_seen_[slice]);
@@ -43,7 +40,7 @@ class NvmlBusySource final : public BusySource {
       const nvmlProcessUtilizationSample_t& sample = samples_[i];
       if (sample.timeStamp <= last_seen_[slice]) continue;
       newest = std::max(newest, sample.timeStamp);
-      if (sample.pid != pid_) continue;
+      if (nvml_pid == 0 || sample.pid != nvml_pid) continue;
       if (previous != 0) busy += (sample.timeStamp - previous) * 1000ULL * sample.smUtil / 100ULL;
       previous = sample.timeStamp;
     }
@@ -56,7 +53,6 @@ class NvmlBusySource final : public BusySource {
   std::vector<unsigned long long> last_seen_;
   std::vector<nvmlProcessUtilizationSample_t> samples_;
   decltype(&nvmlDeviceGetProcessUtilization) get_utilization_;
-  unsigned int pid_;
 };
 
 }  // namespace

@@ -16,14 +16,15 @@
 #include "preload/internal/region_file.h"
 
 namespace gpuslice::preload {
+
+void Warn(const std::string& message) { std::fprintf(stderr, "gpuslice: %s\n", message.c_str()); }
+
 namespace {
 
 using internal::DriverFunction;
 
 // How often the watcher charges measured GPU time and refills credit.
 constexpr uint64_t kWatchPeriodNanos = 2'000'000;
-
-void Warn(const std::string& message) { std::fprintf(stderr, "gpuslice: %s\n", message.c_str()); }
 
 std::string FormatUuid(const CUuuid& uuid) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -140,6 +141,7 @@ void Runtime::AfterForkInChild() {
   watcher_in_tick_.store(false, std::memory_order_relaxed);
   for (std::atomic<bool>& claimed : context_claimed_)
     claimed.store(false, std::memory_order_relaxed);
+  nvml_pid_.store(0, std::memory_order_relaxed);
 }
 
 int Runtime::SliceOfDevice(CUdevice device) {
@@ -252,7 +254,7 @@ void Runtime::Watch() {
     }
     for (int i = 0; i < throttled_count_; ++i) {
       const int slice = throttled_[i];
-      const uint64_t busy = source->TakeBusyNanos(slice);
+      const uint64_t busy = source->TakeBusyNanos(slice, nvml_pid());
       throttle_->Charge(slice, busy);
       ledger().AddBusy(slice, busy);
       throttle_->Refill(slice);

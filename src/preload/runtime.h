@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "core/abi/cuda_types.h"
 #include "core/abi/nvml.h"
@@ -15,6 +16,9 @@
 #include "preload/options.h"
 
 namespace gpuslice::preload {
+
+// Tells the container's log (stderr) something the library cannot do.
+void Warn(const std::string& message);
 
 // Thread-safe. Created on first use (the library's constructor makes that its load) and never
 // destroyed: hooks may run from other libraries' exit handlers.
@@ -66,6 +70,11 @@ class Runtime {
     context_claimed_[slice].store(false, std::memory_order_release);
   }
 
+  // This process's PID as NVML reports it (preload/nvml_pid.h), 0 while unknown: set when the
+  // process makes its first context.
+  unsigned int nvml_pid() const { return nvml_pid_.load(std::memory_order_acquire); }
+  void SetNvmlPid(unsigned int pid) { nvml_pid_.store(pid, std::memory_order_release); }
+
   // Called in the child after fork: it holds none of its parent's memory and has no watcher.
   void AfterForkInChild();
 
@@ -93,6 +102,7 @@ class Runtime {
   std::atomic<bool> watcher_stopping_{false};
   std::atomic<bool> watcher_in_tick_{false};
   std::atomic<bool> context_claimed_[core::contract::kMaxVisibleGpus] = {};
+  std::atomic<unsigned int> nvml_pid_{0};
 
   static constexpr int kMaxCudaDevices = 64;
   static constexpr int kUnresolved = -2;

@@ -74,4 +74,16 @@ Result<std::vector<int>> VisibleGpus(const SimState& state, const char* visible_
   return visible;
 }
 
+Result<unsigned int> HostPidOffset(const char* value) {
+  if (value == nullptr || *value == '\0') return 0u;
+  const std::string_view text(value);
+  unsigned int offset = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), offset);
+  if (error != std::errc() || end != text.data() + text.size() || offset > (1u << 30)) {
+    return Status::InvalidArgument(std::string(kHostPidOffsetEnv) + "=\"" + std::string(text) +
+                                   "\" is not a PID offset from 0 to 1073741824");
+  }
+  return offset;
+}
+
 }  // namespace gpuslice::sim

@@ -20,6 +20,10 @@ inline constexpr std::string_view kSpecEnv = "GPUSLICE_SIM_SPEC";
 // As set by the device plugin's Allocate for the NVIDIA container runtime: the simulated
 // libraries show a process only these GPUs, as the runtime would inside a container.
 inline constexpr std::string_view kVisibleDevicesEnv = "NVIDIA_VISIBLE_DEVICES";
+// Models a process in its own PID namespace, as every pod is: NVML names processes by the
+// PIDs the driver sees (the host's), which are not what the process's getpid() returns. The
+// simulated NVML reports each process's PID plus this offset. Unset or 0: the same namespace.
+inline constexpr std::string_view kHostPidOffsetEnv = "GPUSLICE_SIM_HOST_PID_OFFSET";
 
 struct OpenedState {
   std::unique_ptr<SimState> state;
@@ -36,5 +40,8 @@ Result<OpenedState> OpenStateFromEnvironment();
 // NVIDIA_VISIBLE_DEVICES (nullptr when unset). Unset, empty or "all": every GPU; "none" or
 // "void": none; else a comma-separated list of indexes and UUIDs, each of which must exist.
 Result<std::vector<int>> VisibleGpus(const SimState& state, const char* visible_devices);
+
+// The offset GPUSLICE_SIM_HOST_PID_OFFSET asks for (`value`, nullptr when unset): 0 to 2^30.
+Result<unsigned int> HostPidOffset(const char* value);
 
 }  // namespace gpuslice::sim

@@ -255,6 +255,34 @@ TEST_F(NvmlTest, MemoryAndProcessesComeFromEveryProcessUsingTheGpu) {
   EXPECT_EQ(count, 0u);
 }
 
+// As NVML in a pod does: processes are named by the driver's (the host's) PIDs.
+TEST_F(NvmlTest, ReportsPidsOfAnotherNamespaceWhenAsked) {
+  ChildProcess child = ChildProcess::Fork([&](ChildProcess& self) {
+    auto state = SimState::Open(dir_->Sub("node.state"));
+    auto account = ProcessAccount::Register(state->get());
+    if (!account.ok() || !(*account)->Reserve(0, 1ULL << 30).ok()) return 1;
+    self.Say("ready");
+    pause();
+    return 0;
+  });
+  ASSERT_EQ(child.ReadLine(), "ready");
+  ASSERT_EQ(nvml_.Shutdown(), NVML_SUCCESS);
+  setenv(std::string(kHostPidOffsetEnv).c_str(), "100000", 1);
+  ASSERT_EQ(nvml_.Init(), NVML_SUCCESS);
+  nvmlProcessInfo_t infos[4];
+  unsigned count = 4;
+  const nvmlReturn_t listed = nvml_.DeviceGetComputeRunningProcesses_v3(Device(0), &count, infos);
+  ASSERT_EQ(nvml_.Shutdown(), NVML_SUCCESS);
+  unsetenv(std::string(kHostPidOffsetEnv).c_str());
+  ASSERT_EQ(nvml_.Init(), NVML_SUCCESS);
+  const unsigned pid = static_cast<unsigned>(child.pid());
+  child.Kill();
+  child.Wait();
+  ASSERT_EQ(listed, NVML_SUCCESS);
+  ASSERT_EQ(count, 1u);
+  EXPECT_EQ(infos[0].pid, pid + 100000);
+}
+
 TEST_F(NvmlTest, UtilizationShowsKernelTime) {
   auto account = ProcessAccount::Register(state_);
   ASSERT_TRUE(account.ok());
@@ -410,6 +438,10 @@ TEST_F(NvmlTest, MisconfigurationFailsInitWithTheReason) {
 
   auto unknown = Probe({{std::string(kVisibleDevicesEnv), "GPU-nope"}});
   EXPECT_THAT(unknown["error"], HasSubstr("NVIDIA_VISIBLE_DEVICES='GPU-nope'"));
+
+  auto bad_offset = Probe({{std::string(kHostPidOffsetEnv), "-5"}});
+  EXPECT_EQ(bad_offset["init"], std::to_string(NVML_ERROR_DRIVER_NOT_LOADED));
+  EXPECT_THAT(bad_offset["error"], HasSubstr("GPUSLICE_SIM_HOST_PID_OFFSET=\"-5\" is not a PID offset"));
 }
 
 }  // namespace

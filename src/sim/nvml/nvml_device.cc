@@ -72,7 +72,7 @@ nvmlReturn_t RunningProcesses(nvmlDevice_t device, unsigned int* count, Info* in
     for (const auto& process : usage.processes) {
       if (!process.running) continue;
       Info info{};
-      info.pid = static_cast<unsigned int>(process.pid);
+      info.pid = Library().ReportedPid(process.pid);
       info.usedGpuMemory = process.memory_bytes;
       if constexpr (sizeof(Info) > sizeof(nvmlProcessInfo_v1_t)) {
         info.gpuInstanceId = kNoInstance;
@@ -269,7 +269,7 @@ GPUSLICE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(
       return NVML_ERROR_INSUFFICIENT_SIZE;
     }
     for (size_t i = 0; i < samples.size(); ++i) {
-      utilization[i] = nvmlProcessUtilizationSample_t{static_cast<unsigned int>(samples[i].pid),
+      utilization[i] = nvmlProcessUtilizationSample_t{Library().ReportedPid(samples[i].pid),
                                                       samples[i].time_us,
                                                       samples[i].sm_util,
                                                       0,

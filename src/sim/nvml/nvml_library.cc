@@ -25,8 +25,10 @@ nvmlReturn_t NvmlLibrary::Init() {
         opened.ok()
             ? VisibleGpus(*opened->state, std::getenv(std::string(kVisibleDevicesEnv).c_str()))
             : Result<std::vector<int>>(opened.status());
-    if (!visible.ok()) {
-      init_error_ = visible.status().message();
+    Result<unsigned int> pid_offset =
+        HostPidOffset(std::getenv(std::string(kHostPidOffsetEnv).c_str()));
+    if (!visible.ok() || !pid_offset.ok()) {
+      init_error_ = !visible.ok() ? visible.status().message() : pid_offset.status().message();
       // Logged once per distinct reason: a plugin retrying nvmlInit must not flood its log.
       if (init_error_ != logged_error_) {
         std::fprintf(stderr, "gpuslice-sim-nvml: nvmlInit failed: %s\n", init_error_.c_str());
@@ -39,6 +41,7 @@ nvmlReturn_t NvmlLibrary::Init() {
     }
     state_ = std::move(opened->state);
     visible_ = std::move(*visible);
+    pid_offset_ = *pid_offset;
     for (size_t i = 0; i < visible_.size(); ++i) {
       handles_[i] = {static_cast<int>(i), visible_[i]};
     }

@@ -45,6 +45,9 @@ class NvmlLibrary {
   // The handle of node GPU `gpu`, or nullptr when this process cannot see it.
   nvmlDevice_t HandleOfGpu(int gpu);
 
+  // The PID NVML reports for process `pid` (GPUSLICE_SIM_HOST_PID_OFFSET).
+  unsigned int ReportedPid(int pid) const { return static_cast<unsigned int>(pid) + pid_offset_; }
+
   // Why the last nvmlInit failed ("" after a success).
   std::string init_error() const;
 
@@ -58,6 +61,7 @@ class NvmlLibrary {
   // began before the last shutdown.
   std::vector<std::unique_ptr<SimState>> retired_states_;
   std::vector<int> visible_;
+  unsigned int pid_offset_ = 0;  // set during initialization, before any device call
   nvmlDevice_st handles_[kMaxGpus] = {};
   std::string init_error_;
   std::string logged_error_;
