@@ -1,6 +1,7 @@
 // Hooks of every device-memory allocation path and its free: each allocation is charged to
 // its slice before the driver sees it and refused with CUDA_ERROR_OUT_OF_MEMORY when the
-// container would pass the limit; each free gives the charge back.
+// container would pass the limit; each free gives the charge back when the driver frees the
+// memory (for physical allocations, only once they are released and unmapped).
 #include "core/abi/cuda.h"
 #include "preload/hooks.h"
 #include "preload/internal/hook_support.h"
@@ -74,6 +75,20 @@ CUresult AllocateFromPool(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool,
   if (!runtime.enforcing()) return CallDriver<Hook>(dptr, bytesize, pool, stream);
   return AllocateCounted<Hook>(runtime.SliceOfStream(stream), bytesize,
                                AllocationKind::kDevicePointer, dptr, dptr, bytesize, pool, stream);
+}
+
+// Gives back the charge of a physical allocation the driver has now freed.
+void RefundPhysical(Runtime& runtime, uint64_t handle) {
+  if (std::optional<Allocation> taken =
+          runtime.allocations().Take(AllocationKind::kPhysicalHandle, handle)) {
+    runtime.ledger().Refund(taken->device, taken->bytes);
+  }
+}
+
+void Unmapped(Runtime& runtime, CUdeviceptr address, size_t size) {
+  for (uint64_t handle : runtime.physical_handles().Unmapped(address, size)) {
+    RefundPhysical(runtime, handle);
+  }
 }
 
 template <auto Hook>
@@ -159,13 +174,54 @@ GPUSLICE_HOOK CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t 
       prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
     return hooks::internal::CallDriver<cuMemCreate>(handle, size, prop, flags);
   }
-  return hooks::AllocateCounted<cuMemCreate>(runtime.SliceOfDevice(prop->location.id), size,
-                                             AllocationKind::kPhysicalHandle, handle, handle, size,
-                                             prop, flags);
+  const CUresult result = hooks::AllocateCounted<cuMemCreate>(
+      runtime.SliceOfDevice(prop->location.id), size, AllocationKind::kPhysicalHandle, handle,
+      handle, size, prop, flags);
+  if (result == CUDA_SUCCESS) runtime.physical_handles().Created(*handle);
+  return result;
 }
 
 GPUSLICE_HOOK CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
-  return hooks::internal::FreeCounted(AllocationKind::kPhysicalHandle, handle, [&] {
-    return hooks::internal::CallDriver<cuMemRelease>(handle);
-  });
+  Runtime& runtime = Runtime::Get();
+  const CUresult result = hooks::internal::CallDriver<cuMemRelease>(handle);
+  if (result == CUDA_SUCCESS && runtime.enforcing() &&
+      runtime.physical_handles().Released(handle)) {
+    hooks::RefundPhysical(runtime, handle);
+  }
+  return result;
+}
+
+GPUSLICE_HOOK CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle* handle,
+                                                   void* address) {
+  Runtime& runtime = Runtime::Get();
+  const CUresult result =
+      hooks::internal::CallDriver<cuMemRetainAllocationHandle>(handle, address);
+  if (result == CUDA_SUCCESS && runtime.enforcing()) runtime.physical_handles().Retained(*handle);
+  return result;
+}
+
+GPUSLICE_HOOK CUresult cuMemMap(CUdeviceptr address, size_t size, size_t offset,
+                                CUmemGenericAllocationHandle handle, unsigned long long flags) {
+  Runtime& runtime = Runtime::Get();
+  const CUresult result =
+      hooks::internal::CallDriver<cuMemMap>(address, size, offset, handle, flags);
+  if (result == CUDA_SUCCESS && runtime.enforcing()) {
+    runtime.physical_handles().Mapped(address, handle);
+  }
+  return result;
+}
+
+GPUSLICE_HOOK CUresult cuMemUnmap(CUdeviceptr address, size_t size) {
+  Runtime& runtime = Runtime::Get();
+  const CUresult result = hooks::internal::CallDriver<cuMemUnmap>(address, size);
+  if (result == CUDA_SUCCESS && runtime.enforcing()) hooks::Unmapped(runtime, address, size);
+  return result;
+}
+
+GPUSLICE_HOOK CUresult cuMemAddressFree(CUdeviceptr address, size_t size) {
+  Runtime& runtime = Runtime::Get();
+  const CUresult result = hooks::internal::CallDriver<cuMemAddressFree>(address, size);
+  // Freeing a range unmaps whatever is still mapped in it.
+  if (result == CUDA_SUCCESS && runtime.enforcing()) hooks::Unmapped(runtime, address, size);
+  return result;
 }

@@ -82,7 +82,9 @@ Runtime* Runtime::Create() {
 }
 
 Runtime::Runtime(Options options)
-    : options_(std::move(options)), allocations_(new AllocationMap()) {
+    : options_(std::move(options)),
+      allocations_(new AllocationMap()),
+      physical_handles_(new PhysicalHandles()) {
   for (std::atomic<int>& slice : slice_of_device_)
     slice.store(kUnresolved, std::memory_order_relaxed);
   if (!options_.enforce) return;
@@ -134,6 +136,7 @@ void Runtime::AfterForkInChild() {
   // The parent's objects may be mid-use by threads that do not exist here: start afresh and
   // let the old ones go.
   allocations_.store(new AllocationMap(), std::memory_order_release);
+  physical_handles_.store(new PhysicalHandles(), std::memory_order_release);
   if (core::region::Region* region = region_.load(std::memory_order_acquire)) {
     ledger_.store(new MemoryLedger(region, options_), std::memory_order_release);
   }

@@ -14,6 +14,7 @@
 #include "preload/compute_throttle.h"
 #include "preload/memory_ledger.h"
 #include "preload/options.h"
+#include "preload/physical_handles.h"
 
 namespace gpuslice::preload {
 
@@ -44,6 +45,9 @@ class Runtime {
   // Accounting, mapped on first use (the region file is opened then, not at load).
   MemoryLedger& ledger();
   AllocationMap& allocations() { return *allocations_.load(std::memory_order_acquire); }
+  PhysicalHandles& physical_handles() {
+    return *physical_handles_.load(std::memory_order_acquire);
+  }
 
   // The launch gate, called by every launch hook before the driver. Returns at once while
   // every throttled slice has credit (one atomic load each); otherwise waits for credit
@@ -97,6 +101,7 @@ class Runtime {
   std::atomic<core::region::Region*> region_{nullptr};
   std::atomic<MemoryLedger*> ledger_{nullptr};
   std::atomic<AllocationMap*> allocations_;
+  std::atomic<PhysicalHandles*> physical_handles_;
   ComputeThrottle* throttle_ = nullptr;  // set before region_ is published
   std::atomic<bool> watcher_started_{false};
   std::atomic<bool> watcher_stopping_{false};

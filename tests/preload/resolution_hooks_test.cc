@@ -21,7 +21,9 @@ const std::set<std::string> kHookedApis = {
     "cuMemGetInfo", "cuDeviceTotalMem",
     // allocation paths and their frees
     "cuMemAlloc", "cuMemAllocPitch", "cuMemAllocManaged", "cuMemFree", "cuMemAllocAsync",
-    "cuMemAllocFromPoolAsync", "cuMemFreeAsync", "cuMemCreate", "cuMemRelease", "cuArrayCreate",
+    "cuMemAllocFromPoolAsync", "cuMemFreeAsync", "cuMemCreate", "cuMemRelease",
+    // physical memory stays in use while mapped or retained
+    "cuMemRetainAllocationHandle", "cuMemMap", "cuMemUnmap", "cuMemAddressFree", "cuArrayCreate",
     "cuArray3DCreate", "cuArrayDestroy", "cuMipmappedArrayCreate", "cuMipmappedArrayDestroy",
     "cuGraphAddMemAllocNode", "cuGraphAddNode", "cuGraphDestroy",
     // contexts (their overhead counts)

@@ -8,7 +8,10 @@
 //   nvml                      -> "nvml <free> <total> <used>" from nvmlDeviceGetMemoryInfo of
 //                             GPU 0, NVML loaded the way pynvml does (dlopen)
 //   alloc <path> <bytes>      -> "ok <id>" | "err <CUresult>" | "unsupported"; path is one of
-//                             plain pitch managed async pool vmm array mipmap graph legacy
+//                             plain pitch managed async pool vmm array mipmap graph legacy;
+//                             vmm-mapped: cuMemCreate, map it into a reserved range and
+//                             cuMemRelease the handle at once (as allocators do); its free
+//                             unmaps and frees the range
 //   free <id>                 -> "ok" | "err <CUresult>"
 //   stress <threads> <rounds> <max_bytes> <seed>
 //                             threads allocate and free at random, then free what they hold
@@ -38,11 +41,12 @@
 namespace gpuslice::testing {
 namespace {
 
-enum class Kind { kDevice, kDeviceAsync, kLegacy, kPhysical, kArray, kMipmap, kGraph };
+enum class Kind { kDevice, kDeviceAsync, kLegacy, kPhysical, kMapped, kArray, kMipmap, kGraph };
 
 struct Handle {
   Kind kind;
   unsigned long long value;
+  size_t size = 0;  // of a kMapped range
 };
 
 class Client {
@@ -208,6 +212,18 @@ class Client {
       CUmemGenericAllocationHandle physical = 0;
       result = api_.mem_create(&physical, bytes, &prop, 0);
       *handle = {Kind::kPhysical, physical};
+    } else if (path == "vmm-mapped") {
+      CUmemAllocationProp prop{};
+      prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+      prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+      prop.location.id = device_;
+      CUmemGenericAllocationHandle physical = 0;
+      CUdeviceptr range = 0;
+      result = api_.mem_create(&physical, bytes, &prop, 0);
+      if (result == CUDA_SUCCESS) result = api_.mem_address_reserve(&range, bytes, 0, 0, 0);
+      if (result == CUDA_SUCCESS) result = api_.mem_map(range, bytes, 0, physical, 0);
+      if (result == CUDA_SUCCESS) result = api_.mem_release(physical);
+      *handle = {Kind::kMapped, range, bytes};
     } else if (path == "array") {
       // Rows of 4096 floats.
       CUDA_ARRAY_DESCRIPTOR descriptor{};
@@ -265,6 +281,10 @@ class Client {
         return api_.mem_free_v1(static_cast<unsigned int>(handle.value));
       case Kind::kPhysical:
         return api_.mem_release(handle.value);
+      case Kind::kMapped: {
+        const CUresult result = api_.mem_unmap(handle.value, handle.size);
+        return result == CUDA_SUCCESS ? api_.mem_address_free(handle.value, handle.size) : result;
+      }
       case Kind::kArray:
         return api_.array_destroy(reinterpret_cast<CUarray>(handle.value));
       case Kind::kMipmap:
@@ -387,6 +407,10 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.device_get_default_mem_pool, "cuDeviceGetDefaultMemPool", 11020);
   get(api.mem_create, "cuMemCreate", 10020);
   get(api.mem_release, "cuMemRelease", 10020);
+  get(api.mem_address_reserve, "cuMemAddressReserve", 10020);
+  get(api.mem_address_free, "cuMemAddressFree", 10020);
+  get(api.mem_map, "cuMemMap", 10020);
+  get(api.mem_unmap, "cuMemUnmap", 10020);
   get(api.array_create, "cuArrayCreate", 3020);
   get(api.array_destroy, "cuArrayDestroy", 2000);
   get(api.mipmapped_array_create, "cuMipmappedArrayCreate", 5000);

@@ -18,6 +18,10 @@ int main() {
   api.device_get_default_mem_pool = &cuDeviceGetDefaultMemPool;
   api.mem_create = &cuMemCreate;
   api.mem_release = &cuMemRelease;
+  api.mem_address_reserve = &cuMemAddressReserve;
+  api.mem_address_free = &cuMemAddressFree;
+  api.mem_map = &cuMemMap;
+  api.mem_unmap = &cuMemUnmap;
   api.array_destroy = &cuArrayDestroy;
   api.mipmapped_array_create = &cuMipmappedArrayCreate;
   api.mipmapped_array_destroy = &cuMipmappedArrayDestroy;

@@ -36,6 +36,12 @@ struct DriverApi {
   CUresult (*mem_create)(CUmemGenericAllocationHandle*, size_t, const CUmemAllocationProp*,
                          unsigned long long) = nullptr;
   CUresult (*mem_release)(CUmemGenericAllocationHandle) = nullptr;
+  CUresult (*mem_address_reserve)(CUdeviceptr*, size_t, size_t, CUdeviceptr,
+                                  unsigned long long) = nullptr;
+  CUresult (*mem_address_free)(CUdeviceptr, size_t) = nullptr;
+  CUresult (*mem_map)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle,
+                      unsigned long long) = nullptr;
+  CUresult (*mem_unmap)(CUdeviceptr, size_t) = nullptr;
   CUresult (*array_create)(CUarray*, const CUDA_ARRAY_DESCRIPTOR*) = nullptr;
   CUresult (*array_destroy)(CUarray) = nullptr;
   CUresult (*mipmapped_array_create)(CUmipmappedArray*, const CUDA_ARRAY3D_DESCRIPTOR*,
