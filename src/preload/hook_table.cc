@@ -44,6 +44,7 @@ const HookEntry kHooks[] = {
     {"cuMemAllocFromPoolAsync_ptsz", 11020, reinterpret_cast<void*>(&cuMemAllocFromPoolAsync_ptsz)},
     {"cuMemFreeAsync", 11020, reinterpret_cast<void*>(&cuMemFreeAsync)},
     {"cuMemFreeAsync_ptsz", 11020, reinterpret_cast<void*>(&cuMemFreeAsync_ptsz)},
+    {"cuMemPoolDestroy", 11020, reinterpret_cast<void*>(&cuMemPoolDestroy)},
     {"cuMemCreate", 10020, reinterpret_cast<void*>(&cuMemCreate)},
     {"cuMemRelease", 10020, reinterpret_cast<void*>(&cuMemRelease)},
     {"cuMemRetainAllocationHandle", 11000, reinterpret_cast<void*>(&cuMemRetainAllocationHandle)},

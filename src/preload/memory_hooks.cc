@@ -56,25 +56,83 @@ CUresult AllocatePitch(Pointer* dptr, Size* pitch, Size width, Size height, unsi
   return result;
 }
 
+// Frees a device pointer, whichever way it was charged: to its pool (pool_charges.h) or on
+// its own.
+template <typename Free>
+CUresult FreeDevicePointerWith(CUdeviceptr dptr, Free free) {
+  Runtime& runtime = Runtime::Get();
+  if (runtime.enforcing()) {
+    if (std::optional<CUresult> pooled = runtime.pool_charges().Free(runtime, dptr, free)) {
+      return *pooled;
+    }
+  }
+  return FreeCounted(AllocationKind::kDevicePointer, dptr, free);
+}
+
 template <auto Hook, typename Pointer>
 CUresult FreeDevicePointer(Pointer dptr) {
-  return FreeCounted(AllocationKind::kDevicePointer, dptr, [&] { return CallDriver<Hook>(dptr); });
+  return FreeDevicePointerWith(dptr, [&] { return CallDriver<Hook>(dptr); });
+}
+
+bool IsCapturing(CUstream stream) {
+  static const auto is_capturing =
+      internal::DriverFunction<decltype(&cuStreamIsCapturing)>("cuStreamIsCapturing");
+  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+  return is_capturing != nullptr && is_capturing(stream, &status) == CUDA_SUCCESS &&
+         status != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+// The pool cuMemAllocAsync on `stream` takes from: its device's current pool; nullptr when the
+// driver cannot say.
+CUmemoryPool CurrentPoolOfStream(CUstream stream) {
+  static const auto stream_device =
+      internal::DriverFunction<decltype(&cuStreamGetDevice)>("cuStreamGetDevice");
+  static const auto context_device =
+      internal::DriverFunction<decltype(&cuCtxGetDevice)>("cuCtxGetDevice");
+  static const auto device_pool =
+      internal::DriverFunction<decltype(&cuDeviceGetMemPool)>("cuDeviceGetMemPool");
+  CUdevice device = -1;
+  const bool named_stream =
+      stream != nullptr && stream != CU_STREAM_LEGACY && stream != CU_STREAM_PER_THREAD;
+  if (!(named_stream && stream_device != nullptr && stream_device(stream, &device) == CUDA_SUCCESS) &&
+      (context_device == nullptr || context_device(&device) != CUDA_SUCCESS)) {
+    return nullptr;
+  }
+  CUmemoryPool pool = nullptr;
+  if (device_pool == nullptr || device_pool(&pool, device) != CUDA_SUCCESS) return nullptr;
+  return pool;
+}
+
+// A stream-ordered allocation from `pool` (nullptr: the stream's device's current pool),
+// charged to the pool; charged on its own while the stream is being captured into a graph
+// (the allocation then belongs to the graph, not the pool) or when the driver cannot report
+// on the pool.
+template <auto Hook, typename... Args>
+CUresult AllocateStreamOrdered(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool,
+                               CUstream stream, Args... args) {
+  Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing()) return CallDriver<Hook>(args...);
+  const int slice = runtime.SliceOfStream(stream);
+  if (slice >= 0 && dptr != nullptr && !IsCapturing(stream)) {
+    if (pool == nullptr) pool = CurrentPoolOfStream(stream);
+    if (pool != nullptr) {
+      if (std::optional<CUresult> pooled = runtime.pool_charges().Allocate(
+              runtime, slice, pool, bytesize, dptr, [&] { return CallDriver<Hook>(args...); })) {
+        return *pooled;
+      }
+    }
+  }
+  return AllocateCounted<Hook>(slice, bytesize, AllocationKind::kDevicePointer, dptr, args...);
 }
 
 template <auto Hook>
 CUresult AllocateAsync(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
-  Runtime& runtime = Runtime::Get();
-  if (!runtime.enforcing()) return CallDriver<Hook>(dptr, bytesize, stream);
-  return AllocateCounted<Hook>(runtime.SliceOfStream(stream), bytesize,
-                               AllocationKind::kDevicePointer, dptr, dptr, bytesize, stream);
+  return AllocateStreamOrdered<Hook>(dptr, bytesize, nullptr, stream, dptr, bytesize, stream);
 }
 
 template <auto Hook>
 CUresult AllocateFromPool(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool, CUstream stream) {
-  Runtime& runtime = Runtime::Get();
-  if (!runtime.enforcing()) return CallDriver<Hook>(dptr, bytesize, pool, stream);
-  return AllocateCounted<Hook>(runtime.SliceOfStream(stream), bytesize,
-                               AllocationKind::kDevicePointer, dptr, dptr, bytesize, pool, stream);
+  return AllocateStreamOrdered<Hook>(dptr, bytesize, pool, stream, dptr, bytesize, pool, stream);
 }
 
 // Gives back the charge of a physical allocation the driver has now freed.
@@ -93,8 +151,7 @@ void Unmapped(Runtime& runtime, CUdeviceptr address, size_t size) {
 
 template <auto Hook>
 CUresult FreeAsync(CUdeviceptr dptr, CUstream stream) {
-  return FreeCounted(AllocationKind::kDevicePointer, dptr,
-                     [&] { return CallDriver<Hook>(dptr, stream); });
+  return FreeDevicePointerWith(dptr, [&] { return CallDriver<Hook>(dptr, stream); });
 }
 
 }  // namespace
@@ -165,6 +222,13 @@ GPUSLICE_HOOK CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream stream) {
 
 GPUSLICE_HOOK CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) {
   return hooks::FreeAsync<cuMemFreeAsync_ptsz>(dptr, stream);
+}
+
+GPUSLICE_HOOK CUresult cuMemPoolDestroy(CUmemoryPool pool) {
+  Runtime& runtime = Runtime::Get();
+  const CUresult result = hooks::internal::CallDriver<cuMemPoolDestroy>(pool);
+  if (result == CUDA_SUCCESS && runtime.enforcing()) runtime.pool_charges().Destroyed(runtime, pool);
+  return result;
 }
 
 GPUSLICE_HOOK CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,

@@ -84,7 +84,8 @@ Runtime* Runtime::Create() {
 Runtime::Runtime(Options options)
     : options_(std::move(options)),
       allocations_(new AllocationMap()),
-      physical_handles_(new PhysicalHandles()) {
+      physical_handles_(new PhysicalHandles()),
+      pool_charges_(new PoolCharges()) {
   for (std::atomic<int>& slice : slice_of_device_)
     slice.store(kUnresolved, std::memory_order_relaxed);
   if (!options_.enforce) return;
@@ -137,6 +138,7 @@ void Runtime::AfterForkInChild() {
   // let the old ones go.
   allocations_.store(new AllocationMap(), std::memory_order_release);
   physical_handles_.store(new PhysicalHandles(), std::memory_order_release);
+  pool_charges_.store(new PoolCharges(), std::memory_order_release);
   if (core::region::Region* region = region_.load(std::memory_order_acquire)) {
     ledger_.store(new MemoryLedger(region, options_), std::memory_order_release);
   }

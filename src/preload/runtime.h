@@ -15,6 +15,7 @@
 #include "preload/memory_ledger.h"
 #include "preload/options.h"
 #include "preload/physical_handles.h"
+#include "preload/pool_charges.h"
 
 namespace gpuslice::preload {
 
@@ -45,6 +46,7 @@ class Runtime {
   // Accounting, mapped on first use (the region file is opened then, not at load).
   MemoryLedger& ledger();
   AllocationMap& allocations() { return *allocations_.load(std::memory_order_acquire); }
+  PoolCharges& pool_charges() { return *pool_charges_.load(std::memory_order_acquire); }
   PhysicalHandles& physical_handles() {
     return *physical_handles_.load(std::memory_order_acquire);
   }
@@ -102,6 +104,7 @@ class Runtime {
   std::atomic<MemoryLedger*> ledger_{nullptr};
   std::atomic<AllocationMap*> allocations_;
   std::atomic<PhysicalHandles*> physical_handles_;
+  std::atomic<PoolCharges*> pool_charges_;
   ComputeThrottle* throttle_ = nullptr;  // set before region_ is published
   std::atomic<bool> watcher_started_{false};
   std::atomic<bool> watcher_stopping_{false};

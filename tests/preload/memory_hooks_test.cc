@@ -109,6 +109,30 @@ INSTANTIATE_TEST_SUITE_P(ClientStyles, MemoryLimitTest,
 
 class ContainerTest : public SimFixture {};
 
+// A pool that keeps freed blocks still holds their memory: it stays the container's until the
+// pool gives it back, and serves the next allocation without a new charge.
+TEST_F(ContainerTest, MemoryAPoolKeepsStaysChargedUntilItIsTrimmed) {
+  auto client = ClientProcess::Start(kDirectClient, node(), SliceEnv());
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->Send("init"), "ok");
+  ASSERT_EQ(client->Send("pool-keep"), "ok");
+  const uint64_t free = Info(*client).free;
+  const uint64_t big = free / 5 * 3 / (2 << 20) * (2 << 20);
+  const int first = Allocated(Alloc(*client, "pool", big));
+  ASSERT_GE(first, 0);
+  ASSERT_EQ(client->Send("free " + std::to_string(first)), "ok");
+  EXPECT_EQ(Info(*client).free, free - big);
+  EXPECT_EQ(Alloc(*client, "plain", big), kOutOfMemory);
+
+  const int again = Allocated(Alloc(*client, "pool", big));
+  ASSERT_GE(again, 0);
+  EXPECT_EQ(Info(*client).free, free - big);
+  ASSERT_EQ(client->Send("free " + std::to_string(again)), "ok");
+  ASSERT_EQ(client->Send("pool-trim"), "ok");
+  EXPECT_EQ(Info(*client).free, free);
+  EXPECT_GE(Allocated(Alloc(*client, "plain", big)), 0);
+}
+
 TEST_F(ContainerTest, ProcessesOfOneContainerShareTheLimit) {
   const Environment env = SliceEnv();
   std::vector<std::unique_ptr<ClientProcess>> clients;

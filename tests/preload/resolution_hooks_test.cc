@@ -21,7 +21,7 @@ const std::set<std::string> kHookedApis = {
     "cuMemGetInfo", "cuDeviceTotalMem",
     // allocation paths and their frees
     "cuMemAlloc", "cuMemAllocPitch", "cuMemAllocManaged", "cuMemFree", "cuMemAllocAsync",
-    "cuMemAllocFromPoolAsync", "cuMemFreeAsync", "cuMemCreate", "cuMemRelease",
+    "cuMemAllocFromPoolAsync", "cuMemFreeAsync", "cuMemPoolDestroy", "cuMemCreate", "cuMemRelease",
     // physical memory stays in use while mapped or retained
     "cuMemRetainAllocationHandle", "cuMemMap", "cuMemUnmap", "cuMemAddressFree", "cuArrayCreate",
     "cuArray3DCreate", "cuArrayDestroy", "cuMipmappedArrayCreate", "cuMipmappedArrayDestroy",

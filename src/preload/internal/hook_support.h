@@ -20,6 +20,13 @@ CUresult CallDriver(Args... args) {
   return real != nullptr ? real(args...) : ToCuResult(Refusal::kMissingEntryPoint);
 }
 
+// Charges `bytes` on `slice`; when they do not fit, first brings the pools' charges down to
+// what they hold now (they give memory back at synchronizations the library does not see).
+inline bool ChargeSettlingPools(Runtime& runtime, int slice, uint64_t bytes) {
+  return runtime.ledger().Charge(slice, bytes) ||
+         (runtime.pool_charges().SettleAll(runtime) && runtime.ledger().Charge(slice, bytes));
+}
+
 // A charge on a slice, held while the driver allocates and given back on destruction unless
 // committed. A slice of -1 (a GPU without a slice) charges nothing and always fits.
 // Not thread-safe; lives on one hook call's stack.
@@ -29,7 +36,7 @@ class PendingCharge {
       : runtime_(runtime),
         slice_(slice),
         bytes_(bytes),
-        fits_(slice < 0 || runtime.ledger().Charge(slice, bytes)) {}
+        fits_(slice < 0 || ChargeSettlingPools(runtime, slice, bytes)) {}
   PendingCharge(const PendingCharge&) = delete;
   PendingCharge& operator=(const PendingCharge&) = delete;
   ~PendingCharge() {

@@ -13,6 +13,8 @@
 //                             cuMemRelease the handle at once (as allocators do); its free
 //                             unmaps and frees the range
 //   free <id>                 -> "ok" | "err <CUresult>"
+//   pool-keep                 the default pool keeps every freed block (release threshold max)
+//   pool-trim                 the default pool gives back every free block -> "ok" | "err ..."
 //   stress <threads> <rounds> <max_bytes> <seed>
 //                             threads allocate and free at random, then free what they hold
 //                             -> "ok <granted> <refused>"
@@ -59,6 +61,18 @@ class Client {
     in >> command;
     if (command == "init") return Init(false);
     if (command == "init-created") return Init(true);
+    if (command == "pool-keep" || command == "pool-trim") {
+      CUmemoryPool pool = nullptr;
+      CUresult result = api_.device_get_default_mem_pool(&pool, device_);
+      cuuint64_t keep_everything = ~cuuint64_t{0};
+      if (result == CUDA_SUCCESS) {
+        result = command == "pool-trim"
+                     ? api_.mem_pool_trim_to(pool, 0)
+                     : api_.mem_pool_set_attribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                                                   &keep_everything);
+      }
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
     if (command == "info") {
       size_t free = 0, total = 0;
       CUresult result = api_.mem_get_info(&free, &total);
@@ -405,6 +419,8 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.mem_alloc_from_pool_async, "cuMemAllocFromPoolAsync", 11020);
   get(api.mem_free_async, "cuMemFreeAsync", 11020);
   get(api.device_get_default_mem_pool, "cuDeviceGetDefaultMemPool", 11020);
+  get(api.mem_pool_set_attribute, "cuMemPoolSetAttribute", 11020);
+  get(api.mem_pool_trim_to, "cuMemPoolTrimTo", 11020);
   get(api.mem_create, "cuMemCreate", 10020);
   get(api.mem_release, "cuMemRelease", 10020);
   get(api.mem_address_reserve, "cuMemAddressReserve", 10020);

@@ -16,6 +16,8 @@ int main() {
   api.mem_alloc_from_pool_async = &cuMemAllocFromPoolAsync;
   api.mem_free_async = &cuMemFreeAsync;
   api.device_get_default_mem_pool = &cuDeviceGetDefaultMemPool;
+  api.mem_pool_set_attribute = &cuMemPoolSetAttribute;
+  api.mem_pool_trim_to = &cuMemPoolTrimTo;
   api.mem_create = &cuMemCreate;
   api.mem_release = &cuMemRelease;
   api.mem_address_reserve = &cuMemAddressReserve;

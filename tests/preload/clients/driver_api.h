@@ -33,6 +33,8 @@ struct DriverApi {
   CUresult (*mem_alloc_from_pool_async)(CUdeviceptr*, size_t, CUmemoryPool, CUstream) = nullptr;
   CUresult (*mem_free_async)(CUdeviceptr, CUstream) = nullptr;
   CUresult (*device_get_default_mem_pool)(CUmemoryPool*, CUdevice) = nullptr;
+  CUresult (*mem_pool_set_attribute)(CUmemoryPool, CUmemPool_attribute, void*) = nullptr;
+  CUresult (*mem_pool_trim_to)(CUmemoryPool, size_t) = nullptr;
   CUresult (*mem_create)(CUmemGenericAllocationHandle*, size_t, const CUmemAllocationProp*,
                          unsigned long long) = nullptr;
   CUresult (*mem_release)(CUmemGenericAllocationHandle) = nullptr;
