@@ -18,20 +18,4 @@ std::optional<Allocation> AllocationMap::Take(AllocationKind kind, uint64_t hand
   return allocation;
 }
 
-std::vector<Allocation> AllocationMap::TakeOwnedBy(uint64_t owner) {
-  std::vector<Allocation> taken;
-  for (Shard& shard : shards_) {
-    std::lock_guard<std::mutex> guard(shard.mutex);
-    for (auto it = shard.allocations.begin(); it != shard.allocations.end();) {
-      if (it->second.owner == owner) {
-        taken.push_back(it->second);
-        it = shard.allocations.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  return taken;
-}
-
 }  // namespace gpuslice::preload

@@ -5,13 +5,12 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
-#include <vector>
 
 namespace gpuslice::preload {
 
 // The kinds of handle an allocation is freed by; they live in separate key spaces.
 enum class AllocationKind : uint8_t {
-  kDevicePointer,   // cuMemAlloc*, async and pool allocations, graph memory nodes
+  kDevicePointer,   // cuMemAlloc*, async and pool allocations (graph memory: graph_memory.h)
   kPhysicalHandle,  // cuMemCreate -> cuMemRelease
   kArray,           // cuArrayCreate / cuArray3DCreate -> cuArrayDestroy
   kMipmappedArray,  // cuMipmappedArrayCreate -> cuMipmappedArrayDestroy
@@ -20,7 +19,6 @@ enum class AllocationKind : uint8_t {
 struct Allocation {
   int device = 0;  // slice index
   uint64_t bytes = 0;
-  uint64_t owner = 0;  // the CUgraph of a graph memory node, else 0
 };
 
 // Thread-safe: sharded by handle, one mutex per shard, so threads freeing different
@@ -32,8 +30,6 @@ class AllocationMap {
   void Insert(AllocationKind kind, uint64_t handle, Allocation allocation);
   // Removes and returns the allocation, or nullopt when the handle is unknown.
   std::optional<Allocation> Take(AllocationKind kind, uint64_t handle);
-  // Removes and returns every allocation whose owner is `owner`.
-  std::vector<Allocation> TakeOwnedBy(uint64_t owner);
 
  private:
   static constexpr int kShards = 16;

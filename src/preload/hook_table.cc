@@ -62,6 +62,16 @@ const HookEntry kHooks[] = {
     {"cuGraphAddNode", 12020, reinterpret_cast<void*>(&cuGraphAddNode)},
     {"cuGraphAddNode_v2", 12030, reinterpret_cast<void*>(&cuGraphAddNode_v2)},
     {"cuGraphDestroy", 10000, reinterpret_cast<void*>(&cuGraphDestroy)},
+    // Executable graphs keep their graph's memory nodes; captures add memory nodes.
+    {"cuGraphInstantiate", 10000, reinterpret_cast<void*>(&cuGraphInstantiate)},
+    {"cuGraphInstantiate_v2", 11000, reinterpret_cast<void*>(&cuGraphInstantiate_v2)},
+    {"cuGraphInstantiateWithFlags", 11040, reinterpret_cast<void*>(&cuGraphInstantiateWithFlags)},
+    {"cuGraphInstantiateWithParams", 12000, reinterpret_cast<void*>(&cuGraphInstantiateWithParams)},
+    {"cuGraphInstantiateWithParams_ptsz", 12000,
+     reinterpret_cast<void*>(&cuGraphInstantiateWithParams_ptsz)},
+    {"cuGraphExecDestroy", 10000, reinterpret_cast<void*>(&cuGraphExecDestroy)},
+    {"cuStreamEndCapture", 10000, reinterpret_cast<void*>(&cuStreamEndCapture)},
+    {"cuStreamEndCapture_ptsz", 10000, reinterpret_cast<void*>(&cuStreamEndCapture_ptsz)},
 
     // Every launch path.
     {"cuLaunchKernel", 4000, reinterpret_cast<void*>(&cuLaunchKernel)},

@@ -74,14 +74,6 @@ CUresult FreeDevicePointer(Pointer dptr) {
   return FreeDevicePointerWith(dptr, [&] { return CallDriver<Hook>(dptr); });
 }
 
-bool IsCapturing(CUstream stream) {
-  static const auto is_capturing =
-      internal::DriverFunction<decltype(&cuStreamIsCapturing)>("cuStreamIsCapturing");
-  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
-  return is_capturing != nullptr && is_capturing(stream, &status) == CUDA_SUCCESS &&
-         status != CU_STREAM_CAPTURE_STATUS_NONE;
-}
-
 // The pool cuMemAllocAsync on `stream` takes from: its device's current pool; nullptr when the
 // driver cannot say.
 CUmemoryPool CurrentPoolOfStream(CUstream stream) {
@@ -103,17 +95,38 @@ CUmemoryPool CurrentPoolOfStream(CUstream stream) {
   return pool;
 }
 
+// An allocation on a stream being captured is an allocation node of the captured graph, made
+// at every launch: charged on its own, it belongs to the capture and then to the graph the
+// capture yields (graph_memory.h), and no free of its address gives it back.
+template <auto Hook, typename... Args>
+CUresult AllocateForCapture(int slice, uint64_t capture, CUstream stream, size_t bytesize,
+                            Args... args) {
+  Runtime& runtime = Runtime::Get();
+  PendingCharge charge(runtime, slice, bytesize);
+  if (!charge.fits()) return ToCuResult(Refusal::kOverLimit);
+  const CUresult result = CallDriver<Hook>(args...);
+  if (result == CUDA_SUCCESS) {
+    if (std::optional<Allocation> charged = charge.CommitToGraph()) {
+      runtime.graph_memory().Captured(capture, internal::StreamKey(stream), *charged);
+    }
+  }
+  return result;
+}
+
 // A stream-ordered allocation from `pool` (nullptr: the stream's device's current pool),
-// charged to the pool; charged on its own while the stream is being captured into a graph
-// (the allocation then belongs to the graph, not the pool) or when the driver cannot report
-// on the pool.
+// charged to the pool; to the capture while the stream is being captured into a graph; on its
+// own when the driver cannot report on the pool. `stream` is the stream as every entry point
+// names it (internal::PerThreadStream).
 template <auto Hook, typename... Args>
 CUresult AllocateStreamOrdered(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool,
                                CUstream stream, Args... args) {
   Runtime& runtime = Runtime::Get();
   if (!runtime.enforcing()) return CallDriver<Hook>(args...);
   const int slice = runtime.SliceOfStream(stream);
-  if (slice >= 0 && dptr != nullptr && !IsCapturing(stream)) {
+  if (const std::optional<uint64_t> capture = internal::CaptureOf(stream)) {
+    return AllocateForCapture<Hook>(slice, *capture, stream, bytesize, args...);
+  }
+  if (slice >= 0 && dptr != nullptr) {
     if (pool == nullptr) pool = CurrentPoolOfStream(stream);
     if (pool != nullptr) {
       if (std::optional<CUresult> pooled = runtime.pool_charges().Allocate(
@@ -125,14 +138,16 @@ CUresult AllocateStreamOrdered(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool 
   return AllocateCounted<Hook>(slice, bytesize, AllocationKind::kDevicePointer, dptr, args...);
 }
 
+// `named`: `stream` as every entry point names it (internal::PerThreadStream for _ptsz).
 template <auto Hook>
-CUresult AllocateAsync(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
-  return AllocateStreamOrdered<Hook>(dptr, bytesize, nullptr, stream, dptr, bytesize, stream);
+CUresult AllocateAsync(CUdeviceptr* dptr, size_t bytesize, CUstream stream, CUstream named) {
+  return AllocateStreamOrdered<Hook>(dptr, bytesize, nullptr, named, dptr, bytesize, stream);
 }
 
 template <auto Hook>
-CUresult AllocateFromPool(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool, CUstream stream) {
-  return AllocateStreamOrdered<Hook>(dptr, bytesize, pool, stream, dptr, bytesize, pool, stream);
+CUresult AllocateFromPool(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool, CUstream stream,
+                          CUstream named) {
+  return AllocateStreamOrdered<Hook>(dptr, bytesize, pool, named, dptr, bytesize, pool, stream);
 }
 
 // Gives back the charge of a physical allocation the driver has now freed.
@@ -149,6 +164,11 @@ void Unmapped(Runtime& runtime, CUdeviceptr address, size_t size) {
   }
 }
 
+// A free on a stream being captured frees nothing until the captured graph runs. Memory
+// allocated for a capture is its graph's and no free gives it back (graph_memory.h); a pool's
+// charge follows what the pool reserves, which such a free leaves as it is. Memory allocated
+// before the capture and charged on its own is given back at once, as if freed then (known
+// imprecision: until the graph runs, the container can allocate it again while it is in use).
 template <auto Hook>
 CUresult FreeAsync(CUdeviceptr dptr, CUstream stream) {
   return FreeDevicePointerWith(dptr, [&] { return CallDriver<Hook>(dptr, stream); });
@@ -199,21 +219,23 @@ GPUSLICE_HOOK CUresult cuMemFree_v2(CUdeviceptr dptr) {
 }
 
 GPUSLICE_HOOK CUresult cuMemAllocAsync(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
-  return hooks::AllocateAsync<cuMemAllocAsync>(dptr, bytesize, stream);
+  return hooks::AllocateAsync<cuMemAllocAsync>(dptr, bytesize, stream, stream);
 }
 
 GPUSLICE_HOOK CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytesize, CUstream stream) {
-  return hooks::AllocateAsync<cuMemAllocAsync_ptsz>(dptr, bytesize, stream);
+  return hooks::AllocateAsync<cuMemAllocAsync_ptsz>(dptr, bytesize, stream,
+                                                    hooks::internal::PerThreadStream(stream));
 }
 
 GPUSLICE_HOOK CUresult cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytesize,
                                                CUmemoryPool pool, CUstream stream) {
-  return hooks::AllocateFromPool<cuMemAllocFromPoolAsync>(dptr, bytesize, pool, stream);
+  return hooks::AllocateFromPool<cuMemAllocFromPoolAsync>(dptr, bytesize, pool, stream, stream);
 }
 
 GPUSLICE_HOOK CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytesize,
                                                     CUmemoryPool pool, CUstream stream) {
-  return hooks::AllocateFromPool<cuMemAllocFromPoolAsync_ptsz>(dptr, bytesize, pool, stream);
+  return hooks::AllocateFromPool<cuMemAllocFromPoolAsync_ptsz>(
+      dptr, bytesize, pool, stream, hooks::internal::PerThreadStream(stream));
 }
 
 GPUSLICE_HOOK CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream stream) {

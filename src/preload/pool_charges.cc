@@ -104,7 +104,7 @@ void PoolCharges::Destroyed(Runtime& runtime, CUmemoryPool pool) {
       continue;
     }
     runtime.allocations().Insert(AllocationKind::kDevicePointer, pointer->first,
-                                 Allocation{charges->second.slice, pointer->second.bytes, 0});
+                                 Allocation{charges->second.slice, pointer->second.bytes});
     outstanding += pointer->second.bytes;
     pointer = pointers_.erase(pointer);
   }

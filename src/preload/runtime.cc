@@ -85,7 +85,8 @@ Runtime::Runtime(Options options)
     : options_(std::move(options)),
       allocations_(new AllocationMap()),
       physical_handles_(new PhysicalHandles()),
-      pool_charges_(new PoolCharges()) {
+      pool_charges_(new PoolCharges()),
+      graph_memory_(new GraphMemory()) {
   for (std::atomic<int>& slice : slice_of_device_)
     slice.store(kUnresolved, std::memory_order_relaxed);
   if (!options_.enforce) return;
@@ -139,6 +140,7 @@ void Runtime::AfterForkInChild() {
   allocations_.store(new AllocationMap(), std::memory_order_release);
   physical_handles_.store(new PhysicalHandles(), std::memory_order_release);
   pool_charges_.store(new PoolCharges(), std::memory_order_release);
+  graph_memory_.store(new GraphMemory(), std::memory_order_release);
   if (core::region::Region* region = region_.load(std::memory_order_acquire)) {
     ledger_.store(new MemoryLedger(region, options_), std::memory_order_release);
   }

@@ -12,6 +12,7 @@
 #include "core/region.h"
 #include "preload/allocation_map.h"
 #include "preload/compute_throttle.h"
+#include "preload/graph_memory.h"
 #include "preload/memory_ledger.h"
 #include "preload/options.h"
 #include "preload/physical_handles.h"
@@ -50,6 +51,7 @@ class Runtime {
   PhysicalHandles& physical_handles() {
     return *physical_handles_.load(std::memory_order_acquire);
   }
+  GraphMemory& graph_memory() { return *graph_memory_.load(std::memory_order_acquire); }
 
   // The launch gate, called by every launch hook before the driver. Returns at once while
   // every throttled slice has credit (one atomic load each); otherwise waits for credit
@@ -105,6 +107,7 @@ class Runtime {
   std::atomic<AllocationMap*> allocations_;
   std::atomic<PhysicalHandles*> physical_handles_;
   std::atomic<PoolCharges*> pool_charges_;
+  std::atomic<GraphMemory*> graph_memory_;
   ComputeThrottle* throttle_ = nullptr;  // set before region_ is published
   std::atomic<bool> watcher_started_{false};
   std::atomic<bool> watcher_stopping_{false};

@@ -10,23 +10,13 @@ namespace {
 
 TEST(AllocationMap, TakeReturnsWhatWasInsertedOnce) {
   AllocationMap map;
-  map.Insert(AllocationKind::kDevicePointer, 0x7000, Allocation{1, 4096, 0});
+  map.Insert(AllocationKind::kDevicePointer, 0x7000, Allocation{1, 4096});
   EXPECT_FALSE(map.Take(AllocationKind::kArray, 0x7000).has_value());  // kinds are apart
   std::optional<Allocation> taken = map.Take(AllocationKind::kDevicePointer, 0x7000);
   ASSERT_TRUE(taken.has_value());
   EXPECT_EQ(taken->device, 1);
   EXPECT_EQ(taken->bytes, 4096u);
   EXPECT_FALSE(map.Take(AllocationKind::kDevicePointer, 0x7000).has_value());
-}
-
-TEST(AllocationMap, TakeOwnedByTakesOnlyThatOwner) {
-  AllocationMap map;
-  for (uint64_t i = 0; i < 100; ++i) {
-    map.Insert(AllocationKind::kDevicePointer, i << 16, Allocation{0, 1, i % 3});
-  }
-  EXPECT_EQ(map.TakeOwnedBy(2).size(), 33u);
-  EXPECT_TRUE(map.TakeOwnedBy(2).empty());
-  EXPECT_EQ(map.TakeOwnedBy(1).size(), 33u);
 }
 
 TEST(AllocationMap, ThreadsInsertAndTakeTheirOwn) {
@@ -37,7 +27,7 @@ TEST(AllocationMap, ThreadsInsertAndTakeTheirOwn) {
     threads.emplace_back([&, t] {
       for (uint64_t i = 0; i < 1000; ++i) {
         const uint64_t handle = (static_cast<uint64_t>(t) << 32) | (i << 8);
-        map.Insert(AllocationKind::kDevicePointer, handle, Allocation{t, i, 0});
+        map.Insert(AllocationKind::kDevicePointer, handle, Allocation{t, i});
         if (map.Take(AllocationKind::kDevicePointer, handle)) ++taken;
       }
     });

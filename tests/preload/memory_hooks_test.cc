@@ -103,6 +103,78 @@ TEST_P(MemoryLimitTest, CountsEveryAllocationPathAndItsFree) {
   }
 }
 
+// An executable graph allocates its graph's memory nodes at every launch, also once the graph
+// is destroyed: the memory stays charged until the executable is destroyed as well.
+TEST_P(MemoryLimitTest, GraphMemoryStaysChargedWhileAnExecutableOfTheGraphExists) {
+  if (!ClientExists(GetParam()))
+    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
+  auto client = StartClient(SliceEnv());
+  ASSERT_TRUE(client);
+  const uint64_t free = Info(*client).free;
+  const uint64_t big = free / 5 * 3;
+  for (const char* entry : {"flags", "params", "legacy", "legacy-v2"}) {
+    SCOPED_TRACE(entry);
+    const int graph = Allocated(Alloc(*client, "graph", big));
+    ASSERT_GE(graph, 0);
+    const std::string instantiated =
+        client->Send("instantiate " + std::to_string(graph) + " " + entry);
+    if (instantiated == "unsupported") {  // no CUDA 11 entry points in the toolkit's header
+      EXPECT_EQ(client->Send("free " + std::to_string(graph)), "ok");
+      continue;
+    }
+    const int exec = Allocated(instantiated);
+    ASSERT_GE(exec, 0) << instantiated;
+    EXPECT_EQ(client->Send("free " + std::to_string(graph)), "ok");
+    EXPECT_EQ(Alloc(*client, "plain", big), kOutOfMemory);
+    EXPECT_EQ(Info(*client).free, free - big);
+
+    EXPECT_EQ(client->Send("free " + std::to_string(exec)), "ok");
+    EXPECT_EQ(Info(*client).free, free);
+    const int plain = Allocated(Alloc(*client, "plain", big));
+    ASSERT_GE(plain, 0);
+    EXPECT_EQ(client->Send("free " + std::to_string(plain)), "ok");
+  }
+}
+
+// What a capture allocates is an allocation node of the captured graph, which every launch
+// allocates again: freeing it in the capture does not give it back.
+TEST_P(MemoryLimitTest, MemoryAllocatedInACaptureStaysChargedWithTheCapturedGraph) {
+  if (!ClientExists(GetParam()))
+    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
+  auto client = StartClient(SliceEnv());
+  ASSERT_TRUE(client);
+  const uint64_t free = Info(*client).free;
+  const uint64_t big = free / 5 * 3;
+  const int graph = Allocated(client->Send("capture " + std::to_string(big)));
+  ASSERT_GE(graph, 0);
+  EXPECT_EQ(Info(*client).free, free - big);
+  EXPECT_EQ(Alloc(*client, "plain", big), kOutOfMemory);
+
+  const int exec = Allocated(client->Send("instantiate " + std::to_string(graph) + " flags"));
+  ASSERT_GE(exec, 0);
+  EXPECT_EQ(client->Send("free " + std::to_string(graph)), "ok");
+  EXPECT_EQ(client->Send("run " + std::to_string(exec)), "ok");
+  EXPECT_EQ(Alloc(*client, "plain", big), kOutOfMemory);
+  EXPECT_EQ(Info(*client).free, free - big);
+
+  EXPECT_EQ(client->Send("free " + std::to_string(exec)), "ok");
+  EXPECT_EQ(Info(*client).free, free);
+  EXPECT_GE(Allocated(Alloc(*client, "plain", big)), 0);
+}
+
+TEST_P(MemoryLimitTest, ACaptureThatYieldsNoGraphGivesItsMemoryBack) {
+  if (!ClientExists(GetParam()))
+    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
+  auto client = StartClient(SliceEnv());
+  ASSERT_TRUE(client);
+  const uint64_t free = Info(*client).free;
+  const uint64_t big = free / 5 * 3;
+  EXPECT_EQ(client->Send("capture-invalidated " + std::to_string(big)),
+            "err 901");  // CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
+  EXPECT_EQ(Info(*client).free, free);
+  EXPECT_GE(Allocated(Alloc(*client, "plain", big)), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(ClientStyles, MemoryLimitTest,
                          ::testing::Values(kDirectClient, kCudartClient, kCublasClient,
                                            kRealHeaderClient));

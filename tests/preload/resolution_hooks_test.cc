@@ -26,6 +26,9 @@ const std::set<std::string> kHookedApis = {
     "cuMemRetainAllocationHandle", "cuMemMap", "cuMemUnmap", "cuMemAddressFree", "cuArrayCreate",
     "cuArray3DCreate", "cuArrayDestroy", "cuMipmappedArrayCreate", "cuMipmappedArrayDestroy",
     "cuGraphAddMemAllocNode", "cuGraphAddNode", "cuGraphDestroy",
+    // graph memory stays charged while an executable graph or a capture holds it
+    "cuGraphInstantiate", "cuGraphInstantiateWithFlags", "cuGraphInstantiateWithParams",
+    "cuGraphExecDestroy", "cuStreamEndCapture",
     // contexts (their overhead counts)
     "cuCtxCreate", "cuDevicePrimaryCtxRetain",
     // launches

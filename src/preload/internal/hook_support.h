@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/abi/cuda.h"
 #include "core/abi/cuda_types.h"
 #include "preload/allocation_map.h"
 #include "preload/internal/driver.h"
@@ -60,9 +61,17 @@ class PendingCharge {
   }
 
   // Keeps the charge; the free of `handle` gives it back.
-  void Commit(AllocationKind kind, uint64_t handle, uint64_t owner = 0) {
+  void Commit(AllocationKind kind, uint64_t handle) {
     committed_ = true;
-    if (slice_ >= 0) runtime_.allocations().Insert(kind, handle, Allocation{slice_, bytes_, owner});
+    if (slice_ >= 0) runtime_.allocations().Insert(kind, handle, Allocation{slice_, bytes_});
+  }
+
+  // Keeps the charge for a graph to give back (graph_memory.h): what was charged, or nullopt
+  // when nothing was (a GPU without a slice).
+  std::optional<Allocation> CommitToGraph() {
+    committed_ = true;
+    if (slice_ < 0) return std::nullopt;
+    return Allocation{slice_, bytes_};
   }
 
  private:
@@ -72,6 +81,35 @@ class PendingCharge {
   const bool fits_;
   bool committed_ = false;
 };
+
+// The stream a per-thread default-stream variant (_ptsz) means by `stream`: the default stream
+// (0) there is the calling thread's, which other entry points name CU_STREAM_PER_THREAD.
+inline CUstream PerThreadStream(CUstream stream) {
+  return stream == nullptr ? CU_STREAM_PER_THREAD : stream;
+}
+
+// `stream` as a number that names one stream in every thread: CU_STREAM_PER_THREAD is another
+// stream in each thread, so the calling thread's is named by the thread.
+inline uint64_t StreamKey(CUstream stream) {
+  static thread_local const char per_thread_stream = 0;
+  return stream == CU_STREAM_PER_THREAD ? reinterpret_cast<uint64_t>(&per_thread_stream)
+                                        : reinterpret_cast<uint64_t>(stream);
+}
+
+// The capture sequence `stream` is capturing into (its id, unique in the process), or nullopt
+// when it is not capturing or its capture was invalidated (the driver then refuses to add to
+// it, so there is nothing to account for).
+inline std::optional<uint64_t> CaptureOf(CUstream stream) {
+  static const auto capture_info =
+      DriverFunction<decltype(&cuStreamGetCaptureInfo)>("cuStreamGetCaptureInfo");
+  CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+  cuuint64_t id = 0;
+  if (capture_info == nullptr || capture_info(stream, &status, &id) != CUDA_SUCCESS ||
+      status != CU_STREAM_CAPTURE_STATUS_ACTIVE) {
+    return std::nullopt;
+  }
+  return id;
+}
 
 // Frees through `free` (returning the driver's CUresult) and gives the allocation's charge
 // back when the driver succeeded. The record is taken out first, so an address the driver

@@ -77,6 +77,16 @@ CUresult InstantiateWithParams(CUgraphExec* phGraphExec, CUgraph hGraph,
   });
 }
 
+// The CUDA 10 and 11 signature: no flags; a node and a log to explain a failure.
+CUresult InstantiateLegacy(CUgraphExec* phGraphExec, CUgraph hGraph, CUgraphNode* phErrorNode,
+                           char* logBuffer, size_t bufferSize) {
+  return Api([&](Driver& driver) {
+    if (phErrorNode != nullptr) *phErrorNode = nullptr;
+    if (logBuffer != nullptr && bufferSize > 0) logBuffer[0] = '\0';
+    return gpuslice::sim::cuda::InstantiateGraph(driver, phGraphExec, hGraph, 0);
+  });
+}
+
 }  // namespace
 
 GPUSLICE_CUDA_EXPORT CUresult cuGraphCreate(CUgraph* phGraph, unsigned int flags) {
@@ -351,6 +361,18 @@ GPUSLICE_CUDA_EXPORT CUresult cuGraphMemFreeNodeGetParams(CUgraphNode hNode,
     *dptr_out = hNode->free_address;
     return CUDA_SUCCESS;
   });
+}
+
+GPUSLICE_CUDA_EXPORT CUresult cuGraphInstantiate(CUgraphExec* phGraphExec, CUgraph hGraph,
+                                                 CUgraphNode* phErrorNode, char* logBuffer,
+                                                 size_t bufferSize) {
+  return InstantiateLegacy(phGraphExec, hGraph, phErrorNode, logBuffer, bufferSize);
+}
+
+GPUSLICE_CUDA_EXPORT CUresult cuGraphInstantiate_v2(CUgraphExec* phGraphExec, CUgraph hGraph,
+                                                    CUgraphNode* phErrorNode, char* logBuffer,
+                                                    size_t bufferSize) {
+  return InstantiateLegacy(phGraphExec, hGraph, phErrorNode, logBuffer, bufferSize);
 }
 
 GPUSLICE_CUDA_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec* phGraphExec, CUgraph hGraph,

@@ -166,7 +166,9 @@ CUresult EndCapture(CUstream hStream, CUgraph* phGraph, bool per_thread) {
     CUgraph graph = capture.graph;
     capture = gpuslice::sim::cuda::Capture{};
     if (invalidated) {
-      if (driver.graphs.Remove(graph)) delete graph;
+      if (driver.graphs.Remove(graph)) {
+        gpuslice::sim::cuda::DeleteGraph(driver, std::unique_ptr<CUgraph_st>(graph));
+      }
       *phGraph = nullptr;
       return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
     }
@@ -348,6 +350,16 @@ GPUSLICE_CUDA_EXPORT CUresult cuStreamIsCapturing(CUstream hStream,
 GPUSLICE_CUDA_EXPORT CUresult cuStreamIsCapturing_ptsz(CUstream hStream,
                                                        CUstreamCaptureStatus* captureStatus) {
   return IsCapturingQuery(hStream, captureStatus, true);
+}
+GPUSLICE_CUDA_EXPORT CUresult cuStreamGetCaptureInfo(CUstream hStream,
+                                                     CUstreamCaptureStatus* captureStatus_out,
+                                                     cuuint64_t* id_out) {
+  return CaptureInfo(hStream, captureStatus_out, id_out, nullptr, nullptr, nullptr, nullptr, false);
+}
+GPUSLICE_CUDA_EXPORT CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream,
+                                                          CUstreamCaptureStatus* captureStatus_out,
+                                                          cuuint64_t* id_out) {
+  return CaptureInfo(hStream, captureStatus_out, id_out, nullptr, nullptr, nullptr, nullptr, true);
 }
 GPUSLICE_CUDA_EXPORT CUresult cuStreamGetCaptureInfo_v3(CUstream hStream,
                                                         CUstreamCaptureStatus* captureStatus_out,

@@ -13,6 +13,19 @@
 //                             cuMemRelease the handle at once (as allocators do); its free
 //                             unmaps and frees the range
 //   free <id>                 -> "ok" | "err <CUresult>"
+//   instantiate <id> <entry>  instantiates the graph <id> (of alloc graph or capture) -> "ok <id>"
+//                             | "err <CUresult>" | "unsupported"; entry is one of flags params
+//                             legacy legacy-v2 (cuGraphInstantiateWithFlags, -WithParams,
+//                             cuGraphInstantiate, cuGraphInstantiate_v2); free of the new id is
+//                             cuGraphExecDestroy
+//   run <id>                  launches the executable graph <id> and waits for it
+//                             -> "ok" | "err <CUresult>"
+//   capture <bytes>           on a stream of its own: begins a capture, captures cuMemAllocAsync
+//                             of <bytes> and cuMemFreeAsync of it, ends the capture -> "ok <id>"
+//                             (the captured graph; free destroys it) | "err <CUresult>"
+//   capture-invalidated <bytes>
+//                             the same with a synchronization of the capturing stream, which
+//                             invalidates the capture, before its end -> "err <CUresult>"
 //   pool-keep                 the default pool keeps every freed block (release threshold max)
 //   pool-trim                 the default pool gives back every free block -> "ok" | "err ..."
 //   stress <threads> <rounds> <max_bytes> <seed>
@@ -43,7 +56,17 @@
 namespace gpuslice::testing {
 namespace {
 
-enum class Kind { kDevice, kDeviceAsync, kLegacy, kPhysical, kMapped, kArray, kMipmap, kGraph };
+enum class Kind {
+  kDevice,
+  kDeviceAsync,
+  kLegacy,
+  kPhysical,
+  kMapped,
+  kArray,
+  kMipmap,
+  kGraph,
+  kGraphExec
+};
 
 struct Handle {
   Kind kind;
@@ -92,9 +115,7 @@ class Client {
       Handle handle{};
       std::string answer = Allocate(path, bytes, &handle);
       if (answer != "ok") return answer;
-      std::lock_guard<std::mutex> guard(mutex_);
-      handles_[++next_id_] = handle;
-      return "ok " + std::to_string(next_id_);
+      return Keep(handle);
     }
     if (command == "free") {
       int id = 0;
@@ -109,6 +130,26 @@ class Client {
       }
       CUresult result = Free(handle);
       return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "instantiate") {
+      int id = 0;
+      std::string entry;
+      in >> id >> entry;
+      return Instantiate(id, entry);
+    }
+    if (command == "run") {
+      int id = 0;
+      in >> id;
+      Handle exec{};
+      if (!Find(id, &exec)) return "err unknown-id";
+      CUresult result = api_.graph_launch(reinterpret_cast<CUgraphExec>(exec.value), nullptr);
+      if (result == CUDA_SUCCESS) result = api_.ctx_synchronize();
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "capture" || command == "capture-invalidated") {
+      unsigned long long bytes = 0;
+      in >> bytes;
+      return Capture(bytes, command == "capture-invalidated");
     }
     if (command == "stress") {
       int threads = 0, rounds = 0;
@@ -152,6 +193,68 @@ class Client {
  private:
   static std::string Error(CUresult result) {
     return "err " + std::to_string(static_cast<int>(result));
+  }
+
+  // "ok <id>" for `handle`, which free <id> frees.
+  std::string Keep(const Handle& handle) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    handles_[++next_id_] = handle;
+    return "ok " + std::to_string(next_id_);
+  }
+
+  bool Find(int id, Handle* handle) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    auto found = handles_.find(id);
+    if (found == handles_.end()) return false;
+    *handle = found->second;
+    return true;
+  }
+
+  std::string Instantiate(int id, const std::string& entry) {
+    Handle handle{};
+    if (!Find(id, &handle) || handle.kind != Kind::kGraph) return "err unknown-id";
+    const auto graph = reinterpret_cast<CUgraph>(handle.value);
+    CUgraphExec exec = nullptr;
+    CUresult result = CUDA_ERROR_NOT_SUPPORTED;
+    if (entry == "flags") {
+      result = api_.graph_instantiate(&exec, graph, 0);
+    } else if (entry == "params") {
+      CUDA_GRAPH_INSTANTIATE_PARAMS params{};
+      result = api_.graph_instantiate_with_params(&exec, graph, &params);
+    } else if (entry == "legacy" || entry == "legacy-v2") {
+      const auto instantiate =
+          entry == "legacy" ? api_.graph_instantiate_v1 : api_.graph_instantiate_v2;
+      if (instantiate == nullptr) return "unsupported";
+      CUgraphNode error_node = nullptr;
+      char log[256];
+      result = instantiate(&exec, graph, &error_node, log, sizeof(log));
+    } else {
+      return "err unknown-entry";
+    }
+    if (result != CUDA_SUCCESS) return Error(result);
+    return Keep({Kind::kGraphExec, reinterpret_cast<unsigned long long>(exec)});
+  }
+
+  std::string Capture(unsigned long long bytes, bool invalidate) {
+    CUresult result = CUDA_SUCCESS;
+    if (capture_stream_ == nullptr) {
+      result = api_.stream_create(&capture_stream_, CU_STREAM_NON_BLOCKING);
+    }
+    if (result == CUDA_SUCCESS) {
+      result = api_.stream_begin_capture(capture_stream_, CU_STREAM_CAPTURE_MODE_GLOBAL);
+    }
+    if (result != CUDA_SUCCESS) return Error(result);
+    CUdeviceptr pointer = 0;
+    result = api_.mem_alloc_async(&pointer, bytes, capture_stream_);
+    if (result == CUDA_SUCCESS) result = api_.mem_free_async(pointer, capture_stream_);
+    // Not allowed while capturing: refused, and the capture is invalidated.
+    if (result == CUDA_SUCCESS && invalidate) api_.stream_synchronize(capture_stream_);
+    CUgraph graph = nullptr;
+    const CUresult ended = api_.stream_end_capture(capture_stream_, &graph);
+    if (result != CUDA_SUCCESS && graph != nullptr) api_.graph_destroy(graph);
+    if (result == CUDA_SUCCESS) result = ended;
+    if (result != CUDA_SUCCESS) return Error(result);
+    return Keep({Kind::kGraph, reinterpret_cast<unsigned long long>(graph)});
   }
 
   // With `created`, a context of its own (cuCtxCreate) instead of the primary one.
@@ -305,6 +408,8 @@ class Client {
         return api_.mipmapped_array_destroy(reinterpret_cast<CUmipmappedArray>(handle.value));
       case Kind::kGraph:
         return api_.graph_destroy(reinterpret_cast<CUgraph>(handle.value));
+      case Kind::kGraphExec:
+        return api_.graph_exec_destroy(reinterpret_cast<CUgraphExec>(handle.value));
     }
     return CUDA_ERROR_INVALID_VALUE;
   }
@@ -392,6 +497,7 @@ class Client {
   CUmodule module_ = nullptr;
   CUfunction function_ = nullptr;
   CUgraphExec graph_exec_ = nullptr;
+  CUstream capture_stream_ = nullptr;
   std::mutex mutex_;
   std::map<int, Handle> handles_;
   int next_id_ = 0;
@@ -444,6 +550,14 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.launch_cooperative_kernel, "cuLaunchCooperativeKernel", 9000);
   get(api.mem_alloc_v1, "cuMemAlloc", 2000);
   get(api.mem_free_v1, "cuMemFree", 2000);
+  get(api.graph_instantiate_with_params, "cuGraphInstantiateWithParams", 12000);
+  get(api.graph_instantiate_v1, "cuGraphInstantiate", 10000);
+  get(api.graph_instantiate_v2, "cuGraphInstantiate", 11000);
+  get(api.graph_exec_destroy, "cuGraphExecDestroy", 10000);
+  get(api.stream_create, "cuStreamCreate", 2000);
+  get(api.stream_synchronize, "cuStreamSynchronize", 2000);
+  get(api.stream_begin_capture, "cuStreamBeginCapture", 10010);
+  get(api.stream_end_capture, "cuStreamEndCapture", 10000);
 }
 
 std::string DescribeFunction(const void* address) {

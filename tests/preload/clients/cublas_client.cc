@@ -17,22 +17,27 @@ namespace {
 void* driver = nullptr;
 
 // The exported symbol of each CUDA version of an API name, as a library that dlsyms would
-// spell it.
+// spell it: the suffixed one from the version that introduced it, the unsuffixed one before.
 void* Resolve(const char* name, int version) {
-  static const std::map<std::string, std::string> kCurrentSymbols = {
-      {"cuCtxCreate", "cuCtxCreate_v4"},
-      {"cuMemGetInfo", "cuMemGetInfo_v2"},
-      {"cuDeviceTotalMem", "cuDeviceTotalMem_v2"},
-      {"cuMemAlloc", "cuMemAlloc_v2"},
-      {"cuMemFree", "cuMemFree_v2"},
-      {"cuMemAllocPitch", "cuMemAllocPitch_v2"},
-      {"cuArrayCreate", "cuArrayCreate_v2"},
-      {"cuGraphAddKernelNode", "cuGraphAddKernelNode_v2"},
+  struct Suffixed {
+    int version;
+    std::string symbol;
+  };
+  static const std::map<std::string, Suffixed> kCurrentSymbols = {
+      {"cuCtxCreate", {12050, "cuCtxCreate_v4"}},
+      {"cuMemGetInfo", {3020, "cuMemGetInfo_v2"}},
+      {"cuDeviceTotalMem", {3020, "cuDeviceTotalMem_v2"}},
+      {"cuMemAlloc", {3020, "cuMemAlloc_v2"}},
+      {"cuMemFree", {3020, "cuMemFree_v2"}},
+      {"cuMemAllocPitch", {3020, "cuMemAllocPitch_v2"}},
+      {"cuArrayCreate", {3020, "cuArrayCreate_v2"}},
+      {"cuGraphAddKernelNode", {12000, "cuGraphAddKernelNode_v2"}},
+      {"cuGraphInstantiate", {11000, "cuGraphInstantiate_v2"}},
+      {"cuStreamBeginCapture", {10010, "cuStreamBeginCapture_v2"}},
   };
   auto current = kCurrentSymbols.find(name);
-  const bool legacy = version < 3020;
-  return dlsym(driver,
-               current != kCurrentSymbols.end() && !legacy ? current->second.c_str() : name);
+  const bool suffixed = current != kCurrentSymbols.end() && version >= current->second.version;
+  return dlsym(driver, suffixed ? current->second.symbol.c_str() : name);
 }
 
 std::vector<std::string> DlsymReport(const std::string& line) {

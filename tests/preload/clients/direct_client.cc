@@ -31,6 +31,11 @@ int main() {
   api.graph_add_mem_alloc_node = &cuGraphAddMemAllocNode;
   api.graph_destroy = &cuGraphDestroy;
   api.graph_launch = &cuGraphLaunch;
+  api.graph_instantiate_with_params = &cuGraphInstantiateWithParams;
+  api.graph_exec_destroy = &cuGraphExecDestroy;
+  api.stream_create = &cuStreamCreate;
+  api.stream_synchronize = &cuStreamSynchronize;
+  api.stream_end_capture = &cuStreamEndCapture;
   api.module_load_data = &cuModuleLoadData;
   api.module_get_function = &cuModuleGetFunction;
   api.launch_kernel = &cuLaunchKernel;
@@ -47,6 +52,7 @@ int main() {
   api.array_create = &cuArrayCreate;
   api.graph_instantiate = &cuGraphInstantiate;
   api.graph_add_kernel_node = &cuGraphAddKernelNode;
+  api.stream_begin_capture = &cuStreamBeginCapture;
 #else
   api.ctx_create = &cuCtxCreate_v4;
   api.mem_get_info = &cuMemGetInfo_v2;
@@ -59,6 +65,9 @@ int main() {
   api.graph_add_kernel_node = &cuGraphAddKernelNode_v2;
   api.mem_alloc_v1 = &cuMemAlloc;
   api.mem_free_v1 = &cuMemFree;
+  api.stream_begin_capture = &cuStreamBeginCapture_v2;
+  api.graph_instantiate_v1 = &cuGraphInstantiate;
+  api.graph_instantiate_v2 = &cuGraphInstantiate_v2;
 #endif
   return gpuslice::testing::RunClient(api);
 }

@@ -57,6 +57,13 @@ struct DriverApi {
   CUresult (*graph_add_kernel_node)(CUgraphNode*, CUgraph, const CUgraphNode*, size_t,
                                     const CUDA_KERNEL_NODE_PARAMS*) = nullptr;
   CUresult (*graph_launch)(CUgraphExec, CUstream) = nullptr;
+  CUresult (*graph_instantiate_with_params)(CUgraphExec*, CUgraph,
+                                            CUDA_GRAPH_INSTANTIATE_PARAMS*) = nullptr;
+  CUresult (*graph_exec_destroy)(CUgraphExec) = nullptr;
+  CUresult (*stream_create)(CUstream*, unsigned int) = nullptr;
+  CUresult (*stream_synchronize)(CUstream) = nullptr;
+  CUresult (*stream_begin_capture)(CUstream, CUstreamCaptureMode) = nullptr;
+  CUresult (*stream_end_capture)(CUstream, CUgraph*) = nullptr;
   CUresult (*module_load_data)(CUmodule*, const void*) = nullptr;
   CUresult (*module_get_function)(CUfunction*, CUmodule, const char*) = nullptr;
   CUresult (*launch_kernel)(CUfunction, unsigned int, unsigned int, unsigned int, unsigned int,
@@ -66,9 +73,12 @@ struct DriverApi {
   CUresult (*launch_cooperative_kernel)(CUfunction, unsigned int, unsigned int, unsigned int,
                                         unsigned int, unsigned int, unsigned int, unsigned int,
                                         CUstream, void**) = nullptr;
-  // Legacy 32-bit entry points; null where the client's header does not declare them.
+  // Legacy 32-bit entry points and the CUDA 10 and 11 cuGraphInstantiate; null where the
+  // client's header does not declare them.
   CUresult (*mem_alloc_v1)(unsigned int*, unsigned int) = nullptr;
   CUresult (*mem_free_v1)(unsigned int) = nullptr;
+  CUresult (*graph_instantiate_v1)(CUgraphExec*, CUgraph, CUgraphNode*, char*, size_t) = nullptr;
+  CUresult (*graph_instantiate_v2)(CUgraphExec*, CUgraph, CUgraphNode*, char*, size_t) = nullptr;
 };
 
 // Finds an entry point by its CUDA API name ("cuMemAlloc") and the CUDA version whose variant
