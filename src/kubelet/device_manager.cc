@@ -48,7 +48,8 @@ class DeviceManager::Impl final : public v1beta1::Registration::Service,
   struct Plugin {
     std::string endpoint;
     std::shared_ptr<grpc::Channel> channel;
-    std::unique_ptr<v1beta1::DevicePlugin::Stub> stub;
+    // Shared: an Allocate in flight keeps using the stub while the plugin registers again.
+    std::shared_ptr<v1beta1::DevicePlugin::Stub> stub;
     bool preferred_allocation = false;
     std::vector<DeviceState> devices;
     int updates = 0;
@@ -57,7 +58,7 @@ class DeviceManager::Impl final : public v1beta1::Registration::Service,
   };
 
   void ReadStream(const std::string& resource, std::shared_ptr<grpc::ClientContext> context,
-                  v1beta1::DevicePlugin::Stub* stub);
+                  std::shared_ptr<v1beta1::DevicePlugin::Stub> stub);
   void StopPlugin(Plugin& plugin);
 
   DeviceManagerOptions options_;
@@ -154,7 +155,7 @@ grpc::Status DeviceManager::Impl::Register(grpc::ServerContext*,
     ++accepted_[request->resource_name()];
     Plugin& stored = plugins_[request->resource_name()] = std::move(plugin);
     stored.reader = std::thread(&Impl::ReadStream, this, request->resource_name(),
-                                stored.stream_context, stored.stub.get());
+                                stored.stream_context, stored.stub);
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -167,7 +168,7 @@ grpc::Status DeviceManager::Impl::Register(grpc::ServerContext*,
 
 void DeviceManager::Impl::ReadStream(const std::string& resource,
                                      std::shared_ptr<grpc::ClientContext> context,
-                                     v1beta1::DevicePlugin::Stub* stub) {
+                                     std::shared_ptr<v1beta1::DevicePlugin::Stub> stub) {
   v1beta1::Empty request;
   std::unique_ptr<grpc::ClientReader<v1beta1::ListAndWatchResponse>> reader =
       stub->ListAndWatch(context.get(), request);
@@ -271,7 +272,7 @@ Result<ContainerAllocation> DeviceManager::Allocate(const std::string& pod,
                                                     const std::string& container,
                                                     const std::string& resource, int count) {
   std::vector<std::string> available;
-  v1beta1::DevicePlugin::Stub* stub = nullptr;
+  std::shared_ptr<v1beta1::DevicePlugin::Stub> stub;
   bool preferred = false;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex_);
@@ -286,7 +287,7 @@ Result<ContainerAllocation> DeviceManager::Allocate(const std::string& pod,
     for (const DeviceState& device : it->second.devices) {
       if (device.healthy && in_use.count(device.id) == 0) available.push_back(device.id);
     }
-    stub = it->second.stub.get();
+    stub = it->second.stub;
     preferred = it->second.preferred_allocation;
   }
   if (static_cast<int>(available.size()) < count) {

@@ -283,8 +283,11 @@ TEST_F(PluginManagerTest, ReslicesABusyGpuOnlyOnceItsContainersAreGone) {
   ASSERT_TRUE(kubelet_->Allocate("ns/busy", "c", "gpuslice.io/slice", 1).ok());
   const Labels h100 = {{"gpu", gpus_[0].uuid}, {"index", "0"}};
   WriteConfig(8);
-  ASSERT_TRUE(Eventually([&] { return metrics_.Get(kMetricReslicePending, h100) == 1; }));
-  EXPECT_EQ(metrics_.Get(kMetricConfigReloads, {{"result", "applied"}}), 1);
+  // The reload is counted once it has been applied, just after the GPU is marked pending.
+  ASSERT_TRUE(Eventually([&] {
+    return metrics_.Get(kMetricReslicePending, h100) == 1 &&
+           metrics_.Get(kMetricConfigReloads, {{"result", "applied"}}) == 1;
+  }));
   EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 4u);
   EXPECT_EQ(metrics_.Get(kMetricGpuSlices, {{"gpu", gpus_[0].uuid},
                                             {"index", "0"},
@@ -329,8 +332,9 @@ TEST_F(PluginManagerTest, KeepsTheResourceAndRegionOfABusyGpuThatMoves) {
   kubelet_->ReleasePod("ns/t4");
   ASSERT_TRUE(kubelet_->WaitForDevices(
       "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 5); }, kWait));
-  EXPECT_TRUE(Eventually([&] { return !fs::exists(region); }));
-  EXPECT_EQ(metrics_.Get(kMetricRegionsRemoved, {}), 2);
+  // Counted just after the directory goes.
+  EXPECT_TRUE(Eventually([&] { return metrics_.Get(kMetricRegionsRemoved, {}) == 2; }));
+  EXPECT_FALSE(fs::exists(region));
 }
 
 TEST_F(PluginManagerTest, RefusesToStartWhenTheConfigDoesNotFitTheGpus) {
