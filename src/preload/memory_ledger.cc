@@ -60,7 +60,9 @@ ProcessSlot* MemoryLedger::Slot() {
   slot = slot_.load(std::memory_order_relaxed);
   if (slot != nullptr) return slot;
   const pid_t self = getpid();
-  const uint64_t start_time = internal::ProcessStartTime(self);
+  // 0 when /proc cannot say: the others then take the slot for a claim in progress, which
+  // they leave alone while this PID runs.
+  const uint64_t start_time = internal::ProbeProcess(self).start_time;
   for (ProcessSlot& candidate : region_->slots) {
     if (candidate.pid.load(std::memory_order_acquire) == self) {
       EmptySlot(candidate, self);
@@ -145,10 +147,13 @@ int MemoryLedger::ReclaimDead() {
     const pid_t pid = slot.pid.load(std::memory_order_acquire);
     if (pid == 0 || pid == self) continue;
     uint64_t start_time = slot.start_time.load(std::memory_order_acquire);
-    const uint64_t running_since = internal::ProcessStartTime(pid);
+    const internal::ProcessProbe owner = internal::ProbeProcess(pid);
     // A zero start time with a running owner is a claim in progress; with no such process it
-    // is a claim or a reclaim whose process died half-way.
-    const bool dead = running_since == 0 || (start_time != 0 && running_since != start_time);
+    // is a claim or a reclaim whose process died half-way. An owner /proc cannot tell about
+    // (out of descriptors, say) may well run: its memory is never given away on a guess.
+    const bool dead = owner.state == internal::ProcessProbe::State::kGone ||
+                      (owner.state == internal::ProcessProbe::State::kRunning && start_time != 0 &&
+                       owner.start_time != start_time);
     if (!dead) continue;
     EmptySlot(slot, pid);
     // Zeroed before the slot is free, so the next owner's claim is never taken for a stale one;

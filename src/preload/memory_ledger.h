@@ -49,8 +49,8 @@ class MemoryLedger {
   // Records `nanos` of GPU time this process used on `device` (read by `gpuslice inspect`).
   void AddBusy(int device, uint64_t nanos);
 
-  // Frees the slots of the container's processes that no longer run, giving their memory
-  // back. Returns how many were freed.
+  // Frees the slots of the container's processes known to have ended, giving their memory
+  // back; a process /proc cannot tell about counts as running. Returns how many were freed.
   int ReclaimDead();
 
   // In a child after fork: the child holds none of its parent's memory and takes its own slot.

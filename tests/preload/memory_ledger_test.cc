@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +53,8 @@ pid_t Spawn(Body body) {
   if (pid == 0) _exit(body());
   return pid;
 }
+
+uint64_t StartTime(pid_t pid) { return internal::ProbeProcess(pid).start_time; }
 
 int ExitCode(pid_t pid) {
   int status = 0;
@@ -163,7 +167,7 @@ TEST(MemoryLedger, AttachTakesOverTheSlotOfTheImageExecReplaced) {
   core::region::Region* region = mapping->region();
   // What an earlier image of this process left before exec.
   region->slots[5].pid = getpid();
-  region->slots[5].start_time = internal::ProcessStartTime(getpid());
+  region->slots[5].start_time = StartTime(getpid());
   region->slots[5].used_bytes[0] = 400;
   region->devices[0].used_bytes = 400;
   MemoryLedger ledger(region, options);
@@ -180,10 +184,10 @@ TEST(MemoryLedger, ReclaimsAReusedPidButNotALiveProcess) {
   core::region::Region* region = mapping->region();
   const pid_t parent = getppid();
   region->slots[1].pid = parent;  // the same PID, started at another time: a new process
-  region->slots[1].start_time = internal::ProcessStartTime(parent) + 1;
+  region->slots[1].start_time = StartTime(parent) + 1;
   region->slots[1].used_bytes[0] = 100;
   region->slots[2].pid = parent;  // really the parent: alive
-  region->slots[2].start_time = internal::ProcessStartTime(parent);
+  region->slots[2].start_time = StartTime(parent);
   region->slots[2].used_bytes[0] = 50;
   region->devices[0].used_bytes = 150;
   MemoryLedger ledger(region, options);
@@ -193,6 +197,68 @@ TEST(MemoryLedger, ReclaimsAReusedPidButNotALiveProcess) {
   EXPECT_EQ(ledger.Used(0), 50u);
 }
 
+// Lowers this process's descriptor limit to `limit` until destroyed.
+class DescriptorLimit {
+ public:
+  explicit DescriptorLimit(rlim_t limit) {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = limit;
+    set_ = setrlimit(RLIMIT_NOFILE, &lowered) == 0;
+  }
+  ~DescriptorLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
+  DescriptorLimit(const DescriptorLimit&) = delete;
+  DescriptorLimit& operator=(const DescriptorLimit&) = delete;
+  bool set() const { return set_; }
+
+ private:
+  rlimit saved_{};
+  bool set_ = false;
+};
+
+TEST(MemoryLedger, NeverReclaimsALiveProcessWhenProcCannotBeRead) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  const pid_t neighbour = Spawn([] {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pause();
+    return 0;
+  });
+  ASSERT_GT(neighbour, 0);
+  region->slots[1].pid = neighbour;
+  region->slots[1].start_time = StartTime(neighbour);
+  region->slots[1].used_bytes[0] = kLimit;
+  region->devices[0].used_bytes = kLimit;
+  MemoryLedger ledger(region, options);
+  bool limited = false;
+  int reclaimed = -1;
+  bool charged = true;
+  {
+    // Out of descriptors, /proc cannot be opened: whether the neighbour runs is not known.
+    // (gtest itself cannot report a failure without descriptors: checked after.)
+    DescriptorLimit no_descriptors(0);
+    limited = no_descriptors.set();
+    if (limited) {
+      reclaimed = ledger.ReclaimDead();
+      charged = ledger.Charge(0, 1);  // the reclaim a refusal tries must free nothing either
+    }
+  }
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(reclaimed, 0);
+  EXPECT_FALSE(charged);
+  EXPECT_EQ(region->slots[1].pid, neighbour);
+  EXPECT_EQ(region->slots[1].used_bytes[0], kLimit);
+  EXPECT_EQ(ledger.Used(0), kLimit);
+
+  // Once /proc answers again, the neighbour's death is certain and its memory comes back.
+  kill(neighbour, SIGKILL);
+  ExitCode(neighbour);
+  EXPECT_EQ(ledger.ReclaimDead(), 1);
+  EXPECT_TRUE(ledger.Charge(0, kLimit));
+}
+
 TEST(MemoryLedger, AttachFailsWhenEverySlotHoldsALiveProcess) {
   Options options = TwoSlices();
   auto mapping = internal::RegionMapping::MapPrivate();
@@ -200,7 +266,7 @@ TEST(MemoryLedger, AttachFailsWhenEverySlotHoldsALiveProcess) {
   core::region::Region* region = mapping->region();
   for (core::region::ProcessSlot& slot : region->slots) {
     slot.pid = getppid();
-    slot.start_time = internal::ProcessStartTime(getppid());
+    slot.start_time = StartTime(getppid());
   }
   MemoryLedger ledger(region, options);
   EXPECT_EQ(ledger.Attach().code(), StatusCode::kResourceExhausted);
