@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <string>
 
 #include "preload/internal/process.h"
@@ -256,6 +257,134 @@ TEST(MemoryLedger, NeverReclaimsALiveProcessWhenProcCannotBeRead) {
   kill(neighbour, SIGKILL);
   ExitCode(neighbour);
   EXPECT_EQ(ledger.ReclaimDead(), 1);
+  EXPECT_TRUE(ledger.Charge(0, kLimit));
+}
+
+// A process given the PID of a dead one takes over the dead one's slot, still named by that
+// PID, while other processes reclaim the slot for dead (its start time is not the new
+// process's). Whoever wins, the dead process's memory comes back once and the new owner keeps
+// its slot and its own charge.
+TEST(MemoryLedger, ReclaimRacingATakeoverNeverRefundsTheNewOwner) {
+  RegionFile file;
+  Options options = TwoSlices();
+  constexpr int kReclaimers = 2;
+  pid_t reclaimers[kReclaimers];
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  for (pid_t& reclaimer : reclaimers) {
+    reclaimer = Spawn([&] {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      auto mapping = internal::RegionMapping::MapShared(file.path());
+      if (!mapping.ok()) return 3;
+      MemoryLedger ledger(mapping->region(), options);
+      if (write(ready[1], "r", 1) != 1) return 4;
+      for (;;) ledger.ReclaimDead();
+    });
+    ASSERT_GT(reclaimer, 0);
+  }
+  for (int i = 0; i < kReclaimers; ++i) {
+    char byte = 0;
+    ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  }
+  close(ready[0]);
+  close(ready[1]);
+  auto mapping = internal::RegionMapping::MapShared(file.path());
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  core::region::ProcessSlot& left = region->slots[0];
+  const pid_t self = getpid();
+  const uint64_t started = StartTime(self);
+  constexpr uint64_t kDeadHeld = 300;
+  constexpr uint64_t kOwnHeld = 200;
+  constexpr int kRounds = 2000;
+  int broken = 0;
+  std::string first_broken;
+  for (int round = 0; round < kRounds; ++round) {
+    // What a dead process that had this PID left: its slot, holding memory. The memory goes in
+    // before the slot names its owner, so no reclaimer can free the slot half-planted.
+    pthread_mutex_lock(&region->devices[0].memory_mutex);
+    left.used_bytes[0] = kDeadHeld;
+    region->devices[0].used_bytes += kDeadHeld;
+    pthread_mutex_unlock(&region->devices[0].memory_mutex);
+    left.pid = self;
+    left.start_time = started + 1;
+
+    MemoryLedger ledger(region, options);
+    const bool charged = ledger.Charge(0, kOwnHeld);
+    int owned = 0;
+    uint64_t owned_bytes = 0;
+    for (core::region::ProcessSlot& slot : region->slots) {
+      if (slot.pid != self) continue;
+      ++owned;
+      owned_bytes = slot.used_bytes[0];
+      if (slot.start_time != started) owned = -1;
+    }
+    const uint64_t used = ledger.Used(0);
+    if (!charged || owned != 1 || owned_bytes != kOwnHeld || used != kOwnHeld) {
+      if (broken++ == 0) {
+        first_broken = "round " + std::to_string(round) + ": charged " + std::to_string(charged) +
+                       ", slots owned " + std::to_string(owned) + ", holding " +
+                       std::to_string(owned_bytes) + ", container uses " + std::to_string(used);
+      }
+    }
+    // Leaves the region empty for the next round, as this process's exit and a reclaim would.
+    ledger.Refund(0, kOwnHeld);
+    for (core::region::ProcessSlot& slot : region->slots) {
+      if (slot.pid != self) continue;
+      slot.start_time = 0;
+      slot.pid = 0;
+    }
+    pthread_mutex_lock(&region->devices[0].memory_mutex);
+    region->devices[0].used_bytes = core::region::SumSlotUsage(*region, 0);
+    pthread_mutex_unlock(&region->devices[0].memory_mutex);
+  }
+  for (pid_t reclaimer : reclaimers) kill(reclaimer, SIGKILL);
+  for (pid_t reclaimer : reclaimers) ExitCode(reclaimer);
+  EXPECT_EQ(broken, 0) << first_broken;
+}
+
+// Processes join, charge both slices, reclaim each other and die by SIGKILL at any point,
+// several at once. Every byte is given back exactly once: none twice, none of a live process.
+TEST(MemoryLedger, ProcessesDyingWhileOthersReclaimThemKeepTheBooks) {
+  RegionFile file;
+  Options options = TwoSlices();
+  constexpr int kGenerations = 40;
+  constexpr int kAtOnce = 6;
+  std::mt19937 random(20261124);
+  for (int generation = 0; generation < kGenerations; ++generation) {
+    pid_t children[kAtOnce];
+    for (pid_t& child : children) {
+      const unsigned seed = static_cast<unsigned>(random());
+      child = Spawn([&file, &options, seed] {
+        auto mapping = internal::RegionMapping::MapShared(file.path());
+        if (!mapping.ok()) return 3;
+        MemoryLedger ledger(mapping->region(), options);
+        std::mt19937 own(seed);
+        for (int i = 0; i < 20; ++i) {
+          ledger.Charge(0, 1 + own() % 60);
+          ledger.Charge(1, 1 + own() % 600);
+          if (own() % 4 == 0) ledger.ReclaimDead();
+        }
+        kill(getpid(), SIGKILL);  // dies holding its memory
+        return 0;
+      });
+      ASSERT_GT(child, 0);
+    }
+    // Some die before they are done, wherever they are.
+    kill(children[random() % kAtOnce], SIGKILL);
+    for (pid_t child : children) EXPECT_EQ(ExitCode(child), 128 + SIGKILL);
+  }
+  auto mapping = internal::RegionMapping::MapShared(file.path());
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  MemoryLedger ledger(region, options);
+  ledger.ReclaimDead();
+  for (int device = 0; device < 2; ++device) {
+    // A byte given back twice would have wrapped the total past the limit.
+    EXPECT_EQ(core::region::SumSlotUsage(*region, device), 0u) << "slice " << device;
+    EXPECT_EQ(ledger.Used(device), 0u) << "slice " << device;
+  }
+  for (const core::region::ProcessSlot& slot : region->slots) EXPECT_EQ(slot.pid, 0);
   EXPECT_TRUE(ledger.Charge(0, kLimit));
 }
 
