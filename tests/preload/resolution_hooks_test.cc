@@ -59,6 +59,38 @@ std::string NameOf(const std::string& request) {
   return name == "\"\"" ? "" : name;
 }
 
+// Checks the preloaded client's `answers` against the `driver`'s own to the same requests:
+// a hooked API the driver resolves comes back as the hook of the very variant the driver
+// picked for that version and those flags; everything else is the driver's answer. Returns
+// how many came back hooked.
+int ExpectHookedExactlyWhereTheyMust(const std::vector<Answer>& driver,
+                                     const std::vector<Answer>& answers) {
+  EXPECT_EQ(answers.size(), driver.size());
+  int hooked_count = 0;
+  for (size_t i = 0; i < answers.size() && i < driver.size(); ++i) {
+    const Answer& got = answers[i];
+    const Answer& own = driver[i];
+    EXPECT_EQ(got.request, own.request);
+    EXPECT_EQ(got.result, own.result) << got.request;
+    if (kHookedApis.contains(NameOf(got.request)) && own.result == "0") {
+      ++hooked_count;
+      EXPECT_EQ(got.library, "libgpuslice.so") << got.request << " is not hooked";
+      EXPECT_EQ(got.symbol, own.symbol) << got.request;
+    } else {
+      EXPECT_EQ(got.library + " " + got.symbol, own.library + " " + own.symbol)
+          << got.request << " must be the driver's own function";
+    }
+  }
+  return hooked_count;
+}
+
+std::string AnswerTo(const std::vector<Answer>& answers, const std::string& request) {
+  for (const Answer& answer : answers) {
+    if (answer.request == request) return answer.result + " " + answer.symbol;
+  }
+  return "no answer";
+}
+
 class ResolutionTest : public SimFixture {};
 
 TEST_F(ResolutionTest, CudartRequestsComeBackHookedExactlyWhereTheyMust) {
@@ -70,25 +102,42 @@ TEST_F(ResolutionTest, CudartRequestsComeBackHookedExactlyWhereTheyMust) {
   const std::vector<Answer> driver = Parse(plain->SendForLines("replay " + requests));
   const std::vector<Answer> answers = Parse(hooked->SendForLines("replay " + requests));
   ASSERT_EQ(driver.size(), 440u);
-  ASSERT_EQ(answers.size(), driver.size());
+  EXPECT_GE(ExpectHookedExactlyWhereTheyMust(driver, answers), 30);
+}
 
-  int hooked_count = 0;
-  for (size_t i = 0; i < answers.size(); ++i) {
-    const Answer& got = answers[i];
-    const Answer& own = driver[i];
-    ASSERT_EQ(got.request, own.request);
-    EXPECT_EQ(got.result, own.result) << got.request;
-    if (kHookedApis.contains(NameOf(got.request)) && own.result == "0") {
-      ++hooked_count;
-      EXPECT_EQ(got.library, "libgpuslice.so") << got.request << " is not hooked";
-      // The hook of the very variant the driver picked for that version and those flags.
-      EXPECT_EQ(got.symbol, own.symbol) << got.request;
-    } else {
-      EXPECT_EQ(got.library + " " + got.symbol, own.library + " " + own.symbol)
-          << got.request << " must be the driver's own function";
+// A CUDA runtime newer than the driver (CUDA's minor-version compatibility) asks for variants
+// the driver does not have, and the driver answers with its own newest: cuCtxCreate_v3 for
+// CUDA 13's cuCtxCreate. The hook must be that variant's, since the caller passes that
+// variant's arguments, and exist where the driver has one.
+TEST_F(ResolutionTest, AnOlderDriverGetsTheHookOfTheVariantItAnswersWith) {
+  for (const std::string driver_version : {"11.8", "12.2"}) {
+    SCOPED_TRACE("CUDA " + driver_version + " driver");
+    SimNode older("");
+    const std::string spec = older.directory() + "/spec.yaml";
+    std::ofstream(spec) << "version: v1\n"
+                        << "cudaVersion: \"" << driver_version << "\"\n"
+                        << "gpus:\n"
+                        << "  - model: A100-40GB\n"
+                        << "    uuid: " << kUuid << "\n";
+    older.set_spec(spec);
+    // Every hooked API as a CUDA 13 runtime asks for it, with and without per-thread streams.
+    const std::string requests = older.directory() + "/requests.txt";
+    {
+      std::ofstream out(requests);
+      for (const std::string& name : kHookedApis)
+        out << name << "@13000\n" << name << "@13000/ptds\n";
     }
+    auto plain = ClientProcess::Start(kCudartClient, older,
+                                      SliceEnvironment(older, kUuid, kSliceBytes), false);
+    auto hooked =
+        ClientProcess::Start(kCudartClient, older, SliceEnvironment(older, kUuid, kSliceBytes));
+    ASSERT_TRUE(plain && hooked);
+    const std::vector<Answer> driver = Parse(plain->SendForLines("replay " + requests));
+    const std::vector<Answer> answers = Parse(hooked->SendForLines("replay " + requests));
+    ASSERT_EQ(driver.size(), 2 * kHookedApis.size());
+    ASSERT_EQ(AnswerTo(driver, "cuCtxCreate@13000"), "0 cuCtxCreate_v3");
+    EXPECT_GE(ExpectHookedExactlyWhereTheyMust(driver, answers), 40);
   }
-  EXPECT_GE(hooked_count, 30);
 }
 
 TEST_F(ResolutionTest, EveryRecordedVersionOfAHookedApiResolvesToItsHook) {
