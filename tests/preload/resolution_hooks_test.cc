@@ -1,7 +1,8 @@
 // Every way a client reaches the driver comes back hooked for the memory, memory-info,
 // context and launch entry points and untouched for everything else: the CUDA runtime's 440
 // cuGetProcAddress_v2 requests, every recorded CUDA version of the hooked APIs (with and
-// without the per-thread default-stream flag), and cuBLAS's dlsym names.
+// without the per-thread default-stream flag, and against drivers older than the runtime),
+// and cuBLAS's dlsym names; dlsym(RTLD_DEFAULT) still answers in the caller's scope.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -194,6 +195,35 @@ TEST_F(ResolutionTest, CublasDlsymNamesComeBackHookedExactlyWhereTheyMust) {
       EXPECT_EQ(library + " " + symbol, own_library + " " + own_symbol) << name;
     }
   }
+}
+
+// glibc answers dlsym(RTLD_DEFAULT) in the scope of the object that calls it: the global
+// scope and, for a library dlopened RTLD_LOCAL (a Python extension module, say), that
+// library's own dependencies. Preloaded, the library must leave that scope the caller's, and
+// still hand out its hooks, since it comes first in the global scope.
+TEST_F(ResolutionTest, DlsymDefaultAnswersInTheCallersScope) {
+  auto plain = ClientProcess::Start(kScopeClient, node(), SliceEnv(), /*preload=*/false);
+  auto hooked = ClientProcess::Start(kScopeClient, node(), SliceEnv());
+  ASSERT_TRUE(plain && hooked);
+  const std::string lookups[] = {
+      "default gpuslice_scope_client_marker",     // the executable's own
+      "default cuDeviceGet",                      // the driver it links, not hooked
+      "default _ZSt4cout",                        // the C++ library it links
+      "module gpuslice_scope_dependency_marker",  // the module's dependency, in its scope only
+      "module gpuslice_scope_module_marker",      // the module's own
+  };
+  for (const std::string& lookup : lookups) {
+    const std::string own = plain->Send(lookup);
+    EXPECT_NE(own, "- -") << lookup;
+    EXPECT_EQ(hooked->Send(lookup), own) << lookup;
+  }
+  // Outside the module its dependency is not global, preloaded or not.
+  EXPECT_EQ(plain->Send("default gpuslice_scope_dependency_marker"), "- -");
+  EXPECT_EQ(hooked->Send("default gpuslice_scope_dependency_marker"), "- -");
+
+  EXPECT_EQ(plain->Send("default cuMemAlloc_v2"), "libcuda.so.1 cuMemAlloc_v2");
+  EXPECT_EQ(hooked->Send("default cuMemAlloc_v2"), "libgpuslice.so cuMemAlloc_v2");
+  EXPECT_EQ(hooked->Send("module cuMemAlloc_v2"), "libgpuslice.so cuMemAlloc_v2");
 }
 
 TEST_F(ResolutionTest, WithoutLimitsTheLibraryChangesNoAnswer) {
