@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "core/abi/cuda_types.h"
 #include "preload/hook_table.h"
 
@@ -50,6 +52,19 @@ const HookEntry* FindHookForRequest(std::span<const HookEntry> table, std::strin
   }
   if (per_thread && best[1] != nullptr) return best[1];
   return best[0];
+}
+
+const HookEntry* FindHookForAnswer(std::span<const HookEntry> table, std::string_view name,
+                                   int cuda_version, uint64_t flags, int driver_version,
+                                   const void* answer, RealFunctionLookup real) {
+  for (const HookEntry& entry : table) {
+    if (entry.cuda_version == 0 || ApiName(entry.symbol) != name) continue;
+    if (answer == entry.hook || answer == real(entry)) return &entry;
+  }
+  const HookEntry* picked =
+      FindHookForRequest(table, name, std::min(cuda_version, driver_version), flags);
+  // A hook of a variant the driver lacks has nothing to call: the driver's answer is better.
+  return picked != nullptr && real(*picked) != nullptr ? picked : nullptr;
 }
 
 }  // namespace gpuslice::preload

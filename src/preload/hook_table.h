@@ -37,11 +37,24 @@ const HookEntry* FindHookBySymbol(std::span<const HookEntry> table, std::string_
 // The entry of `table` for a hook function, or nullptr.
 const HookEntry* FindHookByFunction(std::span<const HookEntry> table, const void* hook);
 
-// The entry cuGetProcAddress must answer with for a request of `name` at CUDA version
-// `cuda_version` with `flags`, or nullptr when the driver's own function is the answer.
-// Like the driver, picks the newest variant not newer than the requested version, the
-// per-thread default-stream one when the flags ask for it and it exists.
+// The entry a driver no older than `cuda_version` resolves a cuGetProcAddress request of
+// `name` at `cuda_version` with `flags` to, or nullptr when that variant is not hooked. Like
+// the driver, picks the newest variant not newer than the requested version, the per-thread
+// default-stream one when the flags ask for it and it exists.
 const HookEntry* FindHookForRequest(std::span<const HookEntry> table, std::string_view name,
                                     int cuda_version, uint64_t flags);
+
+// The driver's own function behind `entry`, or nullptr when the driver does not export it.
+using RealFunctionLookup = void* (*)(const HookEntry& entry);
+
+// The entry whose hook replaces `answer`, what the driver (of CUDA version `driver_version`)
+// resolved a cuGetProcAddress request of `name` at `cuda_version` with `flags` to; nullptr
+// when the answer stays the driver's. The hook is always that of the variant the driver
+// picked, which an older driver may pick differently than the request alone says: the one
+// whose function `answer` is, or (when the driver answers with a pointer of its own) the one
+// FindHookForRequest picks up to the driver's version, if the driver exports it.
+const HookEntry* FindHookForAnswer(std::span<const HookEntry> table, std::string_view name,
+                                   int cuda_version, uint64_t flags, int driver_version,
+                                   const void* answer, RealFunctionLookup real);
 
 }  // namespace gpuslice::preload

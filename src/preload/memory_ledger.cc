@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 
 #include "preload/internal/process.h"
 
@@ -41,6 +42,13 @@ class DeviceLock {
   bool locked_ = false;
 };
 
+// Device 0's memory mutex also orders every change of an occupied slot's owner: a reclaim and
+// a takeover by a process of the same PID. Under it, a reclaimer checks that the owner it
+// found dead still holds the slot, and nobody can hand the slot on before it is freed. Like
+// every region mutex it is robust: a holder killed half-way through blocks nobody, and the
+// next reclaimer finishes the work.
+constexpr int kOwnershipDevice = 0;
+
 }  // namespace
 
 MemoryLedger::MemoryLedger(Region* region, const Options& options)
@@ -60,30 +68,44 @@ ProcessSlot* MemoryLedger::Slot() {
   slot = slot_.load(std::memory_order_relaxed);
   if (slot != nullptr) return slot;
   const pid_t self = getpid();
-  const uint64_t start_time = internal::ProcessStartTime(self);
-  for (ProcessSlot& candidate : region_->slots) {
-    if (candidate.pid.load(std::memory_order_acquire) == self) {
-      EmptySlot(candidate, self);
-      candidate.start_time.store(start_time, std::memory_order_release);
-      slot = &candidate;
-      break;
-    }
-  }
+  // 0 when /proc cannot say: the others then take the slot for a claim in progress, which
+  // they leave alone while this PID runs.
+  const uint64_t start_time = internal::ProbeProcess(self).start_time;
+  slot = TakeOverSlotOfThisPid(self, start_time);
   if (slot == nullptr) {
     // A process that joins gives back what the dead left, so what the container reports
     // right after a crash is already true.
     ReclaimDead();
-    for (ProcessSlot& candidate : region_->slots) {
-      int32_t expected = 0;
-      if (candidate.pid.compare_exchange_strong(expected, self, std::memory_order_acq_rel)) {
-        candidate.start_time.store(start_time, std::memory_order_release);
-        slot = &candidate;
-        break;
-      }
-    }
+    slot = ClaimFreeSlot(self, start_time);
   }
   slot_.store(slot, std::memory_order_release);
   return slot;
+}
+
+ProcessSlot* MemoryLedger::TakeOverSlotOfThisPid(pid_t self, uint64_t start_time) {
+  for (ProcessSlot& candidate : region_->slots) {
+    if (candidate.pid.load(std::memory_order_acquire) != self) continue;
+    DeviceLock ownership(*region_, kOwnershipDevice);
+    // A reclaimer may have freed it meanwhile, rightly: its owner was not this process.
+    if (!ownership.locked() || candidate.pid.load(std::memory_order_relaxed) != self ||
+        !EmptySlot(candidate)) {
+      continue;
+    }
+    candidate.start_time.store(start_time, std::memory_order_release);
+    return &candidate;
+  }
+  return nullptr;
+}
+
+ProcessSlot* MemoryLedger::ClaimFreeSlot(pid_t self, uint64_t start_time) {
+  for (ProcessSlot& candidate : region_->slots) {
+    int32_t expected = 0;
+    if (candidate.pid.compare_exchange_strong(expected, self, std::memory_order_acq_rel)) {
+      candidate.start_time.store(start_time, std::memory_order_release);
+      return &candidate;
+    }
+  }
+  return nullptr;
 }
 
 bool MemoryLedger::Charge(int device, uint64_t bytes) {
@@ -127,15 +149,19 @@ void MemoryLedger::AddBusy(int device, uint64_t nanos) {
   if (ProcessSlot* slot = Slot()) slot->busy_ns[device].fetch_add(nanos, std::memory_order_relaxed);
 }
 
-void MemoryLedger::EmptySlot(ProcessSlot& slot, pid_t pid) {
+bool MemoryLedger::EmptySlot(ProcessSlot& slot) {
   for (int device = 0; device < core::region::kMaxDevices; ++device) {
     slot.busy_ns[device].store(0, std::memory_order_relaxed);
     if (slot.used_bytes[device].load(std::memory_order_relaxed) == 0) continue;
-    DeviceLock lock(*region_, device);
-    if (!lock.locked() || slot.pid.load(std::memory_order_acquire) != pid) continue;
+    std::optional<DeviceLock> lock;
+    if (device != kOwnershipDevice) {
+      lock.emplace(*region_, device);
+      if (!lock->locked()) return false;
+    }
     const uint64_t held = slot.used_bytes[device].exchange(0, std::memory_order_relaxed);
     region_->devices[device].used_bytes.fetch_sub(held, std::memory_order_relaxed);
   }
+  return true;
 }
 
 int MemoryLedger::ReclaimDead() {
@@ -144,22 +170,42 @@ int MemoryLedger::ReclaimDead() {
   for (ProcessSlot& slot : region_->slots) {
     const pid_t pid = slot.pid.load(std::memory_order_acquire);
     if (pid == 0 || pid == self) continue;
-    uint64_t start_time = slot.start_time.load(std::memory_order_acquire);
-    const uint64_t running_since = internal::ProcessStartTime(pid);
+    const uint64_t start_time = slot.start_time.load(std::memory_order_acquire);
+    const internal::ProcessProbe owner = internal::ProbeProcess(pid);
     // A zero start time with a running owner is a claim in progress; with no such process it
-    // is a claim or a reclaim whose process died half-way.
-    const bool dead = running_since == 0 || (start_time != 0 && running_since != start_time);
-    if (!dead) continue;
-    EmptySlot(slot, pid);
-    // Zeroed before the slot is free, so the next owner's claim is never taken for a stale one;
-    // by compare-and-swap, so a reclaimer that lost the race never clears a newer owner's.
-    if (!slot.start_time.compare_exchange_strong(start_time, 0, std::memory_order_acq_rel)) {
-      continue;
-    }
-    int32_t expected = pid;
-    if (slot.pid.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) ++reclaimed;
+    // is a claim or a reclaim whose process died half-way. An owner /proc cannot tell about
+    // (out of descriptors, say) may well run: its memory is never given away on a guess.
+    const bool dead = owner.state == internal::ProcessProbe::State::kGone ||
+                      (owner.state == internal::ProcessProbe::State::kRunning && start_time != 0 &&
+                       owner.start_time != start_time);
+    if (dead && FreeIfStillHeld(slot, pid, start_time)) ++reclaimed;
   }
   return reclaimed;
+}
+
+bool MemoryLedger::FreeIfStillHeld(ProcessSlot& slot, pid_t pid, uint64_t start_time) {
+  DeviceLock ownership(*region_, kOwnershipDevice);
+  if (!ownership.locked()) return false;
+  // Since the owner was found dead, another reclaimer may have freed the slot for a new
+  // owner, or a process given the same PID may have taken it over: emptying it then would
+  // give a live process's memory away. Under the ownership lock the owner stays put (a claim
+  // takes only a free slot), so it is checked once more here.
+  if (slot.pid.load(std::memory_order_relaxed) != pid ||
+      slot.start_time.load(std::memory_order_relaxed) != start_time) {
+    return false;
+  }
+  // A zero start time names no process: one that died claiming the slot, or a process given
+  // the same PID that took it over since without knowing its own start time. Only /proc, asked
+  // again while no takeover can happen, tells them apart.
+  if (start_time == 0 &&
+      internal::ProbeProcess(pid).state != internal::ProcessProbe::State::kGone) {
+    return false;
+  }
+  if (!EmptySlot(slot)) return false;
+  // Zeroed before the slot is free, so its next owner's claim is never taken for a stale one.
+  slot.start_time.store(0, std::memory_order_relaxed);
+  slot.pid.store(0, std::memory_order_release);
+  return true;
 }
 
 void MemoryLedger::ForgetSlotAfterFork() { slot_.store(nullptr, std::memory_order_release); }

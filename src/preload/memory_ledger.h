@@ -19,7 +19,8 @@ namespace gpuslice::preload {
 // that finds it dead gives its memory back; the driver has freed it by then.
 //
 // Thread-safe. Charge and Refund take the device's robust, process-shared mutex for a few
-// loads and stores; nothing else blocks.
+// loads and stores; a slot changes hands (reclaim, takeover) under device 0's. Nothing else
+// blocks.
 class MemoryLedger {
  public:
   // REQUIRES: `region` and `options` outlive the ledger.
@@ -29,8 +30,9 @@ class MemoryLedger {
 
   // Takes a slot for this process (done by the first Charge otherwise), first reclaiming the
   // slots of dead processes. A slot still held by this PID comes from the image exec
-  // replaced, whose memory is gone: it is taken over empty. Returns ResourceExhausted when
-  // all kMaxProcesses slots hold live processes.
+  // replaced, or from a dead process that had the PID before; either way its memory is gone:
+  // it is taken over empty. Returns ResourceExhausted when all kMaxProcesses slots hold live
+  // processes.
   Status Attach();
 
   // Adds `bytes` on slice `device` to this process when the container stays within the
@@ -49,8 +51,8 @@ class MemoryLedger {
   // Records `nanos` of GPU time this process used on `device` (read by `gpuslice inspect`).
   void AddBusy(int device, uint64_t nanos);
 
-  // Frees the slots of the container's processes that no longer run, giving their memory
-  // back. Returns how many were freed.
+  // Frees the slots of the container's processes known to have ended, giving their memory
+  // back; a process /proc cannot tell about counts as running. Returns how many were freed.
   int ReclaimDead();
 
   // In a child after fork: the child holds none of its parent's memory and takes its own slot.
@@ -58,8 +60,16 @@ class MemoryLedger {
 
  private:
   core::region::ProcessSlot* Slot();
-  // Empties `slot` of everything it holds, if it still belongs to `pid`.
-  void EmptySlot(core::region::ProcessSlot& slot, pid_t pid);
+  // The slot this PID still holds, emptied and made this process's; nullptr when none.
+  core::region::ProcessSlot* TakeOverSlotOfThisPid(pid_t self, uint64_t start_time);
+  // A free slot made this process's; nullptr when none is free.
+  core::region::ProcessSlot* ClaimFreeSlot(pid_t self, uint64_t start_time);
+  // Empties and frees `slot` when the owner found dead, `pid` started at `start_time`, still
+  // holds it. Returns true when it freed the slot.
+  bool FreeIfStillHeld(core::region::ProcessSlot& slot, pid_t pid, uint64_t start_time);
+  // Gives back everything `slot` holds; false when a device's mutex cannot be had.
+  // REQUIRES: the caller holds the ownership lock (see memory_ledger.cc).
+  bool EmptySlot(core::region::ProcessSlot& slot);
 
   core::region::Region* const region_;
   const Options& options_;

@@ -4,6 +4,8 @@
 // first, so whatever it refuses stays refused and whatever is not hooked is its own function.
 #include <dlfcn.h>
 
+#include <climits>
+
 #include "core/abi/cuda.h"
 #include "preload/hook_table.h"
 #include "preload/hooks.h"
@@ -12,13 +14,26 @@
 namespace gpuslice::preload {
 namespace {
 
+// The CUDA version of the driver, which knows no variant newer than itself; INT_MAX when it
+// cannot say.
+int DriverCudaVersion() {
+  static const int version = [] {
+    const auto get = internal::DriverFunction<decltype(&cuDriverGetVersion)>("cuDriverGetVersion");
+    int found = 0;
+    return get != nullptr && get(&found) == CUDA_SUCCESS && found > 0 ? found : INT_MAX;
+  }();
+  return version;
+}
+
 // Replaces the driver's answer `*function` for `symbol` with the hook that stands in for it.
 void SubstituteHook(const char* symbol, int cuda_version, cuuint64_t flags, void** function) {
   if (symbol == nullptr || function == nullptr || *function == nullptr ||
       !Runtime::Get().enforcing()) {
     return;
   }
-  if (const HookEntry* entry = FindHookForRequest(HookTable(), symbol, cuda_version, flags)) {
+  if (const HookEntry* entry =
+          FindHookForAnswer(HookTable(), symbol, cuda_version, flags, DriverCudaVersion(),
+                            *function, &internal::RealFunction)) {
     *function = entry->hook;
   }
 }

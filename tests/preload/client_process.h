@@ -75,6 +75,9 @@ class ClientProcess {
 inline constexpr const char* kDirectClient = "preload_direct_client";
 inline constexpr const char* kCudartClient = "preload_cudart_client";
 inline constexpr const char* kCublasClient = "preload_cublas_client";
+// A client that only answers dlsym(RTLD_DEFAULT) lookups, from its executable and from a
+// module it dlopened RTLD_LOCAL (clients/scope_client.cc).
+inline constexpr const char* kScopeClient = "preload_scope_client";
 // The direct client compiled against the CUDA toolkit's cuda.h; only built where it exists.
 inline constexpr const char* kRealHeaderClient = "preload_direct_client_real_cuda_h";
 

@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <string>
 
 #include "preload/internal/process.h"
@@ -51,6 +54,8 @@ pid_t Spawn(Body body) {
   if (pid == 0) _exit(body());
   return pid;
 }
+
+uint64_t StartTime(pid_t pid) { return internal::ProbeProcess(pid).start_time; }
 
 int ExitCode(pid_t pid) {
   int status = 0;
@@ -163,7 +168,7 @@ TEST(MemoryLedger, AttachTakesOverTheSlotOfTheImageExecReplaced) {
   core::region::Region* region = mapping->region();
   // What an earlier image of this process left before exec.
   region->slots[5].pid = getpid();
-  region->slots[5].start_time = internal::ProcessStartTime(getpid());
+  region->slots[5].start_time = StartTime(getpid());
   region->slots[5].used_bytes[0] = 400;
   region->devices[0].used_bytes = 400;
   MemoryLedger ledger(region, options);
@@ -180,10 +185,10 @@ TEST(MemoryLedger, ReclaimsAReusedPidButNotALiveProcess) {
   core::region::Region* region = mapping->region();
   const pid_t parent = getppid();
   region->slots[1].pid = parent;  // the same PID, started at another time: a new process
-  region->slots[1].start_time = internal::ProcessStartTime(parent) + 1;
+  region->slots[1].start_time = StartTime(parent) + 1;
   region->slots[1].used_bytes[0] = 100;
   region->slots[2].pid = parent;  // really the parent: alive
-  region->slots[2].start_time = internal::ProcessStartTime(parent);
+  region->slots[2].start_time = StartTime(parent);
   region->slots[2].used_bytes[0] = 50;
   region->devices[0].used_bytes = 150;
   MemoryLedger ledger(region, options);
@@ -193,6 +198,196 @@ TEST(MemoryLedger, ReclaimsAReusedPidButNotALiveProcess) {
   EXPECT_EQ(ledger.Used(0), 50u);
 }
 
+// Lowers this process's descriptor limit to `limit` until destroyed.
+class DescriptorLimit {
+ public:
+  explicit DescriptorLimit(rlim_t limit) {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = limit;
+    set_ = setrlimit(RLIMIT_NOFILE, &lowered) == 0;
+  }
+  ~DescriptorLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
+  DescriptorLimit(const DescriptorLimit&) = delete;
+  DescriptorLimit& operator=(const DescriptorLimit&) = delete;
+  bool set() const { return set_; }
+
+ private:
+  rlimit saved_{};
+  bool set_ = false;
+};
+
+TEST(MemoryLedger, NeverReclaimsALiveProcessWhenProcCannotBeRead) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  const pid_t neighbour = Spawn([] {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pause();
+    return 0;
+  });
+  ASSERT_GT(neighbour, 0);
+  region->slots[1].pid = neighbour;
+  region->slots[1].start_time = StartTime(neighbour);
+  region->slots[1].used_bytes[0] = kLimit;
+  region->devices[0].used_bytes = kLimit;
+  MemoryLedger ledger(region, options);
+  bool limited = false;
+  int reclaimed = -1;
+  bool charged = true;
+  {
+    // Out of descriptors, /proc cannot be opened: whether the neighbour runs is not known.
+    // (gtest itself cannot report a failure without descriptors: checked after.)
+    DescriptorLimit no_descriptors(0);
+    limited = no_descriptors.set();
+    if (limited) {
+      reclaimed = ledger.ReclaimDead();
+      charged = ledger.Charge(0, 1);  // the reclaim a refusal tries must free nothing either
+    }
+  }
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(reclaimed, 0);
+  EXPECT_FALSE(charged);
+  EXPECT_EQ(region->slots[1].pid, neighbour);
+  EXPECT_EQ(region->slots[1].used_bytes[0], kLimit);
+  EXPECT_EQ(ledger.Used(0), kLimit);
+
+  // Once /proc answers again, the neighbour's death is certain and its memory comes back.
+  kill(neighbour, SIGKILL);
+  ExitCode(neighbour);
+  EXPECT_EQ(ledger.ReclaimDead(), 1);
+  EXPECT_TRUE(ledger.Charge(0, kLimit));
+}
+
+// A process given the PID of a dead one takes over the dead one's slot, still named by that
+// PID, while other processes reclaim the slot for dead (its start time is not the new
+// process's). Whoever wins, the dead process's memory comes back once and the new owner keeps
+// its slot and its own charge.
+TEST(MemoryLedger, ReclaimRacingATakeoverNeverRefundsTheNewOwner) {
+  RegionFile file;
+  Options options = TwoSlices();
+  constexpr int kReclaimers = 2;
+  pid_t reclaimers[kReclaimers];
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  for (pid_t& reclaimer : reclaimers) {
+    reclaimer = Spawn([&] {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      auto mapping = internal::RegionMapping::MapShared(file.path());
+      if (!mapping.ok()) return 3;
+      MemoryLedger ledger(mapping->region(), options);
+      if (write(ready[1], "r", 1) != 1) return 4;
+      for (;;) ledger.ReclaimDead();
+    });
+    ASSERT_GT(reclaimer, 0);
+  }
+  for (int i = 0; i < kReclaimers; ++i) {
+    char byte = 0;
+    ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  }
+  close(ready[0]);
+  close(ready[1]);
+  auto mapping = internal::RegionMapping::MapShared(file.path());
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  core::region::ProcessSlot& left = region->slots[0];
+  const pid_t self = getpid();
+  const uint64_t started = StartTime(self);
+  constexpr uint64_t kDeadHeld = 300;
+  constexpr uint64_t kOwnHeld = 200;
+  constexpr int kRounds = 2000;
+  int broken = 0;
+  std::string first_broken;
+  for (int round = 0; round < kRounds; ++round) {
+    // What a dead process that had this PID left: its slot, holding memory. The memory goes in
+    // before the slot names its owner, so no reclaimer can free the slot half-planted.
+    pthread_mutex_lock(&region->devices[0].memory_mutex);
+    left.used_bytes[0] = kDeadHeld;
+    region->devices[0].used_bytes += kDeadHeld;
+    pthread_mutex_unlock(&region->devices[0].memory_mutex);
+    left.pid = self;
+    left.start_time = started + 1;
+
+    MemoryLedger ledger(region, options);
+    const bool charged = ledger.Charge(0, kOwnHeld);
+    int owned = 0;
+    uint64_t owned_bytes = 0;
+    for (core::region::ProcessSlot& slot : region->slots) {
+      if (slot.pid != self) continue;
+      ++owned;
+      owned_bytes = slot.used_bytes[0];
+      if (slot.start_time != started) owned = -1;
+    }
+    const uint64_t used = ledger.Used(0);
+    if (!charged || owned != 1 || owned_bytes != kOwnHeld || used != kOwnHeld) {
+      if (broken++ == 0) {
+        first_broken = "round " + std::to_string(round) + ": charged " + std::to_string(charged) +
+                       ", slots owned " + std::to_string(owned) + ", holding " +
+                       std::to_string(owned_bytes) + ", container uses " + std::to_string(used);
+      }
+    }
+    // Leaves the region empty for the next round, as this process's exit and a reclaim would.
+    ledger.Refund(0, kOwnHeld);
+    for (core::region::ProcessSlot& slot : region->slots) {
+      if (slot.pid != self) continue;
+      slot.start_time = 0;
+      slot.pid = 0;
+    }
+    pthread_mutex_lock(&region->devices[0].memory_mutex);
+    region->devices[0].used_bytes = core::region::SumSlotUsage(*region, 0);
+    pthread_mutex_unlock(&region->devices[0].memory_mutex);
+  }
+  for (pid_t reclaimer : reclaimers) kill(reclaimer, SIGKILL);
+  for (pid_t reclaimer : reclaimers) ExitCode(reclaimer);
+  EXPECT_EQ(broken, 0) << first_broken;
+}
+
+// Processes join, charge both slices, reclaim each other and die by SIGKILL at any point,
+// several at once. Every byte is given back exactly once: none twice, none of a live process.
+TEST(MemoryLedger, ProcessesDyingWhileOthersReclaimThemKeepTheBooks) {
+  RegionFile file;
+  Options options = TwoSlices();
+  constexpr int kGenerations = 40;
+  constexpr int kAtOnce = 6;
+  std::mt19937 random(20261124);
+  for (int generation = 0; generation < kGenerations; ++generation) {
+    pid_t children[kAtOnce];
+    for (pid_t& child : children) {
+      const unsigned seed = static_cast<unsigned>(random());
+      child = Spawn([&file, &options, seed] {
+        auto mapping = internal::RegionMapping::MapShared(file.path());
+        if (!mapping.ok()) return 3;
+        MemoryLedger ledger(mapping->region(), options);
+        std::mt19937 own(seed);
+        for (int i = 0; i < 20; ++i) {
+          ledger.Charge(0, 1 + own() % 60);
+          ledger.Charge(1, 1 + own() % 600);
+          if (own() % 4 == 0) ledger.ReclaimDead();
+        }
+        kill(getpid(), SIGKILL);  // dies holding its memory
+        return 0;
+      });
+      ASSERT_GT(child, 0);
+    }
+    // Some die before they are done, wherever they are.
+    kill(children[random() % kAtOnce], SIGKILL);
+    for (pid_t child : children) EXPECT_EQ(ExitCode(child), 128 + SIGKILL);
+  }
+  auto mapping = internal::RegionMapping::MapShared(file.path());
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region* region = mapping->region();
+  MemoryLedger ledger(region, options);
+  ledger.ReclaimDead();
+  for (int device = 0; device < 2; ++device) {
+    // A byte given back twice would have wrapped the total past the limit.
+    EXPECT_EQ(core::region::SumSlotUsage(*region, device), 0u) << "slice " << device;
+    EXPECT_EQ(ledger.Used(device), 0u) << "slice " << device;
+  }
+  for (const core::region::ProcessSlot& slot : region->slots) EXPECT_EQ(slot.pid, 0);
+  EXPECT_TRUE(ledger.Charge(0, kLimit));
+}
+
 TEST(MemoryLedger, AttachFailsWhenEverySlotHoldsALiveProcess) {
   Options options = TwoSlices();
   auto mapping = internal::RegionMapping::MapPrivate();
@@ -200,7 +395,7 @@ TEST(MemoryLedger, AttachFailsWhenEverySlotHoldsALiveProcess) {
   core::region::Region* region = mapping->region();
   for (core::region::ProcessSlot& slot : region->slots) {
     slot.pid = getppid();
-    slot.start_time = internal::ProcessStartTime(getppid());
+    slot.start_time = StartTime(getppid());
   }
   MemoryLedger ledger(region, options);
   EXPECT_EQ(ledger.Attach().code(), StatusCode::kResourceExhausted);

@@ -1,7 +1,8 @@
 // Every way a client reaches the driver comes back hooked for the memory, memory-info,
 // context and launch entry points and untouched for everything else: the CUDA runtime's 440
 // cuGetProcAddress_v2 requests, every recorded CUDA version of the hooked APIs (with and
-// without the per-thread default-stream flag), and cuBLAS's dlsym names.
+// without the per-thread default-stream flag, and against drivers older than the runtime),
+// and cuBLAS's dlsym names; dlsym(RTLD_DEFAULT) still answers in the caller's scope.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -64,6 +65,38 @@ std::string NameOf(const std::string& request) {
   return name == "\"\"" ? "" : name;
 }
 
+// Checks the preloaded client's `answers` against the `driver`'s own to the same requests:
+// a hooked API the driver resolves comes back as the hook of the very variant the driver
+// picked for that version and those flags; everything else is the driver's answer. Returns
+// how many came back hooked.
+int ExpectHookedExactlyWhereTheyMust(const std::vector<Answer>& driver,
+                                     const std::vector<Answer>& answers) {
+  EXPECT_EQ(answers.size(), driver.size());
+  int hooked_count = 0;
+  for (size_t i = 0; i < answers.size() && i < driver.size(); ++i) {
+    const Answer& got = answers[i];
+    const Answer& own = driver[i];
+    EXPECT_EQ(got.request, own.request);
+    EXPECT_EQ(got.result, own.result) << got.request;
+    if (kHookedApis.contains(NameOf(got.request)) && own.result == "0") {
+      ++hooked_count;
+      EXPECT_EQ(got.library, "libgpuslice.so") << got.request << " is not hooked";
+      EXPECT_EQ(got.symbol, own.symbol) << got.request;
+    } else {
+      EXPECT_EQ(got.library + " " + got.symbol, own.library + " " + own.symbol)
+          << got.request << " must be the driver's own function";
+    }
+  }
+  return hooked_count;
+}
+
+std::string AnswerTo(const std::vector<Answer>& answers, const std::string& request) {
+  for (const Answer& answer : answers) {
+    if (answer.request == request) return answer.result + " " + answer.symbol;
+  }
+  return "no answer";
+}
+
 class ResolutionTest : public SimFixture {};
 
 TEST_F(ResolutionTest, CudartRequestsComeBackHookedExactlyWhereTheyMust) {
@@ -75,25 +108,42 @@ TEST_F(ResolutionTest, CudartRequestsComeBackHookedExactlyWhereTheyMust) {
   const std::vector<Answer> driver = Parse(plain->SendForLines("replay " + requests));
   const std::vector<Answer> answers = Parse(hooked->SendForLines("replay " + requests));
   ASSERT_EQ(driver.size(), 440u);
-  ASSERT_EQ(answers.size(), driver.size());
+  EXPECT_GE(ExpectHookedExactlyWhereTheyMust(driver, answers), 30);
+}
 
-  int hooked_count = 0;
-  for (size_t i = 0; i < answers.size(); ++i) {
-    const Answer& got = answers[i];
-    const Answer& own = driver[i];
-    ASSERT_EQ(got.request, own.request);
-    EXPECT_EQ(got.result, own.result) << got.request;
-    if (kHookedApis.contains(NameOf(got.request)) && own.result == "0") {
-      ++hooked_count;
-      EXPECT_EQ(got.library, "libgpuslice.so") << got.request << " is not hooked";
-      // The hook of the very variant the driver picked for that version and those flags.
-      EXPECT_EQ(got.symbol, own.symbol) << got.request;
-    } else {
-      EXPECT_EQ(got.library + " " + got.symbol, own.library + " " + own.symbol)
-          << got.request << " must be the driver's own function";
+// A CUDA runtime newer than the driver (CUDA's minor-version compatibility) asks for variants
+// the driver does not have, and the driver answers with its own newest: cuCtxCreate_v3 for
+// CUDA 13's cuCtxCreate. The hook must be that variant's, since the caller passes that
+// variant's arguments, and exist where the driver has one.
+TEST_F(ResolutionTest, AnOlderDriverGetsTheHookOfTheVariantItAnswersWith) {
+  for (const std::string driver_version : {"11.8", "12.2"}) {
+    SCOPED_TRACE("CUDA " + driver_version + " driver");
+    SimNode older("");
+    const std::string spec = older.directory() + "/spec.yaml";
+    std::ofstream(spec) << "version: v1\n"
+                        << "cudaVersion: \"" << driver_version << "\"\n"
+                        << "gpus:\n"
+                        << "  - model: A100-40GB\n"
+                        << "    uuid: " << kUuid << "\n";
+    older.set_spec(spec);
+    // Every hooked API as a CUDA 13 runtime asks for it, with and without per-thread streams.
+    const std::string requests = older.directory() + "/requests.txt";
+    {
+      std::ofstream out(requests);
+      for (const std::string& name : kHookedApis)
+        out << name << "@13000\n" << name << "@13000/ptds\n";
     }
+    auto plain = ClientProcess::Start(kCudartClient, older,
+                                      SliceEnvironment(older, kUuid, kSliceBytes), false);
+    auto hooked =
+        ClientProcess::Start(kCudartClient, older, SliceEnvironment(older, kUuid, kSliceBytes));
+    ASSERT_TRUE(plain && hooked);
+    const std::vector<Answer> driver = Parse(plain->SendForLines("replay " + requests));
+    const std::vector<Answer> answers = Parse(hooked->SendForLines("replay " + requests));
+    ASSERT_EQ(driver.size(), 2 * kHookedApis.size());
+    ASSERT_EQ(AnswerTo(driver, "cuCtxCreate@13000"), "0 cuCtxCreate_v3");
+    EXPECT_GE(ExpectHookedExactlyWhereTheyMust(driver, answers), 40);
   }
-  EXPECT_GE(hooked_count, 30);
 }
 
 TEST_F(ResolutionTest, EveryRecordedVersionOfAHookedApiResolvesToItsHook) {
@@ -150,6 +200,35 @@ TEST_F(ResolutionTest, CublasDlsymNamesComeBackHookedExactlyWhereTheyMust) {
       EXPECT_EQ(library + " " + symbol, own_library + " " + own_symbol) << name;
     }
   }
+}
+
+// glibc answers dlsym(RTLD_DEFAULT) in the scope of the object that calls it: the global
+// scope and, for a library dlopened RTLD_LOCAL (a Python extension module, say), that
+// library's own dependencies. Preloaded, the library must leave that scope the caller's, and
+// still hand out its hooks, since it comes first in the global scope.
+TEST_F(ResolutionTest, DlsymDefaultAnswersInTheCallersScope) {
+  auto plain = ClientProcess::Start(kScopeClient, node(), SliceEnv(), /*preload=*/false);
+  auto hooked = ClientProcess::Start(kScopeClient, node(), SliceEnv());
+  ASSERT_TRUE(plain && hooked);
+  const std::string lookups[] = {
+      "default gpuslice_scope_client_marker",     // the executable's own
+      "default cuDeviceGet",                      // the driver it links, not hooked
+      "default _ZSt4cout",                        // the C++ library it links
+      "module gpuslice_scope_dependency_marker",  // the module's dependency, in its scope only
+      "module gpuslice_scope_module_marker",      // the module's own
+  };
+  for (const std::string& lookup : lookups) {
+    const std::string own = plain->Send(lookup);
+    EXPECT_NE(own, "- -") << lookup;
+    EXPECT_EQ(hooked->Send(lookup), own) << lookup;
+  }
+  // Outside the module its dependency is not global, preloaded or not.
+  EXPECT_EQ(plain->Send("default gpuslice_scope_dependency_marker"), "- -");
+  EXPECT_EQ(hooked->Send("default gpuslice_scope_dependency_marker"), "- -");
+
+  EXPECT_EQ(plain->Send("default cuMemAlloc_v2"), "libcuda.so.1 cuMemAlloc_v2");
+  EXPECT_EQ(hooked->Send("default cuMemAlloc_v2"), "libgpuslice.so cuMemAlloc_v2");
+  EXPECT_EQ(hooked->Send("module cuMemAlloc_v2"), "libgpuslice.so cuMemAlloc_v2");
 }
 
 TEST_F(ResolutionTest, WithoutLimitsTheLibraryChangesNoAnswer) {

@@ -1,5 +1,6 @@
 // Entry points that work before cuInit: initialization, the driver version, error texts and
 // entry-point lookup (cuGetProcAddress), which runtimes use to find everything else.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -35,6 +36,15 @@ int DriverVersion() {
   return kDefaultCudaVersion;
 }
 
+// The driver's own version, beyond which it knows no entry-point variant; never throws.
+int DriverVersionOrDefault() {
+  try {
+    return DriverVersion();
+  } catch (...) {
+    return kDefaultCudaVersion;
+  }
+}
+
 using Variants = std::vector<const GpusliceEntryPointVariant*>;
 
 const std::unordered_map<std::string_view, Variants>& EntryPoints() {
@@ -50,7 +60,9 @@ const std::unordered_map<std::string_view, Variants>& EntryPoints() {
 }
 
 // Selects the variant the real driver would: the newest one introduced at or before the
-// caller's CUDA version, the per-thread default-stream one when asked for and available.
+// caller's CUDA version, the per-thread default-stream one when asked for and available. A
+// driver older than the caller has only the variants up to its own version (and none of an
+// entry point introduced after it).
 CUresult Lookup(const char* symbol, void** function, int cuda_version, cuuint64_t flags,
                 CUdriverProcAddressQueryResult* status) {
   constexpr cuuint64_t kKnownFlags =
@@ -63,14 +75,23 @@ CUresult Lookup(const char* symbol, void** function, int cuda_version, cuuint64_
     if (status != nullptr) *status = value;
   };
   const auto found = EntryPoints().find(symbol);
-  if (found == EntryPoints().end()) {
+  const int driver_version = DriverVersionOrDefault();
+  const bool known = found != EntryPoints().end() &&
+                     std::any_of(found->second.begin(), found->second.end(),
+                                 [driver_version](const GpusliceEntryPointVariant* variant) {
+                                   return variant->version <= driver_version;
+                                 });
+  if (!known) {
     set_status(CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
     return CUDA_ERROR_NOT_FOUND;
   }
   const bool per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
   const GpusliceEntryPointVariant* best = nullptr;
   for (const GpusliceEntryPointVariant* variant : found->second) {
-    if (variant->version > cuda_version || (variant->per_thread != 0 && !per_thread)) continue;
+    if (variant->version > cuda_version || variant->version > driver_version ||
+        (variant->per_thread != 0 && !per_thread)) {
+      continue;
+    }
     const bool better =
         best == nullptr || variant->per_thread > best->per_thread ||
         (variant->per_thread == best->per_thread && variant->version > best->version);
@@ -98,11 +119,7 @@ GPUSLICE_CUDA_EXPORT CUresult cuInit(unsigned int Flags) {
 
 GPUSLICE_CUDA_EXPORT CUresult cuDriverGetVersion(int* driverVersion) {
   if (driverVersion == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  try {
-    *driverVersion = DriverVersion();
-  } catch (...) {
-    *driverVersion = kDefaultCudaVersion;
-  }
+  *driverVersion = DriverVersionOrDefault();
   return CUDA_SUCCESS;
 }
 
