@@ -74,6 +74,9 @@ const HookEntry kHooks[] = {
     {"cuStreamEndCapture_ptsz", 10000, reinterpret_cast<void*>(&cuStreamEndCapture_ptsz)},
 
     // Every launch path.
+    {"cuLaunch", 2000, reinterpret_cast<void*>(&cuLaunch)},
+    {"cuLaunchGrid", 2000, reinterpret_cast<void*>(&cuLaunchGrid)},
+    {"cuLaunchGridAsync", 2000, reinterpret_cast<void*>(&cuLaunchGridAsync)},
     {"cuLaunchKernel", 4000, reinterpret_cast<void*>(&cuLaunchKernel)},
     {"cuLaunchKernel_ptsz", 7000, reinterpret_cast<void*>(&cuLaunchKernel_ptsz)},
     {"cuLaunchKernelEx", 11060, reinterpret_cast<void*>(&cuLaunchKernelEx)},

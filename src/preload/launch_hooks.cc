@@ -1,11 +1,28 @@
-// Hooks of every launch path (kernels, Ex, cooperative, graphs): each passes the slice's
-// compute gate before the driver sees it. Under the share the gate is one atomic load.
+// Hooks of every launch path (kernels, Ex, cooperative, graphs, and the launch API before
+// CUDA 4): each passes the slice's compute gate before the driver sees it. Under the share
+// the gate is one atomic load.
 #include "core/abi/cuda.h"
 #include "preload/hooks.h"
 #include "preload/internal/hook_support.h"
 
 using gpuslice::preload::Runtime;
 using gpuslice::preload::internal::CallDriver;
+
+GPUSLICE_HOOK CUresult cuLaunch(CUfunction f) {
+  Runtime::Get().BeforeLaunch(nullptr);
+  return CallDriver<cuLaunch>(f);
+}
+
+GPUSLICE_HOOK CUresult cuLaunchGrid(CUfunction f, int grid_width, int grid_height) {
+  Runtime::Get().BeforeLaunch(nullptr);
+  return CallDriver<cuLaunchGrid>(f, grid_width, grid_height);
+}
+
+GPUSLICE_HOOK CUresult cuLaunchGridAsync(CUfunction f, int grid_width, int grid_height,
+                                         CUstream stream) {
+  Runtime::Get().BeforeLaunch(stream);
+  return CallDriver<cuLaunchGridAsync>(f, grid_width, grid_height, stream);
+}
 
 GPUSLICE_HOOK CUresult cuLaunchKernel(CUfunction f, unsigned int grid_x, unsigned int grid_y,
                                       unsigned int grid_z, unsigned int block_x,

@@ -33,7 +33,8 @@ const std::set<std::string> kHookedApis = {
     // contexts (their overhead counts)
     "cuCtxCreate", "cuDevicePrimaryCtxRetain",
     // launches
-    "cuLaunchKernel", "cuLaunchKernelEx", "cuLaunchCooperativeKernel",
+    "cuLaunch", "cuLaunchGrid", "cuLaunchGridAsync", "cuLaunchKernel", "cuLaunchKernelEx",
+    "cuLaunchCooperativeKernel",
     "cuLaunchCooperativeKernelMultiDevice", "cuGraphLaunch",
     // lookup itself
     "cuGetProcAddress"};
