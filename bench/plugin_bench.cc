@@ -162,7 +162,8 @@ int main(int argc, char** argv) {
   }
   const Summary admission = Summarize(admission_ms);
 
-  // XID -> ListAndWatch: one critical XID per GPU per round; recovery between rounds.
+  // XID -> ListAndWatch: one critical XID per GPU per round; recovery between rounds, so the
+  // XID is one a GPU recovers from (94, a contained ECC error; 79 would need a GPU reset).
   gpuslice::Result<std::unique_ptr<gpuslice::sim::SimState>> state =
       gpuslice::sim::SimState::Open(dir + "/sim.state");
   if (!state.ok()) {
@@ -174,12 +175,20 @@ int main(int argc, char** argv) {
     for (int gpu = 0; gpu < 8; ++gpu) {
       const int expected = 128 - 16 * (gpu + 1);
       const auto start = Clock::now();
-      if (!(*state)->InjectXid(gpu, 79).ok()) return 1;
-      (*kubelet)->WaitForDevices(
-          resource, [&](const auto& d) { return CountHealthy(d) == expected; }, 10s);
+      if (!(*state)->InjectXid(gpu, 94).ok()) return 1;
+      if (!(*kubelet)->WaitForDevices(
+              resource, [&](const auto& d) { return CountHealthy(d) == expected; }, 10s)) {
+        std::cerr << "XID on GPU " << gpu << " did not reach ListAndWatch within 10 s\n";
+        kill(plugin, SIGKILL);
+        return 1;
+      }
       xid_ms.push_back(Millis(Clock::now() - start));
     }
-    (*kubelet)->WaitForDevices(resource, all_healthy, 30s);
+    if (!(*kubelet)->WaitForDevices(resource, all_healthy, 30s)) {
+      std::cerr << "the GPUs did not recover within 30 s\n";
+      kill(plugin, SIGKILL);
+      return 1;
+    }
   }
   const Summary xid = Summarize(xid_ms);
 
@@ -188,8 +197,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i < restarts; ++i) {
     const auto start = Clock::now();
     if (!(*kubelet)->Restart().ok()) return 1;
-    (*kubelet)->WaitForRegistrations(resource, i + 2, 10s);
-    (*kubelet)->WaitForDevices(resource, all_healthy, 10s);
+    if (!(*kubelet)->WaitForRegistrations(resource, i + 2, 10s) ||
+        !(*kubelet)->WaitForDevices(resource, all_healthy, 10s)) {
+      std::cerr << "the plugin did not register again within 10 s of kubelet restart " << i + 1
+                << "\n";
+      kill(plugin, SIGKILL);
+      return 1;
+    }
     restart_ms.push_back(Millis(Clock::now() - start));
   }
   const Summary restart = Summarize(restart_ms);
