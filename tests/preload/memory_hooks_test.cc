@@ -43,8 +43,13 @@ std::string Alloc(ClientProcess& client, const std::string& path, uint64_t bytes
 
 class MemoryLimitTest : public SimFixture, public ::testing::WithParamInterface<const char*> {
  protected:
+  void SetUp() override {
+    if (!ClientExists(GetParam())) {
+      GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
+    }
+  }
+
   std::unique_ptr<ClientProcess> StartClient(const Environment& env) {
-    if (!ClientExists(GetParam())) return nullptr;
     auto client = ClientProcess::Start(GetParam(), node(), env);
     if (client != nullptr) {
       EXPECT_EQ(client->Send("init"), "ok");
@@ -54,8 +59,6 @@ class MemoryLimitTest : public SimFixture, public ::testing::WithParamInterface<
 };
 
 TEST_P(MemoryLimitTest, HoldsExactlyAtTheBoundary) {
-  if (!ClientExists(GetParam()))
-    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
   auto client = StartClient(SliceEnv());
   ASSERT_TRUE(client);
   const Memory start = Info(*client);
@@ -73,8 +76,6 @@ TEST_P(MemoryLimitTest, HoldsExactlyAtTheBoundary) {
 }
 
 TEST_P(MemoryLimitTest, CountsEveryAllocationPathAndItsFree) {
-  if (!ClientExists(GetParam()))
-    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
   auto client = StartClient(SliceEnv());
   ASSERT_TRUE(client);
   constexpr uint64_t kBytes = 64ULL << 20;
@@ -106,8 +107,6 @@ TEST_P(MemoryLimitTest, CountsEveryAllocationPathAndItsFree) {
 // An executable graph allocates its graph's memory nodes at every launch, also once the graph
 // is destroyed: the memory stays charged until the executable is destroyed as well.
 TEST_P(MemoryLimitTest, GraphMemoryStaysChargedWhileAnExecutableOfTheGraphExists) {
-  if (!ClientExists(GetParam()))
-    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
   auto client = StartClient(SliceEnv());
   ASSERT_TRUE(client);
   const uint64_t free = Info(*client).free;
@@ -139,8 +138,6 @@ TEST_P(MemoryLimitTest, GraphMemoryStaysChargedWhileAnExecutableOfTheGraphExists
 // What a capture allocates is an allocation node of the captured graph, which every launch
 // allocates again: freeing it in the capture does not give it back.
 TEST_P(MemoryLimitTest, MemoryAllocatedInACaptureStaysChargedWithTheCapturedGraph) {
-  if (!ClientExists(GetParam()))
-    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
   auto client = StartClient(SliceEnv());
   ASSERT_TRUE(client);
   const uint64_t free = Info(*client).free;
@@ -163,8 +160,6 @@ TEST_P(MemoryLimitTest, MemoryAllocatedInACaptureStaysChargedWithTheCapturedGrap
 }
 
 TEST_P(MemoryLimitTest, ACaptureThatYieldsNoGraphGivesItsMemoryBack) {
-  if (!ClientExists(GetParam()))
-    GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
   auto client = StartClient(SliceEnv());
   ASSERT_TRUE(client);
   const uint64_t free = Info(*client).free;
