@@ -69,36 +69,53 @@ class Optimizer {
     if (options_.progress) options_.progress(line);
   }
 
-  // The master problem: cover every class with patterns (or leave pods unplaced at a prohibitive
-  // cost, so limits can never make it infeasible) within the NodePools' limits.
-  Status SolveMaster(bool enumerated, Optimum* optimum) {
+  // What both formulations share: a row per class that its pods cover (or leave unplaced, at a
+  // cost above any plan, so NodePool limits can never make the problem infeasible), with that
+  // slack column, and a row per NodePool limit (limit_rows[pool][resource], -1 when unlimited).
+  struct CoverRows {
+    std::vector<int> class_rows;
+    std::vector<std::vector<int>> limit_rows;
+    std::vector<int> slack_columns;
+    size_t pods = 0;  // over every class
+    double unplaced_cost = 0;
+  };
+  CoverRows AddCoverRows(LinearProgram& lp, bool integer_slack) const {
+    CoverRows cover;
     double max_price = 0;
     for (const Target& t : targets()) max_price = std::max(max_price, t.price);
-    size_t pods = 0;
-    for (const PodClass& c : classes()) pods += c.demands.size();
-    const double unplaced_cost = (max_price + 1) * static_cast<double>(pods + 1);
-
-    LinearProgram master;
-    std::vector<int> class_rows;
+    for (const PodClass& c : classes()) cover.pods += c.demands.size();
+    cover.unplaced_cost = (max_price + 1) * static_cast<double>(cover.pods + 1);
     for (const PodClass& c : classes()) {
-      class_rows.push_back(master.AddRow(static_cast<double>(c.demands.size()), kInfinity));
+      cover.class_rows.push_back(lp.AddRow(static_cast<double>(c.demands.size()), kInfinity));
     }
-    // limit_rows[pool][resource]: the pool's limit on that resource, -1 when unlimited.
-    std::vector<std::vector<int>> limit_rows(model_.pools.size());
+    cover.limit_rows.resize(model_.pools.size());
     for (size_t p = 0; p < model_.pools.size(); ++p) {
       const Amounts& limits = model_.pools[p].limits;
-      limit_rows[p].assign(limits.size(), -1);
+      cover.limit_rows[p].assign(limits.size(), -1);
       for (size_t d = 0; d < limits.size(); ++d) {
         if (limits[d] != kUnlimited) {
-          limit_rows[p][d] = master.AddRow(-kInfinity, static_cast<double>(limits[d]));
+          cover.limit_rows[p][d] = lp.AddRow(-kInfinity, static_cast<double>(limits[d]));
         }
       }
     }
-    std::vector<int> slack_columns;
     for (size_t c = 0; c < classes().size(); ++c) {
-      const double n = static_cast<double>(classes()[c].demands.size());
-      slack_columns.push_back(master.AddColumn(unplaced_cost, 0, n, true, {{class_rows[c], 1}}));
+      cover.slack_columns.push_back(
+          lp.AddColumn(cover.unplaced_cost, 0, static_cast<double>(classes()[c].demands.size()),
+                       integer_slack, {{cover.class_rows[c], 1}}));
     }
+    return cover;
+  }
+
+  // The master problem: cover every class with patterns (or leave pods unplaced at a prohibitive
+  // cost, so limits can never make it infeasible) within the NodePools' limits.
+  Status SolveMaster(bool enumerated, Optimum* optimum) {
+    LinearProgram master;
+    const CoverRows cover = AddCoverRows(master, /*integer_slack=*/true);
+    const std::vector<int>& class_rows = cover.class_rows;
+    const std::vector<std::vector<int>>& limit_rows = cover.limit_rows;
+    const std::vector<int>& slack_columns = cover.slack_columns;
+    const double unplaced_cost = cover.unplaced_cost;
+    const size_t pods = cover.pods;
     std::vector<int> pattern_columns;
     const auto add_column = [&](const Pattern& pattern) {
       const Target& target = targets()[pattern.target];
@@ -218,32 +235,10 @@ class Optimizer {
   // bound on every plan (it ignores that pods cannot be split across nodes).
   Status SolveRelaxation(Optimum* optimum) {
     LinearProgram lp;
-    double max_price = 0;
-    for (const Target& t : targets()) max_price = std::max(max_price, t.price);
-    size_t pods = 0;
-    for (const PodClass& c : classes()) pods += c.demands.size();
-    const double unplaced_cost = (max_price + 1) * static_cast<double>(pods + 1);
-
-    std::vector<int> class_rows;
-    for (const PodClass& c : classes()) {
-      class_rows.push_back(lp.AddRow(static_cast<double>(c.demands.size()), kInfinity));
-    }
-    std::vector<std::vector<int>> limit_rows(model_.pools.size());
-    for (size_t p = 0; p < model_.pools.size(); ++p) {
-      const Amounts& limits = model_.pools[p].limits;
-      limit_rows[p].assign(limits.size(), -1);
-      for (size_t d = 0; d < limits.size(); ++d) {
-        if (limits[d] != kUnlimited) {
-          limit_rows[p][d] = lp.AddRow(-kInfinity, static_cast<double>(limits[d]));
-        }
-      }
-    }
-    std::vector<int> slack_columns;
-    for (size_t c = 0; c < classes().size(); ++c) {
-      slack_columns.push_back(lp.AddColumn(unplaced_cost, 0,
-                                           static_cast<double>(classes()[c].demands.size()), false,
-                                           {{class_rows[c], 1}}));
-    }
+    const CoverRows cover = AddCoverRows(lp, /*integer_slack=*/false);
+    const std::vector<int>& class_rows = cover.class_rows;
+    const std::vector<std::vector<int>>& limit_rows = cover.limit_rows;
+    const std::vector<int>& slack_columns = cover.slack_columns;
     std::vector<int> node_columns;
     std::vector<std::vector<std::pair<int, int>>> assign_columns(targets().size());
     for (size_t t = 0; t < targets().size(); ++t) {
