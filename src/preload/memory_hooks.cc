@@ -76,22 +76,14 @@ CUresult FreeDevicePointer(Pointer dptr) {
 
 // The pool cuMemAllocAsync on `stream` takes from: its device's current pool; nullptr when the
 // driver cannot say.
-CUmemoryPool CurrentPoolOfStream(CUstream stream) {
-  static const auto stream_device =
-      internal::DriverFunction<decltype(&cuStreamGetDevice)>("cuStreamGetDevice");
-  static const auto context_device =
-      internal::DriverFunction<decltype(&cuCtxGetDevice)>("cuCtxGetDevice");
+CUmemoryPool CurrentPoolOfStream(Runtime& runtime, CUstream stream) {
   static const auto device_pool =
       internal::DriverFunction<decltype(&cuDeviceGetMemPool)>("cuDeviceGetMemPool");
-  CUdevice device = -1;
-  const bool named_stream =
-      stream != nullptr && stream != CU_STREAM_LEGACY && stream != CU_STREAM_PER_THREAD;
-  if (!(named_stream && stream_device != nullptr && stream_device(stream, &device) == CUDA_SUCCESS) &&
-      (context_device == nullptr || context_device(&device) != CUDA_SUCCESS)) {
+  const CUdevice device = runtime.DeviceOfStream(stream);
+  CUmemoryPool pool = nullptr;
+  if (device < 0 || device_pool == nullptr || device_pool(&pool, device) != CUDA_SUCCESS) {
     return nullptr;
   }
-  CUmemoryPool pool = nullptr;
-  if (device_pool == nullptr || device_pool(&pool, device) != CUDA_SUCCESS) return nullptr;
   return pool;
 }
 
@@ -127,7 +119,7 @@ CUresult AllocateStreamOrdered(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool 
     return AllocateForCapture<Hook>(slice, *capture, stream, bytesize, args...);
   }
   if (slice >= 0 && dptr != nullptr) {
-    if (pool == nullptr) pool = CurrentPoolOfStream(stream);
+    if (pool == nullptr) pool = CurrentPoolOfStream(runtime, stream);
     if (pool != nullptr) {
       if (std::optional<CUresult> pooled = runtime.pool_charges().Allocate(
               runtime, slice, pool, bytesize, dptr, [&] { return CallDriver<Hook>(args...); })) {

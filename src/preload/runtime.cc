@@ -177,16 +177,21 @@ int Runtime::SliceOfCurrentContext() {
   return SliceOfDevice(device);
 }
 
-int Runtime::SliceOfStream(CUstream stream) {
+CUdevice Runtime::DeviceOfStream(CUstream stream) {
+  CUdevice device = -1;
   if (stream != nullptr && stream != CU_STREAM_LEGACY && stream != CU_STREAM_PER_THREAD) {
     static const auto stream_device =
         DriverFunction<decltype(&cuStreamGetDevice)>("cuStreamGetDevice");
-    CUdevice device = -1;
-    if (stream_device != nullptr && stream_device(stream, &device) == CUDA_SUCCESS) {
-      return SliceOfDevice(device);
-    }
+    if (stream_device != nullptr && stream_device(stream, &device) == CUDA_SUCCESS) return device;
   }
-  return SliceOfCurrentContext();
+  static const auto context_device = DriverFunction<decltype(&cuCtxGetDevice)>("cuCtxGetDevice");
+  if (context_device == nullptr || context_device(&device) != CUDA_SUCCESS) return -1;
+  return device;
+}
+
+int Runtime::SliceOfStream(CUstream stream) {
+  const CUdevice device = DeviceOfStream(stream);
+  return device < 0 ? -1 : SliceOfDevice(device);
 }
 
 int Runtime::SliceOfNvmlDevice(nvmlDevice_t device) {

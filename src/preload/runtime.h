@@ -39,6 +39,8 @@ class Runtime {
   int SliceOfDevice(CUdevice device);
   // The slice of the calling thread's current context, or -1.
   int SliceOfCurrentContext();
+  // The GPU that runs `stream` (the current context's for the default streams), or -1.
+  CUdevice DeviceOfStream(CUstream stream);
   // The slice whose GPU runs `stream` (the current context's for the default streams), or -1.
   int SliceOfStream(CUstream stream);
   // The slice of an NVML device handle, or -1.
