@@ -32,6 +32,16 @@ inline constexpr std::string_view kContainerPreloadFile = "/etc/ld.so.preload";
 // Profiles that inject the library through the environment instead of /etc/ld.so.preload.
 inline constexpr std::string_view kLdPreloadEnv = "LD_PRELOAD";
 
+// Nodes on simulated GPUs (the plugin's --simulate): where a container gets the simulated
+// driver libraries, at the place NVIDIA's container toolkit puts the real ones in Debian and
+// Ubuntu images, and the directory of the simulated GPUs' shared state, which the state
+// variable names.
+inline constexpr std::string_view kContainerDriverLibraryDir = "/usr/lib/x86_64-linux-gnu";
+inline constexpr std::string_view kSimCudaLibraryName = "libcuda.so.1";
+inline constexpr std::string_view kSimNvmlLibraryName = "libnvidia-ml.so.1";
+inline constexpr std::string_view kContainerSimStateDir = "/var/run/gpuslice-sim";
+inline constexpr std::string_view kSimStateEnv = "GPUSLICE_SIM_STATE";
+
 // A container sees at most this many GPUs through one allocation.
 inline constexpr int kMaxVisibleGpus = 16;
 

@@ -23,6 +23,44 @@ std::string Join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
+constexpr std::string_view kSimulatedDriverLibraries[] = {core::contract::kSimCudaLibraryName,
+                                                          core::contract::kSimNvmlLibraryName};
+
+std::string SimulatedLibraryPath(const std::string& library_dir, std::string_view name) {
+  return library_dir + "/" + std::string(kSimulatedDriverDirName) + "/" + std::string(name);
+}
+
+Status CheckSimulatedDriver(const std::string& library_dir) {
+  for (std::string_view name : kSimulatedDriverLibraries) {
+    const std::string path = SimulatedLibraryPath(library_dir, name);
+    if (access(path.c_str(), R_OK) != 0) {
+      return Status::FailedPrecondition("the simulated driver is not installed at " + path + " (" +
+                                        std::strerror(errno) +
+                                        "); check the gpuslice init container");
+    }
+  }
+  return Status::Ok();
+}
+
+void AddSimulatedDriver(const SimulatedDriver& simulated, const std::string& library_dir,
+                        ContainerAllocation& allocation) {
+  namespace contract = core::contract;
+  for (std::string_view name : kSimulatedDriverLibraries) {
+    allocation.mounts.push_back(
+        {std::string(contract::kContainerDriverLibraryDir) + "/" + std::string(name),
+         SimulatedLibraryPath(library_dir, name), /*read_only=*/true});
+  }
+  const size_t slash = simulated.state_host_path.rfind('/');
+  const std::string state_dir =
+      slash == std::string::npos ? "." : simulated.state_host_path.substr(0, slash);
+  const std::string state_name = simulated.state_host_path.substr(slash + 1);
+  // Read-write: every process of every container keeps its own accounting slot there.
+  allocation.mounts.push_back(
+      {std::string(contract::kContainerSimStateDir), state_dir, /*read_only=*/false});
+  allocation.envs[std::string(contract::kSimStateEnv)] =
+      std::string(contract::kContainerSimStateDir) + "/" + state_name;
+}
+
 }  // namespace
 
 Status WritePreloadFile(const std::string& library_dir) {
@@ -50,11 +88,13 @@ Status WritePreloadFile(const std::string& library_dir) {
 }
 
 Allocator::Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
-                     std::string library_dir, RegionStore& regions)
+                     std::string library_dir, RegionStore& regions,
+                     const SimulatedDriver* simulated)
     : inventory_(inventory),
       unhealthy_(std::move(unhealthy)),
       library_dir_(std::move(library_dir)),
-      regions_(regions) {}
+      regions_(regions),
+      simulated_(simulated) {}
 
 Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                                 const std::vector<std::string>& device_ids) const {
@@ -100,6 +140,7 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                       " (" + std::strerror(errno) +
                                       "); check the gpuslice init container");
   }
+  if (simulated_ != nullptr) GPUSLICE_RETURN_IF_ERROR(CheckSimulatedDriver(library_dir_));
 
   ContainerAllocation allocation;
   std::vector<std::string> uuids;
@@ -139,6 +180,7 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                  library_dir_ + "/" + std::string(kPreloadFileName),
                                  /*read_only=*/true});
   }
+  if (simulated_ != nullptr) AddSimulatedDriver(*simulated_, library_dir_, allocation);
   return allocation;
 }
 

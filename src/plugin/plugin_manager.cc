@@ -252,7 +252,9 @@ void PluginManager::Reconcile() {
       auto server = std::make_unique<Server>();
       server->resource = resource;
       server->socket_path = SocketPath(resource);
-      server->service = std::make_unique<DevicePluginService>(resource, state_, metrics_);
+      server->service = std::make_unique<DevicePluginService>(
+          resource, state_, metrics_,
+          options_.simulated_driver ? &*options_.simulated_driver : nullptr);
       servers_.push_back(std::move(server));
     }
   }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "gpu/gpu_backend.h"
+#include "plugin/allocator.h"
 #include "plugin/device_plugin_service.h"
 #include "plugin/health.h"
 #include "plugin/metrics.h"
@@ -44,6 +46,8 @@ struct PluginManagerOptions {
   // While a GPU keeps an old slicing for its containers, how often to look whether it is free.
   std::chrono::milliseconds reslice_check_interval{std::chrono::seconds(10)};
   HealthMonitorOptions health;
+  // Set on nodes with simulated GPUs: containers also get the simulated driver.
+  std::optional<SimulatedDriver> simulated_driver;
 };
 
 struct ResourceStatus {
