@@ -298,7 +298,7 @@ build_image() {
   local archive
   archive=$(mktemp -u /tmp/gpuslice-image-XXXXXX.tar)
   buildah push --quiet "$tag" "docker-archive:$archive:$tag" >/dev/null
-  ctr_k8s images import "$archive" >/dev/null
+  ctr_k8s images import "$archive" >/dev/null 2>&1
   rm -f "$archive"
   log "built and loaded $tag in $((SECONDS - start)) s"
 }
@@ -395,8 +395,15 @@ start_component() {
   local args=()
   mapfile -t args <"$STATE/args/$component"
   mkdir -p "$LOGS" "$RUN_DIR"
-  # setsid: the process outlives this shell and gets no terminal signals.
-  PATH="$CONTAINERD_BIN:$PATH" setsid "${args[@]}" >>"$LOGS/$component.log" 2>&1 </dev/null &
+  # setsid: the process outlives this shell and gets no terminal signals. Descriptors the
+  # caller holds (a `flock` around this script, say) are closed: a daemon would hold them on.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done 2>/dev/null
+    PATH="$CONTAINERD_BIN:$PATH" exec setsid "${args[@]}" >>"$LOGS/$component.log" 2>&1 </dev/null
+  ) &
   echo $! >"$(pid_file "$component")"
 }
 
@@ -474,6 +481,9 @@ write_component_args() {
 }
 
 write_configs() {
+  local restrict_oom=false
+  # CAP_SYS_RESOURCE is bit 24 of the effective capability set.
+  (( (0x$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status) >> 24) & 1 )) || restrict_oom=true
   mkdir -p "$STATE/cni/net.d" "$RUN_DIR/containerd" /etc/cdi /var/run/cdi
   cat >"$STATE/containerd.toml" <<TOML
 version = 3
@@ -487,6 +497,9 @@ state = "$RUN_DIR/containerd/state"
   sandbox = "$PAUSE_IMAGE"
 
 [plugins.'io.containerd.cri.v1.runtime']
+  # Pods' OOM scores may not go below containerd's own: a root without CAP_SYS_RESOURCE (a
+  # container or a sandboxed VM) cannot lower them, and node-critical pods ask for -998.
+  restrict_oom_score_adj = $restrict_oom
   enable_cdi = true
   cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]
 
