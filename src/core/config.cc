@@ -371,7 +371,8 @@ void EmitProfile(const SlicingProfile& profile, bool is_default, YAML::Emitter& 
   out << YAML::Key << "enforceCompute" << YAML::Value << profile.enforce_compute;
   out << YAML::Key << "injection" << YAML::Value
       << (profile.injection == LibraryInjection::kEnv ? "env" : "preload");
-  out << YAML::Key << "allowDisable" << YAML::Value << profile.allow_disable;
+  // Written only when set: the default is what every rendered config should keep.
+  if (profile.allow_disable) out << YAML::Key << "allowDisable" << YAML::Value << true;
   out << YAML::EndMap;
 }
 
