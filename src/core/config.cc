@@ -165,9 +165,9 @@ Status ConfigReader::ReadSelector(const YAML::Node& node, const std::string& pat
 Status ConfigReader::ReadProfile(const YAML::Node& node, const std::string& path, bool is_default,
                                  SlicingProfile* profile) const {
   if (is_default) {
-    GPUSLICE_RETURN_IF_ERROR(CheckMap(
-        node, path,
-        {"slices", "reservedMemory", "resourceName", "enforceCompute", "injection", "allowDisable"}));
+    GPUSLICE_RETURN_IF_ERROR(CheckMap(node, path,
+                                      {"slices", "reservedMemory", "resourceName", "enforceCompute",
+                                       "injection", "allowDisable"}));
   } else {
     GPUSLICE_RETURN_IF_ERROR(CheckMap(node, path,
                                       {"name", "match", "slices", "reservedMemory", "resourceName",

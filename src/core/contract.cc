@@ -151,8 +151,8 @@ Result<LimitsFile> ParseLimitsFile(std::string_view text) {
     } else if (key == "region") {
       if (have_region) return error("region is given twice");
       if (fields.size() != 2) return error("expected \"region <absolute path>\"");
-      GPUSLICE_RETURN_IF_ERROR(CheckRegionPath(fields[1]).WithContext(
-          "limits file line " + std::to_string(line_number)));
+      GPUSLICE_RETURN_IF_ERROR(CheckRegionPath(fields[1]).WithContext("limits file line " +
+                                                                      std::to_string(line_number)));
       limits.region_path = std::string(fields[1]);
       have_region = true;
     } else if (key == "allow-disable") {
@@ -182,8 +182,8 @@ Result<LimitsFile> ParseLimitsFile(std::string_view text) {
         return error("more than " + std::to_string(kMaxAllocatedGpus) + " GPUs");
       }
       limits.gpus.push_back(std::move(gpu));
-      GPUSLICE_RETURN_IF_ERROR(
-          CheckGpu(limits.gpus.back()).WithContext("limits file line " + std::to_string(line_number)));
+      GPUSLICE_RETURN_IF_ERROR(CheckGpu(limits.gpus.back())
+                                   .WithContext("limits file line " + std::to_string(line_number)));
       for (size_t j = 0; j + 1 < limits.gpus.size(); ++j) {
         if (limits.gpus[j].uuid == limits.gpus.back().uuid) {
           return error("GPU " + limits.gpus.back().uuid + " is named twice");

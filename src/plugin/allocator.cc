@@ -116,15 +116,16 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
     uuids.push_back(sliced.gpu.uuid);
     slicing.push_back(
         {sliced.gpu.uuid, sliced.profile.slices, sliced.profile.reserved_memory_bytes});
-    allocation.limits.gpus.push_back({sliced.gpu.uuid, limits.memory_bytes, limits.compute_percent});
+    allocation.limits.gpus.push_back(
+        {sliced.gpu.uuid, limits.memory_bytes, limits.compute_percent});
     allocation.envs[contract::MemoryLimitEnv(visible)] = std::to_string(limits.memory_bytes);
     allocation.envs[contract::ComputeLimitEnv(visible)] = std::to_string(limits.compute_percent);
     env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
     allow_disable &= sliced.profile.allow_disable;
     ++visible;
   }
-  const std::string region = std::string(contract::kContainerRegionDir) + "/" +
-                             std::string(contract::kRegionFileName);
+  const std::string region =
+      std::string(contract::kContainerRegionDir) + "/" + std::string(contract::kRegionFileName);
   allocation.limits.region_path = region;
   allocation.limits.allow_disable = allow_disable;
   // The environment repeats the limits for programs that read them; the library trusts only

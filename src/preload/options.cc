@@ -136,7 +136,8 @@ Result<Options> FromLimitsFile(std::string_view text, const Environ& env,
   options.region_path = file->region_path;
   options.region_required = !file->region_path.empty();
 
-  if (std::optional<std::string_view> off = env.Get(kDisableEnv); off && *off != "" && *off != "0") {
+  if (std::optional<std::string_view> off = env.Get(kDisableEnv);
+      off && *off != "" && *off != "0") {
     if (*off == "1" && file->allow_disable) {
       options.enforce = false;
       warnings->push_back(std::string(kDisableEnv) +
@@ -188,7 +189,8 @@ Result<Options> FromLimitsFile(std::string_view text, const Environ& env,
 Result<Options> FromEnvironment(const Environ& env, std::vector<std::string>* warnings) {
   Options options;
   options.source = "the environment";
-  if (std::optional<std::string_view> off = env.Get(kDisableEnv); off && *off != "" && *off != "0") {
+  if (std::optional<std::string_view> off = env.Get(kDisableEnv);
+      off && *off != "" && *off != "0") {
     if (*off != "1") {
       return Status::InvalidArgument(std::string(kDisableEnv) + "='" + Printable(*off) +
                                      "' must be 1 (enforcement off) or 0");
@@ -209,10 +211,11 @@ Result<Options> FromEnvironment(const Environ& env, std::vector<std::string>* wa
       // A limit that is misspelt must not leave its GPU unlimited.
       if (entry.name.substr(0, 15) == "GPUSLICE_MEMORY" ||
           entry.name.substr(0, 16) == "GPUSLICE_COMPUTE") {
-        return Status::InvalidArgument(
-            std::string(entry.name) + " is not a libgpuslice variable: limits are " +
-            std::string(contract::kMemoryLimitEnvPrefix) + "<i> and " +
-            std::string(contract::kComputeLimitEnvPrefix) + "<i>, i = 0, 1, ... (no leading zeros)");
+        return Status::InvalidArgument(std::string(entry.name) +
+                                       " is not a libgpuslice variable: limits are " +
+                                       std::string(contract::kMemoryLimitEnvPrefix) + "<i> and " +
+                                       std::string(contract::kComputeLimitEnvPrefix) +
+                                       "<i>, i = 0, 1, ... (no leading zeros)");
       }
       unknown.push_back(std::string(entry.name));
       continue;
@@ -226,12 +229,11 @@ Result<Options> FromEnvironment(const Environ& env, std::vector<std::string>* wa
     highest = std::max(highest, index);
   }
   if (!unknown.empty()) {
-    warnings->push_back(Join(unknown) + (unknown.size() == 1 ? " is" : " are") +
-                        " not read by libgpuslice (it reads " +
-                        std::string(contract::kMemoryLimitEnvPrefix) + "<i>, " +
-                        std::string(contract::kComputeLimitEnvPrefix) + "<i>, " +
-                        std::string(contract::kRegionEnv) + ", " + std::string(kDisableEnv) +
-                        "): ignored");
+    warnings->push_back(
+        Join(unknown) + (unknown.size() == 1 ? " is" : " are") +
+        " not read by libgpuslice (it reads " + std::string(contract::kMemoryLimitEnvPrefix) +
+        "<i>, " + std::string(contract::kComputeLimitEnvPrefix) + "<i>, " +
+        std::string(contract::kRegionEnv) + ", " + std::string(kDisableEnv) + "): ignored");
   }
   if (highest < 0) return options;
 
@@ -244,9 +246,9 @@ Result<Options> FromEnvironment(const Environ& env, std::vector<std::string>* wa
     if (!all_uuids) uuids.clear();
   }
   if (uuids.size() > static_cast<size_t>(contract::kMaxAllocatedGpus)) {
-    return Status::InvalidArgument(std::string(contract::kVisibleDevicesEnv) + " names " +
-                                   std::to_string(uuids.size()) + " GPUs; libgpuslice limits at most " +
-                                   std::to_string(contract::kMaxAllocatedGpus));
+    return Status::InvalidArgument(
+        std::string(contract::kVisibleDevicesEnv) + " names " + std::to_string(uuids.size()) +
+        " GPUs; libgpuslice limits at most " + std::to_string(contract::kMaxAllocatedGpus));
   }
   if (!uuids.empty() && highest >= static_cast<int>(uuids.size())) {
     return Status::InvalidArgument("limits are set for GPU " + std::to_string(highest) + " but " +
@@ -261,8 +263,8 @@ Result<Options> FromEnvironment(const Environ& env, std::vector<std::string>* wa
     DeviceLimit& device = options.devices[i];
     if (!uuids.empty()) device.uuid = uuids[i];
     if (memory[i]) {
-      Result<uint64_t> bytes = ParseUnsigned(contract::MemoryLimitEnv(i), *memory[i],
-                                             contract::kMaxMemoryLimitBytes);
+      Result<uint64_t> bytes =
+          ParseUnsigned(contract::MemoryLimitEnv(i), *memory[i], contract::kMaxMemoryLimitBytes);
       if (!bytes.ok()) return bytes.status();
       device.memory_bytes = *bytes;
     } else if (any_memory || !compute[i]) {

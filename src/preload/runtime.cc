@@ -274,9 +274,9 @@ void Runtime::ReportUnlisted(const std::string& seen_by,
   if (listed.empty()) return;
   std::string limited;
   for (int i = 0; i < options_.device_count; ++i) {
-    limited += (i == 0 ? "" : ", ") +
-               (options_.devices[i].uuid.empty() ? "device " + std::to_string(i)
-                                                 : options_.devices[i].uuid);
+    limited +=
+        (i == 0 ? "" : ", ") + (options_.devices[i].uuid.empty() ? "device " + std::to_string(i)
+                                                                 : options_.devices[i].uuid);
   }
   Warn(seen_by + " shows GPUs that " + options_.source + " gives no limit (it limits " +
        (limited.empty() ? std::string("none") : limited) + "): " + listed +
@@ -352,11 +352,10 @@ void Runtime::ReportUnlistedNvmlDevices() {
       continue;
     }
     char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
-    const bool known =
-        get_uuid != nullptr && get_uuid(device, uuid, sizeof(uuid)) == NVML_SUCCESS;
+    const bool known = get_uuid != nullptr && get_uuid(device, uuid, sizeof(uuid)) == NVML_SUCCESS;
     const std::string name = known ? std::string(uuid) : "NVML device " + std::to_string(i);
-    unlisted.emplace_back(name, "NVML device " + std::to_string(i) + " (" +
-                                    (known ? name : "UUID unknown") + ")");
+    unlisted.emplace_back(
+        name, "NVML device " + std::to_string(i) + " (" + (known ? name : "UUID unknown") + ")");
   }
   ReportUnlisted("NVML", unlisted);
 }

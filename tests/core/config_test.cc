@@ -121,7 +121,8 @@ TEST(ParseConfig, ErrorsNameFileLineFieldAndValue) {
        "defaultProfile.allowDisable: expected true or false"},
       {"version: v1\nprofiles:\n- name: Big\n  match: {models: [x]}\n",
        "profiles[0].name: \"Big\" must be 1-63 lower-case"},
-      {"version: v1\nprofiles:\n- name: a\n  match: {indices: [0]}\n- name: b\n  match: {indices: [1, "
+      {"version: v1\nprofiles:\n- name: a\n  match: {indices: [0]}\n- name: b\n  match: {indices: "
+       "[1, "
        "0]}\n",
        "c.yaml:5:3: profiles[1]: GPU index 0 is also claimed by profiles[0]"},
       {"version: v1\nprofiles:\n- name: a\n  match: {uuids: [GPU-1]}\n- name: a\n  match: {uuids: "

@@ -36,9 +36,9 @@ TEST(LimitsFile, FormatThenParseGivesTheSameLimits) {
 }
 
 TEST(LimitsFile, CommentsBlankLinesAndRepeatedSpacesAreAllowed) {
-  Result<LimitsFile> parsed = ParseLimitsFile(
-      "# written by hand\n\nversion 1\n  gpu   " + std::string(kUuidA) +
-      " memory 1024 compute 100\n# end");
+  Result<LimitsFile> parsed =
+      ParseLimitsFile("# written by hand\n\nversion 1\n  gpu   " + std::string(kUuidA) +
+                      " memory 1024 compute 100\n# end");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_FALSE(parsed->allow_disable);  // the default: the tenant cannot switch it off
   EXPECT_EQ(parsed->region_path, "");
@@ -125,7 +125,8 @@ TEST(ValidateGpuUuid, AcceptsNvmlUuidsOnly) {
 // Seeded mutations of a valid file: the parser answers every one with limits or an error, and
 // whatever it accepts is something the plugin could have written.
 TEST(LimitsFile, SurvivesMutatedFiles) {
-  ::gpuslice::testing::TextMutator mutator(20261116, "version gpu memory compute region 0129-#\n\t/");
+  ::gpuslice::testing::TextMutator mutator(20261116,
+                                           "version gpu memory compute region 0129-#\n\t/");
   const std::string valid = FormatLimitsFile(TwoGpus());
   int accepted = 0;
   for (int round = 0; round < 5000; ++round) {

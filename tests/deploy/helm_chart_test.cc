@@ -221,8 +221,8 @@ TEST_F(HelmChartTest, AdmissionPolicyProtectsEveryPathTheAllocateResponseMounts)
   const std::vector<std::string> protected_paths = CelStrings(Variable(policy, "protected"));
   ASSERT_FALSE(protected_paths.empty());
 
-  Result<core::Config> config = core::ParseConfig(
-      docs["ConfigMap"]["data"]["config.yaml"].as<std::string>(), "configmap");
+  Result<core::Config> config =
+      core::ParseConfig(docs["ConfigMap"]["data"]["config.yaml"].as<std::string>(), "configmap");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   const core::GpuInfo a10g = testing::MakeGpu(0, "NVIDIA A10G", 24ULL << 30);
   const core::GpuInfo t4 = testing::MakeGpu(1, "Tesla T4", 16ULL << 30);
@@ -235,9 +235,9 @@ TEST_F(HelmChartTest, AdmissionPolicyProtectsEveryPathTheAllocateResponseMounts)
   plugin::RegionStore regions(plugin::RegionStoreOptions{dir_.Sub("regions")}, clock);
   plugin::Allocator allocator(*inventory, {}, dir_.Sub("lib"), regions);
   std::set<std::string> covered;
-  for (const auto& [resource, id] : {std::pair<std::string, std::string>{"gpuslice.io/slice",
-                                                                         a10g.uuid + "::0"},
-                                     {"nvidia.com/gpu", t4.uuid + "::0"}}) {
+  for (const auto& [resource, id] :
+       {std::pair<std::string, std::string>{"gpuslice.io/slice", a10g.uuid + "::0"},
+        {"nvidia.com/gpu", t4.uuid + "::0"}}) {
     Result<plugin::ContainerAllocation> allocation = allocator.Allocate(resource, {id});
     ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
     for (const plugin::MountSpec& mount : allocation->mounts) {

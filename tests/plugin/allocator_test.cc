@@ -5,8 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/contract.h"
 #include "fakes/fake_clock.h"
@@ -158,7 +158,8 @@ profiles:
   Result<Inventory> inventory = Inventory::Build(*config, {h100_, t4_});
   ASSERT_TRUE(inventory.ok());
   Allocator allocator(*inventory, {}, library_dir_, *regions_);
-  Result<ContainerAllocation> h100_only = allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0"});
+  Result<ContainerAllocation> h100_only =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0"});
   ASSERT_TRUE(h100_only.ok()) << h100_only.status().ToString();
   EXPECT_TRUE(h100_only->limits.allow_disable);
   Result<ContainerAllocation> both =

@@ -49,8 +49,8 @@ TEST_F(RegionStoreTest, KeepsTheLimitsFileInADirectoryOfItsOwnThatOnlyRootWrites
     return fs::status(path).permissions() & fs::perms::all;
   };
   using P = fs::perms;
-  const P directory_mode = P::owner_all | P::group_read | P::group_exec | P::others_read |
-                           P::others_exec;
+  const P directory_mode =
+      P::owner_all | P::group_read | P::group_exec | P::others_read | P::others_exec;
   EXPECT_EQ(permissions(directory + "/limits"), directory_mode);
   EXPECT_EQ(permissions(directory + "/limits/limits"),
             P::owner_read | P::owner_write | P::group_read | P::others_read);

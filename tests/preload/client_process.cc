@@ -174,9 +174,8 @@ void MakeContainerInChild(const ContainerPlan& plan, int error_fd) {
     if (mount(step.source.c_str(), step.target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
       FailInChild(error_fd, "bind", step.target.c_str());
     }
-    if (step.read_only &&
-        mount(nullptr, step.target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) !=
-            0) {
+    if (step.read_only && mount(nullptr, step.target.c_str(), nullptr,
+                                MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
       FailInChild(error_fd, "remount read-only", step.target.c_str());
     }
   }
@@ -189,8 +188,9 @@ std::vector<ContainerMount> OrderMountsLikeContainerd(std::vector<ContainerMount
     const std::string clean = fs::path(mount.container_path).lexically_normal().string();
     return std::count(clean.begin(), clean.end(), '/') - (clean.size() > 1 && clean.back() == '/');
   };
-  std::stable_sort(mounts.begin(), mounts.end(),
-                   [&](const ContainerMount& a, const ContainerMount& b) { return depth(a) < depth(b); });
+  std::stable_sort(
+      mounts.begin(), mounts.end(),
+      [&](const ContainerMount& a, const ContainerMount& b) { return depth(a) < depth(b); });
   return mounts;
 }
 
@@ -255,8 +255,8 @@ Environment SliceEnvironment(SimNode& node, const std::string& uuid, uint64_t me
 }
 
 std::unique_ptr<ClientProcess> ClientProcess::Start(const std::string& program, const SimNode& node,
-                                                    const Environment& container_env,
-                                                    bool preload, const std::string& stderr_path) {
+                                                    const Environment& container_env, bool preload,
+                                                    const std::string& stderr_path) {
   signal(SIGPIPE, SIG_IGN);  // a client that died is seen as an empty answer instead
   Environment env = BaseEnvironment(node);
   for (const auto& [name, value] : container_env) env[name] = value;
@@ -277,10 +277,9 @@ std::unique_ptr<ClientProcess> ClientProcess::Start(const std::string& program, 
     ADD_FAILURE() << "pipe: " << std::strerror(errno);
     return nullptr;
   }
-  const int error_fd =
-      stderr_path.empty()
-          ? -1
-          : open(stderr_path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+  const int error_fd = stderr_path.empty() ? -1
+                                           : open(stderr_path.c_str(),
+                                                  O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
   const pid_t pid = fork();
   if (pid == 0) {
     dup2(to_child[0], STDIN_FILENO);

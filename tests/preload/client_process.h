@@ -65,8 +65,7 @@ class ClientProcess {
   // they are killed mid-work on purpose. Its stderr goes to `stderr_path` when one is given.
   // Returns nullptr (with a gtest failure) on error.
   static std::unique_ptr<ClientProcess> Start(const std::string& program, const SimNode& node,
-                                              const Environment& container_env,
-                                              bool preload = true,
+                                              const Environment& container_env, bool preload = true,
                                               const std::string& stderr_path = "");
   // Starts `program` the way a container runtime starts a container's process: in a mount
   // namespace of its own where `mounts` are made in OrderMountsLikeContainerd's order (the

@@ -194,9 +194,9 @@ TEST(ParseOptions, MalformedValuesAndMisspeltLimitsAreErrors) {
 TEST(ParseOptions, TheFirstOfRepeatedNamesCountsAsForGetenv) {
   using namespace std::string_literals;
   std::vector<std::string> warnings;
-  Result<Options> options = ParseOptions(
-      "GPUSLICE_MEMORY_LIMIT_0=7\0GPUSLICE_MEMORY_LIMIT_0=9\0NOEQUALS\0=x\0"s, std::nullopt,
-      &warnings);
+  Result<Options> options =
+      ParseOptions("GPUSLICE_MEMORY_LIMIT_0=7\0GPUSLICE_MEMORY_LIMIT_0=9\0NOEQUALS\0=x\0"s,
+                   std::nullopt, &warnings);
   ASSERT_TRUE(options.ok()) << options.status().ToString();
   EXPECT_EQ(options->devices[0].memory_bytes, 7u);
 }
@@ -223,9 +223,9 @@ TEST(ParseOptions, TheLimitsFileWinsOverAPodSpecsEnvironment) {
   EXPECT_EQ(options.source, contract::kContainerLimitsFile);
   const std::string all = AllWarnings(parsed.warnings);
   EXPECT_TRUE(Warned(parsed.warnings, {"GPUSLICE_DISABLE='1' is ignored", "allowDisable"})) << all;
-  EXPECT_TRUE(Warned(parsed.warnings, {"GPUSLICE_MEMORY_LIMIT_0='85899345920'",
-                                       "GPUSLICE_COMPUTE_LIMIT_0='100'", "GPUSLICE_REGION='/tmp/mine'",
-                                       "come from /etc/gpuslice/limits"}))
+  EXPECT_TRUE(Warned(parsed.warnings,
+                     {"GPUSLICE_MEMORY_LIMIT_0='85899345920'", "GPUSLICE_COMPUTE_LIMIT_0='100'",
+                      "GPUSLICE_REGION='/tmp/mine'", "come from /etc/gpuslice/limits"}))
       << all;
   EXPECT_TRUE(Warned(parsed.warnings, {"NVIDIA_VISIBLE_DEVICES='all' differs", kUuidA})) << all;
 }

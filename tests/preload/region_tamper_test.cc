@@ -153,11 +153,12 @@ TEST_F(RegionTamperTest, RandomGarbageNeverCrashesNorLetsAProcessPassItsLimit) {
   // tested below); their type is not.
   auto in_a_lock_word = [&](size_t at) {
     for (const core::region::DeviceState& device : region().devices) {
-      const size_t start = static_cast<size_t>(
-          reinterpret_cast<const unsigned char*>(&device.memory_mutex) - bytes);
+      const size_t start =
+          static_cast<size_t>(reinterpret_cast<const unsigned char*>(&device.memory_mutex) - bytes);
       const size_t kind = static_cast<size_t>(
           reinterpret_cast<const unsigned char*>(&device.memory_mutex.__data.__kind) - bytes);
-      if (at + 8 > start && at < start + sizeof(pthread_mutex_t) && (at + 8 <= kind || at >= kind + 4)) {
+      if (at + 8 > start && at < start + sizeof(pthread_mutex_t) &&
+          (at + 8 <= kind || at >= kind + 4)) {
         return true;
       }
     }

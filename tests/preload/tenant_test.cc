@@ -93,16 +93,16 @@ class TenantTest : public ::testing::Test {
     ASSERT_TRUE(kubelet.ok()) << kubelet.status().ToString();
     kubelet_ = std::move(*kubelet);
     plugin_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{
-            std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin",
-            "--config=" + dir + "/plugin.yaml", "--device-plugin-dir=" + dir + "/dp",
-            "--simulate=" + spec_, "--simulate-state=" + node_.state_path(),
-            "--metrics-address=127.0.0.1:0"},
+        std::vector<std::string>{std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin",
+                                 "--config=" + dir + "/plugin.yaml",
+                                 "--device-plugin-dir=" + dir + "/dp", "--simulate=" + spec_,
+                                 "--simulate-state=" + node_.state_path(),
+                                 "--metrics-address=127.0.0.1:0"},
         std::map<std::string, std::optional<std::string>>{{"NVIDIA_VISIBLE_DEVICES", std::nullopt}},
         dir + "/plugin.log");
     ASSERT_TRUE(kubelet_->WaitForDevices(
-        "nvidia.com/gpu",
-        [](const auto& devices) { return devices.size() == 2 * kSlicesPerGpu; }, kWait))
+        "nvidia.com/gpu", [](const auto& devices) { return devices.size() == 2 * kSlicesPerGpu; },
+        kWait))
         << plugin_->Output();
   }
 
@@ -245,9 +245,9 @@ TEST_F(TenantTest, AGpuTheLimitsDoNotNameGetsAZeroLimit) {
 TEST_F(TenantTest, VolumesAtParentsOfTheLibrarysPathsAreHeld) {
   SkipWithoutContainers();
   StartPlugin();
-  Container container = Allocate("team-b/volumes", 1, {},
-                                 {{"/usr/local/gpuslice", Volume("local"), false},
-                                  {"/var/run", Volume("run"), false}});
+  Container container = Allocate(
+      "team-b/volumes", 1, {},
+      {{"/usr/local/gpuslice", Volume("local"), false}, {"/var/run", Volume("run"), false}});
   auto client = Run(container);
   ASSERT_TRUE(client);
   ASSERT_EQ(client->Send("init"), "ok") << LastStderr();
@@ -311,8 +311,8 @@ TEST_F(HandRunTest, AVisibleGpuWithoutAMemoryLimitOfItsOwnGetsZero) {
 }
 
 TEST_F(HandRunTest, AMisspeltLimitFailsClosedNamingIt) {
-  auto client = RunByHand(
-      {{"NVIDIA_VISIBLE_DEVICES", kUuidA}, {"GPUSLICE_MEMORY_LIMIT_00", std::to_string(kSliceBytes)}});
+  auto client = RunByHand({{"NVIDIA_VISIBLE_DEVICES", kUuidA},
+                           {"GPUSLICE_MEMORY_LIMIT_00", std::to_string(kSliceBytes)}});
   ASSERT_TRUE(client);
   EXPECT_EQ(client->Send("init"), kOutOfMemory);
   client.reset();
