@@ -1,5 +1,6 @@
 // Allocate's work for one container: check the device IDs, then build the environment and
-// mounts of the Allocate contract (core/contract.h) and the container's region directory.
+// mounts of the Allocate contract (core/contract.h; docs/device-plugin.md) and the container's
+// allocation directory with its region and limits file.
 #pragma once
 
 #include <map>
@@ -7,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/contract.h"
 #include "core/status.h"
 #include "plugin/inventory.h"
 #include "plugin/region_store.h"
@@ -27,6 +29,7 @@ struct ContainerAllocation {
   std::map<std::string, std::string> envs;
   std::vector<MountSpec> mounts;
   std::string region_dir;  // host path of the allocation's directory
+  core::contract::LimitsFile limits;  // what the limits file says
 };
 
 // A node on simulated GPUs (--simulate): each container also gets the simulated driver

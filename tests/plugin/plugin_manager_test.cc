@@ -268,7 +268,7 @@ TEST_F(PluginManagerTest, RemovesRegionsOfFinishedPodsAndSocketsOnStop) {
   ASSERT_TRUE(kept.ok() && done.ok());
   auto region_of = [](const kubelet::ContainerAllocation& a) {
     for (const auto& mount : a.mounts) {
-      if (mount.container_path == "/var/run/gpuslice") return mount.host_path;
+      if (mount.container_path == "/var/run/gpuslice/region") return mount.host_path;
     }
     return std::string();
   };
@@ -327,7 +327,7 @@ TEST_F(PluginManagerTest, KeepsTheResourceAndRegionOfABusyGpuThatMoves) {
   ASSERT_TRUE(t4.ok()) << t4.status().ToString();
   std::string region;
   for (const auto& mount : t4->mounts) {
-    if (mount.container_path == "/var/run/gpuslice") region = mount.host_path;
+    if (mount.container_path == "/var/run/gpuslice/region") region = mount.host_path;
   }
   ASSERT_FALSE(region.empty());
   WriteConfig(4, "- name: t4\n  match: {models: ['*T4']}\n  resourceName: gpuslice.io/slice\n");

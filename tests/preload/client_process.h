@@ -38,16 +38,47 @@ class SimNode {
   int regions_ = 0;
 };
 
+// A mount a container runtime makes for a container: `host_path` (a file or a directory) at
+// `container_path`.
+struct ContainerMount {
+  std::string container_path;
+  std::string host_path;
+  bool read_only = true;
+};
+
+// `mounts` in the order the kubelet and containerd make them: the kubelet lists a device
+// plugin's mounts before the pod's volumes, and containerd sorts that list by the number of
+// path components, keeping the kubelet's order among equals; each mount goes on top of the
+// ones before it.
+std::vector<ContainerMount> OrderMountsLikeContainerd(std::vector<ContainerMount> mounts);
+
+// True when this process may run clients in mount namespaces of their own (root, or a kernel
+// that lets anyone make them); otherwise false with the reason in `why`.
+bool CanStartContainers(std::string* why);
+
 class ClientProcess {
  public:
   // Starts `program` (a client in the build's bin/ directory) on `node` with the container
   // environment `container_env` on top of a minimal base. With `preload`, libgpuslice.so is
   // preloaded; in a sanitized build the ASan runtime goes first in LD_PRELOAD, since an
   // ASan-built library can only be preloaded after it. Leak checking is off in the clients:
-  // they are killed mid-work on purpose. Returns nullptr (with a gtest failure) on error.
+  // they are killed mid-work on purpose. Its stderr goes to `stderr_path` when one is given.
+  // Returns nullptr (with a gtest failure) on error.
   static std::unique_ptr<ClientProcess> Start(const std::string& program, const SimNode& node,
-                                              const Environment& container_env,
-                                              bool preload = true);
+                                              const Environment& container_env, bool preload = true,
+                                              const std::string& stderr_path = "");
+  // Starts `program` the way a container runtime starts a container's process: in a mount
+  // namespace of its own where `mounts` are made in OrderMountsLikeContainerd's order (the
+  // host's directories they land in are overlaid, never changed), with `container_env` as the
+  // whole environment besides the simulated driver's. Nothing preloads the library but what
+  // the mounts put at /etc/ld.so.preload; in a sanitized build the ASan runtime goes first in
+  // LD_PRELOAD, ahead of the container's own LD_PRELOAD. The client's stderr goes to
+  // `stderr_path`. REQUIRES: CanStartContainers().
+  static std::unique_ptr<ClientProcess> StartInContainer(const std::string& program,
+                                                         const SimNode& node,
+                                                         const Environment& container_env,
+                                                         const std::vector<ContainerMount>& mounts,
+                                                         const std::string& stderr_path);
   ~ClientProcess();
   ClientProcess(const ClientProcess&) = delete;
   ClientProcess& operator=(const ClientProcess&) = delete;

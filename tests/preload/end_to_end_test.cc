@@ -65,7 +65,8 @@ class EndToEndTest : public SimFixture {
   }
 
   // The container environment of an allocation of `slices` slices: the response's envs, with
-  // the region's container path where the runtime's mount of the allocation directory puts it.
+  // the region's container path where the runtime's mount of the region file puts it. (The
+  // clients run on the host, where there is no limits file: they read the environment.)
   Environment Allocate(const std::string& pod, int slices) {
     Result<kubelet::ContainerAllocation> allocation =
         kubelet_->Allocate(pod, "main", "nvidia.com/gpu", slices);
@@ -74,9 +75,7 @@ class EndToEndTest : public SimFixture {
     Environment env(allocation->envs.begin(), allocation->envs.end());
     std::string& region = env["GPUSLICE_REGION"];
     for (const kubelet::Mount& mount : allocation->mounts) {
-      if (region.rfind(mount.container_path + "/", 0) == 0) {
-        region = mount.host_path + region.substr(mount.container_path.size());
-      }
+      if (region == mount.container_path) region = mount.host_path;
     }
     EXPECT_TRUE(fs::exists(region)) << "no mount holds the region " << region;
     return env;
