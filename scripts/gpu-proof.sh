@@ -76,7 +76,9 @@ fi
 missing=()
 [ "$(uname -s)" = Linux ] || missing+=("Linux (this is $(uname -s))")
 have_driver() {
-  if command -v ldconfig >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then return 0; fi
+  local ldconfig
+  ldconfig=$(command -v ldconfig || echo /sbin/ldconfig)
+  if [ -x "$ldconfig" ] && "$ldconfig" -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then return 0; fi
   local dir
   IFS=: read -r -a dirs <<<"${LD_LIBRARY_PATH:-}"
   for dir in "${dirs[@]}"; do [ -n "$dir" ] && [ -e "$dir/libcuda.so.1" ] && return 0; done
@@ -438,9 +440,14 @@ fi
 
 # ---- report ----
 seconds=$(( $(date +%s) - started ))
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 measured=0
 for r in "${results[@]}"; do
-  case $r in pass) passed=$((passed + 1)) ;; fail) failed=$((failed + 1)) ;; skip) skipped=$((skipped + 1)) ;; esac
+  case $r in
+    pass) passed=$((passed + 1)) ;;
+    skip) skipped=$((skipped + 1)) ;;
+    measured) measured=$((measured + 1)) ;;
+    *) failed=$((failed + 1)) ;;  # a program that printed nonsense failed too
+  esac
 done
 echo
 echo "gpuslice GPU proof ($mode): $gpu_name, $uuid, slice $slice_mib MiB of $(( gpu_bytes / 1048576 )) MiB"
@@ -454,7 +461,7 @@ for i in "${!names[@]}"; do
     if [ "${results[$i]}" = fail ]; then printf '%-34s %-8s   %s\n' "" "" "${details[$i]}"; fi
   fi
 done
-echo "$passed passed, $failed failed, $skipped skipped in $seconds s"
+echo "$passed passed, $failed failed, $skipped skipped, $measured measured in $seconds s"
 
 json_string() {  # a JSON string literal of $1
   local s=$1
@@ -479,8 +486,8 @@ if [ -n "$output" ]; then
         "$(json_string "${figures[$i]}")" "$(json_string "${details[$i]}")" \
         "$([ "$i" -lt $(( ${#names[@]} - 1 )) ] && echo ,)"
     done
-    printf '  ],\n  "summary": {"pass": %d, "fail": %d, "skip": %d, "seconds": %d}\n}\n' \
-      "$passed" "$failed" "$skipped" "$seconds"
+    printf '  ],\n  "summary": {"pass": %d, "fail": %d, "skip": %d, "measured": %d, "seconds": %d}\n}\n' \
+      "$passed" "$failed" "$skipped" "$measured" "$seconds"
   } >"$output" || { echo "gpu-proof: cannot write $output" >&2; exit 2; }
   progress "results written to $output"
 fi
