@@ -297,8 +297,8 @@ void CheckPath(Session& s, const AllocationPath& path, uint64_t slice, uint64_t 
   uint64_t chunk = std::min<uint64_t>(free_before / 8, path.max_chunk);
   chunk = chunk / granularity * granularity;
   if (chunk == 0) {
-    Report(check, "fail", "", "the slice has less than 8 allocation granules free: " +
-                                  Mib(free_before));
+    Report(check, "fail", "",
+           "the slice has less than 8 allocation granules free: " + Mib(free_before));
     return;
   }
   std::vector<uint64_t> handles;
@@ -318,8 +318,8 @@ void CheckPath(Session& s, const AllocationPath& path, uint64_t slice, uint64_t 
   TrimPools(s, state);
   const uint64_t free_after = s.Free();
   const uint64_t slack = slice / 50;
-  const std::string figure = "granted " + Mib(granted) + " of " + Mib(free_before) +
-                             " free in " + Mib(chunk) + " chunks";
+  const std::string figure =
+      "granted " + Mib(granted) + " of " + Mib(free_before) + " free in " + Mib(chunk) + " chunks";
   std::string problem;
   if (refusal == CUDA_SUCCESS) {
     problem = "never refused after " + std::to_string(handles.size()) + " allocations";
@@ -332,13 +332,13 @@ void CheckPath(Session& s, const AllocationPath& path, uint64_t slice, uint64_t 
   } else if (release_error != CUDA_SUCCESS) {
     problem = "freeing failed: " + s.Error(release_error);
   } else if (free_after + 2 * kMiB < free_before) {
-    problem = "frees did not come back: " + Mib(free_after) + " free after, " +
-              Mib(free_before) + " before";
+    problem = "frees did not come back: " + Mib(free_after) + " free after, " + Mib(free_before) +
+              " before";
   }
   Report(check, problem.empty() ? "pass" : "fail", figure,
-         problem.empty() ? "refused with " + s.Error(refusal) + "; " + Mib(free_after) +
-                               " free after the frees"
-                         : problem);
+         problem.empty()
+             ? "refused with " + s.Error(refusal) + "; " + Mib(free_after) + " free after the frees"
+             : problem);
 }
 
 // The last bytes of the slice: all but 2 MiB of what is free can be had, then 4 MiB cannot.
@@ -391,8 +391,8 @@ void CheckHooked(Session& s) {
     void* looked_up = dlsym(s.driver().library, entry.symbol);
     void* resolved = nullptr;
     CUdriverProcAddressQueryResult found = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
-    s.driver().get_proc_address(entry.name, &resolved, entry.version,
-                                CU_GET_PROC_ADDRESS_DEFAULT, &found);
+    s.driver().get_proc_address(entry.name, &resolved, entry.version, CU_GET_PROC_ADDRESS_DEFAULT,
+                                &found);
     for (void* function : {looked_up, resolved}) {
       ++total;
       const std::string object = ObjectOf(function);
@@ -420,8 +420,8 @@ void CheckInfo(Session& s, uint64_t slice) {
   size_t device_total = 0;
   const CUresult total_result = s.api().device_total_mem(&device_total, s.device());
   Report("driver.total_mem",
-         total_result == CUDA_SUCCESS && device_total == slice ? "pass" : "fail",
-         Mib(device_total), "cuDeviceTotalMem must be the slice, " + Mib(slice));
+         total_result == CUDA_SUCCESS && device_total == slice ? "pass" : "fail", Mib(device_total),
+         "cuDeviceTotalMem must be the slice, " + Mib(slice));
 }
 
 // NVML loaded the way pynvml and nvidia-smi's users do, asked by the GPU's UUID.
@@ -444,15 +444,16 @@ void CheckNvml(Session& s, uint64_t slice) {
   Memory memory{};
   const std::string uuid = s.Uuid();
   int status = -1;
-  if (init != nullptr && by_uuid != nullptr && memory_info != nullptr &&
-      (status = init()) == 0 && (status = by_uuid(uuid.c_str(), &device)) == 0) {
+  if (init != nullptr && by_uuid != nullptr && memory_info != nullptr && (status = init()) == 0 &&
+      (status = by_uuid(uuid.c_str(), &device)) == 0) {
     status = memory_info(device, &memory);
   }
   const bool ok = status == 0 && memory.total == slice && memory.free <= memory.total;
   Report("nvml.mem_info", ok ? "pass" : "fail",
          "total " + Mib(memory.total) + ", used " + Mib(memory.used),
-         status != 0 ? "NVML call failed with " + std::to_string(status) + " for " + uuid
-                     : "nvmlDeviceGetMemoryInfo of " + uuid + " must show the slice, " + Mib(slice));
+         status != 0
+             ? "NVML call failed with " + std::to_string(status) + " for " + uuid
+             : "nvmlDeviceGetMemoryInfo of " + uuid + " must show the slice, " + Mib(slice));
 }
 
 // c = a + b on the GPU, compared bit for bit with the same IEEE sums on the host.
@@ -478,8 +479,8 @@ void CheckKernel(Session& s, bool simulated) {
   unsigned count = kCount;
   void* params[] = {&da, &db, &dc, &count};
   if (result == CUDA_SUCCESS) {
-    result = s.api().launch_kernel(s.Kernel("gpuslice_proof_add"), kCount / 256, 1, 1, 256, 1, 1,
-                                   0, nullptr, params, nullptr);
+    result = s.api().launch_kernel(s.Kernel("gpuslice_proof_add"), kCount / 256, 1, 1, 256, 1, 1, 0,
+                                   nullptr, params, nullptr);
   }
   if (result == CUDA_SUCCESS) result = s.api().ctx_synchronize();
   if (result == CUDA_SUCCESS) result = s.api().memcpy_dtoh(c.data(), dc, bytes);
@@ -572,8 +573,8 @@ int RunProcesses(const Arguments& arguments) {
   close(from_holder[1]);
   char line[256] = {};
   FILE* answers = fdopen(from_holder[0], "r");
-  const bool holding = std::fgets(line, sizeof(line), answers) != nullptr &&
-                       std::strncmp(line, "holding", 7) == 0;
+  const bool holding =
+      std::fgets(line, sizeof(line), answers) != nullptr && std::strncmp(line, "holding", 7) == 0;
   line[std::strcspn(line, "\n")] = '\0';
 
   Session s;
@@ -660,9 +661,10 @@ int RunCalibrate(const Arguments& arguments) {
     if (milliseconds >= 0.25f * static_cast<float>(target_ms) || iterations >= (1u << 30)) break;
     iterations *= 2;
   }
-  const double scaled = milliseconds > 0 ? iterations * (static_cast<double>(target_ms) /
-                                                         static_cast<double>(milliseconds))
-                                         : iterations;
+  const double scaled =
+      milliseconds > 0
+          ? iterations * (static_cast<double>(target_ms) / static_cast<double>(milliseconds))
+          : iterations;
   std::printf("ITERATIONS %llu\n",
               static_cast<unsigned long long>(std::clamp(scaled, 1.0, double{1u << 30})));
   return 0;

@@ -14,8 +14,8 @@ bool Resolve(const Driver& driver, const char* name, int version, Function* out,
              std::string* missing) {
   void* function = nullptr;
   CUdriverProcAddressQueryResult found = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
-  const CUresult result = driver.get_proc_address(name, &function, version,
-                                                  CU_GET_PROC_ADDRESS_DEFAULT, &found);
+  const CUresult result =
+      driver.get_proc_address(name, &function, version, CU_GET_PROC_ADDRESS_DEFAULT, &found);
   if (result != CUDA_SUCCESS || found != CU_GET_PROC_ADDRESS_SUCCESS || function == nullptr) {
     if (missing->empty()) {
       *missing = std::string(name) + ": cuGetProcAddress_v2 returned " +
@@ -70,8 +70,8 @@ std::string LoadDriver(Driver* driver) {
   ok &= Resolve(*driver, "cuMemPoolCreate", 11020, &api.mem_pool_create, &missing);
   ok &= Resolve(*driver, "cuMemPoolDestroy", 11020, &api.mem_pool_destroy, &missing);
   ok &= Resolve(*driver, "cuMemPoolTrimTo", 11020, &api.mem_pool_trim_to, &missing);
-  ok &= Resolve(*driver, "cuMemAllocFromPoolAsync", 11020, &api.mem_alloc_from_pool_async,
-                &missing);
+  ok &=
+      Resolve(*driver, "cuMemAllocFromPoolAsync", 11020, &api.mem_alloc_from_pool_async, &missing);
   ok &= Resolve(*driver, "cuMemGetAllocationGranularity", 10020,
                 &api.mem_get_allocation_granularity, &missing);
   ok &= Resolve(*driver, "cuMemCreate", 10020, &api.mem_create, &missing);
@@ -84,11 +84,9 @@ std::string LoadDriver(Driver* driver) {
   ok &= Resolve(*driver, "cuArrayCreate", 3020, &api.array_create, &missing);
   ok &= Resolve(*driver, "cuArrayDestroy", 2000, &api.array_destroy, &missing);
   ok &= Resolve(*driver, "cuMipmappedArrayCreate", 5000, &api.mipmapped_array_create, &missing);
-  ok &= Resolve(*driver, "cuMipmappedArrayDestroy", 5000, &api.mipmapped_array_destroy,
-                &missing);
+  ok &= Resolve(*driver, "cuMipmappedArrayDestroy", 5000, &api.mipmapped_array_destroy, &missing);
   ok &= Resolve(*driver, "cuGraphCreate", 10000, &api.graph_create, &missing);
-  ok &= Resolve(*driver, "cuGraphAddMemAllocNode", 11040, &api.graph_add_mem_alloc_node,
-                &missing);
+  ok &= Resolve(*driver, "cuGraphAddMemAllocNode", 11040, &api.graph_add_mem_alloc_node, &missing);
   ok &= Resolve(*driver, "cuGraphDestroy", 10000, &api.graph_destroy, &missing);
   ok &= Resolve(*driver, "cuMemcpyHtoD", 3020, &api.memcpy_htod, &missing);
   ok &= Resolve(*driver, "cuMemcpyDtoH", 3020, &api.memcpy_dtoh, &missing);

@@ -30,8 +30,8 @@ struct ScriptRun {
 };
 
 ScriptRun RunScript(const TempDir& dir, const std::vector<std::string>& arguments,
-              const std::map<std::string, std::optional<std::string>>& env = {},
-              std::chrono::seconds limit = std::chrono::seconds(280)) {
+                    const std::map<std::string, std::optional<std::string>>& env = {},
+                    std::chrono::seconds limit = std::chrono::seconds(280)) {
   std::vector<std::string> argv = {"/bin/bash", kScript};
   argv.insert(argv.end(), arguments.begin(), arguments.end());
   Subprocess process(argv, env, dir.Sub("script.log"));
@@ -77,9 +77,9 @@ void ExpectSimulatedResults(const nlohmann::json& results, const std::string& lo
     ASSERT_TRUE(checks.count(name)) << name << " missing; the script said:\n" << log;
     EXPECT_EQ(checks.at(name)["result"], "pass") << name << ": " << checks.at(name)["detail"];
   }
-  for (const char* name : {"driver.kernel", "runtime.mem_info", "runtime.kernel",
-                           "torch.oom.expandable", "torch.numbers.train", "cupy.pool_oom",
-                           "jax.preallocation", "nvidia_smi.memory"}) {
+  for (const char* name :
+       {"driver.kernel", "runtime.mem_info", "runtime.kernel", "torch.oom.expandable",
+        "torch.numbers.train", "cupy.pool_oom", "jax.preallocation", "nvidia_smi.memory"}) {
     ASSERT_TRUE(checks.count(name)) << name << " missing; the script said:\n" << log;
     EXPECT_EQ(checks.at(name)["result"], "skip") << name;
     EXPECT_FALSE(checks.at(name)["detail"].get<std::string>().empty()) << name << " says no reason";
@@ -92,9 +92,9 @@ const std::vector<std::string> kSimulatedGroups = {
 
 TEST(GpuProof, DriverChecksPassOverTheSimulatedDriver) {
   TempDir dir;
-  std::vector<std::string> arguments = {"--simulated", kBuild, "--library",
-                                        kBuild + "/lib/libgpuslice.so", "--output",
-                                        dir.Sub("results.json")};
+  std::vector<std::string> arguments = {"--simulated", kBuild,
+                                        "--library",   kBuild + "/lib/libgpuslice.so",
+                                        "--output",    dir.Sub("results.json")};
   arguments.insert(arguments.end(), kSimulatedGroups.begin(), kSimulatedGroups.end());
   const ScriptRun run = RunScript(dir, arguments);
   EXPECT_EQ(run.exit_code, 0) << run.output;
@@ -107,8 +107,8 @@ TEST(GpuProof, DriverChecksPassOverTheSimulatedDriver) {
 TEST(GpuProof, LeanBuildNeedsOnlyCMakeAndACompilerAndHoldsTheSlice) {
   TempDir dir;
   const std::string build = dir.Sub("lean");
-  const ScriptRun built = RunScript(dir, {"--build-only", "--build-dir", build}, {},
-                              std::chrono::seconds(560));
+  const ScriptRun built =
+      RunScript(dir, {"--build-only", "--build-dir", build}, {}, std::chrono::seconds(560));
   ASSERT_EQ(built.exit_code, 0) << built.output;
   EXPECT_TRUE(std::filesystem::exists(build + "/lib/libgpuslice.so"));
   EXPECT_TRUE(std::filesystem::exists(build + "/bin/gpu_proof_driver"));
@@ -121,9 +121,9 @@ TEST(GpuProof, LeanBuildNeedsOnlyCMakeAndACompilerAndHoldsTheSlice) {
     EXPECT_EQ(cache.str().find(package), std::string::npos) << package << " in the lean cache";
   }
 
-  std::vector<std::string> arguments = {"--simulated", kBuild, "--library",
-                                        build + "/lib/libgpuslice.so", "--output",
-                                        dir.Sub("results.json")};
+  std::vector<std::string> arguments = {"--simulated", kBuild,
+                                        "--library",   build + "/lib/libgpuslice.so",
+                                        "--output",    dir.Sub("results.json")};
   arguments.insert(arguments.end(), kSimulatedGroups.begin(), kSimulatedGroups.end());
   const ScriptRun run = RunScript(dir, arguments);
   EXPECT_EQ(run.exit_code, 0) << run.output;
@@ -133,8 +133,8 @@ TEST(GpuProof, LeanBuildNeedsOnlyCMakeAndACompilerAndHoldsTheSlice) {
 TEST(GpuProof, NoDriverIsAPrerequisiteErrorNamingIt) {
   if (DriverInstalled()) GTEST_SKIP() << "this machine has an NVIDIA driver (libcuda.so.1)";
   TempDir dir;
-  const ScriptRun run = RunScript(dir, {"--output", dir.Sub("results.json")},
-                            {{"LD_LIBRARY_PATH", std::nullopt}});
+  const ScriptRun run =
+      RunScript(dir, {"--output", dir.Sub("results.json")}, {{"LD_LIBRARY_PATH", std::nullopt}});
   EXPECT_EQ(run.exit_code, 3) << run.output;
   EXPECT_NE(run.output.find("missing: an NVIDIA driver: libcuda.so.1"), std::string::npos)
       << run.output;

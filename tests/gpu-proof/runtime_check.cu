@@ -79,8 +79,8 @@ cudaError_t FreeArray(void* handle) { return cudaFreeArray(static_cast<cudaArray
 void CheckPath(const Path& path, uint64_t slice) {
   const std::string check = std::string("runtime.alloc.") + path.name;
   const uint64_t free_before = Free();
-  const uint64_t chunk = std::min<uint64_t>(free_before / 8, path.max_chunk) / (2 * kMiB) *
-                         (2 * kMiB);
+  const uint64_t chunk =
+      std::min<uint64_t>(free_before / 8, path.max_chunk) / (2 * kMiB) * (2 * kMiB);
   std::vector<void*> handles;
   cudaError_t refusal = cudaSuccess;
   while (chunk > 0 && handles.size() < 1024) {
@@ -112,13 +112,13 @@ void CheckPath(const Path& path, uint64_t slice) {
   } else if (release_error != cudaSuccess) {
     problem = "freeing failed: " + Error(release_error);
   } else if (free_after + 2 * kMiB < free_before) {
-    problem = "frees did not come back: " + Mib(free_after) + " free after, " +
-              Mib(free_before) + " before";
+    problem = "frees did not come back: " + Mib(free_after) + " free after, " + Mib(free_before) +
+              " before";
   }
-  Report(check, problem.empty(),
-         "granted " + Mib(granted) + " of " + Mib(free_before) + " free in " + Mib(chunk) +
-             " chunks",
-         problem.empty() ? "refused with " + Error(refusal) : problem);
+  Report(
+      check, problem.empty(),
+      "granted " + Mib(granted) + " of " + Mib(free_before) + " free in " + Mib(chunk) + " chunks",
+      problem.empty() ? "refused with " + Error(refusal) : problem);
 }
 
 // c = a + b, launched directly and through a captured graph, bit for bit against the host.
