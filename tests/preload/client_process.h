@@ -109,10 +109,10 @@ inline constexpr const char* kCublasClient = "preload_cublas_client";
 // A client that only answers dlsym(RTLD_DEFAULT) lookups, from its executable and from a
 // module it dlopened RTLD_LOCAL (clients/scope_client.cc).
 inline constexpr const char* kScopeClient = "preload_scope_client";
-// The direct client compiled against the CUDA toolkit's cuda.h; only built where it exists.
+// The direct client compiled against NVIDIA's cuda.h; only built where it is installed.
 inline constexpr const char* kRealHeaderClient = "preload_direct_client_real_cuda_h";
 
-// True when `program` was built (the real-header client needs the CUDA toolkit).
+// True when `program` was built (the real-header client needs NVIDIA's cuda.h).
 bool ClientExists(const std::string& program);
 
 // The "allocate" environment of one slice of the node's GPU 0: UUID, memory limit, compute
