@@ -27,9 +27,11 @@ namespace gpuslice::kube {
 // messages. On error `*out` keeps the documents read before the bad one.
 Status ParseManifests(std::string_view text, std::string_view file_name, Manifests* out);
 
-// Reads each path in order: a file, or a directory whose *.yaml, *.yml and *.json files are
-// read recursively in lexical path order. Returns NotFound for a missing path and
-// InvalidArgument for a malformed document or an empty directory.
+// Reads each path in order: a file, "-" for standard input, or a directory whose *.yaml, *.yml
+// and *.json files are read recursively in lexical path order (io::ListInputFiles). Returns
+// NotFound for a missing path and InvalidArgument for a malformed document, a duplicate key,
+// an alias bomb, an empty directory, a symlink loop, a file that is not a regular file, or
+// more than io::kMaxInputBytes of manifests together.
 Result<Manifests> LoadManifests(const std::vector<std::string>& paths);
 
 }  // namespace gpuslice::kube
