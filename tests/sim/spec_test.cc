@@ -176,7 +176,7 @@ TEST(ParseSpecYaml, ErrorsNameFileLineFieldAndValue) {
       {"version: v1\ncudaVersion: thirteen\ngpus: [{model: T4}]", "cudaVersion: 'thirteen'"},
       {"version: v1\ngpus: [{model: T4}\n", "n.yaml:3:1: not valid YAML"},
       {"version: v1\ngpus:\n  - {model: T4, memory: 1Gi, memory: 2Gi}\n",
-       "n.yaml:3:31: duplicate key \"memory\""},
+       "n.yaml:3:30: duplicate key \"memory\" (first at line 3, column 17)"},
       {"- just\n- a list\n", "expected a mapping"},
   };
   for (const Case& c : cases) {
