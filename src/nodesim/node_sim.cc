@@ -89,13 +89,14 @@ Status NodeSim::Impl::Start(NodeSimOptions options) {
   config_.device_plugin_dir = dir_ + "/device-plugins";
   config_.regions_host_dir = dir_ + "/regions";
   config_.library_host_dir = dir_ + "/lib";
-  fs::create_directories(config_.library_host_dir);
+  std::error_code error;
+  fs::create_directories(config_.library_host_dir, error);
+  if (error) return Status::Unavailable(config_.library_host_dir + ": " + error.message());
   const fs::path library = fs::path(options.library_dir) / std::string(plugin::kLibraryFileName);
-  if (!fs::exists(library)) {
+  if (!fs::exists(library, error)) {
     return Status::FailedPrecondition("the enforcement library " + library.string() +
                                       " is missing (build the gpuslice_preload target)");
   }
-  std::error_code error;
   fs::create_symlink(fs::absolute(library),
                      fs::path(config_.library_host_dir) / std::string(plugin::kLibraryFileName),
                      error);
