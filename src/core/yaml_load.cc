@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/eventhandler.h>
 
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -13,7 +14,11 @@ namespace {
 std::string Where(std::string_view file_name, const YAML::Mark& mark) {
   std::string where(file_name);
   if (!mark.is_null()) {
-    where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on a chain of operator+.
+    where += ':';
+    where += std::to_string(mark.line + 1);
+    where += ':';
+    where += std::to_string(mark.column + 1);
   }
   return where;
 }
@@ -32,6 +37,8 @@ class StreamCheck : public YAML::EventHandler {
 
   // The first problem found, if any; later events are ignored once there is one.
   const std::optional<Status>& problem() const { return problem_; }
+  // Where each document's first token is.
+  const std::vector<YAML::Mark>& document_starts() const { return document_starts_; }
 
   // Called after each document: refuses a null document at the place the previous one was,
   // which is how yaml-cpp 0.7 loops forever on some malformed streams (a stray "," where a
@@ -47,7 +54,8 @@ class StreamCheck : public YAML::EventHandler {
     last_null_root_ = root_mark_.pos;
   }
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    document_starts_.push_back(mark);
     stack_.clear();
     anchors_.clear();
     root_seen_ = false;
@@ -186,6 +194,7 @@ class StreamCheck : public YAML::EventHandler {
   std::string_view file_name_;
   YamlLimits limits_;
   std::optional<Status> problem_;
+  std::vector<YAML::Mark> document_starts_;
   std::vector<Frame> stack_;
   std::vector<Anchor> anchors_;  // by yaml-cpp's per-document anchor number
   std::string pending_anchor_;
@@ -202,20 +211,105 @@ Status InvalidYaml(std::string_view file_name, const YAML::Exception& e) {
   return Status::InvalidArgument(Where(file_name, e.mark) + ": not valid YAML: " + e.msg);
 }
 
+// Runs the checks over the whole stream; returns where its documents start.
+Result<std::vector<YAML::Mark>> CheckStream(const std::string& text, std::string_view file_name,
+                                            const YamlLimits& limits) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  StreamCheck check(file_name, limits);
+  while (parser.HandleNextDocument(check)) {
+    check.CheckProgress();
+    if (check.problem()) return *check.problem();
+  }
+  if (check.problem()) return *check.problem();
+  return check.document_starts();
+}
+
+// A document's text: from the start of the line its first token is on to where the next
+// document's line starts. nullopt when the marks do not fit the text (then the stream is read
+// whole instead).
+struct DocumentText {
+  size_t begin = 0;
+  size_t end = 0;
+  int first_line = 0;
+};
+
+std::optional<std::vector<DocumentText>> SplitDocuments(const std::string& text,
+                                                        const std::vector<YAML::Mark>& starts) {
+  std::vector<DocumentText> documents;
+  for (const YAML::Mark& mark : starts) {
+    if (mark.pos < 0 || static_cast<size_t>(mark.pos) > text.size()) return std::nullopt;
+    const size_t pos = static_cast<size_t>(mark.pos);
+    const size_t newline = pos == 0 ? std::string::npos : text.rfind('\n', pos - 1);
+    const size_t begin = newline == std::string::npos ? 0 : newline + 1;
+    if (!documents.empty() && begin < documents.back().begin) return std::nullopt;
+    if (!documents.empty()) documents.back().end = begin;
+    documents.push_back({begin, text.size(), mark.line});
+  }
+  return documents;
+}
+
 }  // namespace
+
+Status ForEachYamlDocument(std::string_view text, std::string_view file_name,
+                           const YamlLimits& limits,
+                           const std::function<Status(const YamlDocument&)>& visit) {
+  const std::string owned(text);
+  std::optional<std::vector<DocumentText>> documents;
+  try {
+    Result<std::vector<YAML::Mark>> starts = CheckStream(owned, file_name, limits);
+    if (!starts.ok()) return starts.status();
+    documents = SplitDocuments(owned, *starts);
+    for (size_t i = 0; documents && i < documents->size(); ++i) {
+      const DocumentText& document = (*documents)[i];
+      if (document.end - document.begin > limits.document_bytes) {
+        return Status::InvalidArgument(
+            std::string(file_name) + ":" + std::to_string(document.first_line + 1) +
+            ": document " + std::to_string(i + 1) + " is " +
+            std::to_string(document.end - document.begin) + " bytes, more than the " +
+            std::to_string(limits.document_bytes) + "-byte limit for one document");
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return InvalidYaml(file_name, e);
+  }
+  if (!documents) {
+    Result<std::vector<YAML::Node>> all = LoadYamlDocuments(text, file_name, limits);
+    if (!all.ok()) return all.status();
+    for (size_t i = 0; i < all->size(); ++i) {
+      GPUSLICE_RETURN_IF_ERROR(visit({(*all)[i], 0, static_cast<int>(i)}));
+    }
+    return Status::Ok();
+  }
+  for (size_t i = 0; i < documents->size(); ++i) {
+    const DocumentText& document = (*documents)[i];
+    YamlDocument parsed;
+    parsed.first_line = document.first_line;
+    parsed.index = static_cast<int>(i);
+    try {
+      std::vector<YAML::Node> nodes =
+          YAML::LoadAll(owned.substr(document.begin, document.end - document.begin));
+      if (nodes.size() > 1) {
+        return Status::Internal(std::string(file_name) + ": document " + std::to_string(i + 1) +
+                                " did not split from the stream");
+      }
+      if (!nodes.empty()) parsed.node = nodes.front();
+    } catch (const YAML::Exception& e) {
+      YAML::Mark mark = e.mark;
+      if (!mark.is_null()) mark.line += document.first_line;
+      return InvalidYaml(file_name, YAML::Exception(mark, e.msg));
+    }
+    GPUSLICE_RETURN_IF_ERROR(visit(parsed));
+  }
+  return Status::Ok();
+}
 
 Result<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text, std::string_view file_name,
                                                   const YamlLimits& limits) {
   const std::string owned(text);
   try {
-    std::istringstream in(owned);
-    YAML::Parser parser(in);
-    StreamCheck check(file_name, limits);
-    while (parser.HandleNextDocument(check)) {
-      check.CheckProgress();
-      if (check.problem()) return *check.problem();
-    }
-    if (check.problem()) return *check.problem();
+    Result<std::vector<YAML::Mark>> starts = CheckStream(owned, file_name, limits);
+    if (!starts.ok()) return starts.status();
     return YAML::LoadAll(owned);
   } catch (const YAML::Exception& e) {
     return InvalidYaml(file_name, e);

@@ -37,6 +37,48 @@ TEST(LoadYaml, ReadsDocumentsAsYamlCppDoes) {
   EXPECT_TRUE(empty->IsNull());
 }
 
+TEST(ForEachYamlDocument, HandsOverOneDocumentAtATimeWithItsFirstLine) {
+  const std::string text = "a: 1\n---\nb:\n  c: [x]\n--- {d: 2}\n...\n---\n# empty\n";
+  std::vector<YamlDocument> seen;
+  const Status status = ForEachYamlDocument(text, "f.yaml", {}, [&](const YamlDocument& document) {
+    seen.push_back(document);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].first_line, 0);
+  EXPECT_EQ(seen[0].node["a"].as<int>(), 1);
+  EXPECT_EQ(seen[1].first_line, 1);
+  EXPECT_EQ(seen[1].index, 1);
+  // Marks count from the document's first line.
+  EXPECT_EQ(seen[1].node["b"]["c"].Mark().line + seen[1].first_line, 3);
+  EXPECT_EQ(seen[2].node["d"].as<int>(), 2);
+  EXPECT_EQ(seen[2].node["d"].Mark().line + seen[2].first_line, 4);
+  EXPECT_TRUE(seen[3].node.IsNull());
+  // The visitor's error stops the walk.
+  int visits = 0;
+  const Status stopped = ForEachYamlDocument(text, "f.yaml", {}, [&](const YamlDocument&) {
+    ++visits;
+    return Status::InvalidArgument("stop");
+  });
+  EXPECT_EQ(stopped.message(), "stop");
+  EXPECT_EQ(visits, 1);
+}
+
+TEST(ForEachYamlDocument, RefusesADocumentOverTheLimitBeforeBuildingIt) {
+  const std::string text = "a: 1\n---\nlist: [" + std::string(2000, '1') + "]\n";
+  YamlLimits limits;
+  limits.document_bytes = 1000;
+  int visits = 0;
+  const Status status = ForEachYamlDocument(text, "big.yaml", limits, [&](const YamlDocument&) {
+    ++visits;
+    return Status::Ok();
+  });
+  EXPECT_EQ(status.message(),
+            "big.yaml:2: document 2 is 2013 bytes, more than the 1000-byte limit for one document");
+  EXPECT_EQ(visits, 0);
+}
+
 TEST(LoadYaml, RefusesADuplicateKeyNamingBothPlaces) {
   Result<YAML::Node> node =
       LoadYaml("version: v1\nprofile:\n  slices: 2\n  slices: 64\n", "c.yaml");
