@@ -134,27 +134,25 @@ Status CheckUnique(const Manifests& manifests) {
                      [](const NodeOverlay& o) { return o.name; });
 }
 
+// One document at a time: a large stream never holds more than one document's YAML nodes.
 Status ParseDocuments(std::string_view text, std::string_view file_name, Manifests* out) {
-  Result<std::vector<YAML::Node>> loaded = core::LoadYamlDocuments(text, file_name);
-  if (!loaded.ok()) return loaded.status();
-  const std::vector<YAML::Node>& documents = *loaded;
-  for (size_t i = 0; i < documents.size(); ++i) {
-    Source source;
-    source.file = std::string(file_name);
-    source.document = static_cast<int>(i + 1);
-    const Field root(documents[i], "");
-    if (!root.present()) continue;  // empty documents, e.g. after a trailing "---"
-    if (!root.node().IsMap()) {
-      return root.Error("expected a Kubernetes object (a mapping), got " + root.Describe())
-          .WithContext(source.ToString());
-    }
-    try {
-      GPUSLICE_RETURN_IF_ERROR(ReadObject(root, source, out));
-    } catch (const YAML::Exception& e) {
-      return Status::InvalidArgument(source.ToString() + ": " + e.what());
-    }
-  }
-  return Status::Ok();
+  return core::ForEachYamlDocument(
+      text, file_name, {}, [&](const core::YamlDocument& document) -> Status {
+        Source source;
+        source.file = std::string(file_name);
+        source.document = document.index + 1;
+        const Field root(document.node, "", document.first_line + 1, document.first_line);
+        if (!root.present()) return Status::Ok();  // empty documents, e.g. after a final "---"
+        if (!root.node().IsMap()) {
+          return root.Error("expected a Kubernetes object (a mapping), got " + root.Describe())
+              .WithContext(source.ToString());
+        }
+        try {
+          return ReadObject(root, source, out);
+        } catch (const YAML::Exception& e) {
+          return Status::InvalidArgument(source.ToString() + ": " + e.msg);
+        }
+      });
 }
 
 

@@ -14,6 +14,7 @@
 // invalid: it has no digits". Thread-safe (no shared state).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,11 @@
 #include "kube/objects.h"
 
 namespace gpuslice::kube {
+
+// Pods a set of manifests may expand to; more is taken as a mistake (a stray replica count),
+// not as a plan anyone meant to compute: planning takes time quadratic in the pods, some
+// 13 s of CPU at this bound (docs/input-limits.md).
+inline constexpr int64_t kMaxPods = 50'000;
 
 // Parses every document of `text` and appends what it holds to `*out`. `file_name` only labels
 // messages. On error `*out` keeps the documents read before the bad one.

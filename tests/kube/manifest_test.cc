@@ -460,7 +460,7 @@ TEST(ParseManifests, RefusesAbsurdReplicaCountsInsteadOfExhaustingMemory) {
   EXPECT_THAT(ParseError(std::string("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\n"
                                      "spec:\n  replicas: 2000000000") +
                          std::string(kTemplate)),
-              HasSubstr("pods would take the input past 200000 pods"));
+              HasSubstr("pods would take the input past 50000 pods"));
 }
 
 class LoadManifestsTest : public ::testing::Test {
