@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "fakes/subprocess.h"
@@ -55,9 +56,10 @@ class HostileInputTest : public ::testing::Test {
     std::string output;            // stdout and stderr together
   };
 
-  Outcome Run(std::vector<std::string> args, std::chrono::seconds wait = 60s) {
+  Outcome Run(std::vector<std::string> args, std::chrono::seconds wait = 60s,
+              const std::map<std::string, std::optional<std::string>>& env = {}) {
     args.insert(args.begin(), kGpuslice);
-    testing::Subprocess process(args, {}, dir_.Sub("out.txt"));
+    testing::Subprocess process(args, env, dir_.Sub("out.txt"));
     Outcome outcome;
     outcome.exit_code = process.Wait(wait);
     outcome.output = process.Output();
@@ -231,11 +233,15 @@ TEST_F(HostileInputTest, ATableShowsLongNumbersWhole) {
   EXPECT_THAT(run.output, HasSubstr("123456789012345684699646211807260966912.00"));
 }
 
-TEST_F(HostileInputTest, NodeSimRefusesABadSpecAsBadInput) {
+TEST_F(HostileInputTest, NodeSimRefusesABadSpecOrTmpdirAsBadInput) {
   if (!HaveNodeSim()) GTEST_SKIP() << "the simulated NVML is not built";
   const Outcome run = Run({"node-sim", "--simulate", "3xNoSuchGpu"});
   EXPECT_EQ(run.exit_code, 2) << run.output;
   EXPECT_THAT(run.output, HasSubstr("--simulate: spec '3xNoSuchGpu'"));
+  // Nor does a TMPDIR that is no directory end in an uncaught exception.
+  const Outcome tmpdir = Run({"node-sim"}, 60s, {{"TMPDIR", dir_.Sub("missing")}});
+  EXPECT_EQ(tmpdir.exit_code, 2) << tmpdir.output;
+  EXPECT_THAT(tmpdir.output, HasSubstr("no temporary directory (check TMPDIR)"));
 }
 
 TEST_F(HostileInputTest, ReplayRefusesASeedGivenTwice) {
