@@ -73,7 +73,18 @@ Result<core::Config> LoadConfig(const Flags& flags) {
   return core::ParseConfig(*text, flags.config_path);
 }
 
+bool ServesMetrics(const Flags& flags) {
+  return !flags.metrics_address.empty() && flags.metrics_address != "off";
+}
+
 int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides) {
+  if (ServesMetrics(flags)) {
+    if (Result<plugin::HttpAddress> address = plugin::ParseHttpAddress(flags.metrics_address);
+        !address.ok()) {
+      spdlog::critical("--metrics-address: {}", address.status().message());
+      return cli::kExitUsage;
+    }
+  }
   Result<core::Config> config = LoadConfig(flags);
   if (!config.ok()) {
     spdlog::critical("invalid config: {}", config.status().message());
@@ -144,7 +155,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
   }
   std::unique_ptr<plugin::HttpEndpoint> http;
-  if (!flags.metrics_address.empty() && flags.metrics_address != "off") {
+  if (ServesMetrics(flags)) {
     Result<std::unique_ptr<plugin::HttpEndpoint>> endpoint =
         plugin::HttpEndpoint::Start(flags.metrics_address, metrics, manager);
     if (!endpoint.ok()) {

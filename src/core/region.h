@@ -1,7 +1,7 @@
 // The layout of a container's accounting region: the file at GPUSLICE_REGION that every
 // process of the container maps to share GPU memory use and compute credit. libgpuslice.so
-// lays it out and updates it; `gpuslice inspect` reads it. Pure layout and read helpers: no
-// I/O here, so any reader can validate a mapping before trusting it.
+// lays it out and updates it. Pure layout and read helpers: no I/O here, so any reader can
+// validate a mapping (CheckLayout) before trusting it.
 //
 // Limits are never stored here: every process takes them from the container's read-only
 // limits file (or, run by hand, its own environment), so no process can change another's limit

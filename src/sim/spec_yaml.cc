@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "core/quantity.h"
+#include "core/yaml_load.h"
 #include "sim/internal/spec_defaults.h"
 #include "sim/models.h"
 #include "sim/spec.h"
@@ -337,11 +338,13 @@ Result<SimSpec> ParseDocument(const Reader& reader, const YAML::Node& root) {
 
 Result<SimSpec> ParseSpecYaml(std::string_view yaml, std::string_view source) {
   const Reader reader(source);
+  Result<YAML::Node> root = core::LoadYaml(yaml, source);
+  if (!root.ok()) return root.status();
   try {
-    return ParseDocument(reader, YAML::Load(std::string(yaml)));
+    return ParseDocument(reader, *root);
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(std::string(source) + ":" + std::to_string(e.mark.line + 1) +
-                                   ": not valid YAML: " + e.msg);
+                                   ": " + e.msg);
   }
 }
 

@@ -2,10 +2,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "io/file.h"
 #include "kube/scheduling.h"
 
 namespace gpuslice::kube {
@@ -437,7 +439,11 @@ TEST(ParseManifests, NamesFileDocumentFieldAndValueOfMalformedObjects) {
       {"scalar document", "just text\n",
        "test.yaml: document 1: line 1: document: expected a "
        "Kubernetes object (a mapping), got \"just text\""},
-      {"invalid yaml", "apiVersion: v1\nkind: [Pod\n", "test.yaml: line 3, column 1: invalid YAML"},
+      {"invalid yaml", "apiVersion: v1\nkind: [Pod\n", "test.yaml:3:1: not valid YAML"},
+      {"duplicate key",
+       "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  replicas: 1\n"
+       "  replicas: 500\n",
+       "test.yaml:6:3: duplicate key \"replicas\" (first at line 5, column 3)"},
       {"duplicate pods",
        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n---\n"
        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n",
@@ -454,7 +460,7 @@ TEST(ParseManifests, RefusesAbsurdReplicaCountsInsteadOfExhaustingMemory) {
   EXPECT_THAT(ParseError(std::string("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\n"
                                      "spec:\n  replicas: 2000000000") +
                          std::string(kTemplate)),
-              HasSubstr("pods would take the input past 200000 pods"));
+              HasSubstr("pods would take the input past 50000 pods"));
 }
 
 class LoadManifestsTest : public ::testing::Test {
@@ -492,6 +498,50 @@ TEST_F(LoadManifestsTest, ReportsMissingPathsAndEmptyDirectories) {
   EXPECT_THAT(missing.status().message(), HasSubstr("nope.yaml: no such file or directory"));
   Result<Manifests> empty = LoadManifests({(dir_ / "nested").string()});
   EXPECT_THAT(empty.status().message(), HasSubstr("holds no .yaml"));
+}
+
+TEST_F(LoadManifestsTest, NamesASymlinkLoopAndRefusesSpecialFiles) {
+  Write("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n");
+  std::filesystem::create_directory_symlink("loop-b", dir_ / "loop-a");
+  std::filesystem::create_directory_symlink("loop-a", dir_ / "loop-b");
+  Result<Manifests> loop = LoadManifests({dir_.string()});
+  EXPECT_EQ(loop.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(loop.status().message(), HasSubstr("(a symlink loop)"));
+  std::filesystem::remove(dir_ / "loop-a");
+  std::filesystem::remove(dir_ / "loop-b");
+
+  ASSERT_EQ(::mkfifo((dir_ / "nested/fifo.yaml").c_str(), 0600), 0);
+  Result<Manifests> fifo = LoadManifests({dir_.string()});
+  EXPECT_EQ(fifo.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(fifo.status().message(), HasSubstr("fifo.yaml: is a FIFO (named pipe)"));
+  EXPECT_EQ(LoadManifests({"/dev/zero"}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(LoadManifestsTest, RefusesMoreThanTheInputLimitTogether) {
+  // Each file is under the limit; together they are over it.
+  const std::string comment = "# " + std::string(io::kMaxInputBytes / 2, 'x') + "\n";
+  Write("a.yaml", comment);
+  Write("b.yaml", comment);
+  Result<Manifests> m = LoadManifests({(dir_ / "a.yaml").string(), (dir_ / "b.yaml").string()});
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(m.status().message(),
+              HasSubstr("b.yaml: the manifests together are more than the 67108864-byte limit"));
+}
+
+TEST_F(LoadManifestsTest, RefusesAnAliasBombNodePool) {
+  std::string text =
+      "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: bomb}\nspec:\n"
+      "  template:\n    metadata:\n      labels:\n        a0: &a0 [x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 9; ++level) {
+    const std::string previous = "*a" + std::to_string(level - 1);
+    text += "        a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 8; ++i) text += (i == 0 ? "" : ", ") + previous;
+    text += "]\n";
+  }
+  Write("bomb.yaml", text);
+  Result<Manifests> m = LoadManifests({(dir_ / "bomb.yaml").string()});
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(m.status().message(), HasSubstr("aliases expand to more than"));
 }
 
 TEST_F(LoadManifestsTest, ErrorsNameTheFile) {

@@ -174,7 +174,9 @@ TEST(ParseSpecYaml, ErrorsNameFileLineFieldAndValue) {
       {"version: v1\ngpus:\n  - {model: T4, memory: 1Gi, contextMemory: 2Gi}\n", "contextMemory"},
       {"version: v1\ngpus:\n  - {model: T4, count: 33}\n", "gpus[0].count: '33' must be"},
       {"version: v1\ncudaVersion: thirteen\ngpus: [{model: T4}]", "cudaVersion: 'thirteen'"},
-      {"version: v1\ngpus: [{model: T4}\n", "n.yaml:3: not valid YAML"},
+      {"version: v1\ngpus: [{model: T4}\n", "n.yaml:3:1: not valid YAML"},
+      {"version: v1\ngpus:\n  - {model: T4, memory: 1Gi, memory: 2Gi}\n",
+       "n.yaml:3:30: duplicate key \"memory\" (first at line 3, column 17)"},
       {"- just\n- a list\n", "expected a mapping"},
   };
   for (const Case& c : cases) {
