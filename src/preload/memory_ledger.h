@@ -62,7 +62,7 @@ class MemoryLedger {
   // be used, where each process counting alone could take the whole limit.
   void RefuseAll() { refuse_all_.store(true, std::memory_order_release); }
 
-  // Records `nanos` of GPU time this process used on `device` (read by `gpuslice inspect`).
+  // Records `nanos` of GPU time this process used on `device`.
   void AddBusy(int device, uint64_t nanos);
 
   // Frees the slots of the container's processes known to have ended, giving their memory
