@@ -76,6 +76,8 @@ void Initialize(StateFile* file, const SimSpec& spec, std::string_view spec_text
     facts.shared_memory_per_block_optin = gpu.shared_memory_per_block_optin;
     facts.kernel_duration_ns = gpu.kernel_duration_ns;
     facts.context_memory_bytes = gpu.context_memory_bytes;
+    facts.module_memory_bytes = gpu.module_memory_bytes;
+    facts.kernel_local_memory_bytes = gpu.kernel_local_memory_bytes;
     facts.launch_queue_depth = gpu.launch_queue_depth;
     state.memory_lock.Init();
     state.timeline_lock.Init();
@@ -187,6 +189,8 @@ void SimState::LoadFacts() {
     gpu.shared_memory_per_block_optin = facts.shared_memory_per_block_optin;
     gpu.kernel_duration_ns = facts.kernel_duration_ns;
     gpu.context_memory_bytes = facts.context_memory_bytes;
+    gpu.module_memory_bytes = facts.module_memory_bytes;
+    gpu.kernel_local_memory_bytes = facts.kernel_local_memory_bytes;
     gpu.launch_queue_depth = facts.launch_queue_depth;
     gpus_.push_back(std::move(gpu));
   }
