@@ -32,7 +32,7 @@ class AllocationMap {
   std::optional<Allocation> Take(AllocationKind kind, uint64_t handle);
 
  private:
-  static constexpr int kShards = 16;
+  static constexpr int kShards = 64;
   struct Key {
     uint64_t handle;
     AllocationKind kind;
@@ -43,7 +43,7 @@ class AllocationMap {
       return std::hash<uint64_t>()(key.handle) ^ static_cast<size_t>(key.kind);
     }
   };
-  struct Shard {
+  struct alignas(64) Shard {
     std::mutex mutex;
     std::unordered_map<Key, Allocation, KeyHash> allocations;
   };

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
 
@@ -49,10 +50,20 @@ class DeviceLock {
 // next reclaimer finishes the work.
 constexpr int kOwnershipDevice = 0;
 
+// Limits below this hold every charge to the byte under the mutex: a reserve's chunk would be
+// under 64 KiB, too small to save many lock round trips.
+constexpr uint64_t kMinReserveChunk = uint64_t{64} << 10;
+constexpr uint64_t kMaxReserveChunk = uint64_t{16} << 20;
+
 }  // namespace
 
 MemoryLedger::MemoryLedger(Region* region, const Options& options)
-    : region_(region), options_(options) {}
+    : region_(region), options_(options) {
+  for (int device = 0; device < options_.device_count; ++device) {
+    const uint64_t chunk = std::min(options_.devices[device].memory_bytes / 64, kMaxReserveChunk);
+    chunk_[device] = chunk >= kMinReserveChunk ? chunk : 0;
+  }
+}
 
 Status MemoryLedger::Attach() {
   if (Slot() != nullptr) return Status::Ok();
@@ -109,27 +120,86 @@ ProcessSlot* MemoryLedger::ClaimFreeSlot(pid_t self, uint64_t start_time) {
 }
 
 bool MemoryLedger::Charge(int device, uint64_t bytes) {
-  ProcessSlot* slot = Slot();
-  if (slot == nullptr) return false;
-  const uint64_t limit = Limit(device);
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    {
-      DeviceLock lock(*region_, device);
-      if (!lock.locked()) return false;
-      DeviceState& state = region_->devices[device];
-      const uint64_t used = state.used_bytes.load(std::memory_order_relaxed);
-      if (bytes <= limit && used <= limit - bytes) {
-        slot->used_bytes[device].fetch_add(bytes, std::memory_order_relaxed);
-        state.used_bytes.store(used + bytes, std::memory_order_relaxed);
+  if (bytes == 0) return true;
+  if (bytes <= chunk_[device]) {
+    std::atomic<uint64_t>& reserve = reserve_[device].bytes;
+    uint64_t available = reserve.load(std::memory_order_relaxed);
+    while (available >= bytes) {
+      if (reserve.compare_exchange_weak(available, available - bytes, std::memory_order_acq_rel)) {
         return true;
       }
     }
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (ChargeLocked(device, bytes, bytes <= chunk_[device])) return true;
     if (ReclaimDead() == 0) break;
   }
   return false;
 }
 
+bool MemoryLedger::ChargeLocked(int device, uint64_t bytes, bool refill) {
+  ProcessSlot* slot = Slot();
+  if (slot == nullptr) return false;
+  const uint64_t limit = Limit(device);
+  DeviceLock lock(*region_, device);
+  if (!lock.locked()) return false;
+  DeviceState& state = region_->devices[device];
+  const auto fits = [&](uint64_t more) {
+    const uint64_t used = state.used_bytes.load(std::memory_order_relaxed);
+    return more <= limit && used <= limit - more;
+  };
+  const auto add = [&](uint64_t more) {
+    slot->used_bytes[device].fetch_add(more, std::memory_order_relaxed);
+    state.used_bytes.fetch_add(more, std::memory_order_relaxed);
+  };
+  // A refill charges the next chunk with this charge, for the charges after it.
+  const uint64_t chunk = chunk_[device];
+  if (refill && bytes <= limit && fits(bytes + chunk)) {
+    add(bytes + chunk);
+    reserve_[device].bytes.fetch_add(chunk, std::memory_order_acq_rel);
+    return true;
+  }
+  if (fits(bytes)) {
+    add(bytes);
+    return true;
+  }
+  // Near the limit, the reserve goes first: it is part of what this process is charged.
+  const uint64_t spare = reserve_[device].bytes.exchange(0, std::memory_order_acq_rel);
+  if (spare >= bytes) {
+    reserve_[device].bytes.fetch_add(spare - bytes, std::memory_order_acq_rel);
+    return true;
+  }
+  slot->used_bytes[device].fetch_sub(spare, std::memory_order_relaxed);
+  state.used_bytes.fetch_sub(spare, std::memory_order_relaxed);
+  if (fits(bytes)) {
+    add(bytes);
+    return true;
+  }
+  return false;
+}
+
+void MemoryLedger::ChargeHeld(int device, uint64_t bytes) {
+  if (bytes == 0) return;
+  ProcessSlot* slot = Slot();
+  if (slot == nullptr) return;
+  DeviceLock lock(*region_, device);
+  if (!lock.locked()) return;
+  slot->used_bytes[device].fetch_add(bytes, std::memory_order_relaxed);
+  region_->devices[device].used_bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
 void MemoryLedger::Refund(int device, uint64_t bytes) {
+  if (bytes == 0) return;
+  if (bytes <= chunk_[device]) {
+    const uint64_t held =
+        reserve_[device].bytes.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
+    if (held > 2 * chunk_[device]) TrimReserve(device, chunk_[device]);
+    return;
+  }
+  RefundLocked(device, bytes);
+}
+
+void MemoryLedger::RefundLocked(int device, uint64_t bytes) {
   ProcessSlot* slot = slot_.load(std::memory_order_acquire);
   if (slot == nullptr) return;
   DeviceLock lock(*region_, device);
@@ -140,8 +210,49 @@ void MemoryLedger::Refund(int device, uint64_t bytes) {
   region_->devices[device].used_bytes.fetch_sub(refund, std::memory_order_relaxed);
 }
 
+uint64_t MemoryLedger::TrimReserve(int device, uint64_t keep) {
+  ProcessSlot* slot = slot_.load(std::memory_order_acquire);
+  if (slot == nullptr) return 0;
+  // Under the lock, so that Held never sees the reserve smaller and the slot not yet.
+  DeviceLock lock(*region_, device);
+  if (!lock.locked()) return 0;
+  std::atomic<uint64_t>& reserve = reserve_[device].bytes;
+  uint64_t spare = reserve.load(std::memory_order_relaxed);
+  while (spare > keep && !reserve.compare_exchange_weak(spare, keep, std::memory_order_acq_rel)) {
+  }
+  if (spare <= keep) return 0;
+  const uint64_t taken = std::min(spare - keep, slot->used_bytes[device].load(std::memory_order_relaxed));
+  slot->used_bytes[device].fetch_sub(taken, std::memory_order_relaxed);
+  region_->devices[device].used_bytes.fetch_sub(taken, std::memory_order_relaxed);
+  return taken;
+}
+
+void MemoryLedger::ReturnIdleReserve(int device) {
+  Reserve& reserve = reserve_[device];
+  const uint64_t now = reserve.bytes.load(std::memory_order_relaxed);
+  if (now != 0 && now == reserve.seen_idle) {
+    TrimReserve(device, 0);
+    reserve.seen_idle = 0;
+    return;
+  }
+  reserve.seen_idle = now;
+}
+
 uint64_t MemoryLedger::Used(int device) const {
-  return region_->devices[device].used_bytes.load(std::memory_order_relaxed);
+  const uint64_t used = region_->devices[device].used_bytes.load(std::memory_order_relaxed);
+  const uint64_t spare = reserve_[device].bytes.load(std::memory_order_relaxed);
+  return used > spare ? used - spare : 0;
+}
+
+uint64_t MemoryLedger::Held(int device) const {
+  const ProcessSlot* slot = slot_.load(std::memory_order_acquire);
+  if (slot == nullptr) return 0;
+  // The slot and the reserve change together only under the lock (refills, trims); without
+  // it a look between the two would take a refill for memory given back.
+  DeviceLock lock(*region_, device);
+  const uint64_t held = slot->used_bytes[device].load(std::memory_order_relaxed);
+  const uint64_t spare = reserve_[device].bytes.load(std::memory_order_relaxed);
+  return held > spare ? held - spare : 0;
 }
 
 void MemoryLedger::AddBusy(int device, uint64_t nanos) {

@@ -18,9 +18,17 @@ namespace gpuslice::preload {
 // its slot, so when it dies (even by SIGKILL in the middle of a charge) the next process
 // that finds it dead gives its memory back; the driver has freed it by then.
 //
-// Thread-safe. Charge and Refund take the device's robust, process-shared mutex for a few
-// loads and stores; a slot changes hands (reclaim, takeover) under device 0's. Nothing else
-// blocks.
+// Small charges (up to a chunk of the limit: limit/64, at most 16 MiB; none below 4 MiB
+// limits) come from a reserve the process charged in its slot beforehand: a compare-and-swap
+// on a counter of this process, no lock. The reserve is refilled a chunk at a time and trimmed
+// back to a chunk when it passes two, so each process holds at most two chunks charged but
+// unspent; a charge that no longer fits spends the reserve first, so one process gets every
+// byte of the limit. The container's other processes see the reserve as used until
+// ReturnIdleReserve gives it back.
+//
+// Thread-safe. Refills, trims and charges past the chunk take the device's robust,
+// process-shared mutex for a few loads and stores; a slot changes hands (reclaim, takeover)
+// under device 0's. Nothing else blocks.
 class MemoryLedger {
  public:
   // REQUIRES: `region` and `options` outlive the ledger.
@@ -41,12 +49,25 @@ class MemoryLedger {
   // REQUIRES: 0 <= device < options.device_count.
   bool Charge(int device, uint64_t bytes);
 
+  // Adds `bytes` the driver already holds for this process (memory it took on its own): always,
+  // even past the limit, which then refuses further charges until enough is given back.
+  void ChargeHeld(int device, uint64_t bytes);
+
   // Gives back `bytes` this process was charged on `device` (never more than it holds).
   void Refund(int device, uint64_t bytes);
 
-  // Memory the container uses on `device` and the slice's limit.
+  // Memory the container uses on `device` (this process's unspent reserve not included), and
+  // the slice's limit.
   uint64_t Used(int device) const;
   uint64_t Limit(int device) const { return options_.devices[device].memory_bytes; }
+  // What this process is charged on `device`, its unspent reserve not included: never less
+  // than what it has been charged and not refunded, whatever other threads do meanwhile.
+  uint64_t Held(int device) const;
+
+  // Gives this process's unspent reserve on `device` back to the container when it has not
+  // changed since the previous call (the process has not charged or refunded anything small in
+  // between). Called periodically, so an idle process holds no reserve for long.
+  void ReturnIdleReserve(int device);
 
   // Records `nanos` of GPU time this process used on `device` (read by `gpuslice inspect`).
   void AddBusy(int device, uint64_t nanos);
@@ -71,10 +92,24 @@ class MemoryLedger {
   // REQUIRES: the caller holds the ownership lock (see memory_ledger.cc).
   bool EmptySlot(core::region::ProcessSlot& slot);
 
+  // Charges or refunds past the reserve, under the device's mutex.
+  bool ChargeLocked(int device, uint64_t bytes, bool refill);
+  void RefundLocked(int device, uint64_t bytes);
+  // Takes what the reserve holds above `keep` and refunds it; returns how much.
+  uint64_t TrimReserve(int device, uint64_t keep);
+
   core::region::Region* const region_;
   const Options& options_;
   std::atomic<core::region::ProcessSlot*> slot_{nullptr};
   std::mutex attach_mutex_;
+
+  // Per slice: charges up to chunk_ come from reserve_, which is part of the slot's used_bytes.
+  struct alignas(64) Reserve {
+    std::atomic<uint64_t> bytes{0};
+    uint64_t seen_idle = 0;  // reserve at the last ReturnIdleReserve (its caller's alone)
+  };
+  uint64_t chunk_[core::contract::kMaxVisibleGpus] = {};
+  Reserve reserve_[core::contract::kMaxVisibleGpus];
 };
 
 }  // namespace gpuslice::preload

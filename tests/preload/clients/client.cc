@@ -28,6 +28,15 @@
 //                             invalidates the capture, before its end -> "err <CUresult>"
 //   pool-keep                 the default pool keeps every freed block (release threshold max)
 //   pool-trim                 the default pool gives back every free block -> "ok" | "err ..."
+//   graph-address <id>        -> "address <n>": the address of graph <id>'s allocation node
+//   free-address <n>          cuMemFree(<n>) -> "ok" | "err <CUresult>"
+//   graph-trim                cuDeviceGraphMemTrim -> "ok" | "err <CUresult>"
+//   context                   another context on the device (cuCtxCreate; the first stays
+//                             current) -> "ok <id>" | "err <CUresult>"; free destroys it
+//   limit <name> <bytes>      cuCtxSetLimit of heap, printf or stack -> "ok" | "err <CUresult>"
+//   library-launch            loads a library and launches one of its kernels (what lazy
+//                             loading puts on the device at that first launch) and waits
+//                             -> "ok" | "err <CUresult>"
 //   stress <threads> <rounds> <max_bytes> <seed>
 //                             threads allocate and free at random, then free what they hold
 //                             -> "ok <granted> <refused>"
@@ -65,13 +74,15 @@ enum class Kind {
   kArray,
   kMipmap,
   kGraph,
-  kGraphExec
+  kGraphExec,
+  kContext
 };
 
 struct Handle {
   Kind kind;
   unsigned long long value;
-  size_t size = 0;  // of a kMapped range
+  size_t size = 0;                   // of a kMapped range
+  unsigned long long address = 0;  // of a kGraph's allocation node
 };
 
 class Client {
@@ -96,6 +107,41 @@ class Client {
       }
       return result == CUDA_SUCCESS ? "ok" : Error(result);
     }
+    if (command == "graph-address") {
+      int id = 0;
+      in >> id;
+      Handle graph{};
+      if (!Find(id, &graph) || graph.kind != Kind::kGraph) return "err unknown-id";
+      return "address " + std::to_string(graph.address);
+    }
+    if (command == "free-address") {
+      unsigned long long address = 0;
+      in >> address;
+      const CUresult result = api_.mem_free(address);
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "graph-trim") {
+      const CUresult result = api_.device_graph_mem_trim(device_);
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "context") {
+      CUcontext created = nullptr;
+      CUresult result = api_.ctx_create(&created, nullptr, 0, device_);
+      if (result == CUDA_SUCCESS) result = api_.ctx_set_current(context_);
+      if (result != CUDA_SUCCESS) return Error(result);
+      return Keep({Kind::kContext, reinterpret_cast<unsigned long long>(created)});
+    }
+    if (command == "limit") {
+      std::string name;
+      unsigned long long bytes = 0;
+      in >> name >> bytes;
+      const CUlimit limit = name == "heap"     ? CU_LIMIT_MALLOC_HEAP_SIZE
+                            : name == "printf" ? CU_LIMIT_PRINTF_FIFO_SIZE
+                                               : CU_LIMIT_STACK_SIZE;
+      const CUresult result = api_.ctx_set_limit(limit, bytes);
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "library-launch") return LaunchLibraryKernel();
     if (command == "info") {
       size_t free = 0, total = 0;
       CUresult result = api_.mem_get_info(&free, &total);
@@ -374,7 +420,7 @@ class Client {
         result = api_.graph_add_mem_alloc_node(&node, graph, nullptr, 0, &params);
         if (result != CUDA_SUCCESS) api_.graph_destroy(graph);
       }
-      *handle = {Kind::kGraph, reinterpret_cast<unsigned long long>(graph)};
+      *handle = {Kind::kGraph, reinterpret_cast<unsigned long long>(graph), 0, params.dptr};
     } else if (path == "legacy") {
       if (api_.mem_alloc_v1 == nullptr) return "unsupported";
       unsigned int pointer = 0;
@@ -410,6 +456,8 @@ class Client {
         return api_.graph_destroy(reinterpret_cast<CUgraph>(handle.value));
       case Kind::kGraphExec:
         return api_.graph_exec_destroy(reinterpret_cast<CUgraphExec>(handle.value));
+      case Kind::kContext:
+        return api_.ctx_destroy(reinterpret_cast<CUcontext>(handle.value));
     }
     return CUDA_ERROR_INVALID_VALUE;
   }
@@ -473,6 +521,21 @@ class Client {
     return "ok";
   }
 
+  std::string LaunchLibraryKernel() {
+    static const char kImage[] = "gpuslice test library";
+    CUlibrary library = nullptr;
+    CUkernel kernel = nullptr;
+    CUresult result =
+        api_.library_load_data(&library, kImage, nullptr, nullptr, 0, nullptr, nullptr, 0);
+    if (result == CUDA_SUCCESS) result = api_.library_get_kernel(&kernel, library, "kernel");
+    if (result == CUDA_SUCCESS) {
+      result = api_.launch_kernel(reinterpret_cast<CUfunction>(kernel), 1, 1, 1, 32, 1, 1, 0,
+                                  nullptr, nullptr, nullptr);
+    }
+    if (result == CUDA_SUCCESS) result = api_.ctx_synchronize();
+    return result == CUDA_SUCCESS ? "ok" : Error(result);
+  }
+
   CUresult LaunchGraph() {
     if (graph_exec_ == nullptr) {
       CUgraph graph = nullptr;
@@ -514,6 +577,8 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.primary_ctx_retain, "cuDevicePrimaryCtxRetain", 7000);
   get(api.ctx_create, "cuCtxCreate", 12050);
   get(api.ctx_set_current, "cuCtxSetCurrent", 4000);
+  get(api.ctx_destroy, "cuCtxDestroy", 4000);
+  get(api.ctx_set_limit, "cuCtxSetLimit", 3010);
   get(api.ctx_synchronize, "cuCtxSynchronize", 2000);
   get(api.mem_get_info, "cuMemGetInfo", 3020);
   get(api.device_total_mem, "cuDeviceTotalMem", 3020);
@@ -554,6 +619,9 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.graph_instantiate_v1, "cuGraphInstantiate", 10000);
   get(api.graph_instantiate_v2, "cuGraphInstantiate", 11000);
   get(api.graph_exec_destroy, "cuGraphExecDestroy", 10000);
+  get(api.device_graph_mem_trim, "cuDeviceGraphMemTrim", 11040);
+  get(api.library_load_data, "cuLibraryLoadData", 12000);
+  get(api.library_get_kernel, "cuLibraryGetKernel", 12000);
   get(api.stream_create, "cuStreamCreate", 2000);
   get(api.stream_synchronize, "cuStreamSynchronize", 2000);
   get(api.stream_begin_capture, "cuStreamBeginCapture", 10010);
