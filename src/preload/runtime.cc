@@ -164,6 +164,7 @@ void Runtime::AfterForkInChild() {
   watcher_started_.store(false, std::memory_order_relaxed);
   watcher_in_tick_.store(false, std::memory_order_relaxed);
   nvml_pid_.store(0, std::memory_order_relaxed);
+  for (std::atomic<uint64_t>& at : reported_at_) at.store(0, std::memory_order_relaxed);
   // Calls the parent's other threads had under way never end here.
   for (CallCounters& shard : calls_) {
     shard.allocated_begun.store(0, std::memory_order_relaxed);
@@ -235,7 +236,7 @@ int Runtime::SliceOfNvmlDevice(nvmlDevice_t device) {
   return -1;
 }
 
-std::optional<uint64_t> Runtime::Reconcile(int slice) {
+std::optional<uint64_t> Runtime::Reconcile(int slice, uint64_t report_age_nanos) {
   static ProcessUsage* const usage = MakeNvmlProcessUsage(options_).release();
   MemoryLedger& memory = ledger();
   std::optional<uint64_t> raised;
@@ -243,6 +244,12 @@ std::optional<uint64_t> Runtime::Reconcile(int slice) {
     graph_memory().Settle(memory, slice);
     const unsigned int pid = nvml_pid();
     if (pid == 0) return;
+    const uint64_t now = SystemClock().NowNanos();
+    if (report_age_nanos > 0 &&
+        now - reported_at_[slice].load(std::memory_order_relaxed) < report_age_nanos) {
+      return;
+    }
+    reported_at_[slice].store(now, std::memory_order_relaxed);
     raised = overhead().Update(
         memory, slice, [&] { return usage->UsedBytes(slice, pid); },
         [this] { return CountDriverCalls(); });

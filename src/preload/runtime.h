@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/abi/cuda_types.h"
@@ -60,9 +61,13 @@ class Runtime {
 
   // Brings this process's charges on `slice` to what the driver reports: every pool to what it
   // reserves, graph memory to the device's graph pool, and the rest to NVML's figure for this
-  // process (driver_overhead.h). Returns the bytes of driver overhead charged now, or nullopt
-  // when NVML cannot report this process (its PID unknown, or no per-process figures).
-  std::optional<uint64_t> Reconcile(int slice);
+  // process (driver_overhead.h), unless NVML was asked less than `report_age_nanos` ago (its
+  // figure covers only what no call announces, which the background reconciles anyway).
+  // Returns the bytes of driver overhead charged now, or nullopt when NVML was not asked or
+  // cannot report this process (its PID unknown, or no per-process figures).
+  std::optional<uint64_t> Reconcile(int slice, uint64_t report_age_nanos = 0);
+  // Memory queries take NVML's figure at most this old: frameworks may ask in a loop.
+  static constexpr uint64_t kQueryReportAgeNanos = 10'000'000;
 
   // Counts the process's allocations (in bytes) and frees that are between the ledger and the
   // driver, on counters per group of threads (so threads do not share one cache line), for a
@@ -149,6 +154,8 @@ class Runtime {
   std::atomic<unsigned int> nvml_pid_{0};
   static constexpr int kCallShards = 64;
   CallCounters calls_[kCallShards];
+  // When NVML was last asked for each slice (CLOCK_MONOTONIC ns).
+  std::atomic<uint64_t> reported_at_[core::contract::kMaxVisibleGpus] = {};
 
   static constexpr int kMaxCudaDevices = 64;
   static constexpr int kUnresolved = -2;
