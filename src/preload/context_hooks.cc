@@ -229,9 +229,8 @@ GPUSLICE_HOOK CUresult cuModuleLoadData(CUmodule* module, const void* image) {
   return hooks::LoadModule<cuModuleLoadData>(module, image);
 }
 
-GPUSLICE_HOOK CUresult cuModuleLoadDataEx(CUmodule* module, const void* image,
-                                          unsigned int count, CUjit_option* options,
-                                          void** values) {
+GPUSLICE_HOOK CUresult cuModuleLoadDataEx(CUmodule* module, const void* image, unsigned int count,
+                                          CUjit_option* options, void** values) {
   return hooks::LoadModule<cuModuleLoadDataEx>(module, image, count, options, values);
 }
 

@@ -25,8 +25,6 @@ class DriverOverhead {
   // REQUIRES: `clock` outlives this.
   explicit DriverOverhead(Clock& clock) : clock_(clock) {}
 
-  // What the driver reports the process holds on a slice's GPU; nullopt when it cannot say.
-  using Report = std::function<std::optional<uint64_t>()>;
   // The process's allocations and frees that began and ended between the ledger and the
   // driver so far (monotonic; allocations counted in bytes, frees in calls).
   struct Calls {
@@ -36,20 +34,29 @@ class DriverOverhead {
     uint64_t frees_ended = 0;
     bool operator==(const Calls&) const = default;
   };
-  using CallCount = std::function<Calls()>;
 
-  // Brings this process's overhead charge on `slice` to what `report` says the process holds
-  // there, minus everything else `ledger` holds for it there (read before and after the
-  // report), with `calls` counted before and after. An allocation is charged before the driver
-  // makes it and a free given back after the driver frees it, so the report shows more than the
-  // larger read by at most the allocations under way in between (begun before the end, not
-  // ended before the start): more than that is charged at once, past the limit if need be (the
-  // driver holds it already, and the container is refused further memory while over). Less is
-  // known only from a report with nothing under way at all, and given back once every such
-  // report for kLowerAfterNanos has shown less, by the most of them. Returns the bytes charged
-  // now, or nullopt when the report could not be had.
-  std::optional<uint64_t> Update(MemoryLedger& ledger, int slice, const Report& report,
-                                 const CallCount& calls);
+  // Where Update looks.
+  struct Sources {
+    // What the driver reports the process holds on the slice's GPU; nullopt when it cannot say.
+    std::function<std::optional<uint64_t>()> report;
+    // The process's allocations and frees so far.
+    std::function<Calls()> calls;
+    // What the process is charged for that the driver does not count for it: graph nodes not
+    // launched yet, mappings of memory imported from other processes.
+    std::function<uint64_t()> uncounted;
+  };
+
+  // Brings this process's overhead charge on `slice` to what the report says the process holds
+  // there, minus everything else `ledger` holds for it there that the driver counts (read
+  // before and after the report). An allocation is charged before the driver makes it and a
+  // free given back after the driver frees it, so the report shows more than the larger read
+  // by at most the allocations under way in between (begun before the end, not ended before
+  // the start): more than that is charged at once, past the limit if need be (the driver holds
+  // it already, and the container is refused further memory while over). Less is known only
+  // from a report with nothing under way at all, and given back once every such report for
+  // kLowerAfterNanos has shown less, by the most of them. Returns the bytes charged now, or
+  // nullopt when the report could not be had.
+  std::optional<uint64_t> Update(MemoryLedger& ledger, int slice, const Sources& sources);
 
   // Gives back `bytes` Update charged, after the operation that took them was undone.
   void Lower(MemoryLedger& ledger, int slice, uint64_t bytes);

@@ -99,7 +99,8 @@ CUresult LaunchGraph(CUgraphExec exec, CUstream stream) {
   Runtime& runtime = Runtime::Get();
   runtime.BeforeLaunch(stream);
   const CUresult result = CallDriver<Hook>(exec, stream);
-  if (result == CUDA_SUCCESS && runtime.enforcing() && runtime.graph_memory().AnyExecHoldsMemory()) {
+  if (result == CUDA_SUCCESS && runtime.enforcing() &&
+      runtime.graph_memory().AnyExecHoldsMemory()) {
     runtime.graph_memory().Launched(runtime.ledger(), Handle(exec));
   }
   return result;

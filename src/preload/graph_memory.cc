@@ -6,10 +6,11 @@ namespace gpuslice::preload {
 
 GraphMemory::GraphMemory(PoolSource pool) : pool_(std::move(pool)) {}
 
-uint64_t GraphMemory::Target(int slice, uint64_t extra) const {
-  const Slice& state = slices_[slice];
+uint64_t GraphMemory::Target(int slice, uint64_t extra) {
+  Slice& state = slices_[slice];
   const std::optional<PoolUsage> pool =
       state.device >= 0 ? pool_(state.device) : std::optional<PoolUsage>();
+  state.reserved = pool ? pool->reserved : 0;
   // Drivers that cannot report their graph pool: the nodes' own sizes, as long as they live.
   if (!pool) return state.held + extra;
   return std::max(pool->reserved, pool->used + state.unlaunched + extra);
@@ -171,6 +172,12 @@ void GraphMemory::Settle(MemoryLedger& ledger, int slice) {
 uint64_t GraphMemory::Charged(int slice) const {
   std::lock_guard<std::mutex> lock(mutex_);
   return slices_[slice].charged;
+}
+
+uint64_t GraphMemory::Uncounted(int slice) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const Slice& state = slices_[slice];
+  return state.charged > state.reserved ? state.charged - state.reserved : 0;
 }
 
 void GraphMemory::Release(MemoryLedger& ledger, const std::vector<uint64_t>& ids) {

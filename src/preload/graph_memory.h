@@ -52,8 +52,8 @@ class GraphMemory {
   // returns nullopt without calling `add` when that does not fit. On success the node is
   // `owner`'s: graph `owner`, or capture sequence `owner` made on stream `stream` (a key that
   // names one stream in every thread) when `captured`.
-  std::optional<CUresult> AddNode(MemoryLedger& ledger, int slice, CUdevice device,
-                                  uint64_t bytes, uint64_t owner, bool captured, uint64_t stream,
+  std::optional<CUresult> AddNode(MemoryLedger& ledger, int slice, CUdevice device, uint64_t bytes,
+                                  uint64_t owner, bool captured, uint64_t stream,
                                   const std::function<CUresult()>& add);
 
   // `exec` was instantiated from `graph`: it holds every allocation node `graph` has now.
@@ -89,6 +89,9 @@ class GraphMemory {
   void Settle(MemoryLedger& ledger, int slice);
   // What `slice`'s graph memory is charged.
   uint64_t Charged(int slice) const;
+  // The part of it the driver's graph pool did not hold at the last settlement (nodes not
+  // launched yet), which the driver's per-process figure does not count.
+  uint64_t Uncounted(int slice) const;
 
  private:
   struct Node {
@@ -106,11 +109,12 @@ class GraphMemory {
     uint64_t charged = 0;     // in the ledger
     uint64_t held = 0;        // bytes of the nodes live graphs, executables and captures hold
     uint64_t unlaunched = 0;  // the part of `held` never launched
+    uint64_t reserved = 0;    // what the driver's graph pool held at the last look
   };
 
   // REQUIRES: mutex_ held. The charge `slice` should have with `extra` more unlaunched bytes;
   // what the nodes hold when the driver cannot report the device's pool.
-  uint64_t Target(int slice, uint64_t extra) const;
+  uint64_t Target(int slice, uint64_t extra);
   // REQUIRES: mutex_ held. Settle; with `lower`, less is given back.
   void SettleLocked(MemoryLedger& ledger, int slice, bool lower);
   // REQUIRES: mutex_ held. Drops one holder of each of `ids`; forgets those no one holds and

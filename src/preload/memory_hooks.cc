@@ -96,10 +96,9 @@ CUresult AllocateForCapture(int slice, uint64_t capture, CUstream stream, size_t
   if (slice < 0) return CallDriver<Hook>(args...);
   Runtime& runtime = Runtime::Get();
   const auto add = [&] {
-    return runtime.graph_memory().AddNode(runtime.ledger(), slice, runtime.DeviceOfStream(stream),
-                                          bytesize, capture, /*captured=*/true,
-                                          internal::StreamKey(stream),
-                                          [&] { return CallDriver<Hook>(args...); });
+    return runtime.graph_memory().AddNode(
+        runtime.ledger(), slice, runtime.DeviceOfStream(stream), bytesize, capture,
+        /*captured=*/true, internal::StreamKey(stream), [&] { return CallDriver<Hook>(args...); });
   };
   std::optional<CUresult> result = add();
   if (!result) {
@@ -284,7 +283,8 @@ GPUSLICE_HOOK CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) {
 GPUSLICE_HOOK CUresult cuMemPoolDestroy(CUmemoryPool pool) {
   Runtime& runtime = Runtime::Get();
   const CUresult result = hooks::internal::CallDriver<cuMemPoolDestroy>(pool);
-  if (result == CUDA_SUCCESS && runtime.enforcing()) runtime.pool_charges().Destroyed(runtime, pool);
+  if (result == CUDA_SUCCESS && runtime.enforcing())
+    runtime.pool_charges().Destroyed(runtime, pool);
   return result;
 }
 
@@ -316,8 +316,7 @@ GPUSLICE_HOOK CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
 GPUSLICE_HOOK CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle* handle,
                                                    void* address) {
   Runtime& runtime = Runtime::Get();
-  const CUresult result =
-      hooks::internal::CallDriver<cuMemRetainAllocationHandle>(handle, address);
+  const CUresult result = hooks::internal::CallDriver<cuMemRetainAllocationHandle>(handle, address);
   if (result == CUDA_SUCCESS && runtime.enforcing()) runtime.physical_handles().Retained(*handle);
   return result;
 }
@@ -336,8 +335,7 @@ GPUSLICE_HOOK CUresult cuMemMap(CUdeviceptr address, size_t size, size_t offset,
       hooks::internal::CallDriver<cuMemMap>(address, size, offset, handle, flags);
   if (result == CUDA_SUCCESS) {
     charge.Keep();
-    runtime.physical_handles().Mapped(address, handle, import ? *import : -1,
-                                      import ? size : 0);
+    runtime.physical_handles().Mapped(address, handle, import ? *import : -1, import ? size : 0);
   }
   return result;
 }

@@ -221,7 +221,8 @@ uint64_t MemoryLedger::TrimReserve(int device, uint64_t keep) {
   while (spare > keep && !reserve.compare_exchange_weak(spare, keep, std::memory_order_acq_rel)) {
   }
   if (spare <= keep) return 0;
-  const uint64_t taken = std::min(spare - keep, slot->used_bytes[device].load(std::memory_order_relaxed));
+  const uint64_t taken =
+      std::min(spare - keep, slot->used_bytes[device].load(std::memory_order_relaxed));
   slot->used_bytes[device].fetch_sub(taken, std::memory_order_relaxed);
   region_->devices[device].used_bytes.fetch_sub(taken, std::memory_order_relaxed);
   return taken;

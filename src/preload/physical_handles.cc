@@ -33,6 +33,15 @@ std::optional<int> PhysicalHandles::ImportSlice(uint64_t handle) const {
   return use->second.import_slice;
 }
 
+uint64_t PhysicalHandles::ImportCharges(int slice) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint64_t charged = 0;
+  for (const auto& [address, mapping] : mappings_) {
+    if (mapping.slice == slice) charged += mapping.charged;
+  }
+  return charged;
+}
+
 void PhysicalHandles::Mapped(uint64_t address, uint64_t handle, int slice, uint64_t charged) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto use = uses_.find(handle);
@@ -82,8 +91,8 @@ PhysicalHandles::Freed PhysicalHandles::UnmappedTile(const ArrayTile& tile) {
 PhysicalHandles::Freed PhysicalHandles::UnmappedArray(uint64_t array) {
   std::lock_guard<std::mutex> lock(mutex_);
   Freed freed;
-  for (auto tile = tiles_.lower_bound(ArrayTile{array}); tile != tiles_.end() &&
-                                                          tile->first.array == array;) {
+  for (auto tile = tiles_.lower_bound(ArrayTile{array});
+       tile != tiles_.end() && tile->first.array == array;) {
     Unmap(Mapping{tile->second, -1, 0}, freed);
     tile = tiles_.erase(tile);
   }

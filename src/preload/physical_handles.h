@@ -46,6 +46,8 @@ class PhysicalHandles {
 
   // The slice of an imported handle, or nullopt for handles that are no imports.
   std::optional<int> ImportSlice(uint64_t handle) const;
+  // What the mappings of imports on `slice` are charged now.
+  uint64_t ImportCharges(int slice) const;
   // `handle` was mapped at `address`; `charged` bytes were charged for it on `slice` (an
   // import's mapping; 0 otherwise).
   void Mapped(uint64_t address, uint64_t handle, int slice = -1, uint64_t charged = 0);
@@ -80,8 +82,8 @@ class PhysicalHandles {
 
   mutable std::mutex mutex_;
   std::unordered_map<uint64_t, Use> uses_;
-  std::map<uint64_t, Mapping> mappings_;           // mapped address -> mapping
-  std::map<ArrayTile, uint64_t> tiles_;            // mapped tile -> handle
+  std::map<uint64_t, Mapping> mappings_;  // mapped address -> mapping
+  std::map<ArrayTile, uint64_t> tiles_;   // mapped tile -> handle
 };
 
 }  // namespace gpuslice::preload

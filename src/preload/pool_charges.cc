@@ -9,11 +9,12 @@
 namespace gpuslice::preload {
 
 std::optional<PoolCharges::Usage> PoolCharges::Query(CUmemoryPool pool) {
-  static const auto get = internal::DriverFunction<decltype(&cuMemPoolGetAttribute)>(
-      "cuMemPoolGetAttribute");
+  static const auto get =
+      internal::DriverFunction<decltype(&cuMemPoolGetAttribute)>("cuMemPoolGetAttribute");
   cuuint64_t reserved = 0;
   cuuint64_t used = 0;
-  if (get == nullptr || get(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) != CUDA_SUCCESS ||
+  if (get == nullptr ||
+      get(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) != CUDA_SUCCESS ||
       get(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used) != CUDA_SUCCESS) {
     return std::nullopt;
   }
@@ -51,7 +52,8 @@ std::optional<CUresult> PoolCharges::Allocate(Runtime& runtime, int slice, CUmem
   std::lock_guard<std::mutex> lock(mutex_);
   const std::optional<Usage> before = Query(pool);
   if (!before) return std::nullopt;
-  Pool& charges = pools_.try_emplace(reinterpret_cast<uint64_t>(pool), Pool{slice, 0}).first->second;
+  Pool& charges =
+      pools_.try_emplace(reinterpret_cast<uint64_t>(pool), Pool{slice, 0}).first->second;
   Settle(runtime, charges, before->reserved);
   if (!PrechargeGrowth(runtime, pool, charges, bytes)) return CUDA_ERROR_OUT_OF_MEMORY;
   const CUresult result = allocate();
@@ -73,8 +75,8 @@ std::optional<CUresult> PoolCharges::Allocate(Runtime& runtime, int slice, CUmem
   static const auto synchronize =
       internal::DriverFunction<decltype(&cuStreamSynchronize)>("cuStreamSynchronize");
   static const auto trim = internal::DriverFunction<decltype(&cuMemPoolTrimTo)>("cuMemPoolTrimTo");
-  if (result == CUDA_SUCCESS && free_async != nullptr && free_async(*dptr, stream) == CUDA_SUCCESS &&
-      synchronize != nullptr) {
+  if (result == CUDA_SUCCESS && free_async != nullptr &&
+      free_async(*dptr, stream) == CUDA_SUCCESS && synchronize != nullptr) {
     synchronize(stream);
   }
   if (trim != nullptr) trim(pool, charges.charged);

@@ -50,8 +50,8 @@ void InChildAfterFork() { Runtime::Get().AfterForkInChild(); }
 
 // The graph memory pool of CUDA device `device`, as the driver reports it.
 std::optional<GraphMemory::PoolUsage> DeviceGraphPool(CUdevice device) {
-  static const auto get = DriverFunction<decltype(&cuDeviceGetGraphMemAttribute)>(
-      "cuDeviceGetGraphMemAttribute");
+  static const auto get =
+      DriverFunction<decltype(&cuDeviceGetGraphMemAttribute)>("cuDeviceGetGraphMemAttribute");
   cuuint64_t reserved = 0;
   cuuint64_t used = 0;
   if (get == nullptr ||
@@ -251,8 +251,12 @@ std::optional<uint64_t> Runtime::Reconcile(int slice, uint64_t report_age_nanos)
     }
     reported_at_[slice].store(now, std::memory_order_relaxed);
     raised = overhead().Update(
-        memory, slice, [&] { return usage->UsedBytes(slice, pid); },
-        [this] { return CountDriverCalls(); });
+        memory, slice,
+        DriverOverhead::Sources{
+            [&] { return usage->UsedBytes(slice, pid); }, [this] { return CountDriverCalls(); },
+            [&] {
+              return graph_memory().Uncounted(slice) + physical_handles().ImportCharges(slice);
+            }});
   });
   return raised;
 }

@@ -53,9 +53,7 @@ class Runtime {
   MemoryLedger& ledger();
   AllocationMap& allocations() { return *allocations_.load(std::memory_order_acquire); }
   PoolCharges& pool_charges() { return *pool_charges_.load(std::memory_order_acquire); }
-  PhysicalHandles& physical_handles() {
-    return *physical_handles_.load(std::memory_order_acquire);
-  }
+  PhysicalHandles& physical_handles() { return *physical_handles_.load(std::memory_order_acquire); }
   GraphMemory& graph_memory() { return *graph_memory_.load(std::memory_order_acquire); }
   DriverOverhead& overhead() { return *overhead_.load(std::memory_order_acquire); }
 

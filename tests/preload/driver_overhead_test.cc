@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "preload/internal/region_file.h"
@@ -28,13 +29,18 @@ class DriverOverheadTest : public ::testing::Test {
   // driver but `calls_`; the bytes charged.
   uint64_t Report(DriverOverhead& overhead, uint64_t reported) {
     const std::optional<uint64_t> charged = overhead.Update(
-        *ledger_, 0, [reported] { return std::optional<uint64_t>(reported); },
-        [this] { return calls_; });
+        *ledger_, 0, Sources([reported] { return std::optional<uint64_t>(reported); }));
     EXPECT_TRUE(charged.has_value());
     return charged.value_or(0);
   }
 
+  DriverOverhead::Sources Sources(std::function<std::optional<uint64_t>()> report) {
+    return DriverOverhead::Sources{std::move(report), [this] { return calls_; },
+                                   [this] { return uncounted_; }};
+  }
+
   DriverOverhead::Calls calls_;
+  uint64_t uncounted_ = 0;
 
   void SetUp() override {
     options_.enforce = true;
@@ -114,19 +120,15 @@ TEST_F(DriverOverheadTest, AReportOfMoreEndsAWaitToLower) {
 TEST_F(DriverOverheadTest, AFreeDuringTheReportIsNotTakenForOverhead) {
   DriverOverhead overhead(clock_);
   ASSERT_TRUE(ledger_->Charge(0, 300));
-  const std::optional<uint64_t> charged = overhead.Update(
-      *ledger_, 0,
-      [&] {
-        ++calls_.frees_begun;
-        ledger_->Refund(0, 300);  // the driver freed it, then the hook gives it back
-        ++calls_.frees_ended;
-        return std::optional<uint64_t>(300);
-      },
-      [this] { return calls_; });
+  const std::optional<uint64_t> charged = overhead.Update(*ledger_, 0, Sources([&] {
+    ++calls_.frees_begun;
+    ledger_->Refund(0, 300);  // the driver freed it, then the hook gives it back
+    ++calls_.frees_ended;
+    return std::optional<uint64_t>(300);
+  }));
   EXPECT_EQ(charged, 0u);
   EXPECT_EQ(ledger_->Used(0), 0u);
-  EXPECT_EQ(overhead.Update(
-                *ledger_, 0, [] { return std::optional<uint64_t>(); }, [this] { return calls_; }),
+  EXPECT_EQ(overhead.Update(*ledger_, 0, Sources([] { return std::optional<uint64_t>(); })),
             std::nullopt);
 }
 
@@ -134,18 +136,15 @@ TEST_F(DriverOverheadTest, AFreeDuringTheReportIsNotTakenForOverhead) {
 // showed it, neither look at the ledger did; counted as under way, it is not overhead.
 TEST_F(DriverOverheadTest, AnAllocationComingAndGoingDuringTheReportIsNotTakenForOverhead) {
   DriverOverhead overhead(clock_);
-  const std::optional<uint64_t> charged = overhead.Update(
-      *ledger_, 0,
-      [&] {
-        calls_.allocated_begun += 300;
-        EXPECT_TRUE(ledger_->Charge(0, 300));
-        calls_.allocated_ended += 300;
-        ++calls_.frees_begun;
-        ledger_->Refund(0, 300);
-        ++calls_.frees_ended;
-        return std::optional<uint64_t>(300);  // taken while it was allocated
-      },
-      [this] { return calls_; });
+  const std::optional<uint64_t> charged = overhead.Update(*ledger_, 0, Sources([&] {
+    calls_.allocated_begun += 300;
+    EXPECT_TRUE(ledger_->Charge(0, 300));
+    calls_.allocated_ended += 300;
+    ++calls_.frees_begun;
+    ledger_->Refund(0, 300);
+    ++calls_.frees_ended;
+    return std::optional<uint64_t>(300);  // taken while it was allocated
+  }));
   EXPECT_EQ(charged, 0u);
   EXPECT_EQ(ledger_->Used(0), 0u);
 }
@@ -166,6 +165,24 @@ TEST_F(DriverOverheadTest, NothingIsGivenBackWhileSomethingIsInFlight) {
   calls_.allocated_ended = 100;
   EXPECT_EQ(Report(overhead, 500), 0u);
   EXPECT_EQ(overhead.Charged(0), 400u);
+}
+
+// Graph nodes not launched yet are charged but not on the GPU: the context next to them is
+// still the driver's overhead.
+TEST_F(DriverOverheadTest, ChargesTheDriverDoesNotCountAreNotTakenForLess) {
+  DriverOverhead overhead(clock_);
+  ASSERT_EQ(Report(overhead, 64), 64u);
+  ASSERT_TRUE(ledger_->Charge(0, 500));
+  uncounted_ = 500;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Report(overhead, 64), 0u);
+    clock_.Advance(DriverOverhead::kLowerAfterNanos);
+  }
+  EXPECT_EQ(overhead.Charged(0), 64u);
+  // Launched: on the GPU now, and counted.
+  uncounted_ = 0;
+  EXPECT_EQ(Report(overhead, 564), 0u);
+  EXPECT_EQ(ledger_->Used(0), 564u);
 }
 
 TEST_F(DriverOverheadTest, MeasuredChargesMustFit) {

@@ -187,8 +187,7 @@ class LaunchGrowthTest : public DriverTruthTest {
  protected:
   // Modules take 96 MiB in each context they are used in; kernels need 1536 bytes of stack
   // per thread, 108 MiB more than the default 1 KiB over the A100's 108 x 2048 threads.
-  LaunchGrowthTest()
-      : DriverTruthTest("    moduleMemory: 96Mi\n    kernelLocalMemory: 1536\n") {}
+  LaunchGrowthTest() : DriverTruthTest("    moduleMemory: 96Mi\n    kernelLocalMemory: 1536\n") {}
   static constexpr uint64_t kModuleBytes = 96 * kMiB;
   static constexpr uint64_t kStackGrowth = 512ULL * 108 * 2048;
 };
@@ -214,6 +213,32 @@ TEST_F(LaunchGrowthTest, CodeAndStacksALaunchAddsAreChargedAndRefuseWhatFollows)
   EXPECT_TRUE(Eventually([&] { return Free(*client) == kSliceBytes - held; }));
   EXPECT_EQ(client->Send("alloc plain " + std::to_string(kSliceBytes - held + 1)), kOutOfMemory);
   ExpectHeld(*client);
+}
+
+// Memory one process exported stays in use while another maps its import: charged for that
+// mapping until it goes, also after its maker let it go.
+TEST_F(DriverTruthTest, ExportedMemoryStaysChargedWhileAnotherProcessMapsIt) {
+  const Environment env = SliceEnv();
+  auto maker = Start(env);
+  auto user = Start(env);
+  ASSERT_TRUE(maker && user);
+  std::istringstream exported(maker->Send("vmm-export " + std::to_string(300 * kMiB)));
+  std::string word;
+  int id = -1, fd = -1;
+  exported >> word >> id >> fd;
+  ASSERT_EQ(word, "ok") << exported.str();
+  const int mapped = Allocated(user->Send("vmm-import " + std::to_string(maker->pid()) + " " +
+                                          std::to_string(fd) + " " + std::to_string(300 * kMiB)));
+  ASSERT_GE(mapped, 0);
+  // Charged to the maker and to the mapping (twice, on the safe side, while both hold it).
+  EXPECT_EQ(Free(*user), kSliceBytes - 2 * kContextBytes - 600 * kMiB);
+  ASSERT_EQ(maker->Send("free " + std::to_string(id)), "ok");
+  EXPECT_EQ(Free(*user), kSliceBytes - 2 * kContextBytes - 300 * kMiB);
+  EXPECT_EQ(user->Send("alloc plain " + std::to_string(kSliceBytes - 2 * kContextBytes)),
+            kOutOfMemory);
+  ASSERT_EQ(user->Send("free " + std::to_string(mapped)), "ok");
+  EXPECT_EQ(Free(*user), kSliceBytes - 2 * kContextBytes);
+  ExpectHeld(*user);
 }
 
 // The limit holds for the processes of a container together, whichever path each takes.

@@ -12,9 +12,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
-#include <string>
 
 #include "preload/internal/process.h"
 #include "preload/internal/region_file.h"

@@ -26,8 +26,8 @@ const std::set<std::string> kHookedApis = {
     // physical memory stays in use while mapped or retained
     "cuMemRetainAllocationHandle", "cuMemMap", "cuMemUnmap", "cuMemAddressFree",
     "cuMemImportFromShareableHandle", "cuMemMapArrayAsync", "cuArrayCreate", "cuArray3DCreate",
-    "cuArrayDestroy", "cuMipmappedArrayCreate", "cuMipmappedArrayDestroy",
-    "cuGraphAddMemAllocNode", "cuGraphAddNode", "cuGraphDestroy", "cuDeviceGraphMemTrim",
+    "cuArrayDestroy", "cuMipmappedArrayCreate", "cuMipmappedArrayDestroy", "cuGraphAddMemAllocNode",
+    "cuGraphAddNode", "cuGraphDestroy", "cuDeviceGraphMemTrim",
     // graph memory stays charged while an executable graph or a capture holds it
     "cuGraphInstantiate", "cuGraphInstantiateWithFlags", "cuGraphInstantiateWithParams",
     "cuGraphExecDestroy", "cuStreamEndCapture",
@@ -36,8 +36,7 @@ const std::set<std::string> kHookedApis = {
     "cuModuleLoadDataEx", "cuModuleLoadFatBinary", "cuLibraryLoadData", "cuLibraryLoadFromFile",
     // launches
     "cuLaunch", "cuLaunchGrid", "cuLaunchGridAsync", "cuLaunchKernel", "cuLaunchKernelEx",
-    "cuLaunchCooperativeKernel",
-    "cuLaunchCooperativeKernelMultiDevice", "cuGraphLaunch",
+    "cuLaunchCooperativeKernel", "cuLaunchCooperativeKernelMultiDevice", "cuGraphLaunch",
     // lookup itself
     "cuGetProcAddress"};
 

@@ -157,8 +157,8 @@ CUresult PoolFree(Driver& driver, const Allocation& block, CUstream_st* stream) 
       spare.address = block.base;
       if (stream != nullptr) {
         spare.stream = stream->id;
-        spare.ready_ns = std::max(stream->tail_ns.load(std::memory_order_acquire),
-                                  internal::MonotonicNs());
+        spare.ready_ns =
+            std::max(stream->tail_ns.load(std::memory_order_acquire), internal::MonotonicNs());
       }
       pool->free_blocks.emplace(block.size, spare);
     } else {

@@ -34,6 +34,11 @@
 //   context                   another context on the device (cuCtxCreate; the first stays
 //                             current) -> "ok <id>" | "err <CUresult>"; free destroys it
 //   limit <name> <bytes>      cuCtxSetLimit of heap, printf or stack -> "ok" | "err <CUresult>"
+//   vmm-export <bytes>        vmm-mapped, made exportable and exported as a file descriptor
+//                             -> "ok <id> <fd>"; free unmaps it
+//   vmm-import <pid> <fd> <bytes>
+//                             imports the memory process <pid> exported as <fd> and maps it
+//                             into a range of its own -> "ok <id>"; free unmaps it
 //   library-launch            loads a library and launches one of its kernels (what lazy
 //                             loading puts on the device at that first launch) and waits
 //                             -> "ok" | "err <CUresult>"
@@ -46,6 +51,7 @@
 //                             -> "ok <launches>"; burn-<path> with a launch path as above
 //   exit
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -81,7 +87,7 @@ enum class Kind {
 struct Handle {
   Kind kind;
   unsigned long long value;
-  size_t size = 0;                   // of a kMapped range
+  size_t size = 0;                 // of a kMapped range
   unsigned long long address = 0;  // of a kGraph's allocation node
 };
 
@@ -142,6 +148,17 @@ class Client {
       return result == CUDA_SUCCESS ? "ok" : Error(result);
     }
     if (command == "library-launch") return LaunchLibraryKernel();
+    if (command == "vmm-export") {
+      unsigned long long bytes = 0;
+      in >> bytes;
+      return ExportMemory(bytes);
+    }
+    if (command == "vmm-import") {
+      int pid = 0, fd = -1;
+      unsigned long long bytes = 0;
+      in >> pid >> fd >> bytes;
+      return ImportMemory(pid, fd, bytes);
+    }
     if (command == "info") {
       size_t free = 0, total = 0;
       CUresult result = api_.mem_get_info(&free, &total);
@@ -521,6 +538,47 @@ class Client {
     return "ok";
   }
 
+  std::string ExportMemory(unsigned long long bytes) {
+    CUmemAllocationProp prop{};
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = device_;
+    prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    CUmemGenericAllocationHandle physical = 0;
+    CUdeviceptr range = 0;
+    int fd = -1;
+    CUresult result = api_.mem_create(&physical, bytes, &prop, 0);
+    if (result == CUDA_SUCCESS) result = api_.mem_address_reserve(&range, bytes, 0, 0, 0);
+    if (result == CUDA_SUCCESS) result = api_.mem_map(range, bytes, 0, physical, 0);
+    if (result == CUDA_SUCCESS) {
+      result = api_.mem_export_to_shareable_handle(&fd, physical,
+                                                   CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
+    }
+    if (result == CUDA_SUCCESS) result = api_.mem_release(physical);
+    if (result != CUDA_SUCCESS) return Error(result);
+    const std::string kept = Keep({Kind::kMapped, range, bytes});
+    return kept + " " + std::to_string(fd);
+  }
+
+  // Another process's descriptor is opened through /proc, as a process given it over a unix
+  // socket would hold it.
+  std::string ImportMemory(int pid, int fd, unsigned long long bytes) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    const int own = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (own < 0) return "err cannot-open-" + path;
+    CUmemGenericAllocationHandle imported = 0;
+    CUdeviceptr range = 0;
+    CUresult result = api_.mem_import_from_shareable_handle(
+        &imported, reinterpret_cast<void*>(static_cast<intptr_t>(own)),
+        CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+    close(own);
+    if (result == CUDA_SUCCESS) result = api_.mem_address_reserve(&range, bytes, 0, 0, 0);
+    if (result == CUDA_SUCCESS) result = api_.mem_map(range, bytes, 0, imported, 0);
+    if (result == CUDA_SUCCESS) result = api_.mem_release(imported);
+    if (result != CUDA_SUCCESS) return Error(result);
+    return Keep({Kind::kMapped, range, bytes});
+  }
+
   std::string LaunchLibraryKernel() {
     static const char kImage[] = "gpuslice test library";
     CUlibrary library = nullptr;
@@ -598,6 +656,8 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.mem_address_free, "cuMemAddressFree", 10020);
   get(api.mem_map, "cuMemMap", 10020);
   get(api.mem_unmap, "cuMemUnmap", 10020);
+  get(api.mem_export_to_shareable_handle, "cuMemExportToShareableHandle", 10020);
+  get(api.mem_import_from_shareable_handle, "cuMemImportFromShareableHandle", 10020);
   get(api.array_create, "cuArrayCreate", 3020);
   get(api.array_destroy, "cuArrayDestroy", 2000);
   get(api.mipmapped_array_create, "cuMipmappedArrayCreate", 5000);

@@ -28,6 +28,8 @@ int main() {
   api.mem_address_free = &cuMemAddressFree;
   api.mem_map = &cuMemMap;
   api.mem_unmap = &cuMemUnmap;
+  api.mem_export_to_shareable_handle = &cuMemExportToShareableHandle;
+  api.mem_import_from_shareable_handle = &cuMemImportFromShareableHandle;
   api.array_destroy = &cuArrayDestroy;
   api.mipmapped_array_create = &cuMipmappedArrayCreate;
   api.mipmapped_array_destroy = &cuMipmappedArrayDestroy;

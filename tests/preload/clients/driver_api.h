@@ -46,6 +46,11 @@ struct DriverApi {
   CUresult (*mem_map)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle,
                       unsigned long long) = nullptr;
   CUresult (*mem_unmap)(CUdeviceptr, size_t) = nullptr;
+  CUresult (*mem_export_to_shareable_handle)(void*, CUmemGenericAllocationHandle,
+                                             CUmemAllocationHandleType,
+                                             unsigned long long) = nullptr;
+  CUresult (*mem_import_from_shareable_handle)(CUmemGenericAllocationHandle*, void*,
+                                               CUmemAllocationHandleType) = nullptr;
   CUresult (*array_create)(CUarray*, const CUDA_ARRAY_DESCRIPTOR*) = nullptr;
   CUresult (*array_destroy)(CUarray) = nullptr;
   CUresult (*mipmapped_array_create)(CUmipmappedArray*, const CUDA_ARRAY3D_DESCRIPTOR*,
