@@ -1,22 +1,28 @@
 // gpuslice-device-plugin: the node agent. Reads the config (flags > environment > file),
 // loads NVML (or the simulated NVML), and runs the plugin until SIGTERM; SIGHUP reloads.
-#include <CLI/CLI.hpp>
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <thread>
 
 #include "cli/command.h"
 #include "cli/paths.h"
 #include "core/config.h"
+#include "core/duration.h"
 #include "gpu/nvml_backend.h"
 #include "io/file.h"
 #include "plugin/http_endpoint.h"
 #include "plugin/plugin_manager.h"
+#include "sim/environment.h"
 
 namespace {
 
@@ -32,7 +38,21 @@ struct Flags {
   std::string pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
   std::string metrics_address = ":9410";
   std::string log_level = "info";
+  std::string region_cleanup_grace = "2m";
+  std::string region_cleanup_confirmation = "1m";
+  std::string region_cleanup_interval = "1m";
 };
+
+// Parses one of the region cleanup flags: a duration of at least a second, such as "30s".
+Result<std::chrono::milliseconds> ParseCleanupDelay(std::string_view flag, std::string_view text) {
+  Result<std::chrono::milliseconds> delay = core::ParseDuration(text);
+  if (!delay.ok()) return delay.status().WithContext(std::string(flag));
+  if (*delay < std::chrono::seconds(1)) {
+    return Status::InvalidArgument(std::string(flag) + ": '" + std::string(text) +
+                                   "' must be at least 1s");
+  }
+  return delay;
+}
 
 // One state file per user and spec: runs with the same spec share their simulated GPUs (XIDs
 // injected from another shell, CUDA clients), and a different spec never reuses a stale file.
@@ -67,11 +87,24 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
 
   gpu::NvmlBackendOptions nvml;
   nvml.library = flags.nvml_library;
+  std::optional<plugin::SimulatedDriver> simulated;
   if (!flags.simulate.empty()) {
     std::string state = flags.simulate_state;
     if (state.empty()) state = DefaultSimulationState(flags.simulate);
+    // Created here, where a spec file can be read: the simulated NVML reads spec strings only.
+    Result<sim::OpenedState> opened = sim::OpenOrCreateState(state, flags.simulate);
+    if (!opened.ok()) {
+      spdlog::critical("--simulate: {}", opened.status().message());
+      return cli::kExitUsage;
+    }
+    if (!opened->warning.empty()) spdlog::warn("{}", opened->warning);
+    // Containers get this file too, and their processes may run as any user.
+    if (chmod(state.c_str(), 0666) != 0) {
+      spdlog::warn("cannot make {} writable for containers: {}", state, std::strerror(errno));
+    }
     setenv("GPUSLICE_SIM_SPEC", flags.simulate.c_str(), 1);
     setenv("GPUSLICE_SIM_STATE", state.c_str(), 1);
+    simulated = plugin::SimulatedDriver{state};
     nvml.library = cli::SiblingLibDir() + "/libgpuslice-sim-nvml.so";
     spdlog::info("simulated GPUs \"{}\", shared state {} (inject XIDs with: gpuslice sim xid "
                  "--state {} --gpu 0 --xid 79)",
@@ -84,9 +117,25 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
   }
 
   plugin::PluginManagerOptions options;
+  Result<std::chrono::milliseconds> grace =
+      ParseCleanupDelay("--region-cleanup-grace", flags.region_cleanup_grace);
+  Result<std::chrono::milliseconds> confirmation =
+      ParseCleanupDelay("--region-cleanup-confirmation", flags.region_cleanup_confirmation);
+  Result<std::chrono::milliseconds> interval =
+      ParseCleanupDelay("--region-cleanup-interval", flags.region_cleanup_interval);
+  for (const Status& status : {grace.status(), confirmation.status(), interval.status()}) {
+    if (!status.ok()) {
+      spdlog::critical("{}", status.message());
+      return cli::kExitUsage;
+    }
+  }
+  options.region_grace = std::chrono::duration_cast<std::chrono::seconds>(*grace);
+  options.region_confirmation = *confirmation;
+  options.gc_interval = *interval;
   options.config_path = flags.config_path;
   options.config_overrides = overrides;
   options.pod_resources_socket = flags.pod_resources_socket;
+  options.simulated_driver = simulated;
   plugin::MetricsRegistry metrics;
   plugin::PluginManager manager(options, *config, **backend, metrics,
                                 core::SystemClock::Get());
@@ -178,6 +227,20 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-address", flags.metrics_address,
                  "host:port for /metrics and /healthz; off disables them")
       ->envname("GPUSLICE_METRICS_ADDRESS")
+      ->capture_default_str();
+  app.add_option("--region-cleanup-grace", flags.region_cleanup_grace,
+                 "Region cleanup starts this long after the plugin or the kubelet starts, and "
+                 "never touches a younger region directory")
+      ->envname("GPUSLICE_REGION_CLEANUP_GRACE")
+      ->capture_default_str();
+  app.add_option("--region-cleanup-confirmation", flags.region_cleanup_confirmation,
+                 "A region directory goes only when two pod-resources listings this far apart "
+                 "both miss its allocation")
+      ->envname("GPUSLICE_REGION_CLEANUP_CONFIRMATION")
+      ->capture_default_str();
+  app.add_option("--region-cleanup-interval", flags.region_cleanup_interval,
+                 "How often the kubelet's pod resources are listed to find finished allocations")
+      ->envname("GPUSLICE_REGION_CLEANUP_INTERVAL")
       ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
       ->envname("GPUSLICE_LOG_LEVEL")

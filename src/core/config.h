@@ -16,6 +16,7 @@
 //     resourceName: nvidia.com/gpu
 //     enforceCompute: true
 //     injection: preload                # preload | env
+//     allowDisable: false               # may GPUSLICE_DISABLE=1 switch enforcement off?
 #pragma once
 
 #include <chrono>

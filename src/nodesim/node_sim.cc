@@ -16,6 +16,7 @@
 #include "plugin/inventory.h"
 #include "plugin/metrics.h"
 #include "plugin/plugin_manager.h"
+#include "sim/environment.h"
 
 namespace gpuslice::nodesim {
 namespace {
@@ -75,8 +76,12 @@ Status NodeSim::Impl::Start(NodeSimOptions options) {
                                fs::temp_directory_path().string());
   }
   dir_ = pattern;
+  const std::string state = dir_ + "/sim.state";
+  // Created here, where a spec file can be read: the simulated NVML reads spec strings only.
+  Result<sim::OpenedState> opened = sim::OpenOrCreateState(state, options.gpu_spec);
+  if (!opened.ok()) return opened.status();
   setenv("GPUSLICE_SIM_SPEC", options.gpu_spec.c_str(), 1);
-  setenv("GPUSLICE_SIM_STATE", (dir_ + "/sim.state").c_str(), 1);
+  setenv("GPUSLICE_SIM_STATE", state.c_str(), 1);
   // The plugin sees every GPU of the node, as its container does.
   setenv(std::string(core::contract::kVisibleDevicesEnv).c_str(), "all", 1);
 

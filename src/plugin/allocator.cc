@@ -23,6 +23,44 @@ std::string Join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
+constexpr std::string_view kSimulatedDriverLibraries[] = {core::contract::kSimCudaLibraryName,
+                                                          core::contract::kSimNvmlLibraryName};
+
+std::string SimulatedLibraryPath(const std::string& library_dir, std::string_view name) {
+  return library_dir + "/" + std::string(kSimulatedDriverDirName) + "/" + std::string(name);
+}
+
+Status CheckSimulatedDriver(const std::string& library_dir) {
+  for (std::string_view name : kSimulatedDriverLibraries) {
+    const std::string path = SimulatedLibraryPath(library_dir, name);
+    if (access(path.c_str(), R_OK) != 0) {
+      return Status::FailedPrecondition("the simulated driver is not installed at " + path + " (" +
+                                        std::strerror(errno) +
+                                        "); check the gpuslice init container");
+    }
+  }
+  return Status::Ok();
+}
+
+void AddSimulatedDriver(const SimulatedDriver& simulated, const std::string& library_dir,
+                        ContainerAllocation& allocation) {
+  namespace contract = core::contract;
+  for (std::string_view name : kSimulatedDriverLibraries) {
+    allocation.mounts.push_back(
+        {std::string(contract::kContainerDriverLibraryDir) + "/" + std::string(name),
+         SimulatedLibraryPath(library_dir, name), /*read_only=*/true});
+  }
+  const size_t slash = simulated.state_host_path.rfind('/');
+  const std::string state_dir =
+      slash == std::string::npos ? "." : simulated.state_host_path.substr(0, slash);
+  const std::string state_name = simulated.state_host_path.substr(slash + 1);
+  // Read-write: every process of every container keeps its own accounting slot there.
+  allocation.mounts.push_back(
+      {std::string(contract::kContainerSimStateDir), state_dir, /*read_only=*/false});
+  allocation.envs[std::string(contract::kSimStateEnv)] =
+      std::string(contract::kContainerSimStateDir) + "/" + state_name;
+}
+
 }  // namespace
 
 Status WritePreloadFile(const std::string& library_dir) {
@@ -50,11 +88,13 @@ Status WritePreloadFile(const std::string& library_dir) {
 }
 
 Allocator::Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
-                     std::string library_dir, RegionStore& regions)
+                     std::string library_dir, RegionStore& regions,
+                     const SimulatedDriver* simulated)
     : inventory_(inventory),
       unhealthy_(std::move(unhealthy)),
       library_dir_(std::move(library_dir)),
-      regions_(regions) {}
+      regions_(regions),
+      simulated_(simulated) {}
 
 Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                                 const std::vector<std::string>& device_ids) const {
@@ -90,9 +130,9 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
   if (!on_unhealthy.empty()) {
     return Status::FailedPrecondition("devices on unhealthy GPUs: " + Join(on_unhealthy, ", "));
   }
-  if (slices_per_gpu.size() > static_cast<size_t>(core::contract::kMaxVisibleGpus)) {
+  if (slices_per_gpu.size() > static_cast<size_t>(core::contract::kMaxAllocatedGpus)) {
     return Status::InvalidArgument("a container may see at most " +
-                                   std::to_string(core::contract::kMaxVisibleGpus) + " GPUs");
+                                   std::to_string(core::contract::kMaxAllocatedGpus) + " GPUs");
   }
   const std::string library = library_dir_ + "/" + std::string(kLibraryFileName);
   if (access(library.c_str(), R_OK) != 0) {
@@ -100,11 +140,15 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                       " (" + std::strerror(errno) +
                                       "); check the gpuslice init container");
   }
+  if (simulated_ != nullptr) GPUSLICE_RETURN_IF_ERROR(CheckSimulatedDriver(library_dir_));
 
+  namespace contract = core::contract;
   ContainerAllocation allocation;
   std::vector<std::string> uuids;
   std::vector<RecordedSlicing> slicing;
   bool env_injection = false;
+  // Enforcement can be switched off only where every profile involved allows it.
+  bool allow_disable = true;
   int visible = 0;
   for (const auto& [position, count] : slices_per_gpu) {
     const SlicedGpu& sliced = inventory_.gpus()[position];
@@ -113,32 +157,48 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
     uuids.push_back(sliced.gpu.uuid);
     slicing.push_back(
         {sliced.gpu.uuid, sliced.profile.slices, sliced.profile.reserved_memory_bytes});
-    allocation.envs[core::contract::MemoryLimitEnv(visible)] = std::to_string(limits.memory_bytes);
-    allocation.envs[core::contract::ComputeLimitEnv(visible)] =
-        std::to_string(limits.compute_percent);
+    allocation.limits.gpus.push_back(
+        {sliced.gpu.uuid, limits.memory_bytes, limits.compute_percent});
+    allocation.envs[contract::MemoryLimitEnv(visible)] = std::to_string(limits.memory_bytes);
+    allocation.envs[contract::ComputeLimitEnv(visible)] = std::to_string(limits.compute_percent);
     env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
+    allow_disable &= sliced.profile.allow_disable;
     ++visible;
   }
-  allocation.envs[std::string(core::contract::kVisibleDevicesEnv)] = Join(uuids, ",");
-  allocation.envs[std::string(core::contract::kRegionEnv)] =
-      std::string(core::contract::kContainerRegionDir) + "/" +
-      std::string(core::contract::kRegionFileName);
+  const std::string region =
+      std::string(contract::kContainerRegionDir) + "/" + std::string(contract::kRegionFileName);
+  allocation.limits.region_path = region;
+  allocation.limits.allow_disable = allow_disable;
+  // The environment repeats the limits for programs that read them; the library trusts only
+  // the file, since a pod spec can override any variable.
+  allocation.envs[std::string(contract::kVisibleDevicesEnv)] = Join(uuids, ",");
+  allocation.envs[std::string(contract::kRegionEnv)] = region;
+  if (Status valid = contract::ValidateLimitsFile(allocation.limits); !valid.ok()) {
+    return Status::Internal("cannot write the container's limits: " + valid.message());
+  }
 
-  Result<std::string> region_dir = regions_.Create(std::string(resource), device_ids, slicing);
+  Result<std::string> region_dir = regions_.Create(std::string(resource), device_ids, slicing,
+                                                   contract::FormatLimitsFile(allocation.limits));
   if (!region_dir.ok()) return region_dir.status();
   allocation.region_dir = *region_dir;
+  // The region file itself, not its directory: a mount point cannot be deleted or replaced
+  // from inside the container, and the directory's other files stay out of reach.
   allocation.mounts.push_back(
-      {std::string(core::contract::kContainerRegionDir), *region_dir, /*read_only=*/false});
+      {region, *region_dir + "/" + std::string(contract::kRegionFileName), /*read_only=*/false});
+  allocation.mounts.push_back({std::string(contract::kContainerLimitsDir),
+                               *region_dir + "/" + std::string(kLimitsDirName),
+                               /*read_only=*/true});
   allocation.mounts.push_back(
-      {std::string(core::contract::kContainerLibraryPath), library, /*read_only=*/true});
+      {std::string(contract::kContainerLibraryPath), library, /*read_only=*/true});
   if (env_injection) {
-    allocation.envs[std::string(core::contract::kLdPreloadEnv)] =
-        std::string(core::contract::kContainerLibraryPath);
+    allocation.envs[std::string(contract::kLdPreloadEnv)] =
+        std::string(contract::kContainerLibraryPath);
   } else {
-    allocation.mounts.push_back({std::string(core::contract::kContainerPreloadFile),
+    allocation.mounts.push_back({std::string(contract::kContainerPreloadFile),
                                  library_dir_ + "/" + std::string(kPreloadFileName),
                                  /*read_only=*/true});
   }
+  if (simulated_ != nullptr) AddSimulatedDriver(*simulated_, library_dir_, allocation);
   return allocation;
 }
 

@@ -1,5 +1,6 @@
 // Allocate's work for one container: check the device IDs, then build the environment and
-// mounts of the Allocate contract (core/contract.h) and the container's region directory.
+// mounts of the Allocate contract (core/contract.h; docs/device-plugin.md) and the container's
+// allocation directory with its region and limits file.
 #pragma once
 
 #include <map>
@@ -7,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/contract.h"
 #include "core/status.h"
 #include "plugin/inventory.h"
 #include "plugin/region_store.h"
@@ -27,7 +29,21 @@ struct ContainerAllocation {
   std::map<std::string, std::string> envs;
   std::vector<MountSpec> mounts;
   std::string region_dir;  // host path of the allocation's directory
+  core::contract::LimitsFile limits;  // what the limits file says
 };
+
+// A node on simulated GPUs (--simulate): each container also gets the simulated driver
+// libraries where NVIDIA's container toolkit would put the real ones, and the simulated GPUs'
+// shared state, so driver-API programs in pods run on them.
+// The simulated libcuda.so.1 and libnvidia-ml.so.1 are in `<library dir>/sim/`, where the
+// chart's init container installs them.
+struct SimulatedDriver {
+  // Host path of the state file; its directory is mounted, so a replaced file is seen.
+  std::string state_host_path;
+};
+
+// Host subdirectory of the library directory holding the simulated driver libraries.
+inline constexpr std::string_view kSimulatedDriverDirName = "sim";
 
 // Writes `<library_dir>/ld.so.preload` naming the library's container path, unless it already
 // says exactly that. Returns the I/O error naming the file.
@@ -38,8 +54,10 @@ Status WritePreloadFile(const std::string& library_dir);
 class Allocator {
  public:
   // `unhealthy` maps the UUID of each unhealthy GPU to why (e.g. "XID 79").
+  // `simulated` is null on nodes with real GPUs; it must outlive the allocator.
   Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
-            std::string library_dir, RegionStore& regions);
+            std::string library_dir, RegionStore& regions,
+            const SimulatedDriver* simulated = nullptr);
 
   // Returns the container's allocation; NotFound naming unknown IDs, FailedPrecondition naming
   // IDs on unhealthy GPUs or a missing library, InvalidArgument for an empty or duplicated
@@ -52,6 +70,7 @@ class Allocator {
   std::map<std::string, std::string> unhealthy_;
   std::string library_dir_;
   RegionStore& regions_;
+  const SimulatedDriver* simulated_;
 };
 
 }  // namespace gpuslice::plugin

@@ -45,8 +45,8 @@ v1beta1::ListAndWatchResponse BuildDeviceList(const PluginSnapshot& snapshot,
 }
 
 DevicePluginService::DevicePluginService(std::string resource, const PluginState& state,
-                                         MetricsRegistry& metrics)
-    : resource_(std::move(resource)), state_(state), metrics_(metrics) {}
+                                         MetricsRegistry& metrics, const SimulatedDriver* simulated)
+    : resource_(std::move(resource)), state_(state), metrics_(metrics), simulated_(simulated) {}
 
 void DevicePluginService::Stop() {
   stopped_ = true;
@@ -113,7 +113,7 @@ grpc::Status DevicePluginService::Allocate(grpc::ServerContext*,
   if (stopped_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the plugin is stopping");
   const PluginSnapshot snapshot = state_.Get();
   Allocator allocator(*snapshot.inventory, snapshot.unhealthy, snapshot.config->library_host_dir,
-                      *snapshot.regions);
+                      *snapshot.regions, simulated_);
   std::vector<std::string> created;
   for (const auto& container : request->container_requests()) {
     Result<ContainerAllocation> allocation = allocator.Allocate(

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "deviceplugin/v1beta1/api.grpc.pb.h"
+#include "plugin/allocator.h"
 #include "plugin/metrics.h"
 #include "plugin/plugin_state.h"
 
@@ -21,7 +22,9 @@ v1beta1::ListAndWatchResponse BuildDeviceList(const PluginSnapshot& snapshot,
 // Thread-safe: gRPC calls the handlers concurrently.
 class DevicePluginService final : public v1beta1::DevicePlugin::Service {
  public:
-  DevicePluginService(std::string resource, const PluginState& state, MetricsRegistry& metrics);
+  // `simulated` is null on nodes with real GPUs; it must outlive the service.
+  DevicePluginService(std::string resource, const PluginState& state, MetricsRegistry& metrics,
+                      const SimulatedDriver* simulated = nullptr);
 
   // Ends every ListAndWatch stream; later calls fail with UNAVAILABLE.
   void Stop();
@@ -49,6 +52,7 @@ class DevicePluginService final : public v1beta1::DevicePlugin::Service {
   const std::string resource_;
   const PluginState& state_;
   MetricsRegistry& metrics_;
+  const SimulatedDriver* simulated_;
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> stream_epoch_{0};  // EndStreams() ends streams of earlier epochs
 };

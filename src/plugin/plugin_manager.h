@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "gpu/gpu_backend.h"
+#include "plugin/allocator.h"
 #include "plugin/device_plugin_service.h"
 #include "plugin/health.h"
 #include "plugin/metrics.h"
@@ -44,6 +46,8 @@ struct PluginManagerOptions {
   // While a GPU keeps an old slicing for its containers, how often to look whether it is free.
   std::chrono::milliseconds reslice_check_interval{std::chrono::seconds(10)};
   HealthMonitorOptions health;
+  // Set on nodes with simulated GPUs: containers also get the simulated driver.
+  std::optional<SimulatedDriver> simulated_driver;
 };
 
 struct ResourceStatus {
@@ -95,7 +99,8 @@ class PluginManager {
   void PublishHealth();
   void Wake();
   std::chrono::milliseconds TimeUntilNextWork() const;
-  std::string SocketPath(const std::string& resource) const;
+  // A socket path for the next server start of `resource`, never used before.
+  std::string NextSocketPath(const std::string& resource);
 
   PluginManagerOptions options_;
   gpu::GpuBackend& backend_;
@@ -111,6 +116,7 @@ class PluginManager {
   mutable std::mutex servers_mutex_;  // guards servers_ for Resources()
   std::vector<std::unique_ptr<Server>> servers_;
 
+  uint64_t socket_generation_ = 0;  // control-loop thread only
   int inotify_fd_ = -1;
   int plugin_dir_watch_ = -1;
   int config_dir_watch_ = -1;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <optional>
 
 #include "preload/internal/process.h"
@@ -16,12 +17,43 @@ using core::region::DeviceState;
 using core::region::ProcessSlot;
 using core::region::Region;
 
+// The type glibc records in a region mutex as LayOut makes it (robust, process-shared).
+int LaidOutMutexKind() {
+  static const int kind = [] {
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_t mutex;
+    pthread_mutex_init(&mutex, &attributes);
+    const int laid_out = mutex.__data.__kind;
+    pthread_mutex_destroy(&mutex);
+    pthread_mutexattr_destroy(&attributes);
+    return laid_out;
+  }();
+  return kind;
+}
+
+uint64_t SaturatingSub(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+// How long a charge waits for a device's mutex. Holders keep it for a few loads and stores;
+// a lock word another process wrote (naming a thread that never unlocks) must not hang the
+// container's allocations forever, so past this the charge is refused.
+constexpr time_t kLockPatienceSeconds = 2;
+
 // Holds a device's memory mutex. A previous holder that died may have left used_bytes out of
-// step with the slots; it is recomputed before the mutex is marked consistent again.
+// step with the slots; it is recomputed before the mutex is marked consistent again. A mutex
+// whose type was written over is not locked at all: glibc runs the protocol the type names,
+// and some protocols abort on states a robust mutex allows.
 class DeviceLock {
  public:
   DeviceLock(Region& region, int device) : state_(region.devices[device]) {
-    int result = pthread_mutex_lock(&state_.memory_mutex);
+    if (state_.memory_mutex.__data.__kind != LaidOutMutexKind()) return;
+    timespec deadline{};
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += kLockPatienceSeconds;
+    int result = pthread_mutex_timedlock(&state_.memory_mutex, &deadline);
     if (result == EOWNERDEAD) {
       state_.used_bytes.store(core::region::SumSlotUsage(region, device),
                               std::memory_order_relaxed);
@@ -59,7 +91,7 @@ constexpr uint64_t kMaxReserveChunk = uint64_t{16} << 20;
 
 MemoryLedger::MemoryLedger(Region* region, const Options& options)
     : region_(region), options_(options) {
-  for (int device = 0; device < options_.device_count; ++device) {
+  for (int device = 0; device < core::region::kMaxDevices; ++device) {
     const uint64_t chunk = std::min(options_.devices[device].memory_bytes / 64, kMaxReserveChunk);
     chunk_[device] = chunk >= kMinReserveChunk ? chunk : 0;
   }
@@ -89,6 +121,7 @@ ProcessSlot* MemoryLedger::Slot() {
     ReclaimDead();
     slot = ClaimFreeSlot(self, start_time);
   }
+  slot_pid_ = self;
   slot_.store(slot, std::memory_order_release);
   return slot;
 }
@@ -119,9 +152,26 @@ ProcessSlot* MemoryLedger::ClaimFreeSlot(pid_t self, uint64_t start_time) {
   return nullptr;
 }
 
+void MemoryLedger::RepairFromHeld(ProcessSlot& slot, int device) {
+  DeviceState& state = region_->devices[device];
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
+  bool rewritten = false;
+  if (slot.pid.load(std::memory_order_relaxed) != slot_pid_) {
+    slot.pid.store(slot_pid_, std::memory_order_release);
+    rewritten = true;
+  }
+  if (slot.used_bytes[device].load(std::memory_order_relaxed) != held) {
+    slot.used_bytes[device].store(held, std::memory_order_relaxed);
+    rewritten = true;
+  }
+  if (rewritten || state.used_bytes.load(std::memory_order_relaxed) < held) {
+    state.used_bytes.store(core::region::SumSlotUsage(*region_, device), std::memory_order_relaxed);
+  }
+}
+
 bool MemoryLedger::Charge(int device, uint64_t bytes) {
   if (bytes == 0) return true;
-  if (bytes <= chunk_[device]) {
+  if (bytes <= chunk_[device] && !refuse_all_.load(std::memory_order_acquire)) {
     std::atomic<uint64_t>& reserve = reserve_[device].bytes;
     uint64_t available = reserve.load(std::memory_order_relaxed);
     while (available >= bytes) {
@@ -137,30 +187,48 @@ bool MemoryLedger::Charge(int device, uint64_t bytes) {
   return false;
 }
 
+void MemoryLedger::AddLocked(core::region::ProcessSlot& slot, int device, uint64_t bytes) {
+  const uint64_t held = SaturatingAdd(held_[device].load(std::memory_order_relaxed), bytes);
+  held_[device].store(held, std::memory_order_relaxed);
+  slot.used_bytes[device].store(held, std::memory_order_relaxed);
+  std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
+  used.store(SaturatingAdd(used.load(std::memory_order_relaxed), bytes),
+             std::memory_order_relaxed);
+}
+
+uint64_t MemoryLedger::RemoveLocked(core::region::ProcessSlot& slot, int device, uint64_t bytes) {
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
+  const uint64_t removed = bytes < held ? bytes : held;
+  held_[device].store(held - removed, std::memory_order_relaxed);
+  slot.used_bytes[device].store(held - removed, std::memory_order_relaxed);
+  std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
+  used.store(SaturatingSub(used.load(std::memory_order_relaxed), removed),
+             std::memory_order_relaxed);
+  return removed;
+}
+
 bool MemoryLedger::ChargeLocked(int device, uint64_t bytes, bool refill) {
   ProcessSlot* slot = Slot();
   if (slot == nullptr) return false;
   const uint64_t limit = Limit(device);
+  if (bytes > limit) return false;
   DeviceLock lock(*region_, device);
   if (!lock.locked()) return false;
+  RepairFromHeld(*slot, device);
   DeviceState& state = region_->devices[device];
   const auto fits = [&](uint64_t more) {
     const uint64_t used = state.used_bytes.load(std::memory_order_relaxed);
     return more <= limit && used <= limit - more;
   };
-  const auto add = [&](uint64_t more) {
-    slot->used_bytes[device].fetch_add(more, std::memory_order_relaxed);
-    state.used_bytes.fetch_add(more, std::memory_order_relaxed);
-  };
   // A refill charges the next chunk with this charge, for the charges after it.
   const uint64_t chunk = chunk_[device];
-  if (refill && bytes <= limit && fits(bytes + chunk)) {
-    add(bytes + chunk);
+  if (refill && fits(bytes + chunk)) {
+    AddLocked(*slot, device, bytes + chunk);
     reserve_[device].bytes.fetch_add(chunk, std::memory_order_acq_rel);
     return true;
   }
   if (fits(bytes)) {
-    add(bytes);
+    AddLocked(*slot, device, bytes);
     return true;
   }
   // Near the limit, the reserve goes first: it is part of what this process is charged.
@@ -169,10 +237,9 @@ bool MemoryLedger::ChargeLocked(int device, uint64_t bytes, bool refill) {
     reserve_[device].bytes.fetch_add(spare - bytes, std::memory_order_acq_rel);
     return true;
   }
-  slot->used_bytes[device].fetch_sub(spare, std::memory_order_relaxed);
-  state.used_bytes.fetch_sub(spare, std::memory_order_relaxed);
+  RemoveLocked(*slot, device, spare);
   if (fits(bytes)) {
-    add(bytes);
+    AddLocked(*slot, device, bytes);
     return true;
   }
   return false;
@@ -184,8 +251,8 @@ void MemoryLedger::ChargeHeld(int device, uint64_t bytes) {
   if (slot == nullptr) return;
   DeviceLock lock(*region_, device);
   if (!lock.locked()) return;
-  slot->used_bytes[device].fetch_add(bytes, std::memory_order_relaxed);
-  region_->devices[device].used_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  RepairFromHeld(*slot, device);
+  AddLocked(*slot, device, bytes);
 }
 
 void MemoryLedger::Refund(int device, uint64_t bytes) {
@@ -204,16 +271,14 @@ void MemoryLedger::RefundLocked(int device, uint64_t bytes) {
   if (slot == nullptr) return;
   DeviceLock lock(*region_, device);
   if (!lock.locked()) return;
-  const uint64_t held = slot->used_bytes[device].load(std::memory_order_relaxed);
-  const uint64_t refund = bytes < held ? bytes : held;
-  slot->used_bytes[device].store(held - refund, std::memory_order_relaxed);
-  region_->devices[device].used_bytes.fetch_sub(refund, std::memory_order_relaxed);
+  RepairFromHeld(*slot, device);
+  RemoveLocked(*slot, device, bytes);
 }
 
 uint64_t MemoryLedger::TrimReserve(int device, uint64_t keep) {
   ProcessSlot* slot = slot_.load(std::memory_order_acquire);
   if (slot == nullptr) return 0;
-  // Under the lock, so that Held never sees the reserve smaller and the slot not yet.
+  // Under the lock, so that Held never sees the reserve smaller and held_ not yet.
   DeviceLock lock(*region_, device);
   if (!lock.locked()) return 0;
   std::atomic<uint64_t>& reserve = reserve_[device].bytes;
@@ -221,11 +286,8 @@ uint64_t MemoryLedger::TrimReserve(int device, uint64_t keep) {
   while (spare > keep && !reserve.compare_exchange_weak(spare, keep, std::memory_order_acq_rel)) {
   }
   if (spare <= keep) return 0;
-  const uint64_t taken =
-      std::min(spare - keep, slot->used_bytes[device].load(std::memory_order_relaxed));
-  slot->used_bytes[device].fetch_sub(taken, std::memory_order_relaxed);
-  region_->devices[device].used_bytes.fetch_sub(taken, std::memory_order_relaxed);
-  return taken;
+  RepairFromHeld(*slot, device);
+  return RemoveLocked(*slot, device, spare - keep);
 }
 
 void MemoryLedger::ReturnIdleReserve(int device) {
@@ -241,19 +303,18 @@ void MemoryLedger::ReturnIdleReserve(int device) {
 
 uint64_t MemoryLedger::Used(int device) const {
   const uint64_t used = region_->devices[device].used_bytes.load(std::memory_order_relaxed);
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
   const uint64_t spare = reserve_[device].bytes.load(std::memory_order_relaxed);
-  return used > spare ? used - spare : 0;
+  return SaturatingSub(used > held ? used : held, spare);
 }
 
 uint64_t MemoryLedger::Held(int device) const {
-  const ProcessSlot* slot = slot_.load(std::memory_order_acquire);
-  if (slot == nullptr) return 0;
-  // The slot and the reserve change together only under the lock (refills, trims); without
-  // it a look between the two would take a refill for memory given back.
+  // held_ and the reserve change together only under the lock (refills, trims); without it a
+  // look between the two would take a refill for memory given back.
   DeviceLock lock(*region_, device);
-  const uint64_t held = slot->used_bytes[device].load(std::memory_order_relaxed);
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
   const uint64_t spare = reserve_[device].bytes.load(std::memory_order_relaxed);
-  return held > spare ? held - spare : 0;
+  return SaturatingSub(held, spare);
 }
 
 void MemoryLedger::AddBusy(int device, uint64_t nanos) {
@@ -271,7 +332,9 @@ bool MemoryLedger::EmptySlot(ProcessSlot& slot) {
       if (!lock->locked()) return false;
     }
     const uint64_t held = slot.used_bytes[device].exchange(0, std::memory_order_relaxed);
-    region_->devices[device].used_bytes.fetch_sub(held, std::memory_order_relaxed);
+    std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
+    used.store(SaturatingSub(used.load(std::memory_order_relaxed), held),
+               std::memory_order_relaxed);
   }
   return true;
 }
@@ -320,6 +383,13 @@ bool MemoryLedger::FreeIfStillHeld(ProcessSlot& slot, pid_t pid, uint64_t start_
   return true;
 }
 
-void MemoryLedger::ForgetSlotAfterFork() { slot_.store(nullptr, std::memory_order_release); }
+void MemoryLedger::ForgetSlotAfterFork() {
+  for (std::atomic<uint64_t>& held : held_) held.store(0, std::memory_order_relaxed);
+  for (Reserve& reserve : reserve_) {
+    reserve.bytes.store(0, std::memory_order_relaxed);
+    reserve.seen_idle = 0;
+  }
+  slot_.store(nullptr, std::memory_order_release);
+}
 
 }  // namespace gpuslice::preload

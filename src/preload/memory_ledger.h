@@ -26,6 +26,13 @@ namespace gpuslice::preload {
 // byte of the limit. The container's other processes see the reserve as used until
 // ReturnIdleReserve gives it back.
 //
+// Every process of the container can write the region, so nothing read from it is trusted
+// to let this process pass its limit: the process keeps its own holdings (reserve included) in
+// its own memory too, puts them back into its slot when the slot says otherwise, and recounts
+// the container's use from the slots (saturating) when the total is below what this process
+// alone holds. A mutex whose type was written over is never locked (glibc could abort on it):
+// the charge is refused instead.
+//
 // Thread-safe. Refills, trims and charges past the chunk take the device's robust,
 // process-shared mutex for a few loads and stores; a slot changes hands (reclaim, takeover)
 // under device 0's. Nothing else blocks.
@@ -46,7 +53,7 @@ class MemoryLedger {
   // Adds `bytes` on slice `device` to this process when the container stays within the
   // slice's limit, returning true; otherwise changes nothing and returns false. Before
   // refusing, reclaims the memory of the container's dead processes and tries again.
-  // REQUIRES: 0 <= device < options.device_count.
+  // REQUIRES: 0 <= device < core::region::kMaxDevices.
   bool Charge(int device, uint64_t bytes);
 
   // Adds `bytes` the driver already holds for this process (memory it took on its own): always,
@@ -56,10 +63,12 @@ class MemoryLedger {
   // Gives back `bytes` this process was charged on `device` (never more than it holds).
   void Refund(int device, uint64_t bytes);
 
-  // Memory the container uses on `device` (this process's unspent reserve not included), and
-  // the slice's limit.
+  // Memory the container uses on `device` (never less than this process holds; this process's
+  // unspent reserve not included) and the slice's limit (zero once RefuseAll was called).
   uint64_t Used(int device) const;
-  uint64_t Limit(int device) const { return options_.devices[device].memory_bytes; }
+  uint64_t Limit(int device) const {
+    return refuse_all_.load(std::memory_order_acquire) ? 0 : options_.devices[device].memory_bytes;
+  }
   // What this process is charged on `device`, its unspent reserve not included: never less
   // than what it has been charged and not refunded, whatever other threads do meanwhile.
   uint64_t Held(int device) const;
@@ -68,6 +77,10 @@ class MemoryLedger {
   // changed since the previous call (the process has not charged or refunded anything small in
   // between). Called periodically, so an idle process holds no reserve for long.
   void ReturnIdleReserve(int device);
+
+  // From now on every charge above zero bytes is refused: for a container whose region cannot
+  // be used, where each process counting alone could take the whole limit.
+  void RefuseAll() { refuse_all_.store(true, std::memory_order_release); }
 
   // Records `nanos` of GPU time this process used on `device` (read by `gpuslice inspect`).
   void AddBusy(int device, uint64_t nanos);
@@ -91,6 +104,13 @@ class MemoryLedger {
   // Gives back everything `slot` holds; false when a device's mutex cannot be had.
   // REQUIRES: the caller holds the ownership lock (see memory_ledger.cc).
   bool EmptySlot(core::region::ProcessSlot& slot);
+  // Makes `slot` (this process's) and the device's total agree with held_ again where another
+  // process wrote over them. REQUIRES: the caller holds `device`'s memory mutex.
+  void RepairFromHeld(core::region::ProcessSlot& slot, int device);
+  // Add to or take from held_, `slot` and the device's total; RemoveLocked takes no more than
+  // held_ and returns what it took. REQUIRES: the caller holds `device`'s memory mutex.
+  void AddLocked(core::region::ProcessSlot& slot, int device, uint64_t bytes);
+  uint64_t RemoveLocked(core::region::ProcessSlot& slot, int device, uint64_t bytes);
 
   // Charges or refunds past the reserve, under the device's mutex.
   bool ChargeLocked(int device, uint64_t bytes, bool refill);
@@ -101,15 +121,19 @@ class MemoryLedger {
   core::region::Region* const region_;
   const Options& options_;
   std::atomic<core::region::ProcessSlot*> slot_{nullptr};
+  pid_t slot_pid_ = 0;  // the PID slot_ was taken for; set before slot_ is published
   std::mutex attach_mutex_;
+  // This process's holdings per device, in its own memory; changed under the device's mutex.
+  std::atomic<uint64_t> held_[core::region::kMaxDevices] = {};
+  std::atomic<bool> refuse_all_{false};
 
-  // Per slice: charges up to chunk_ come from reserve_, which is part of the slot's used_bytes.
+  // Per slice: charges up to chunk_ come from reserve_, which is part of held_.
   struct alignas(64) Reserve {
     std::atomic<uint64_t> bytes{0};
     uint64_t seen_idle = 0;  // reserve at the last ReturnIdleReserve (its caller's alone)
   };
-  uint64_t chunk_[core::contract::kMaxVisibleGpus] = {};
-  Reserve reserve_[core::contract::kMaxVisibleGpus];
+  uint64_t chunk_[core::region::kMaxDevices] = {};
+  Reserve reserve_[core::region::kMaxDevices];
 };
 
 }  // namespace gpuslice::preload

@@ -20,11 +20,14 @@ Result<OpenedState> OpenStateFromEnvironment() {
                                       std::string(kSpecEnv) + " to create it, e.g. '2xH100-80GB')");
   }
   const char* spec_env = Get(kSpecEnv);
-  const std::string spec_text = spec_env == nullptr ? "" : spec_env;
+  return OpenOrCreateState(path, spec_env == nullptr ? "" : spec_env);
+}
+
+Result<OpenedState> OpenOrCreateState(const std::string& path, const std::string& spec_text) {
   auto parse = [&]() -> Result<SimSpec> {
     if (spec_text.empty()) {
-      return Status::FailedPrecondition("state file '" + std::string(path) +
-                                        "' does not exist yet and " + std::string(kSpecEnv) +
+      return Status::FailedPrecondition("state file '" + path + "' does not exist yet and " +
+                                        std::string(kSpecEnv) +
                                         " is not set: set it to a spec such as '2xH100-80GB,1xT4'");
     }
     Result<SimSpec> spec = ParseSpec(spec_text);
@@ -35,7 +38,7 @@ Result<OpenedState> OpenStateFromEnvironment() {
   if (!state.ok()) return state.status();
   OpenedState opened{std::move(*state), ""};
   if (!spec_text.empty() && spec_text != opened.state->spec_text()) {
-    opened.warning = "state file '" + std::string(path) + "' was created from spec '" +
+    opened.warning = "state file '" + path + "' was created from spec '" +
                      opened.state->spec_text() + "'; " + std::string(kSpecEnv) + "='" + spec_text +
                      "' is ignored (remove the file to start over)";
   }

@@ -36,6 +36,11 @@ struct OpenedState {
 // is missing or empty. Errors name the variable and value at fault.
 Result<OpenedState> OpenStateFromEnvironment();
 
+// Opens the state file at `path`, creating it from `spec_text` (a spec string or, where the
+// YAML reader is linked, a spec file) when it is missing or empty. The device plugin and
+// node-sim call it before they load the simulated NVML, which reads spec strings only.
+Result<OpenedState> OpenOrCreateState(const std::string& path, const std::string& spec_text);
+
 // The node indexes of the GPUs a process may use, in node order, given the value of
 // NVIDIA_VISIBLE_DEVICES (nullptr when unset). Unset, empty or "all": every GPU; "none" or
 // "void": none; else a comma-separated list of indexes and UUIDs, each of which must exist.

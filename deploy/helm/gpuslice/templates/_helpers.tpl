@@ -22,3 +22,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "gpuslice.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+
+{{/* The resource names the plugin advertises, as a JSON (and CEL) list. */}}
+{{- define "gpuslice.resourceNames" -}}
+{{- $names := list (.Values.config.defaultProfile.resourceName | default "nvidia.com/gpu") -}}
+{{- range .Values.config.profiles -}}
+{{- $names = append $names (.resourceName | default "nvidia.com/gpu") -}}
+{{- end -}}
+{{- $names | uniq | toJson -}}
+{{- end -}}

@@ -1,0 +1,259 @@
+#include "e2e/e2e_support.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace gpuslice::e2e {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+std::string TempPath(const std::string& tag) {
+  char pattern[] = "/tmp/gpuslice-e2e-XXXXXX";
+  const int fd = mkstemp(pattern);
+  if (fd >= 0) close(fd);
+  return std::string(pattern) + "-" + tag;
+}
+
+}  // namespace
+
+std::string CommandResult::Describe() const {
+  return "exit " + std::to_string(exit_code) + "\nstdout: " + out + "\nstderr: " + err;
+}
+
+std::string Quote(const std::string& argument) {
+  std::string quoted = "'";
+  for (char c : argument) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "'";
+}
+
+CommandResult Shell(const std::string& command, const std::string& input) {
+  const std::string in = TempPath("in"), out = TempPath("out"), err = TempPath("err");
+  std::ofstream(in) << input;
+  const std::string script = "eval \"$(" + Quote(kRepo + "/scripts/cluster.sh") + " env)\" && " +
+                             command + " <" + in + " >" + out + " 2>" + err;
+  const int status = system(("/bin/sh -c " + Quote(script)).c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = ReadFile(out);
+  result.err = ReadFile(err);
+  for (const std::string& path : {in, out, err}) unlink(path.c_str());
+  return result;
+}
+
+CommandResult Kubectl(const std::string& arguments, const std::string& input) {
+  return Shell("kubectl " + arguments, input);
+}
+
+nlohmann::json KubectlJson(const std::string& arguments) {
+  const CommandResult result = Kubectl(arguments + " -o json");
+  EXPECT_EQ(result.exit_code, 0) << "kubectl " << arguments << ": " << result.Describe();
+  if (result.exit_code != 0) return nlohmann::json::object();
+  try {
+    return nlohmann::json::parse(result.out);
+  } catch (const nlohmann::json::exception& e) {
+    ADD_FAILURE() << "kubectl " << arguments << " printed no JSON: " << e.what();
+    return nlohmann::json::object();
+  }
+}
+
+CommandResult Helm(const std::string& arguments) { return Shell("helm " + arguments); }
+
+bool WaitFor(std::chrono::seconds timeout, const std::function<bool(std::string* why)>& check,
+             std::string* last_why, std::chrono::milliseconds interval) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string why;
+  while (true) {
+    why.clear();
+    if (check(&why)) return true;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (last_why != nullptr) *last_why = why;
+      return false;
+    }
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+std::string NodeName() {
+  const CommandResult result = Kubectl("get nodes -o jsonpath='{.items[0].metadata.name}'");
+  return result.out;
+}
+
+int64_t Allocatable(const std::string& resource) {
+  const CommandResult result = Kubectl("get node " + Quote(NodeName()) + " -o json");
+  if (result.exit_code != 0) return -1;
+  try {
+    const nlohmann::json node = nlohmann::json::parse(result.out);
+    const nlohmann::json& allocatable = node["status"]["allocatable"];
+    if (!allocatable.contains(resource)) return 0;
+    return std::stoll(allocatable[resource].get<std::string>());
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+std::string DefaultValues() {
+  // Two simulated models, two profiles, two resource names; short recovery and cleanup delays
+  // so the suite's waits stay short.
+  return R"(simulate: "2xH100-80GB,1xA10G"
+logLevel: debug
+regionCleanup: {grace: 5s, confirmation: 5s, interval: 5s}
+config:
+  health:
+    recoveryWindow: 15s
+  profiles:
+  - name: h100-quarters
+    match: {models: ["*H100*"]}
+    slices: 4
+    resourceName: nvidia.com/gpu
+  - name: a10g-halves
+    match: {models: ["*A10G*"]}
+    slices: 2
+    resourceName: gpuslice.io/slice
+)";
+}
+
+std::map<std::string, int64_t> DefaultAllocatable() {
+  return {{"nvidia.com/gpu", 8}, {"gpuslice.io/slice", 2}};
+}
+
+void InstallChart(const std::string& values_yaml, const std::map<std::string, int64_t>& expected) {
+  const std::string values = TempPath("values.yaml");
+  std::ofstream(values) << values_yaml;
+  const CommandResult helm =
+      Helm("upgrade --install " + kRelease + " " + Quote(kRepo + "/deploy/helm/gpuslice") +
+           " --namespace " + kReleaseNamespace + " --create-namespace --wait --timeout 180s -f " +
+           values);
+  unlink(values.c_str());
+  ASSERT_EQ(helm.exit_code, 0) << helm.Describe();
+  // Helm's --wait counts a DaemonSet whose pods cannot start as ready during a rolling update.
+  const CommandResult rollout = Kubectl("-n " + kReleaseNamespace + " rollout status daemonset/" +
+                                        kRelease + " --timeout=180s");
+  ASSERT_EQ(rollout.exit_code, 0) << rollout.Describe()
+                                  << Kubectl("-n " + kReleaseNamespace + " describe pods").out;
+  std::string why;
+  const bool advertised = WaitFor(
+      std::chrono::seconds(90),
+      [&](std::string* seen) {
+        for (const auto& [resource, count] : expected) {
+          const int64_t now = Allocatable(resource);
+          if (now != count) {
+            *seen = resource + " allocatable is " + std::to_string(now) + ", expected " +
+                    std::to_string(count);
+            return false;
+          }
+        }
+        return true;
+      },
+      &why);
+  ASSERT_TRUE(advertised) << why;
+}
+
+std::string PluginPod() {
+  const CommandResult result =
+      Kubectl("-n " + kReleaseNamespace +
+              " get pods -l app.kubernetes.io/name=gpuslice --field-selector=status.phase=Running "
+              "-o jsonpath='{.items[0].metadata.name}'");
+  return result.exit_code == 0 ? result.out : "";
+}
+
+std::string ProbePod(const std::string& name, const std::string& resource, int count) {
+  return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
+         "\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: probe\n"
+         "    image: " +
+         kProbeImage +
+         "\n    imagePullPolicy: Never\n    args: [sleep]\n    resources:\n      limits:\n"
+         "        " +
+         resource + ": " + std::to_string(count) +
+         "\n  tolerations:\n  - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}\n";
+}
+
+void WaitRunning(const std::string& ns, const std::string& name, std::chrono::seconds timeout) {
+  std::string why;
+  const bool running = WaitFor(
+      timeout,
+      [&](std::string* seen) {
+        const CommandResult result =
+            Kubectl("-n " + ns + " get pod " + name + " -o jsonpath='{.status.phase}'");
+        *seen = "phase " + result.out;
+        return result.out == "Running";
+      },
+      &why);
+  if (!running) {
+    const CommandResult describe = Kubectl("-n " + ns + " describe pod " + name);
+    FAIL() << "pod " << ns << "/" << name << " is not Running after " << timeout.count() << " s ("
+           << why << ")\n"
+           << describe.out;
+  }
+}
+
+CommandResult Probe(const std::string& ns, const std::string& pod, const std::string& args) {
+  return Kubectl("-n " + ns + " exec " + pod + " -- cuda-probe " + args);
+}
+
+std::vector<nlohmann::json> JsonLines(const std::string& text) {
+  std::vector<nlohmann::json> documents;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    try {
+      documents.push_back(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception& e) {
+      ADD_FAILURE() << "not JSON: " << line << ": " << e.what();
+    }
+  }
+  return documents;
+}
+
+std::string PluginHttp(const std::string& path) {
+  const std::string pod = PluginPod();
+  if (pod.empty()) return "";
+  const CommandResult ip =
+      Kubectl("-n " + kReleaseNamespace + " get pod " + pod + " -o jsonpath='{.status.podIP}'");
+  const CommandResult body =
+      Shell("curl -fsS --max-time 10 " + Quote("http://" + ip.out + ":9410" + path));
+  EXPECT_EQ(body.exit_code, 0) << body.Describe();
+  return body.out;
+}
+
+TestNamespace::TestNamespace(const std::string& name) : name_(name) {
+  Kubectl("delete namespace " + name_ + " --wait=true --ignore-not-found --timeout=60s");
+  const CommandResult created = Kubectl("create namespace " + name_);
+  EXPECT_EQ(created.exit_code, 0) << created.Describe();
+}
+
+TestNamespace::~TestNamespace() {
+  Kubectl("delete namespace " + name_ + " --wait=true --timeout=90s");
+}
+
+void ClusterTest::SetUp() {
+  const std::string skip = ReadFile(kStateDir + "/skip");
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (ReadFile(kStateDir + "/setup-seconds").empty()) {
+    GTEST_SKIP() << "tests/e2e/setup.sh has not brought the cluster up: run the suite through "
+                    "ctest (`ctest -L e2e`), which runs it first as the e2e_cluster fixture";
+  }
+  const CommandResult status = Shell(Quote(kRepo + "/scripts/cluster.sh") + " status");
+  ASSERT_EQ(status.exit_code, 0) << "the e2e cluster is not up any more:\n"
+                                 << status.out << status.err;
+  InstallChart(DefaultValues(), DefaultAllocatable());
+}
+
+}  // namespace gpuslice::e2e

@@ -1,0 +1,97 @@
+// Driving the real cluster of scripts/cluster.sh from GoogleTest: kubectl and helm as the user
+// runs them, bounded waits, and the skip that tells why the cluster is not there.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace gpuslice::e2e {
+
+inline const std::string kRepo = GPUSLICE_SOURCE_DIR;
+inline const std::string kBinDir = GPUSLICE_BIN_DIR;
+// Where tests/e2e/setup.sh leaves its skip reason.
+inline const std::string kStateDir = GPUSLICE_E2E_STATE_DIR;
+inline const std::string kProbeImage = "localhost/gpuslice-cuda-probe:e2e";
+inline const std::string kRelease = "gpuslice";
+inline const std::string kReleaseNamespace = "gpuslice";
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+  std::string Describe() const;
+};
+
+// Runs `command` with /bin/sh, KUBECONFIG and PATH set for the cluster, `input` on stdin.
+CommandResult Shell(const std::string& command, const std::string& input = "");
+
+// Quotes one shell argument.
+std::string Quote(const std::string& argument);
+
+CommandResult Kubectl(const std::string& arguments, const std::string& input = "");
+// Runs kubectl and parses its `-o json` output; fails the test on error.
+nlohmann::json KubectlJson(const std::string& arguments);
+CommandResult Helm(const std::string& arguments);
+
+// Polls `check` every `interval` until it returns true or `timeout` passes. Returns whether it
+// did. `check` may set `*why` to say what it saw last, for the failure message.
+bool WaitFor(std::chrono::seconds timeout, const std::function<bool(std::string* why)>& check,
+             std::string* last_why = nullptr,
+             std::chrono::milliseconds interval = std::chrono::milliseconds(500));
+
+std::string NodeName();
+// The node's allocatable count of `resource`; 0 when absent.
+int64_t Allocatable(const std::string& resource);
+
+// Values of the chart every test starts from, and installs or upgrades the release to them
+// (`helm upgrade --install --wait`), waiting until the plugin advertises `expected`
+// (resource -> allocatable).
+void InstallChart(const std::string& values_yaml, const std::map<std::string, int64_t>& expected);
+std::string DefaultValues();
+std::map<std::string, int64_t> DefaultAllocatable();
+
+// The plugin's pod on the node (Running), or "" when there is none.
+std::string PluginPod();
+
+// A pod manifest asking for `count` of `resource`, running the probe's `sleep`, tolerating
+// the GPU taint.
+std::string ProbePod(const std::string& name, const std::string& resource, int count);
+
+// Waits for pod `name` in `ns` to be Running; fails the test with its status otherwise.
+void WaitRunning(const std::string& ns, const std::string& name,
+                 std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// Runs the probe in a pod: `kubectl exec ns/pod -- cuda-probe ARGS`.
+CommandResult Probe(const std::string& ns, const std::string& pod, const std::string& args);
+
+// One JSON document per line of `text`.
+std::vector<nlohmann::json> JsonLines(const std::string& text);
+
+// GET of the plugin pod's metrics port path, through the pod's IP on the node's bridge.
+std::string PluginHttp(const std::string& path);
+
+// A namespace that exists for one test and is deleted (with its pods) when it ends.
+class TestNamespace {
+ public:
+  explicit TestNamespace(const std::string& name);
+  ~TestNamespace();
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+};
+
+// Fixture of every e2e test: skips with setup.sh's reason when the cluster is not there, and
+// otherwise puts the release back to the default values.
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+};
+
+}  // namespace gpuslice::e2e
