@@ -192,8 +192,7 @@ void MemoryLedger::AddLocked(core::region::ProcessSlot& slot, int device, uint64
   held_[device].store(held, std::memory_order_relaxed);
   slot.used_bytes[device].store(held, std::memory_order_relaxed);
   std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
-  used.store(SaturatingAdd(used.load(std::memory_order_relaxed), bytes),
-             std::memory_order_relaxed);
+  used.store(SaturatingAdd(used.load(std::memory_order_relaxed), bytes), std::memory_order_relaxed);
 }
 
 uint64_t MemoryLedger::RemoveLocked(core::region::ProcessSlot& slot, int device, uint64_t bytes) {
