@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "sim/environment.h"
+
 extern char** environ;
 
 namespace {
@@ -137,12 +139,21 @@ int main(int argc, char** argv) {
   const std::string spec = directory + "/spec.yaml";
   std::ofstream(spec) << "version: v1\ngpus:\n  - model: A100-40GB\n    uuid: " << kUuid
                       << "\n    kernelDuration: 1ns\n    launchQueueDepth: 65536\n";
+  // The simulated driver libraries read spec strings only: the state file is made from the
+  // spec file first, as `gpuslice sim create` makes it.
+  const std::string state = directory + "/sim-state";
+  if (gpuslice::Result<gpuslice::sim::OpenedState> created =
+          gpuslice::sim::OpenOrCreateState(state, spec);
+      !created.ok()) {
+    std::fprintf(stderr, "preload_overhead: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
   const std::string region = directory + "/region";
   std::ofstream(region).close();
 
   const Environment plain = {{"PATH", "/usr/bin:/bin"},
                              {"LD_LIBRARY_PATH", GPUSLICE_SIM_DRIVER_DIR},
-                             {"GPUSLICE_SIM_STATE", directory + "/sim-state"},
+                             {"GPUSLICE_SIM_STATE", state},
                              {"GPUSLICE_SIM_SPEC", spec},
                              {"NVIDIA_VISIBLE_DEVICES", kUuid},
                              {"GPUSLICE_MEMORY_LIMIT_0", std::to_string(8ULL << 30)},
