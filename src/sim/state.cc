@@ -79,6 +79,8 @@ void Initialize(StateFile* file, const SimSpec& spec, std::string_view spec_text
     facts.shared_memory_per_block_optin = gpu.shared_memory_per_block_optin;
     facts.kernel_duration_ns = gpu.kernel_duration_ns;
     facts.context_memory_bytes = gpu.context_memory_bytes;
+    facts.module_memory_bytes = gpu.module_memory_bytes;
+    facts.kernel_local_memory_bytes = gpu.kernel_local_memory_bytes;
     facts.launch_queue_depth = gpu.launch_queue_depth;
     state.memory_lock.Init();
     state.timeline_lock.Init();

@@ -118,6 +118,8 @@ GpuSpec ReadFacts(const GpuFacts& facts) {
   gpu.shared_memory_per_block_optin = facts.shared_memory_per_block_optin;
   gpu.kernel_duration_ns = facts.kernel_duration_ns;
   gpu.context_memory_bytes = facts.context_memory_bytes;
+  gpu.module_memory_bytes = facts.module_memory_bytes;
+  gpu.kernel_local_memory_bytes = facts.kernel_local_memory_bytes;
   gpu.launch_queue_depth = facts.launch_queue_depth;
   return gpu;
 }
