@@ -37,8 +37,10 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& add
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();
   httplib::Server& server = *endpoint->server_;
-  server.Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& response) {
-    response.set_content(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
+  server.Get("/metrics", [&metrics, &manager](const httplib::Request&,
+                                              httplib::Response& response) {
+    response.set_content(metrics.Render() + manager.RenderContainerMetrics(),
+                         "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/healthz", [&manager](const httplib::Request&, httplib::Response& response) {
     nlohmann::json body = {{"status", "ok"}, {"resources", nlohmann::json::array()}};

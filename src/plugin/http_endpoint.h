@@ -1,4 +1,5 @@
-// The plugin's HTTP endpoint: /metrics (Prometheus text format) and /healthz.
+// The plugin's HTTP endpoint: /metrics (Prometheus text format: the plugin's own metrics and
+// the per-container series) and /healthz.
 #pragma once
 
 #include <functional>

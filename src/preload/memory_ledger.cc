@@ -37,6 +37,21 @@ int LaidOutMutexKind() {
 uint64_t SaturatingSub(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
+// Adds without wrapping: a request of nearly 2^64 bytes must not turn a counter back.
+void SaturatingAdd(std::atomic<uint64_t>& counter, uint64_t value) {
+  uint64_t current = counter.load(std::memory_order_relaxed);
+  uint64_t next;
+  do {
+    next = value > UINT64_MAX - current ? UINT64_MAX : current + value;
+  } while (!counter.compare_exchange_weak(current, next, std::memory_order_relaxed));
+}
+
+// Raises `peak` to `value`; the caller holds the device's memory mutex, so no one else writes
+// it meanwhile (a process of the container writing over it only spoils its own figures).
+void RaisePeak(std::atomic<uint64_t>& peak, uint64_t value) {
+  if (value > peak.load(std::memory_order_relaxed)) peak.store(value, std::memory_order_relaxed);
+}
+
 // How long a charge waits for a device's mutex. Holders keep it for a few loads and stores;
 // a lock word another process wrote (naming a thread that never unlocks) must not hang the
 // container's allocations forever, so past this the charge is refused.
@@ -169,6 +184,11 @@ void MemoryLedger::RepairFromHeld(ProcessSlot& slot, int device) {
   }
 }
 
+core::region::SlotCounters* MemoryLedger::CountersOf(const ProcessSlot* slot) const {
+  if (slot == nullptr) return nullptr;
+  return &region_->slot_counters[slot - region_->slots];
+}
+
 bool MemoryLedger::Charge(int device, uint64_t bytes) {
   if (bytes == 0) return true;
   if (bytes <= chunk_[device] && !refuse_all_.load(std::memory_order_acquire)) {
@@ -184,6 +204,14 @@ bool MemoryLedger::Charge(int device, uint64_t bytes) {
     if (ChargeLocked(device, bytes, bytes <= chunk_[device])) return true;
     if (ReclaimDead() == 0) break;
   }
+  // Each refused charge fails the allocation (or context) that asked for it.
+  core::region::Counters& counters = region_->counters[device];
+  counters.refused_allocations.fetch_add(1, std::memory_order_relaxed);
+  SaturatingAdd(counters.refused_bytes, bytes);
+  if (core::region::SlotCounters* own = CountersOf(slot_.load(std::memory_order_acquire))) {
+    own->refused_allocations[device].fetch_add(1, std::memory_order_relaxed);
+    SaturatingAdd(own->refused_bytes[device], bytes);
+  }
   return false;
 }
 
@@ -192,7 +220,11 @@ void MemoryLedger::AddLocked(core::region::ProcessSlot& slot, int device, uint64
   held_[device].store(held, std::memory_order_relaxed);
   slot.used_bytes[device].store(held, std::memory_order_relaxed);
   std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
-  used.store(SaturatingAdd(used.load(std::memory_order_relaxed), bytes), std::memory_order_relaxed);
+  const uint64_t container_used = SaturatingAdd(used.load(std::memory_order_relaxed), bytes);
+  used.store(container_used, std::memory_order_relaxed);
+  // Peaks include a process's reserve of small charges, as the limit does.
+  RaisePeak(region_->counters[device].peak_bytes, container_used);
+  RaisePeak(CountersOf(&slot)->peak_bytes[device], held);
 }
 
 uint64_t MemoryLedger::RemoveLocked(core::region::ProcessSlot& slot, int device, uint64_t bytes) {
@@ -321,9 +353,25 @@ void MemoryLedger::AddBusy(int device, uint64_t nanos) {
   if (ProcessSlot* slot = Slot()) slot->busy_ns[device].fetch_add(nanos, std::memory_order_relaxed);
 }
 
+void MemoryLedger::AddThrottled(int device, uint64_t nanos) {
+  core::region::Counters& counters = region_->counters[device];
+  counters.throttled_launches.fetch_add(1, std::memory_order_relaxed);
+  SaturatingAdd(counters.throttled_ns, nanos);
+  if (core::region::SlotCounters* own = CountersOf(Slot())) {
+    own->throttled_launches[device].fetch_add(1, std::memory_order_relaxed);
+    SaturatingAdd(own->throttled_ns[device], nanos);
+  }
+}
+
 bool MemoryLedger::EmptySlot(ProcessSlot& slot) {
+  core::region::SlotCounters& counters = *CountersOf(&slot);
   for (int device = 0; device < core::region::kMaxDevices; ++device) {
     slot.busy_ns[device].store(0, std::memory_order_relaxed);
+    counters.peak_bytes[device].store(0, std::memory_order_relaxed);
+    counters.refused_allocations[device].store(0, std::memory_order_relaxed);
+    counters.refused_bytes[device].store(0, std::memory_order_relaxed);
+    counters.throttled_launches[device].store(0, std::memory_order_relaxed);
+    counters.throttled_ns[device].store(0, std::memory_order_relaxed);
     if (slot.used_bytes[device].load(std::memory_order_relaxed) == 0) continue;
     std::optional<DeviceLock> lock;
     if (device != kOwnershipDevice) {

@@ -51,8 +51,9 @@ class MemoryLedger {
   Status Attach();
 
   // Adds `bytes` on slice `device` to this process when the container stays within the
-  // slice's limit, returning true; otherwise changes nothing and returns false. Before
-  // refusing, reclaims the memory of the container's dead processes and tries again.
+  // slice's limit, returning true and raising the peaks; otherwise counts a refusal and
+  // returns false. Before refusing, reclaims the memory of the container's dead processes and
+  // tries again.
   // REQUIRES: 0 <= device < core::region::kMaxDevices.
   bool Charge(int device, uint64_t bytes);
 
@@ -85,6 +86,9 @@ class MemoryLedger {
   // Records `nanos` of GPU time this process used on `device`.
   void AddBusy(int device, uint64_t nanos);
 
+  // Records one launch on `device` that waited `nanos` at the compute gate (region counters).
+  void AddThrottled(int device, uint64_t nanos);
+
   // Frees the slots of the container's processes known to have ended, giving their memory
   // back; a process /proc cannot tell about counts as running. Returns how many were freed.
   int ReclaimDead();
@@ -94,6 +98,8 @@ class MemoryLedger {
 
  private:
   core::region::ProcessSlot* Slot();
+  // The counters of `slot`'s process; nullptr for a null slot.
+  core::region::SlotCounters* CountersOf(const core::region::ProcessSlot* slot) const;
   // The slot this PID still holds, emptied and made this process's; nullptr when none.
   core::region::ProcessSlot* TakeOverSlotOfThisPid(pid_t self, uint64_t start_time);
   // A free slot made this process's; nullptr when none is free.

@@ -431,7 +431,9 @@ void Runtime::WaitToLaunch(CUstream stream) {
   StartWatcher();
   const int slice = SliceOfStream(stream);
   if (slice < 0 || !throttle_->Enforced(slice) || throttle_->HasCredit(slice)) return;
-  throttle_->WaitForCredit(slice);
+  // Counted only here, where the launch waits: a launch with credit stays one load.
+  const uint64_t waited = throttle_->WaitForCredit(slice);
+  ledger().AddThrottled(slice, waited);
 }
 
 void Runtime::StartWatcherThread() {

@@ -95,6 +95,66 @@ TEST(MemoryLedger, NeverOverflowsOrRefundsMoreThanHeld) {
   EXPECT_EQ(ledger.Used(0), 0u);
 }
 
+TEST(MemoryLedger, CountsPeaksAndRefusalsPerContainerAndProcess) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region& region = *mapping->region();
+  MemoryLedger ledger(&region, options);
+  ASSERT_TRUE(ledger.Charge(0, 600));
+  ledger.Refund(0, 500);
+  ASSERT_TRUE(ledger.Charge(0, 300));
+  EXPECT_FALSE(ledger.Charge(0, 700));
+  EXPECT_FALSE(ledger.Charge(0, UINT64_MAX));
+  EXPECT_EQ(region.counters[0].peak_bytes.load(), 600u);
+  EXPECT_EQ(region.counters[0].refused_allocations.load(), 2u);
+  EXPECT_EQ(region.counters[0].refused_bytes.load(), UINT64_MAX);  // saturates, never wraps
+  EXPECT_EQ(region.counters[1].refused_allocations.load(), 0u);
+
+  const int index = [&] {
+    for (int i = 0; i < core::region::kMaxProcesses; ++i) {
+      if (region.slots[i].pid.load() == getpid()) return i;
+    }
+    return -1;
+  }();
+  ASSERT_GE(index, 0);
+  const core::region::SlotCounters& own = region.slot_counters[index];
+  EXPECT_EQ(own.peak_bytes[0].load(), 600u);
+  EXPECT_EQ(own.refused_allocations[0].load(), 2u);
+
+  ledger.AddThrottled(1, 250);
+  ledger.AddThrottled(1, 50);
+  EXPECT_EQ(region.counters[1].throttled_launches.load(), 2u);
+  EXPECT_EQ(region.counters[1].throttled_ns.load(), 300u);
+  EXPECT_EQ(own.throttled_ns[1].load(), 300u);
+}
+
+TEST(MemoryLedger, ADeadProcessLeavesTheContainerCountersButNotItsSlot) {
+  Options options = TwoSlices();
+  RegionFile file;
+  const pid_t child = Spawn([&] {
+    auto mapping = internal::RegionMapping::MapShared(file.path());
+    if (!mapping.ok()) return 10;
+    MemoryLedger ledger(mapping->region(), options);
+    if (!ledger.Charge(0, 800) || ledger.Charge(0, 800)) return 11;
+    return 0;
+  });
+  ASSERT_EQ(ExitCode(child), 0);
+  auto mapping = internal::RegionMapping::MapShared(file.path());
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region& region = *mapping->region();
+  MemoryLedger ledger(&region, options);
+  EXPECT_EQ(ledger.ReclaimDead(), 1);
+  EXPECT_EQ(ledger.Used(0), 0u);
+  EXPECT_EQ(region.counters[0].peak_bytes.load(), 800u);
+  EXPECT_EQ(region.counters[0].refused_allocations.load(), 1u);
+  EXPECT_EQ(region.counters[0].refused_bytes.load(), 800u);
+  for (const core::region::SlotCounters& slot : region.slot_counters) {
+    EXPECT_EQ(slot.peak_bytes[0].load(), 0u);
+    EXPECT_EQ(slot.refused_allocations[0].load(), 0u);
+  }
+}
+
 TEST(MemoryLedger, ProcessesOfAContainerShareTheLimit) {
   RegionFile file;
   Options options = TwoSlices();
