@@ -35,6 +35,11 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kRandomCases = 300;
+// Cases with every workload's replicas times 10: tens of NodeClaims, where Karpenter's sort of
+// its NodeClaims is no longer an insertion sort.
+constexpr int kLargeCases = 40;
+constexpr int kLargeScale = 10;
+constexpr int kLargeFirstSeed = 1001;
 constexpr const char* kScenarios[] = {"whole", "sliced"};
 
 std::string Slurp(const std::string& path) {
@@ -223,6 +228,9 @@ class KarpenterAgreement : public ::testing::Test {
     }
   }
 
+  // Seeded random cases written under the test's directory, with render's overlays.
+  std::vector<Case> RandomCases(int first_seed, int count, int scale);
+
   // Runs plan on every case, and the oracle on all of them in as many processes as there are
   // CPUs.
   void Solve(std::vector<Case>* cases) {
@@ -368,10 +376,25 @@ TEST_F(KarpenterAgreement, SeedP3CaseProvisionsAsKarpenterDoes) {
 }
 
 TEST_F(KarpenterAgreement, RandomCasesProvisionAsKarpenterDoes) {
+  std::vector<Case> cases = RandomCases(1, kRandomCases, 1);
+  Solve(&cases);
+  Report("random cases (seeds 1-" + std::to_string(kRandomCases) + ")", Compare(cases));
+}
+
+TEST_F(KarpenterAgreement, LargeRandomCasesProvisionAsKarpenterDoes) {
+  std::vector<Case> cases = RandomCases(kLargeFirstSeed, kLargeCases, kLargeScale);
+  Solve(&cases);
+  Report("large random cases (seeds " + std::to_string(kLargeFirstSeed) + "-" +
+             std::to_string(kLargeFirstSeed + kLargeCases - 1) + ", replicas x" +
+             std::to_string(kLargeScale) + ")",
+         Compare(cases));
+}
+
+std::vector<Case> KarpenterAgreement::RandomCases(int first_seed, int count, int scale) {
   std::vector<Case> cases;
   std::vector<Job> renders;
-  for (int seed = 1; seed <= kRandomCases; ++seed) {
-    const plan::testing::RandomCase generated = plan::testing::GenerateRandomCase(seed);
+  for (int seed = first_seed; seed < first_seed + count; ++seed) {
+    const plan::testing::RandomCase generated = plan::testing::GenerateRandomCase(seed, scale);
     const std::string name = "random-" + std::to_string(seed);
     const std::string dir = dir_.Sub(name);
     Write(dir + "/nodepools.yaml", generated.node_pools_yaml);
@@ -382,8 +405,7 @@ TEST_F(KarpenterAgreement, RandomCasesProvisionAsKarpenterDoes) {
                                                 RenderedOverlays(dir)});
   }
   RunOrFail(&renders);
-  Solve(&cases);
-  Report("random cases (seeds 1-" + std::to_string(kRandomCases) + ")", Compare(cases));
+  return cases;
 }
 
 }  // namespace

@@ -207,7 +207,7 @@ std::string Annotations(Dice& dice) {
 
 }  // namespace
 
-RandomCase GenerateRandomCase(uint64_t seed) {
+RandomCase GenerateRandomCase(uint64_t seed, int scale) {
   Dice dice(seed);
   RandomCase out;
   std::vector<Pool> pools;
@@ -224,7 +224,8 @@ RandomCase GenerateRandomCase(uint64_t seed) {
     const std::string annotations = Annotations(dice);
     out.workloads_yaml +=
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app-" + std::to_string(d) +
-        "}\nspec:\n  replicas: " + std::to_string(1 + dice.Below(8)) + "\n  template:\n";
+        "}\nspec:\n  replicas: " + std::to_string(scale * (1 + static_cast<int>(dice.Below(8)))) +
+                          "\n  template:\n";
     if (!annotations.empty()) out.workloads_yaml += "    metadata: " + annotations + "\n";
     out.workloads_yaml += "    spec:\n" + PodSpec(dice, pools, "      ") + "---\n";
   }

@@ -19,6 +19,7 @@ struct RandomCase {
   std::vector<std::string> render_flags;
 };
 
-RandomCase GenerateRandomCase(uint64_t seed);
+// `scale` multiplies every workload's replicas: at 10 a case launches tens of NodeClaims.
+RandomCase GenerateRandomCase(uint64_t seed, int scale = 1);
 
 }  // namespace gpuslice::plan::testing
