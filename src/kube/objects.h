@@ -73,6 +73,13 @@ struct NodeSelectorRequirement {
 // All requirements of a term must hold (AND).
 using NodeSelectorTerm = std::vector<NodeSelectorRequirement>;
 
+// A preferredDuringSchedulingIgnoredDuringExecution term: kube-scheduler scores it; Karpenter
+// treats the heaviest as required until the pod fits nowhere with it.
+struct PreferredSchedulingTerm {
+  int weight = 1;  // 1-100
+  NodeSelectorTerm preference;
+};
+
 // What scheduling and the kubelet use of a pod spec.
 struct PodSpec {
   std::vector<Container> init_containers;
@@ -80,6 +87,7 @@ struct PodSpec {
   Labels node_selector;
   // requiredDuringSchedulingIgnoredDuringExecution terms; a node must match one of them (OR).
   std::vector<NodeSelectorTerm> required_node_affinity;
+  std::vector<PreferredSchedulingTerm> preferred_node_affinity;  // in the order written
   std::vector<Toleration> tolerations;
   ResourceList overhead;  // spec.overhead (RuntimeClass pod overhead)
   // Constraints gpuslice does not model (pod (anti-)affinity, topology spread), named for

@@ -221,6 +221,10 @@ spec:
           - {key: kubernetes.io/arch, operator: In, values: [amd64]}
         - matchExpressions:
           - {key: node.kubernetes.io/instance-type, operator: DoesNotExist}
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 20
+        preference:
+          matchExpressions: [{key: karpenter.k8s.aws/instance-family, operator: In, values: [g6]}]
     podAntiAffinity:
       preferredDuringSchedulingIgnoredDuringExecution: []
   initContainers:
@@ -240,6 +244,10 @@ spec:
   EXPECT_EQ(spec.required_node_affinity[0][0].op, SelectorOperator::kGt);
   EXPECT_THAT(spec.required_node_affinity[0][0].values, ElementsAre("1"));
   EXPECT_EQ(spec.required_node_affinity[1][0].op, SelectorOperator::kDoesNotExist);
+  ASSERT_EQ(spec.preferred_node_affinity.size(), 1u);
+  EXPECT_EQ(spec.preferred_node_affinity[0].weight, 20);
+  ASSERT_EQ(spec.preferred_node_affinity[0].preference.size(), 1u);
+  EXPECT_THAT(spec.preferred_node_affinity[0].preference[0].values, ElementsAre("g6"));
   ASSERT_EQ(spec.init_containers.size(), 2u);
   EXPECT_FALSE(spec.init_containers[0].sidecar);
   EXPECT_TRUE(spec.init_containers[1].sidecar);
@@ -268,6 +276,7 @@ spec:
       - {key: karpenter.k8s.aws/instance-generation, operator: Gt, values: ["2"]}
       - {key: karpenter.sh/capacity-type, operator: NotIn, values: [spot]}
       - {key: topology.kubernetes.io/zone, operator: Exists}
+      - {key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["8"]}
       taints:
       - key: nvidia.com/gpu
         value: "true"
@@ -281,11 +290,12 @@ spec:
   EXPECT_EQ(pool.weight, 10);
   EXPECT_EQ(pool.limits.at("nvidia.com/gpu").text(), "16");
   EXPECT_EQ(pool.template_labels.at("team"), "ml");
-  ASSERT_EQ(pool.requirements.size(), 4u);
+  ASSERT_EQ(pool.requirements.size(), 5u);
   EXPECT_EQ(pool.requirements[0].op, SelectorOperator::kIn);
   EXPECT_EQ(pool.requirements[1].op, SelectorOperator::kGt);
   EXPECT_EQ(pool.requirements[2].op, SelectorOperator::kNotIn);
   EXPECT_EQ(pool.requirements[3].op, SelectorOperator::kExists);
+  EXPECT_EQ(pool.requirements[4].op, SelectorOperator::kGte);  // Karpenter v1.15's CRD takes it
   ASSERT_EQ(pool.taints.size(), 1u);
   EXPECT_EQ(TaintToString(pool.taints[0]), "nvidia.com/gpu=true:NoSchedule");
   ASSERT_EQ(pool.startup_taints.size(), 1u);
@@ -400,10 +410,20 @@ TEST(ParseManifests, NamesFileDocumentFieldAndValueOfMalformedObjects) {
        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: gpu}\nspec:\n  template:\n"
        "    spec:\n      taints: [{key: nvidia.com/gpu, effect: NoPods}]\n",
        "spec.template.spec.taints[0].effect: \"NoPods\" is not a taint effect"},
+      {"preferred term without weight",
+       "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c}]\n"
+       "  affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
+       "[{preference: {matchExpressions: []}}]}}\n",
+       "preferredDuringSchedulingIgnoredDuringExecution[0].weight: is required"},
+      {"preferred weight out of range",
+       "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c}]\n"
+       "  affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
+       "[{weight: 0, preference: {}}]}}\n",
+       "weight: \"0\" is out of range [1, 100]"},
       {"bad requirement operator",
        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: gpu}\nspec:\n  template:\n"
-       "    spec:\n      requirements: [{key: a, operator: Gte, values: [\"1\"]}]\n",
-       "spec.template.spec.requirements[0].operator: \"Gte\" is not a supported operator"},
+       "    spec:\n      requirements: [{key: a, operator: Matches, values: [\"1\"]}]\n",
+       "spec.template.spec.requirements[0].operator: \"Matches\" is not a supported operator"},
       {"gt without integer",
        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: gpu}\nspec:\n  template:\n"
        "    spec:\n      requirements: [{key: a, operator: Gt, values: [x]}]\n",
