@@ -190,6 +190,22 @@ core::region::SlotCounters* MemoryLedger::CountersOf(const ProcessSlot* slot) co
 }
 
 bool MemoryLedger::Charge(int device, uint64_t bytes) {
+  if (TryCharge(device, bytes)) return true;
+  CountRefusal(device, bytes);
+  return false;
+}
+
+void MemoryLedger::CountRefusal(int device, uint64_t bytes) {
+  core::region::Counters& counters = region_->counters[device];
+  counters.refused_allocations.fetch_add(1, std::memory_order_relaxed);
+  SaturatingAdd(counters.refused_bytes, bytes);
+  if (core::region::SlotCounters* own = CountersOf(slot_.load(std::memory_order_acquire))) {
+    own->refused_allocations[device].fetch_add(1, std::memory_order_relaxed);
+    SaturatingAdd(own->refused_bytes[device], bytes);
+  }
+}
+
+bool MemoryLedger::TryCharge(int device, uint64_t bytes) {
   if (bytes == 0) return true;
   if (bytes <= chunk_[device] && !refuse_all_.load(std::memory_order_acquire)) {
     std::atomic<uint64_t>& reserve = reserve_[device].bytes;
@@ -203,14 +219,6 @@ bool MemoryLedger::Charge(int device, uint64_t bytes) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (ChargeLocked(device, bytes, bytes <= chunk_[device])) return true;
     if (ReclaimDead() == 0) break;
-  }
-  // Each refused charge fails the allocation (or context) that asked for it.
-  core::region::Counters& counters = region_->counters[device];
-  counters.refused_allocations.fetch_add(1, std::memory_order_relaxed);
-  SaturatingAdd(counters.refused_bytes, bytes);
-  if (core::region::SlotCounters* own = CountersOf(slot_.load(std::memory_order_acquire))) {
-    own->refused_allocations[device].fetch_add(1, std::memory_order_relaxed);
-    SaturatingAdd(own->refused_bytes[device], bytes);
   }
   return false;
 }

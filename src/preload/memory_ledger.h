@@ -56,6 +56,11 @@ class MemoryLedger {
   // tries again.
   // REQUIRES: 0 <= device < core::region::kMaxDevices.
   bool Charge(int device, uint64_t bytes);
+  // Charge without counting a refusal, for a caller that tries again before it refuses;
+  // it calls CountRefusal once when it gives up.
+  bool TryCharge(int device, uint64_t bytes);
+  // Counts one refused allocation of `bytes` on slice `device`.
+  void CountRefusal(int device, uint64_t bytes);
 
   // Adds `bytes` the driver already holds for this process (memory it took on its own): always,
   // even past the limit, which then refuses further charges until enough is given back.

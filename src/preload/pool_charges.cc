@@ -23,7 +23,7 @@ std::optional<PoolCharges::Usage> PoolCharges::Query(CUmemoryPool pool) {
 
 bool PoolCharges::Charge(Runtime& runtime, Pool& pool, uint64_t bytes) {
   if (bytes == 0) return true;
-  if (!runtime.ledger().Charge(pool.slice, bytes)) return false;
+  if (!runtime.ledger().TryCharge(pool.slice, bytes)) return false;
   pool.charged += bytes;
   return true;
 }
@@ -82,6 +82,7 @@ std::optional<CUresult> PoolCharges::Allocate(Runtime& runtime, int slice, CUmem
   if (trim != nullptr) trim(pool, charges.charged);
   // What the trim could not release is the driver's, and charged as such.
   if (const std::optional<Usage> trimmed = Query(pool)) Settle(runtime, charges, trimmed->reserved);
+  runtime.ledger().CountRefusal(charges.slice, bytes);
   return CUDA_ERROR_OUT_OF_MEMORY;
 }
 
@@ -110,9 +111,11 @@ bool PoolCharges::PrechargeGrowth(Runtime& runtime, CUmemoryPool pool, Pool& cha
   // What the trim could not release (blocks whose free a stream has not reached) may still
   // serve it: charge only what the pool lacks, and undo the allocation should the driver grow
   // the pool by more (Allocate).
-  if (!usage) return false;
-  const uint64_t cached = usage->reserved > usage->used ? usage->reserved - usage->used : 0;
-  return Charge(runtime, charges, bytes > cached ? bytes - cached : 0);
+  const uint64_t cached =
+      usage && usage->reserved > usage->used ? usage->reserved - usage->used : 0;
+  if (usage && Charge(runtime, charges, bytes > cached ? bytes - cached : 0)) return true;
+  ledger.CountRefusal(charges.slice, bytes);
+  return false;
 }
 
 void PoolCharges::Remember(CUdeviceptr dptr, CUmemoryPool pool, uint64_t bytes) {

@@ -138,6 +138,10 @@ class SimState {
   internal::StateFile* file() const { return file_; }
   // Reclaims slot `slot`, whose owner is known to be dead and whose lock the caller holds.
   void ReclaimSlot(int slot);
+  // With GPU `index`'s memory lock just taken from an owner that died holding it: the owner
+  // may have changed its slot and not the total (or the reverse), so whoever takes the lock
+  // first counts the total again from the slots.
+  void RecountMemoryLocked(int index);
 
  private:
   SimState(std::string path, internal::StateFile* file, int probe_fd);

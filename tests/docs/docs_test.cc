@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -72,14 +71,23 @@ std::set<std::string> Anchors(const fs::path& markdown) {
   return anchors;
 }
 
+// The targets of the line's Markdown links: what "](" opens and ")" closes, without spaces.
+std::vector<std::string> LinkTargets(const std::string& line) {
+  std::vector<std::string> targets;
+  for (size_t open = line.find("]("); open != std::string::npos; open = line.find("](", open + 2)) {
+    const size_t close = line.find(')', open + 2);
+    if (close == std::string::npos) break;
+    const std::string target = line.substr(open + 2, close - open - 2);
+    if (!target.empty() && target.find(' ') == std::string::npos) targets.push_back(target);
+  }
+  return targets;
+}
+
 TEST(Docs, EveryRelativeLinkAndAnchorResolves) {
-  const std::regex link(R"(\]\(([^)\s]+)\))");
   int checked = 0;
   for (const fs::path& file : MarkdownFiles()) {
     for (const std::string& line : ProseLines(Slurp(file))) {
-      for (auto it = std::sregex_iterator(line.begin(), line.end(), link); it != std::sregex_iterator();
-           ++it) {
-        const std::string target = (*it)[1];
+      for (const std::string& target : LinkTargets(line)) {
         if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) continue;
         const size_t hash = target.find('#');
         const std::string path_part = target.substr(0, hash);
@@ -111,8 +119,14 @@ TEST(Docs, EveryReadmeCommandNamesWhatTheBuildOrRepositoryHas) {
     }
     if (!shell) continue;
     // Each step of a line: split at && and take the program of each.
-    std::istringstream steps(std::regex_replace(line, std::regex("&&"), "\n"));
-    for (std::string step; std::getline(steps, step);) {
+    std::vector<std::string> steps;
+    for (size_t start = 0;;) {
+      const size_t and_then = line.find("&&", start);
+      steps.push_back(line.substr(start, and_then == std::string::npos ? std::string::npos : and_then - start));
+      if (and_then == std::string::npos) break;
+      start = and_then + 2;
+    }
+    for (const std::string& step : steps) {
       std::istringstream words(step);
       std::string program;
       words >> program;

@@ -25,7 +25,7 @@ CUresult CallDriver(Args... args) {
 // driver reports (pools give memory back at synchronizations the library does not see, driver
 // overhead may have gone) and tries again.
 inline bool ChargeReconciled(Runtime& runtime, int slice, uint64_t bytes) {
-  if (runtime.ledger().Charge(slice, bytes)) return true;
+  if (runtime.ledger().TryCharge(slice, bytes)) return true;
   runtime.Reconcile(slice);
   return runtime.ledger().Charge(slice, bytes);
 }

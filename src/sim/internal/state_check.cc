@@ -55,8 +55,13 @@ std::string LockFreeProblem(const StateFile& file, std::chrono::nanoseconds lock
     const std::string name = "process slot " + std::to_string(s) + ": ";
     if (state > kSlotExited) return name + "state " + std::to_string(state);
     if (state == kSlotFree) continue;
-    // Slots are claimed in order: none past the high-water mark is ever used.
-    if (static_cast<uint32_t>(s) >= in_use) return name + "in use past the slots ever claimed";
+    // Slots are claimed in order: none past the high-water mark is ever used. The mark only
+    // grows, and a process registering meanwhile raises it before it marks its slot in use,
+    // so it is read again before judging.
+    if (static_cast<uint32_t>(s) >= in_use &&
+        static_cast<uint32_t>(s) >= file.slots_in_use.load(std::memory_order_acquire)) {
+      return name + "in use past the slots ever claimed";
+    }
     if (slot.pid.load(std::memory_order_relaxed) <= 0) {
       return name + "PID " + std::to_string(slot.pid.load(std::memory_order_relaxed));
     }
