@@ -290,8 +290,12 @@ Status ForEachYamlDocument(std::string_view text, std::string_view file_name,
       std::vector<YAML::Node> nodes =
           YAML::LoadAll(owned.substr(document.begin, document.end - document.begin));
       if (nodes.size() > 1) {
-        return Status::Internal(std::string(file_name) + ": document " + std::to_string(i + 1) +
-                                " did not split from the stream");
+        // The stream's parser saw one document here, the document's own text reads as more
+        // (stray bytes after a flow collection do that): refused rather than guessed at.
+        return Status::InvalidArgument(
+            std::string(file_name) + ":" + std::to_string(document.first_line + 1) +
+            ": document " + std::to_string(i + 1) +
+            " reads as several documents on its own; separate documents with '---' lines");
       }
       if (!nodes.empty()) parsed.node = nodes.front();
     } catch (const YAML::Exception& e) {

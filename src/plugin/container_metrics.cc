@@ -13,6 +13,7 @@
 
 #include "core/contract.h"
 #include "io/file.h"
+#include "plugin/metrics.h"
 
 namespace gpuslice::plugin {
 namespace {
@@ -81,31 +82,17 @@ std::vector<std::string> Sorted(std::vector<std::string> ids) {
   return ids;
 }
 
-void AppendEscaped(std::string& out, std::string_view value) {
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-}
-
 std::string LabelsOf(const ContainerGpuUsage& gpu) {
   std::string labels = "{namespace=\"";
-  AppendEscaped(labels, gpu.namespace_name);
+  AppendEscapedLabelValue(labels, gpu.namespace_name);
   labels += "\",pod=\"";
-  AppendEscaped(labels, gpu.pod);
+  AppendEscapedLabelValue(labels, gpu.pod);
   labels += "\",container=\"";
-  AppendEscaped(labels, gpu.container);
+  AppendEscapedLabelValue(labels, gpu.container);
   labels += "\",gpu=\"";
-  AppendEscaped(labels, gpu.gpu_uuid);
+  AppendEscapedLabelValue(labels, gpu.gpu_uuid);
   labels += "\",resource=\"";
-  AppendEscaped(labels, gpu.resource);
+  AppendEscapedLabelValue(labels, gpu.resource);
   labels += "\"}";
   return labels;
 }
