@@ -77,6 +77,7 @@ void Initialize(StateFile* file, const SimSpec& spec, std::string_view spec_text
     facts.kernel_duration_ns = gpu.kernel_duration_ns;
     facts.context_memory_bytes = gpu.context_memory_bytes;
     facts.launch_queue_depth = gpu.launch_queue_depth;
+    facts.mig_mode = gpu.mig_mode ? 1 : 0;
     state.memory_lock.Init();
     state.timeline_lock.Init();
     state.event_lock.Init();
@@ -188,6 +189,7 @@ void SimState::LoadFacts() {
     gpu.kernel_duration_ns = facts.kernel_duration_ns;
     gpu.context_memory_bytes = facts.context_memory_bytes;
     gpu.launch_queue_depth = facts.launch_queue_depth;
+    gpu.mig_mode = facts.mig_mode != 0;
     gpus_.push_back(std::move(gpu));
   }
 }

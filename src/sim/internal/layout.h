@@ -55,7 +55,7 @@ struct GpuFacts {
   uint64_t kernel_duration_ns;
   uint64_t context_memory_bytes;
   uint32_t launch_queue_depth;
-  uint32_t reserved;
+  uint32_t mig_mode;  // 0 or 1; files written before it existed hold 0 here
 };
 
 struct XidRecord {
