@@ -8,7 +8,7 @@ namespace gpuslice::plugin {
 
 Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& address,
                                                           const MetricsRegistry& metrics,
-                                                          const PluginManager& manager) {
+                                                          ResourcesProvider resources) {
   const size_t colon = address.rfind(':');
   int port = -1;
   if (colon != std::string::npos) {
@@ -30,9 +30,12 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& add
   server.Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& response) {
     response.set_content(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  server.Get("/healthz", [&manager](const httplib::Request&, httplib::Response& response) {
-    nlohmann::json body = {{"status", "ok"}, {"resources", nlohmann::json::array()}};
-    for (const ResourceStatus& resource : manager.Resources()) {
+  server.Get("/healthz", [resources = std::move(resources)](const httplib::Request&,
+                                                            httplib::Response& response) {
+    const std::optional<std::vector<ResourceStatus>> served = resources();
+    nlohmann::json body = {{"status", served ? "ok" : "waiting for the NVIDIA driver"},
+                           {"resources", nlohmann::json::array()}};
+    for (const ResourceStatus& resource : served.value_or(std::vector<ResourceStatus>{})) {
       body["resources"].push_back({{"resource", resource.resource},
                                    {"socket", resource.socket_path},
                                    {"serving", resource.serving},

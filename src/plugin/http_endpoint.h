@@ -3,8 +3,10 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "plugin/metrics.h"
@@ -16,14 +18,18 @@ class Server;
 
 namespace gpuslice::plugin {
 
+// What /healthz reports: the resources served, or nullopt while the agent waits for the
+// NVIDIA driver (failOnInitError false), which is healthy too: the pod must not be restarted.
+using ResourcesProvider = std::function<std::optional<std::vector<ResourceStatus>>()>;
+
 // Serves on its own thread until destroyed.
 class HttpEndpoint {
  public:
   // `address` is "host:port" (port 0 picks a free one). Returns Unavailable naming the address
-  // when it cannot be bound.
+  // when it cannot be bound. `resources` is called from the endpoint's thread.
   static Result<std::unique_ptr<HttpEndpoint>> Start(const std::string& address,
                                                      const MetricsRegistry& metrics,
-                                                     const PluginManager& manager);
+                                                     ResourcesProvider resources);
   ~HttpEndpoint();
 
   int port() const { return port_; }
