@@ -654,10 +654,7 @@ cmd_down() {
   # Shims keep containers alive after containerd stops; they are ours if they run our binary.
   pkill -KILL -f "^$CONTAINERD_BIN/containerd-shim" 2>/dev/null || true
   if [ -x "$K8S_BIN/kube-proxy" ]; then "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
-  iptables-save 2>/dev/null | grep -q CNI- && {
-    iptables -t nat -S 2>/dev/null | grep -E '^-A POSTROUTING .*CNI-' | sed 's/^-A/-D/' |
-      while read -r rule; do eval "iptables -t nat $rule" 2>/dev/null || true; done
-  }
+  remove_cni_nat_rules
   ip link delete "$BRIDGE" 2>/dev/null || true
   unmount_below "$KUBELET_DIR"
   unmount_below "$RUN_DIR"
@@ -665,6 +662,17 @@ cmd_down() {
   unmount_below /run/netns
   rm -rf "$STATE" "$RUN_DIR" "$KUBELET_DIR" /var/lib/cni/networks/gpuslice /run/netns/cni-*
   log "down: every component stopped and the cluster's state removed"
+}
+
+# The bridge plugin's masquerading: POSTROUTING jumps to per-pod CNI-* chains.
+remove_cni_nat_rules() {
+  local rule chain
+  iptables -t nat -S POSTROUTING 2>/dev/null | { grep -E '^-A POSTROUTING .* -j CNI-' || true; } |
+    while read -r rule; do eval "iptables -t nat ${rule/-A/-D}" 2>/dev/null || true; done
+  iptables -t nat -S 2>/dev/null | { grep -E '^-N CNI-' || true; } | while read -r _ chain; do
+    iptables -t nat -F "$chain" 2>/dev/null || true
+    iptables -t nat -X "$chain" 2>/dev/null || true
+  done
 }
 
 # Stops every pod's containers while containerd still runs, so nothing keeps mounts busy.

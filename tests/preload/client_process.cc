@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "core/status.h"
+#include "sim/environment.h"
 
 namespace gpuslice::testing {
 namespace {
@@ -228,6 +229,13 @@ SimNode::SimNode(std::string spec) : spec_(std::move(spec)) {
   char pattern[] = "/tmp/gpuslice-preload-XXXXXX";
   directory_ = mkdtemp(pattern);
   state_path_ = directory_ + "/sim-state";
+}
+
+void SimNode::set_spec(std::string spec) {
+  spec_ = std::move(spec);
+  if (!std::filesystem::is_regular_file(spec_)) return;
+  Result<sim::OpenedState> opened = sim::OpenOrCreateState(state_path_, spec_);
+  if (!opened.ok()) ADD_FAILURE() << "creating " << state_path_ << ": " << opened.status().ToString();
 }
 
 SimNode::~SimNode() { std::filesystem::remove_all(directory_); }

@@ -16,7 +16,7 @@ namespace gpuslice::testing {
 using Environment = std::map<std::string, std::string>;
 
 // A simulated node for one test: a fresh state file in a temporary directory, created from
-// `spec` (the simulated driver's spec grammar or a YAML path) on first use.
+// `spec` (the simulated driver's spec grammar) on first use, or from a YAML spec file at once.
 class SimNode {
  public:
   explicit SimNode(std::string spec);
@@ -27,7 +27,9 @@ class SimNode {
   const std::string& directory() const { return directory_; }
   const std::string& state_path() const { return state_path_; }
   const std::string& spec() const { return spec_; }
-  void set_spec(std::string spec) { spec_ = std::move(spec); }
+  // A spec file becomes the state file at once, as `gpuslice sim create` makes it: the
+  // simulated driver libraries read spec strings only.
+  void set_spec(std::string spec);
   // A new, empty region file as the device plugin creates one for an allocation.
   std::string NewRegionFile();
 
