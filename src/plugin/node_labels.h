@@ -1,7 +1,6 @@
 // The labels of the agent's own Node, read from the Kubernetes API server with the pod's
 // service account, and a watcher that reports when one label changes: how a node label picks
-// the node's config (per-node configs). One GET of /api/v1/nodes/<name> over libcurl; the
-// project's Kubernetes API client (src/kubeapi) can take its place once it is there.
+// the node's config (per-node configs). One GET of /api/v1/nodes/<name> over libcurl.
 #pragma once
 
 #include <chrono>
