@@ -360,7 +360,7 @@ nodeConfigs:
 TEST_F(HelmChartTest, NvidiasKnobsReachThePod) {
   auto docs = Render(R"(failOnInitError: false
 nvidiaDriverRoot: /run/nvidia/driver
-securityContext: {privileged: true}
+securityContext: {privileged: true, allowPrivilegeEscalation: true, capabilities: null}
 podSecurityContext: {runAsUser: 0}
 fullnameOverride: slicer
 simulate: 1xT4
@@ -374,6 +374,7 @@ simulate: 1xT4
   EXPECT_TRUE(HasArgument(container, "--nvidia-driver-root-host=/run/nvidia/driver"));
   EXPECT_TRUE(HasArgument(container, "--cdi-spec-dir=/var/run/cdi"));
   EXPECT_TRUE(container["securityContext"]["privileged"].as<bool>());
+  // Helm merges values over the defaults: null drops a default key.
   EXPECT_FALSE(container["securityContext"]["capabilities"]);
   EXPECT_EQ(spec["securityContext"]["runAsUser"].as<int>(), 0);
   std::map<std::string, std::string> host_paths;
@@ -392,8 +393,7 @@ simulate: 1xT4
   }
   EXPECT_TRUE(driver_root_read_only);
 
-  auto defaults = Render("nameOverride: slices
-");
+  auto defaults = Render("nameOverride: slices\n");
   const YAML::Node plain = defaults["DaemonSet"]["spec"]["template"]["spec"];
   EXPECT_EQ(defaults["DaemonSet"]["metadata"]["name"].as<std::string>(), "test-slices");
   EXPECT_EQ(defaults["DaemonSet"]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"].as<std::string>(),
