@@ -4,8 +4,6 @@
 // slices inside their containers.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -143,13 +141,23 @@ TEST_F(ClusterTest, ContainerGetsTheContractAndIsHeldToItsSlice) {
   // other cannot take more than the rest.
   const uint64_t held = kH100Slice / 2;
   const std::string holder_output = "/tmp/gpuslice-e2e-holder.out";
-  const pid_t holder = fork();
-  if (holder == 0) {
-    setpgid(0, 0);  // so the parent can end kubectl and the shell with it
-    Shell("kubectl -n " + ns.name() + " exec probe -- cuda-probe hold " + std::to_string(held) +
-          " >" + holder_output + " 2>&1");
-    _exit(0);
-  }
+  const std::string holder_pid = "/tmp/gpuslice-e2e-holder.pid";
+  unlink(holder_pid.c_str());
+  // In a session of its own, so that killing its process group ends kubectl and its exec; the
+  // shell writes its pid, which kubectl keeps, before it becomes kubectl.
+  const CommandResult holder = Shell(
+      "setsid sh -c " +
+      Quote("echo $$ >" + holder_pid + "; exec kubectl -n " + ns.name() +
+            " exec probe -- cuda-probe hold " + std::to_string(held)) +
+      " >" + holder_output + " 2>&1 </dev/null &");
+  ASSERT_EQ(holder.exit_code, 0) << holder.Describe();
+  std::string holder_group;
+  ASSERT_TRUE(WaitFor(std::chrono::seconds(10), [&](std::string* seen) {
+    holder_group = Shell("cat " + holder_pid).out;
+    *seen = "no pid in " + holder_pid;
+    return !holder_group.empty();
+  }));
+  holder_group = holder_group.substr(0, holder_group.find('\n'));
   std::string why;
   const bool sharing = WaitFor(
       std::chrono::seconds(60),
@@ -161,11 +169,10 @@ TEST_F(ClusterTest, ContainerGetsTheContractAndIsHeldToItsSlice) {
       },
       &why);
   EXPECT_TRUE(sharing) << "the second process could still allocate past the shared limit: " << why
-                       << "\nthe first process said: " << Shell("cat " + holder_output).out;
+                       << "\nthe first process said: " << Shell("cat " + holder_output + " 2>&1").out;
   const CommandResult rest = Probe(ns.name(), "probe", "alloc " + std::to_string(held / 2));
   EXPECT_EQ(rest.exit_code, 0) << rest.Describe();
-  kill(-holder, SIGKILL);
-  waitpid(holder, nullptr, 0);
+  Shell("kill -KILL -- -" + holder_group);
 }
 
 // What a tenant who may only write pod specs tries: turning enforcement off, raising its own

@@ -50,8 +50,8 @@ std::string NodeName();
 int64_t Allocatable(const std::string& resource);
 
 // Values of the chart every test starts from, and installs or upgrades the release to them
-// (`helm upgrade --install --wait`), waiting until the plugin advertises `expected`
-// (resource -> allocatable).
+// (`helm upgrade --install --wait`), restarting the agent when its config changed, and waits
+// until the plugin advertises `expected` (resource -> allocatable).
 void InstallChart(const std::string& values_yaml, const std::map<std::string, int64_t>& expected);
 std::string DefaultValues();
 std::map<std::string, int64_t> DefaultAllocatable();
