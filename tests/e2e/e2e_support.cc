@@ -109,6 +109,19 @@ int64_t Allocatable(const std::string& resource) {
   }
 }
 
+bool WaitForAllocatable(const std::string& resource, int64_t count, std::string* why,
+                        std::chrono::seconds timeout) {
+  return WaitFor(
+      timeout,
+      [&](std::string* seen) {
+        const int64_t now = Allocatable(resource);
+        *seen = resource + " allocatable " + std::to_string(now) + ", expected " +
+                std::to_string(count);
+        return now == count;
+      },
+      why);
+}
+
 std::string DefaultValues() {
   // Two simulated models, two profiles, two resource names; short recovery and cleanup delays
   // so the suite's waits stay short.
@@ -163,8 +176,8 @@ void WaitForAgent(const std::map<std::string, int64_t>& expected) {
 
 // The agent's ConfigMap as JSON, or "" when the release has none yet.
 std::string AgentConfigMap() {
-  const CommandResult data = Kubectl("-n " + kReleaseNamespace + " get configmap " + kRelease +
-                                     " -o jsonpath='{.data}'");
+  const CommandResult data =
+      Kubectl("-n " + kReleaseNamespace + " get configmap " + kRelease + " -o jsonpath='{.data}'");
   return data.exit_code == 0 ? data.out : "";
 }
 
@@ -175,8 +188,8 @@ bool AgentRegistered(std::string* seen) {
                                      " get pods -l app.kubernetes.io/name=gpuslice -o "
                                      "jsonpath='{range .items[*]}{.status.podIP} {end}'");
   const CommandResult health =
-      Shell("curl -fsS --max-time 5 " + Quote("http://" + pods.out.substr(0, pods.out.find(' ')) +
-                                             ":9410/healthz"));
+      Shell("curl -fsS --max-time 5 " +
+            Quote("http://" + pods.out.substr(0, pods.out.find(' ')) + ":9410/healthz"));
   *seen = "agent pods " + pods.out + "; /healthz: " + health.out + health.err;
   // While the old pod still terminates there are two.
   if (pods.exit_code != 0 || std::count(pods.out.begin(), pods.out.end(), ' ') != 1 ||
@@ -214,14 +227,29 @@ void InstallChart(const std::string& values_yaml, const std::map<std::string, in
     const CommandResult restart =
         Kubectl("-n " + kReleaseNamespace + " rollout restart daemonset/" + kRelease);
     ASSERT_EQ(restart.exit_code, 0) << restart.Describe();
-    const CommandResult rollout = Kubectl("-n " + kReleaseNamespace +
-                                          " rollout status daemonset/" + kRelease +
-                                          " --timeout=180s");
+    const CommandResult rollout = Kubectl("-n " + kReleaseNamespace + " rollout status daemonset/" +
+                                          kRelease + " --timeout=180s");
     ASSERT_EQ(rollout.exit_code, 0) << rollout.Describe();
     std::string why;
     ASSERT_TRUE(WaitFor(std::chrono::seconds(90), AgentRegistered, &why)) << why;
   }
   WaitForAgent(expected);
+}
+
+void Apply(const std::string& ns, const std::string& manifest) {
+  const CommandResult applied = Kubectl("-n " + ns + " apply -f -", manifest);
+  ASSERT_EQ(applied.exit_code, 0) << applied.Describe();
+}
+
+nlohmann::json Contract(const std::string& ns, const std::string& pod) {
+  const CommandResult contract = Probe(ns, pod, "contract");
+  EXPECT_EQ(contract.exit_code, 0) << contract.Describe();
+  try {
+    return nlohmann::json::parse(contract.out);
+  } catch (const nlohmann::json::exception&) {
+    ADD_FAILURE() << "cuda-probe contract printed no JSON: " << contract.out;
+    return nlohmann::json::object();
+  }
 }
 
 std::string PluginPod() {
