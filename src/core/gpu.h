@@ -15,6 +15,7 @@ struct GpuInfo {
   int minor = -1;            // /dev/nvidia<minor>; -1 when unknown
   std::string pci_bus_id;    // "00000000:3B:00.0"; empty when unknown
   int numa_node = -1;        // -1 when the platform reports no NUMA affinity
+  bool mig_enabled = false;  // in MIG mode: its memory belongs to its MIG devices, not to it
 };
 
 }  // namespace gpuslice::core

@@ -2,14 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
 
 #include "core/contract.h"
 #include "core/slicing.h"
 #include "io/file.h"
+#include "plugin/cdi.h"
 
 namespace gpuslice::plugin {
 namespace {
@@ -61,37 +62,72 @@ void AddSimulatedDriver(const SimulatedDriver& simulated, const std::string& lib
       std::string(contract::kContainerSimStateDir) + "/" + state_name;
 }
 
+// The control devices NVIDIA's driver creates besides one node per GPU; not every node has all.
+constexpr std::string_view kControlDevices[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
+                                                "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
+
+std::string UnderRoot(const std::string& root, std::string_view path) {
+  if (root.empty() || root == "/") return std::string(path);
+  return (root.back() == '/' ? root.substr(0, root.size() - 1) : root) + std::string(path);
+}
+
+void AddDeviceNodes(const RuntimeOptions& runtime, const std::vector<const core::GpuInfo*>& gpus,
+                    ContainerAllocation& allocation) {
+  for (const core::GpuInfo* gpu : gpus) {
+    if (gpu->minor < 0) continue;
+    const std::string path = "/dev/nvidia" + std::to_string(gpu->minor);
+    allocation.devices.push_back({path, UnderRoot(runtime.driver_root.host, path)});
+  }
+  for (std::string_view path : kControlDevices) {
+    if (access(UnderRoot(runtime.driver_root.view, path).c_str(), F_OK) != 0) continue;
+    allocation.devices.push_back({std::string(path), UnderRoot(runtime.driver_root.host, path)});
+  }
+}
+
+bool UsesCdi(const RuntimeOptions& runtime) {
+  return std::any_of(runtime.strategies.begin(), runtime.strategies.end(),
+                     [](auto strategy) { return strategy != core::DeviceListStrategy::kEnvvar; });
+}
+
+bool Uses(const RuntimeOptions& runtime, core::DeviceListStrategy strategy) {
+  return std::find(runtime.strategies.begin(), runtime.strategies.end(), strategy) !=
+         runtime.strategies.end();
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 }  // namespace
+
+RuntimeOptions RuntimeOptionsFor(const core::Config& config, const DriverRoot& driver_root) {
+  RuntimeOptions runtime;
+  runtime.strategies = config.device_list_strategies;
+  runtime.pass_device_specs = config.pass_device_specs;
+  runtime.driver_root = driver_root;
+  return runtime;
+}
 
 Status WritePreloadFile(const std::string& library_dir) {
   const std::string path = library_dir + "/" + std::string(kPreloadFileName);
   const std::string wanted = std::string(core::contract::kContainerLibraryPath) + "\n";
-  // Bounded and never blocking: whatever is at the path, it is replaced unless it is the file.
+  // Bounded and never blocking, whatever is at the path; rewritten only when it differs.
   Result<std::string> existing = io::ReadFile(path, 4096);
   if (existing.ok() && *existing == wanted) return Status::Ok();
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::trunc);
-    file << wanted;
-    if (!file.flush()) {
-      return Status::Internal("cannot write " + temporary + ": " + std::strerror(errno));
-    }
-  }
   // Atomic replace: a container starting right now mounts either the old or the new file.
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    return Status::Internal("cannot replace " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
+  return io::WriteFile(path, wanted);
 }
 
 Allocator::Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
                      std::string library_dir, RegionStore& regions,
-                     const SimulatedDriver* simulated)
+                     const SimulatedDriver* simulated, RuntimeOptions runtime)
     : inventory_(inventory),
       unhealthy_(std::move(unhealthy)),
       library_dir_(std::move(library_dir)),
       regions_(regions),
-      simulated_(simulated) {}
+      simulated_(simulated),
+      runtime_(std::move(runtime)) {}
 
 Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                                 const std::vector<std::string>& device_ids) const {
@@ -127,6 +163,15 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
   if (!on_unhealthy.empty()) {
     return Status::FailedPrecondition("devices on unhealthy GPUs: " + Join(on_unhealthy, ", "));
   }
+  for (const auto& [position, count] : slices_per_gpu) {
+    const SlicedGpu& sliced = inventory_.gpus()[position];
+    if (!sliced.profile.distinct_gpus || count == 1) continue;
+    return Status::FailedPrecondition(
+        std::to_string(count) + " of the container's slices are on GPU " +
+        std::to_string(sliced.gpu.index) + " (" + sliced.gpu.uuid + "), but profile \"" +
+        (sliced.profile.name.empty() ? "defaultProfile" : sliced.profile.name) +
+        "\" gives each slice of a container a GPU of its own (distinctGpus)");
+  }
   if (slices_per_gpu.size() > static_cast<size_t>(core::contract::kMaxAllocatedGpus)) {
     return Status::InvalidArgument("a container may see at most " +
                                    std::to_string(core::contract::kMaxAllocatedGpus) + " GPUs");
@@ -137,7 +182,17 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                       " (" + std::strerror(errno) +
                                       "); check the gpuslice init container");
   }
-  if (simulated_ != nullptr) GPUSLICE_RETURN_IF_ERROR(CheckSimulatedDriver(library_dir_));
+  const bool cdi = UsesCdi(runtime_);
+  if (simulated_ != nullptr) {
+    GPUSLICE_RETURN_IF_ERROR(CheckSimulatedDriver(library_dir_));
+    const std::string spec = SimulatedCdiSpecPath(simulated_->cdi_spec_dir);
+    if (cdi && (simulated_->cdi_spec_dir.empty() || access(spec.c_str(), R_OK) != 0)) {
+      return Status::FailedPrecondition(
+          "deviceListStrategy names CDI devices, but the simulated GPUs' CDI spec is not at " +
+          (simulated_->cdi_spec_dir.empty() ? std::string("a CDI spec directory (--cdi-spec-dir)")
+                                            : spec));
+    }
+  }
 
   namespace contract = core::contract;
   ContainerAllocation allocation;
@@ -147,11 +202,13 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
   // Enforcement can be switched off only where every profile involved allows it.
   bool allow_disable = true;
   int visible = 0;
+  std::vector<const core::GpuInfo*> gpus;
   for (const auto& [position, count] : slices_per_gpu) {
     const SlicedGpu& sliced = inventory_.gpus()[position];
     const core::SliceLimits limits =
         core::LimitsForSlices(sliced.profile, sliced.gpu.memory_bytes, count);
     uuids.push_back(sliced.gpu.uuid);
+    gpus.push_back(&sliced.gpu);
     slicing.push_back(
         {sliced.gpu.uuid, sliced.profile.slices, sliced.profile.reserved_memory_bytes});
     allocation.limits.gpus.push_back(
@@ -167,8 +224,10 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
   allocation.limits.region_path = region;
   allocation.limits.allow_disable = allow_disable;
   // The environment repeats the limits for programs that read them; the library trusts only
-  // the file, since a pod spec can override any variable.
-  allocation.envs[std::string(contract::kVisibleDevicesEnv)] = Join(uuids, ",");
+  // the file, since a pod spec can override any variable. Where only CDI names the GPUs,
+  // "void" keeps an image's NVIDIA_VISIBLE_DEVICES=all from reaching an NVIDIA runtime.
+  allocation.envs[std::string(contract::kVisibleDevicesEnv)] =
+      Uses(runtime_, core::DeviceListStrategy::kEnvvar) ? Join(uuids, ",") : "void";
   allocation.envs[std::string(contract::kRegionEnv)] = region;
   if (Status valid = contract::ValidateLimitsFile(allocation.limits); !valid.ok()) {
     return Status::Internal("cannot write the container's limits: " + valid.message());
@@ -178,6 +237,21 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                                    contract::FormatLimitsFile(allocation.limits));
   if (!region_dir.ok()) return region_dir.status();
   allocation.region_dir = *region_dir;
+  std::vector<std::string> cdi_devices;
+  for (const std::string& uuid : uuids) cdi_devices.push_back(NvidiaCdiDevice(uuid));
+  if (Uses(runtime_, core::DeviceListStrategy::kCdiCri)) allocation.cdi_devices = cdi_devices;
+  if (Uses(runtime_, core::DeviceListStrategy::kCdiAnnotations)) {
+    // The allocation directory's name is unique per container allocation.
+    Result<std::string> key = CdiAnnotationKey(BaseName(*region_dir));
+    if (!key.ok()) {
+      regions_.Remove(*region_dir);
+      return Status::Internal(key.status().message());
+    }
+    allocation.annotations[*key] = Join(cdi_devices, ",");
+  }
+  if (runtime_.pass_device_specs && simulated_ == nullptr) {
+    AddDeviceNodes(runtime_, gpus, allocation);
+  }
   // The region file itself, not its directory: a mount point cannot be deleted or replaced
   // from inside the container, and the directory's other files stay out of reach.
   allocation.mounts.push_back(
@@ -195,7 +269,7 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                  library_dir_ + "/" + std::string(kPreloadFileName),
                                  /*read_only=*/true});
   }
-  if (simulated_ != nullptr) AddSimulatedDriver(*simulated_, library_dir_, allocation);
+  if (simulated_ != nullptr && !cdi) AddSimulatedDriver(*simulated_, library_dir_, allocation);
   return allocation;
 }
 

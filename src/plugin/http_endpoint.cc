@@ -2,9 +2,8 @@
 
 #include <httplib.h>
 
-#include <nlohmann/json.hpp>
-
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 namespace gpuslice::plugin {
 
@@ -13,8 +12,7 @@ Result<HttpAddress> ParseHttpAddress(const std::string& address) {
   int port = -1;
   if (colon != std::string::npos) {
     const std::string digits = address.substr(colon + 1);
-    const auto [end, error] =
-        std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
     if (digits.empty() || error != std::errc() || end != digits.data() + digits.size()) port = -1;
   }
   if (colon == std::string::npos || port < 0 || port > 65535) {
@@ -28,7 +26,7 @@ Result<HttpAddress> ParseHttpAddress(const std::string& address) {
 
 Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& address,
                                                           const MetricsRegistry& metrics,
-                                                          const PluginManager& manager) {
+                                                          ServingManager serving) {
   Result<HttpAddress> parsed = ParseHttpAddress(address);
   if (!parsed.ok()) return parsed.status();
   const std::string& host = parsed->host;
@@ -37,14 +35,19 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& add
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();
   httplib::Server& server = *endpoint->server_;
-  server.Get("/metrics", [&metrics, &manager](const httplib::Request&,
-                                              httplib::Response& response) {
-    response.set_content(metrics.Render() + manager.RenderContainerMetrics(),
-                         "text/plain; version=0.0.4; charset=utf-8");
+  server.Get("/metrics", [&metrics, serving](const httplib::Request&, httplib::Response& response) {
+    const PluginManager* manager = serving();
+    response.set_content(
+        metrics.Render() + (manager != nullptr ? manager->RenderContainerMetrics() : ""),
+        "text/plain; version=0.0.4; charset=utf-8");
   });
-  server.Get("/healthz", [&manager](const httplib::Request&, httplib::Response& response) {
-    nlohmann::json body = {{"status", "ok"}, {"resources", nlohmann::json::array()}};
-    for (const ResourceStatus& resource : manager.Resources()) {
+  server.Get("/healthz", [serving](const httplib::Request&, httplib::Response& response) {
+    const PluginManager* manager = serving();
+    nlohmann::json body = {{"status", manager != nullptr ? "ok" : "waiting for the NVIDIA driver"},
+                           {"resources", nlohmann::json::array()}};
+    const std::vector<ResourceStatus> served =
+        manager != nullptr ? manager->Resources() : std::vector<ResourceStatus>{};
+    for (const ResourceStatus& resource : served) {
       body["resources"].push_back({{"resource", resource.resource},
                                    {"socket", resource.socket_path},
                                    {"serving", resource.serving},

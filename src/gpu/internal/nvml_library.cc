@@ -46,6 +46,7 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Load(const std::string& librar
   require("nvmlEventSetWait_v2", &n.EventSetWait);
   require("nvmlEventSetFree", &n.EventSetFree);
   Bind(h, "nvmlDeviceGetNumaNodeId", &n.DeviceGetNumaNodeId);
+  Bind(h, "nvmlDeviceGetMigMode", &n.DeviceGetMigMode);
   if (missing != nullptr) {
     return Status::Unavailable("NVML library \"" + library + "\" lacks " + missing +
                                " (the driver is too old for gpuslice)");
