@@ -325,7 +325,7 @@ nodeConfigs:
     defaultProfile: {slices: 4, resourceName: gpuslice.io/quarter, distinctGpus: true}
     profiles: []
 )");
-  const YAML::Node data = docs["ConfigMap"]["data"];
+  const YAML::Node data = docs[kConfigMap]["data"];
   ASSERT_TRUE(data["node-h100-quarters.yaml"]) << data;
   Result<core::Config> node =
       core::ParseConfig(data["node-h100-quarters.yaml"].as<std::string>(), "node");
