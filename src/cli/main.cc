@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<Subcommand> subcommands = {
       AddPlanCommand(&app),   AddRenderCommand(&app), AddNodeSimCommand(&app),
-      AddReplayCommand(&app), AddSimCommand(&app),
+      AddReplayCommand(&app), AddSimCommand(&app), AddTopCommand(&app),
   };
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "cli/input_paths.h"
 #include "cli/output.h"
 #include "cli/paths.h"
 #include "cli/subcommands.h"
@@ -28,6 +29,7 @@ constexpr const char* kDefaultSpec = "1xH100-80GB,2xT4";
 
 struct NodeSimFlags {
   std::vector<std::string> manifests;
+  std::vector<std::string> filenames;  // -f/--filename
   std::string config_path;
   std::string spec = kDefaultSpec;
   OutputFormat output = OutputFormat::kTable;
@@ -145,8 +147,13 @@ int RunNodeSim(const NodeSimFlags& flags) {
     return kExitUsage;
   }
 
+  Result<std::vector<std::string>> paths = JoinInputPaths(flags.manifests, flags.filenames);
+  if (!paths.ok()) {
+    std::cerr << "gpuslice node-sim: " << paths.status().message() << "\n";
+    return kExitUsage;
+  }
   kube::Manifests manifests;
-  if (flags.manifests.empty()) {
+  if (paths->empty()) {
     Status parsed = kube::ParseManifests(embedded::kNodeSimPods, "examples/node-sim/pods.yaml",
                                          &manifests);
     if (!parsed.ok()) {
@@ -154,7 +161,7 @@ int RunNodeSim(const NodeSimFlags& flags) {
       return kExitFailure;
     }
   } else {
-    Result<kube::Manifests> loaded = kube::LoadManifests(flags.manifests);
+    Result<kube::Manifests> loaded = kube::LoadManifests(*paths);
     if (!loaded.ok()) {
       std::cerr << "gpuslice node-sim: " << loaded.status().message() << "\n";
       return kExitUsage;
@@ -192,8 +199,9 @@ Subcommand AddNodeSimCommand(CLI::App* root) {
       "Dry-run a slicing config: run the device plugin on simulated GPUs, play the kubelet for "
       "the pods in MANIFEST files or directories (Pod, Deployment, StatefulSet, ReplicaSet, Job, "
       "CronJob), and show each container's slices, GPU, memory limit and compute share, and the "
-      "pods that would not fit. Without arguments it runs the built-in example.");
+      "pods that would not fit. Without manifests (or -f) it runs the built-in example.");
   app->add_option("manifests", flags->manifests, "Manifest files or directories (YAML)");
+  AddFilenameOption(app, &flags->filenames);
   app->add_option("--config", flags->config_path,
                   "Device plugin config (version: v1); default: the built-in example");
   app->add_option("--simulate", flags->spec, "Simulated GPUs, e.g. 2xH100-80GB,1xT4 or a YAML spec")

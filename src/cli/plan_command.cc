@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/input_paths.h"
 #include "cli/output.h"
 #include "cli/plan_inputs.h"
 #include "cli/subcommands.h"
@@ -22,6 +23,7 @@ constexpr double kHoursPerMonth = 730;
 
 struct PlanFlags {
   std::vector<std::string> paths;
+  std::vector<std::string> filenames;  // -f/--filename
   SlicingFlags slicing;
   bool no_optimal = false;
   size_t ilp_max_pods = 500;
@@ -192,7 +194,12 @@ void PrintTable(const plan::Plan& plan, const plan::Catalog& catalog, const std:
 }
 
 int Run(const PlanFlags& flags) {
-  Result<PlanInputs> inputs = LoadPlanInputs(flags.paths, flags.slicing);
+  Result<std::vector<std::string>> paths = JoinInputPaths(flags.paths, flags.filenames);
+  if (!paths.ok()) {
+    std::cerr << "gpuslice plan: " << paths.status().message() << "\n";
+    return kExitUsage;
+  }
+  Result<PlanInputs> inputs = LoadPlanInputs(*paths, flags.slicing);
   if (!inputs.ok()) {
     std::cerr << "gpuslice plan: " << inputs.status().message() << "\n";
     return ExitCodeFor(inputs.status());
@@ -228,10 +235,11 @@ Subcommand AddPlanCommand(CLI::App* root) {
       "What slicing saves: provisions the pods of the given manifests on their Karpenter GPU "
       "NodePools as Karpenter does today (whole GPUs), with slices (as Karpenter provisions them "
       "with the NodeOverlays from `gpuslice render`), and at the optimum (an integer program), "
-      "and compares nodes, GPUs and $/hour. Without paths it plans the bundled examples.");
+      "and compares nodes, GPUs and $/hour. Without paths (or -f) it plans the bundled examples.");
   app->add_option("paths", flags->paths,
                   "Manifest files or directories: workloads (Pod, Deployment, StatefulSet, "
                   "ReplicaSet, Job, CronJob, DaemonSet), NodePools and NodeOverlays");
+  AddFilenameOption(app, &flags->filenames);
   AddSlicingFlags(app, &flags->slicing);
   app->add_flag("--no-optimal", flags->no_optimal, "Skip the optimum");
   app->add_option("--ilp-max-pods", flags->ilp_max_pods,

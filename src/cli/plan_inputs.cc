@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/input_paths.h"
 #include "core/quantity.h"
 #include "core/slicing.h"
 #include "io/file.h"
@@ -139,7 +140,7 @@ Result<PlanInputs> LoadPlanInputs(const std::vector<std::string>& paths,
     Result<kube::Manifests> manifests = kube::LoadManifests(paths);
     if (!manifests.ok()) return manifests.status();
     inputs.manifests = *std::move(manifests);
-    inputs.description = paths.size() == 1 ? paths[0] : std::to_string(paths.size()) + " paths";
+    inputs.description = DescribeInputPaths(paths);
   }
   Result<std::optional<plan::SlicingProfile>> profile = Profile(flags, inputs.catalog);
   if (!profile.ok()) return profile.status();

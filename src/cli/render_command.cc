@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/input_paths.h"
 #include "cli/output.h"
 #include "cli/plan_inputs.h"
 #include "cli/subcommands.h"
@@ -21,6 +22,7 @@ constexpr const char* kValuesFile = "values.yaml";
 
 struct RenderFlags {
   std::vector<std::string> paths;
+  std::vector<std::string> filenames;  // -f/--filename
   SlicingFlags slicing;
   std::string output_dir;
   OutputFormat output = OutputFormat::kTable;
@@ -94,7 +96,12 @@ void PrintTable(const plan::Rendering& rendering, const std::string& profile,
 }
 
 int Run(const RenderFlags& flags) {
-  Result<PlanInputs> inputs = LoadPlanInputs(flags.paths, flags.slicing);
+  Result<std::vector<std::string>> paths = JoinInputPaths(flags.paths, flags.filenames);
+  if (!paths.ok()) {
+    std::cerr << "gpuslice render: " << paths.status().message() << "\n";
+    return kExitUsage;
+  }
+  Result<PlanInputs> inputs = LoadPlanInputs(*paths, flags.slicing);
   if (!inputs.ok()) {
     std::cerr << "gpuslice render: " << inputs.status().message() << "\n";
     return ExitCodeFor(inputs.status());
@@ -139,9 +146,10 @@ Subcommand AddRenderCommand(CLI::App* root) {
       "The manifests that make Karpenter provision for slices: for the NodePools in the given "
       "manifests and a slicing profile, the NodePools with the nvidia.com/gpu taint, NodeOverlays "
       "declaring each instance type's slices (Karpenter's NodeOverlay feature gate), and Helm "
-      "values whose device plugin config advertises exactly those counts. Without paths it "
-      "renders the bundled examples' NodePools.");
+      "values whose device plugin config advertises exactly those counts. Without paths (or -f) "
+      "it renders the bundled examples' NodePools.");
   app->add_option("paths", flags->paths, "Manifest files or directories holding NodePools");
+  AddFilenameOption(app, &flags->filenames);
   AddSlicingFlags(app, &flags->slicing);
   app->add_option("--output-dir", flags->output_dir,
                   "Write nodepools.yaml, nodeoverlays.yaml and values.yaml into this directory");

@@ -10,5 +10,6 @@ Subcommand AddRenderCommand(CLI::App* root);
 Subcommand AddNodeSimCommand(CLI::App* root);
 Subcommand AddReplayCommand(CLI::App* root);
 Subcommand AddSimCommand(CLI::App* root);
+Subcommand AddTopCommand(CLI::App* root);
 
 }  // namespace gpuslice::cli

@@ -24,6 +24,8 @@ namespace gpuslice {
 namespace {
 
 const std::string kChart = std::string(GPUSLICE_SOURCE_DIR) + "/deploy/helm/gpuslice";
+// The plugin's config, as Render keys it for the release "test".
+constexpr const char* kConfigMap = "ConfigMap/test-gpuslice";
 
 struct HelmRun {
   int exit_code;
@@ -51,7 +53,8 @@ class HelmChartTest : public ::testing::Test {
     }
   }
 
-  // Renders the chart and returns its documents by kind.
+  // Renders the chart and returns its documents by kind; the ConfigMaps, of which there are
+  // several (the config, the Grafana dashboard), by "ConfigMap/<name>".
   std::map<std::string, YAML::Node> Render(const std::string& values_yaml = "") {
     std::string arguments = "template test " + kChart + " --namespace gpu-system";
     if (!values_yaml.empty()) {
@@ -62,7 +65,10 @@ class HelmChartTest : public ::testing::Test {
     EXPECT_EQ(run.exit_code, 0) << run.output;
     std::map<std::string, YAML::Node> by_kind;
     for (const YAML::Node& document : YAML::LoadAll(run.output)) {
-      if (document.IsMap() && document["kind"]) by_kind[document["kind"].as<std::string>()] = document;
+      if (!document.IsMap() || !document["kind"]) continue;
+      std::string key = document["kind"].as<std::string>();
+      if (key == "ConfigMap") key += "/" + document["metadata"]["name"].as<std::string>();
+      by_kind[key] = document;
     }
     return by_kind;
   }
@@ -77,8 +83,8 @@ TEST_F(HelmChartTest, LintsClean) {
 
 TEST_F(HelmChartTest, DefaultConfigIsOneThePluginAccepts) {
   auto docs = Render();
-  ASSERT_TRUE(docs.count("ConfigMap"));
-  const std::string text = docs["ConfigMap"]["data"]["config.yaml"].as<std::string>();
+  ASSERT_TRUE(docs.count(kConfigMap));
+  const std::string text = docs[kConfigMap]["data"]["config.yaml"].as<std::string>();
   Result<core::Config> config = core::ParseConfig(text, "configmap");
   ASSERT_TRUE(config.ok()) << config.status().ToString() << "\n" << text;
   EXPECT_EQ(config->default_profile.resource_name, "nvidia.com/gpu");
@@ -97,7 +103,7 @@ TEST_F(HelmChartTest, DaemonSetRunsOnTaintedGpuNodesWithMatchingHostPaths) {
 )");
   ASSERT_TRUE(docs.count("DaemonSet"));
   Result<core::Config> config =
-      core::ParseConfig(docs["ConfigMap"]["data"]["config.yaml"].as<std::string>(), "configmap");
+      core::ParseConfig(docs[kConfigMap]["data"]["config.yaml"].as<std::string>(), "configmap");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   ASSERT_EQ(config->profiles.size(), 1u);
   EXPECT_EQ(config->profiles[0].slices, 4);
@@ -222,7 +228,7 @@ TEST_F(HelmChartTest, AdmissionPolicyProtectsEveryPathTheAllocateResponseMounts)
   ASSERT_FALSE(protected_paths.empty());
 
   Result<core::Config> config =
-      core::ParseConfig(docs["ConfigMap"]["data"]["config.yaml"].as<std::string>(), "configmap");
+      core::ParseConfig(docs[kConfigMap]["data"]["config.yaml"].as<std::string>(), "configmap");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   const core::GpuInfo a10g = testing::MakeGpu(0, "NVIDIA A10G", 24ULL << 30);
   const core::GpuInfo t4 = testing::MakeGpu(1, "Tesla T4", 16ULL << 30);
@@ -319,7 +325,7 @@ nodeConfigs:
     defaultProfile: {slices: 4, resourceName: gpuslice.io/quarter, distinctGpus: true}
     profiles: []
 )");
-  const YAML::Node data = docs["ConfigMap"]["data"];
+  const YAML::Node data = docs[kConfigMap]["data"];
   ASSERT_TRUE(data["node-h100-quarters.yaml"]) << data;
   Result<core::Config> node =
       core::ParseConfig(data["node-h100-quarters.yaml"].as<std::string>(), "node");
