@@ -87,14 +87,64 @@ Status WritePreloadFile(const std::string& library_dir) {
   return Status::Ok();
 }
 
+ContractBuilder::ContractBuilder(std::string library_dir, RegionStore& regions,
+                                 const SimulatedDriver* simulated)
+    : library_dir_(std::move(library_dir)), regions_(regions), simulated_(simulated) {}
+
+Result<ContainerAllocation> ContractBuilder::Build(const ContractRequest& request) const {
+  if (request.gpus.empty()) return Status::InvalidArgument("the container gets no GPUs");
+  if (request.gpus.size() > static_cast<size_t>(core::contract::kMaxVisibleGpus)) {
+    return Status::InvalidArgument("a container may see at most " +
+                                   std::to_string(core::contract::kMaxVisibleGpus) + " GPUs");
+  }
+  const std::string library = library_dir_ + "/" + std::string(kLibraryFileName);
+  if (access(library.c_str(), R_OK) != 0) {
+    return Status::FailedPrecondition("the enforcement library is not installed at " + library +
+                                      " (" + std::strerror(errno) +
+                                      "); check the gpuslice init container");
+  }
+  if (simulated_ != nullptr) GPUSLICE_RETURN_IF_ERROR(CheckSimulatedDriver(library_dir_));
+
+  ContainerAllocation allocation;
+  std::vector<std::string> uuids;
+  for (size_t i = 0; i < request.gpus.size(); ++i) {
+    const GpuShare& gpu = request.gpus[i];
+    uuids.push_back(gpu.uuid);
+    allocation.envs[core::contract::MemoryLimitEnv(static_cast<int>(i))] =
+        std::to_string(gpu.memory_bytes);
+    allocation.envs[core::contract::ComputeLimitEnv(static_cast<int>(i))] =
+        std::to_string(gpu.compute_percent);
+  }
+  allocation.envs[std::string(core::contract::kVisibleDevicesEnv)] = Join(uuids, ",");
+  allocation.envs[std::string(core::contract::kRegionEnv)] =
+      std::string(core::contract::kContainerRegionDir) + "/" +
+      std::string(core::contract::kRegionFileName);
+
+  Result<std::string> region_dir = regions_.Create(request.resource, request.ids, request.slicing);
+  if (!region_dir.ok()) return region_dir.status();
+  allocation.region_dir = *region_dir;
+  allocation.mounts.push_back(
+      {std::string(core::contract::kContainerRegionDir), *region_dir, /*read_only=*/false});
+  allocation.mounts.push_back(
+      {std::string(core::contract::kContainerLibraryPath), library, /*read_only=*/true});
+  if (request.env_injection) {
+    allocation.envs[std::string(core::contract::kLdPreloadEnv)] =
+        std::string(core::contract::kContainerLibraryPath);
+  } else {
+    allocation.mounts.push_back({std::string(core::contract::kContainerPreloadFile),
+                                 library_dir_ + "/" + std::string(kPreloadFileName),
+                                 /*read_only=*/true});
+  }
+  if (simulated_ != nullptr) AddSimulatedDriver(*simulated_, library_dir_, allocation);
+  return allocation;
+}
+
 Allocator::Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
                      std::string library_dir, RegionStore& regions,
                      const SimulatedDriver* simulated)
     : inventory_(inventory),
       unhealthy_(std::move(unhealthy)),
-      library_dir_(std::move(library_dir)),
-      regions_(regions),
-      simulated_(simulated) {}
+      contract_(std::move(library_dir), regions, simulated) {}
 
 Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                                 const std::vector<std::string>& device_ids) const {
@@ -130,58 +180,20 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
   if (!on_unhealthy.empty()) {
     return Status::FailedPrecondition("devices on unhealthy GPUs: " + Join(on_unhealthy, ", "));
   }
-  if (slices_per_gpu.size() > static_cast<size_t>(core::contract::kMaxVisibleGpus)) {
-    return Status::InvalidArgument("a container may see at most " +
-                                   std::to_string(core::contract::kMaxVisibleGpus) + " GPUs");
-  }
-  const std::string library = library_dir_ + "/" + std::string(kLibraryFileName);
-  if (access(library.c_str(), R_OK) != 0) {
-    return Status::FailedPrecondition("the enforcement library is not installed at " + library +
-                                      " (" + std::strerror(errno) +
-                                      "); check the gpuslice init container");
-  }
-  if (simulated_ != nullptr) GPUSLICE_RETURN_IF_ERROR(CheckSimulatedDriver(library_dir_));
 
-  ContainerAllocation allocation;
-  std::vector<std::string> uuids;
-  std::vector<RecordedSlicing> slicing;
-  bool env_injection = false;
-  int visible = 0;
+  ContractRequest request;
+  request.resource = std::string(resource);
+  request.ids = device_ids;
   for (const auto& [position, count] : slices_per_gpu) {
     const SlicedGpu& sliced = inventory_.gpus()[position];
     const core::SliceLimits limits =
         core::LimitsForSlices(sliced.profile, sliced.gpu.memory_bytes, count);
-    uuids.push_back(sliced.gpu.uuid);
-    slicing.push_back(
+    request.gpus.push_back({sliced.gpu.uuid, limits.memory_bytes, limits.compute_percent});
+    request.slicing.push_back(
         {sliced.gpu.uuid, sliced.profile.slices, sliced.profile.reserved_memory_bytes});
-    allocation.envs[core::contract::MemoryLimitEnv(visible)] = std::to_string(limits.memory_bytes);
-    allocation.envs[core::contract::ComputeLimitEnv(visible)] =
-        std::to_string(limits.compute_percent);
-    env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
-    ++visible;
+    request.env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
   }
-  allocation.envs[std::string(core::contract::kVisibleDevicesEnv)] = Join(uuids, ",");
-  allocation.envs[std::string(core::contract::kRegionEnv)] =
-      std::string(core::contract::kContainerRegionDir) + "/" +
-      std::string(core::contract::kRegionFileName);
-
-  Result<std::string> region_dir = regions_.Create(std::string(resource), device_ids, slicing);
-  if (!region_dir.ok()) return region_dir.status();
-  allocation.region_dir = *region_dir;
-  allocation.mounts.push_back(
-      {std::string(core::contract::kContainerRegionDir), *region_dir, /*read_only=*/false});
-  allocation.mounts.push_back(
-      {std::string(core::contract::kContainerLibraryPath), library, /*read_only=*/true});
-  if (env_injection) {
-    allocation.envs[std::string(core::contract::kLdPreloadEnv)] =
-        std::string(core::contract::kContainerLibraryPath);
-  } else {
-    allocation.mounts.push_back({std::string(core::contract::kContainerPreloadFile),
-                                 library_dir_ + "/" + std::string(kPreloadFileName),
-                                 /*read_only=*/true});
-  }
-  if (simulated_ != nullptr) AddSimulatedDriver(*simulated_, library_dir_, allocation);
-  return allocation;
+  return contract_.Build(request);
 }
 
 }  // namespace gpuslice::plugin
