@@ -76,6 +76,13 @@ TEST_F(NvmlBackendTest, DiscoversEveryFactOfEachGpu) {
   }
   EXPECT_EQ((*gpus)[0].name, "NVIDIA H100 80GB HBM3");
   EXPECT_EQ((*gpus)[1].memory_bytes, uint64_t{15360} << 20);
+  // H100 is compute capability 9.0, T4 7.5.
+  EXPECT_EQ((*gpus)[0].compute_major, 9);
+  EXPECT_EQ((*gpus)[0].compute_minor, 0);
+  EXPECT_EQ((*gpus)[1].compute_major, 7);
+  EXPECT_EQ((*gpus)[1].compute_minor, 5);
+  EXPECT_EQ(discovery->driver_version, state_->driver_version());
+  EXPECT_EQ(discovery->cuda_driver_version, state_->cuda_version());
 }
 
 // One GPU that stopped answering must not hide the others from the node.
