@@ -1,5 +1,7 @@
 // gpuslice-device-plugin: the node agent. Reads the config (flags > environment > file),
-// loads NVML (or the simulated NVML), and runs the plugin until SIGTERM; SIGHUP reloads.
+// loads NVML (or the simulated NVML), and runs until SIGTERM either the device plugin (SIGHUP
+// reloads) or, with --mode=dra, the DRA driver gpu.gpuslice.io. One binary for both: the same
+// GPU discovery, health, simulated GPUs and Allocate contract, in the same image and chart.
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -18,8 +20,10 @@
 #include "cli/paths.h"
 #include "core/config.h"
 #include "core/duration.h"
+#include "dra/driver.h"
 #include "gpu/nvml_backend.h"
 #include "io/file.h"
+#include "kubeapi/client.h"
 #include "plugin/http_endpoint.h"
 #include "plugin/plugin_manager.h"
 #include "sim/environment.h"
@@ -29,6 +33,9 @@ namespace {
 using namespace gpuslice;
 
 struct Flags {
+  std::string mode = "devicePlugin";
+  std::string node_name;
+  std::string kubeconfig;
   std::string config_path;
   std::string device_plugin_dir;
   std::string allocation_policy;
@@ -73,6 +80,62 @@ Result<core::Config> LoadConfig(const Flags& flags) {
   return core::ParseConfig(*text, flags.config_path);
 }
 
+// Blocks SIGTERM, SIGINT and SIGHUP's delivery to this thread until one arrives; returns it.
+int WaitForSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  int signal = 0;
+  while (sigwait(&set, &signal) != 0) {
+  }
+  return signal;
+}
+
+int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
+           const std::optional<plugin::SimulatedDriver>& simulated) {
+  Result<kubeapi::ClusterConfig> cluster = kubeapi::LoadDefault(flags.kubeconfig);
+  if (!cluster.ok()) {
+    spdlog::critical("--mode=dra needs the API server: {}", cluster.status().message());
+    return cli::kExitUsage;
+  }
+  kubeapi::ClientOptions client_options;
+  client_options.user_agent = "gpuslice-dra/" GPUSLICE_VERSION;
+  Result<std::unique_ptr<kubeapi::Client>> client =
+      kubeapi::Client::Create(*cluster, client_options);
+  if (!client.ok()) {
+    spdlog::critical("{}", client.status().message());
+    return cli::kExitUsage;
+  }
+  spdlog::info("API server {} ({})", (*client)->config().server, (*client)->config().source);
+  dra::DriverOptions options;
+  options.node_name = flags.node_name;
+  options.simulated_driver = simulated;
+  dra::Driver driver(options, std::move(config), backend, **client, core::SystemClock::Get());
+  if (Status started = driver.Start(); !started.ok()) {
+    spdlog::critical("{}", started.message());
+    return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
+  }
+  std::thread signals([&driver] {
+    while (true) {
+      const int signal = WaitForSignal();
+      if (signal == SIGHUP) {
+        spdlog::warn("SIGHUP: the DRA driver reads its config at start only; restart the pod "
+                     "to apply a new one");
+        continue;
+      }
+      spdlog::info("signal {}: shutting down (the ResourceSlice and prepared claims stay)",
+                   signal);
+      driver.Stop();
+      return;
+    }
+  });
+  driver.Run();
+  signals.join();
+  return cli::kExitOk;
+}
+
 int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides) {
   Result<core::Config> config = LoadConfig(flags);
   if (!config.ok()) {
@@ -115,6 +178,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     spdlog::critical("{}", backend.status().message());
     return cli::kExitFailure;
   }
+  if (flags.mode == "dra") return RunDra(flags, *config, **backend, simulated);
 
   plugin::PluginManagerOptions options;
   Result<std::chrono::milliseconds> grace =
@@ -201,6 +265,19 @@ int main(int argc, char** argv) {
                "environment variables, which beat the config file.",
                "gpuslice-device-plugin"};
   app.set_version_flag("--version", GPUSLICE_VERSION);
+  app.add_option("--mode", flags.mode,
+                 "devicePlugin: advertise slices to the kubelet's device manager; dra: the DRA "
+                 "driver gpu.gpuslice.io (claims sized in memory and compute)")
+      ->envname("GPUSLICE_MODE")
+      ->check(CLI::IsMember({"devicePlugin", "dra"}))
+      ->capture_default_str();
+  app.add_option("--node-name", flags.node_name,
+                 "This node's name (--mode=dra): the pool of its ResourceSlice")
+      ->envname("NODE_NAME");
+  app.add_option("--kubeconfig", flags.kubeconfig,
+                 "Kubeconfig for the API server (--mode=dra; default: the pod's service account, "
+                 "then $KUBECONFIG, then ~/.kube/config)")
+      ->envname("GPUSLICE_KUBECONFIG");
   app.add_option("--config", flags.config_path, "Config file (YAML, version: v1); reloaded on "
                                                 "SIGHUP and when it changes")
       ->envname("GPUSLICE_CONFIG");
