@@ -1,11 +1,15 @@
 # Helpers shared by every module's CMakeLists.txt.
 
-# gpuslice_test(<name> SOURCES <files...> LIBS <targets...> [LABELS <labels...>])
+# gpuslice_test(<name> SOURCES <files...> LIBS <targets...> [LABELS <labels...>]
+#               [TIMEOUT <seconds, default 300>])
 # Builds one GoogleTest binary and registers each of its tests with ctest. Tests get the
 # build's bin/ and lib/ directories so they can start the project's own binaries and dlopen
 # its libraries by path, never through the system's search path.
 function(gpuslice_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gmock GTest::gtest_main)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
@@ -14,7 +18,7 @@ function(gpuslice_test name)
     GPUSLICE_LIB_DIR="${CMAKE_LIBRARY_OUTPUT_DIRECTORY}"
     GPUSLICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
 
 # gpuslice_embed(<target> <symbol> <file>)

@@ -298,7 +298,7 @@ build_image() {
   local archive
   archive=$(mktemp -u /tmp/gpuslice-image-XXXXXX.tar)
   buildah push --quiet "$tag" "docker-archive:$archive:$tag" >/dev/null
-  ctr_k8s images import "$archive" >/dev/null
+  ctr_k8s images import "$archive" >/dev/null 2>&1
   rm -f "$archive"
   log "built and loaded $tag in $((SECONDS - start)) s"
 }
@@ -395,8 +395,15 @@ start_component() {
   local args=()
   mapfile -t args <"$STATE/args/$component"
   mkdir -p "$LOGS" "$RUN_DIR"
-  # setsid: the process outlives this shell and gets no terminal signals.
-  PATH="$CONTAINERD_BIN:$PATH" setsid "${args[@]}" >>"$LOGS/$component.log" 2>&1 </dev/null &
+  # setsid: the process outlives this shell and gets no terminal signals. Descriptors the
+  # caller holds (a `flock` around this script, say) are closed: a daemon would hold them on.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done 2>/dev/null
+    PATH="$CONTAINERD_BIN:$PATH" exec setsid "${args[@]}" >>"$LOGS/$component.log" 2>&1 </dev/null
+  ) &
   echo $! >"$(pid_file "$component")"
 }
 
@@ -474,6 +481,9 @@ write_component_args() {
 }
 
 write_configs() {
+  local restrict_oom=false
+  # CAP_SYS_RESOURCE is bit 24 of the effective capability set.
+  (( (0x$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status) >> 24) & 1 )) || restrict_oom=true
   mkdir -p "$STATE/cni/net.d" "$RUN_DIR/containerd" /etc/cdi /var/run/cdi
   cat >"$STATE/containerd.toml" <<TOML
 version = 3
@@ -487,6 +497,9 @@ state = "$RUN_DIR/containerd/state"
   sandbox = "$PAUSE_IMAGE"
 
 [plugins.'io.containerd.cri.v1.runtime']
+  # Pods' OOM scores may not go below containerd's own: a root without CAP_SYS_RESOURCE (a
+  # container or a sandboxed VM) cannot lower them, and node-critical pods ask for -998.
+  restrict_oom_score_adj = $restrict_oom
   enable_cdi = true
   cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]
 
@@ -641,10 +654,7 @@ cmd_down() {
   # Shims keep containers alive after containerd stops; they are ours if they run our binary.
   pkill -KILL -f "^$CONTAINERD_BIN/containerd-shim" 2>/dev/null || true
   if [ -x "$K8S_BIN/kube-proxy" ]; then "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
-  iptables-save 2>/dev/null | grep -q CNI- && {
-    iptables -t nat -S 2>/dev/null | grep -E '^-A POSTROUTING .*CNI-' | sed 's/^-A/-D/' |
-      while read -r rule; do eval "iptables -t nat $rule" 2>/dev/null || true; done
-  }
+  remove_cni_nat_rules
   ip link delete "$BRIDGE" 2>/dev/null || true
   unmount_below "$KUBELET_DIR"
   unmount_below "$RUN_DIR"
@@ -652,6 +662,17 @@ cmd_down() {
   unmount_below /run/netns
   rm -rf "$STATE" "$RUN_DIR" "$KUBELET_DIR" /var/lib/cni/networks/gpuslice /run/netns/cni-*
   log "down: every component stopped and the cluster's state removed"
+}
+
+# The bridge plugin's masquerading: POSTROUTING jumps to per-pod CNI-* chains.
+remove_cni_nat_rules() {
+  local rule chain
+  iptables -t nat -S POSTROUTING 2>/dev/null | { grep -E '^-A POSTROUTING .* -j CNI-' || true; } |
+    while read -r rule; do eval "iptables -t nat ${rule/-A/-D}" 2>/dev/null || true; done
+  iptables -t nat -S 2>/dev/null | { grep -E '^-N CNI-' || true; } | while read -r _ chain; do
+    iptables -t nat -F "$chain" 2>/dev/null || true
+    iptables -t nat -X "$chain" 2>/dev/null || true
+  done
 }
 
 # Stops every pod's containers while containerd still runs, so nothing keeps mounts busy.

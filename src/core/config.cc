@@ -166,12 +166,13 @@ Status ConfigReader::ReadSelector(const YAML::Node& node, const std::string& pat
 Status ConfigReader::ReadProfile(const YAML::Node& node, const std::string& path, bool is_default,
                                  SlicingProfile* profile) const {
   if (is_default) {
-    GPUSLICE_RETURN_IF_ERROR(CheckMap(
-        node, path, {"slices", "reservedMemory", "resourceName", "enforceCompute", "injection"}));
+    GPUSLICE_RETURN_IF_ERROR(CheckMap(node, path,
+                                      {"slices", "reservedMemory", "resourceName", "enforceCompute",
+                                       "injection", "allowDisable"}));
   } else {
     GPUSLICE_RETURN_IF_ERROR(CheckMap(node, path,
                                       {"name", "match", "slices", "reservedMemory", "resourceName",
-                                       "enforceCompute", "injection"}));
+                                       "enforceCompute", "injection", "allowDisable"}));
     const YAML::Node& name = node["name"];
     if (!name) return Error(node, Join(path, "name"), "is required");
     Result<std::string> text = String(name, Join(path, "name"));
@@ -212,6 +213,11 @@ Status ConfigReader::ReadProfile(const YAML::Node& node, const std::string& path
     Result<bool> value = Bool(enforce, Join(path, "enforceCompute"));
     if (!value.ok()) return value.status();
     profile->enforce_compute = *value;
+  }
+  if (const YAML::Node& allow = node["allowDisable"]) {
+    Result<bool> value = Bool(allow, Join(path, "allowDisable"));
+    if (!value.ok()) return value.status();
+    profile->allow_disable = *value;
   }
   if (const YAML::Node& injection = node["injection"]) {
     Result<std::string> text = String(injection, Join(path, "injection"));
@@ -422,6 +428,8 @@ void EmitProfile(const SlicingProfile& profile, bool is_default, YAML::Emitter& 
   out << YAML::Key << "enforceCompute" << YAML::Value << profile.enforce_compute;
   out << YAML::Key << "injection" << YAML::Value
       << (profile.injection == LibraryInjection::kEnv ? "env" : "preload");
+  // Written only when set: the default is what every rendered config should keep.
+  if (profile.allow_disable) out << YAML::Key << "allowDisable" << YAML::Value << true;
   out << YAML::EndMap;
 }
 

@@ -16,6 +16,7 @@
 //     resourceName: nvidia.com/gpu
 //     enforceCompute: true
 //     injection: preload                # preload | env
+//     allowDisable: false               # may GPUSLICE_DISABLE=1 switch enforcement off?
 //   dra:                                # gpuslice-device-plugin --mode=dra only
 //     memory: {default: 1Gi, min: 256Mi, step: 256Mi}
 //     compute: {default: 0}             # 0: a claim naming no compute is not throttled

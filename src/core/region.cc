@@ -47,7 +47,10 @@ uint64_t SumSlotUsage(const Region& region, int device) {
   uint64_t sum = 0;
   for (const ProcessSlot& slot : region.slots) {
     if (slot.pid.load(std::memory_order_acquire) != 0) {
-      sum += slot.used_bytes[device].load(std::memory_order_relaxed);
+      // Any process of the container may have written a slot: a sum that wraps around
+      // would hide usage, so it stops at the largest count.
+      const uint64_t used = slot.used_bytes[device].load(std::memory_order_relaxed);
+      sum = used > UINT64_MAX - sum ? UINT64_MAX : sum + used;
     }
   }
   return sum;

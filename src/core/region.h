@@ -3,8 +3,10 @@
 // lays it out and updates it; `gpuslice inspect` reads it. Pure layout and read helpers: no
 // I/O here, so any reader can validate a mapping before trusting it.
 //
-// Limits are never stored here: every process reads them from its own environment (the
-// Allocate contract), so no process can change its neighbours' limits by writing the file.
+// Limits are never stored here: every process takes them from the container's read-only
+// limits file (or, run by hand, its own environment), so no process can change another's limit
+// by writing the region. Everything here is written by the container's own processes, so
+// readers validate what they use (docs/security.md says what a writer can and cannot do).
 #pragma once
 
 #include <pthread.h>
@@ -83,7 +85,7 @@ Status CheckLayout(const void* data, size_t size);
 Header CurrentHeader();
 
 // Returns the memory the container uses on GPU `device`, computed from the slots (what a
-// holder of the device's memory_mutex repairs used_bytes to).
+// holder of the device's memory_mutex repairs used_bytes to), saturating at UINT64_MAX.
 // REQUIRES: 0 <= device < kMaxDevices.
 uint64_t SumSlotUsage(const Region& region, int device);
 

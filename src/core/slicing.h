@@ -40,6 +40,9 @@ struct SlicingProfile {
   std::string resource_name{kDefaultResourceName};
   bool enforce_compute = true;  // false: slices share compute freely (GPUSLICE_COMPUTE_LIMIT=100)
   LibraryInjection injection = LibraryInjection::kPreloadFile;
+  // Whether GPUSLICE_DISABLE=1 in a container may switch enforcement off (for debugging). Off
+  // by default: a pod spec can set any variable, so only the operator may allow it.
+  bool allow_disable = false;
 };
 
 // What a container holding `k` slices of one GPU may use on it.

@@ -57,7 +57,8 @@ class DeviceManager::Impl final : public v1beta1::Registration::Service,
     std::thread reader;
   };
 
-  void ReadStream(const std::string& resource, std::shared_ptr<grpc::ClientContext> context,
+  void ReadStream(const std::string& resource, const std::string& endpoint,
+                  std::shared_ptr<grpc::ClientContext> context,
                   std::shared_ptr<v1beta1::DevicePlugin::Stub> stub);
   void StopPlugin(Plugin& plugin);
 
@@ -70,6 +71,12 @@ class DeviceManager::Impl final : public v1beta1::Registration::Service,
   std::map<std::string, Plugin> plugins_;
   std::vector<Registration> registrations_;
   std::map<std::string, int> accepted_;  // accepted registrations per resource, ever
+  // Endpoints whose ListAndWatch stream is open. Like the kubelet (v1.37), a registration at
+  // one of them is refused, and the refused endpoint stays listed after its stream ends: the
+  // kubelet drops its record of the live connection while rejecting the duplicate, so it
+  // never learns that the connection ended and refuses that path until it restarts.
+  std::set<std::string> connected_endpoints_;
+  std::set<std::string> wedged_endpoints_;
   std::vector<ContainerAllocation> allocations_;
 };
 
@@ -117,6 +124,10 @@ void DeviceManager::Impl::Shutdown() {
     plugins.swap(plugins_);
   }
   for (auto& [resource, plugin] : plugins) StopPlugin(plugin);
+  // A restarted kubelet starts with no connections at all.
+  std::lock_guard<std::mutex> lock(mutex_);
+  connected_endpoints_.clear();
+  wedged_endpoints_.clear();
 }
 
 grpc::Status DeviceManager::Impl::Register(grpc::ServerContext*,
@@ -131,6 +142,15 @@ grpc::Status DeviceManager::Impl::Register(grpc::ServerContext*,
   } else if (request->endpoint().empty() || request->endpoint().find('/') != std::string::npos) {
     result = Status::InvalidArgument("endpoint \"" + request->endpoint() +
                                      "\" is not a file name in the device plugin directory");
+  } else {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (connected_endpoints_.count(request->endpoint()) > 0) {
+      wedged_endpoints_.insert(request->endpoint());
+      result = Status::AlreadyExists("device plugin already connected: " +
+                                     options_.device_plugin_dir + "/" + request->endpoint());
+    } else {
+      connected_endpoints_.insert(request->endpoint());
+    }
   }
   if (result.ok()) {
     Plugin plugin;
@@ -155,7 +175,7 @@ grpc::Status DeviceManager::Impl::Register(grpc::ServerContext*,
     ++accepted_[request->resource_name()];
     Plugin& stored = plugins_[request->resource_name()] = std::move(plugin);
     stored.reader = std::thread(&Impl::ReadStream, this, request->resource_name(),
-                                stored.stream_context, stored.stub);
+                                request->endpoint(), stored.stream_context, stored.stub);
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -166,7 +186,7 @@ grpc::Status DeviceManager::Impl::Register(grpc::ServerContext*,
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, result.message());
 }
 
-void DeviceManager::Impl::ReadStream(const std::string& resource,
+void DeviceManager::Impl::ReadStream(const std::string& resource, const std::string& endpoint,
                                      std::shared_ptr<grpc::ClientContext> context,
                                      std::shared_ptr<v1beta1::DevicePlugin::Stub> stub) {
   v1beta1::Empty request;
@@ -193,6 +213,7 @@ void DeviceManager::Impl::ReadStream(const std::string& resource,
   // The kubelet keeps the devices of a plugin whose stream ended, but unhealthy.
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (wedged_endpoints_.count(endpoint) == 0) connected_endpoints_.erase(endpoint);
     auto it = plugins_.find(resource);
     if (it != plugins_.end() && it->second.stream_context == context) {
       for (DeviceState& device : it->second.devices) device.healthy = false;

@@ -6,6 +6,8 @@
 // - serves Registration on <dir>/kubelet.sock and refuses a registration whose version is not
 //   v1beta1, whose resource name is not a valid extended resource name, or whose endpoint is
 //   not a plain file name in the directory;
+// - refuses a registration at an endpoint whose stream is still open ("device plugin already
+//   connected", v1.37), and, as the kubelet does, refuses that endpoint from then on;
 // - on registration dials <dir>/<endpoint>, reads the plugin's options and keeps a
 //   ListAndWatch stream open, replacing an earlier registration of the same resource;
 // - when a stream ends, marks that resource's devices unhealthy;

@@ -92,10 +92,11 @@ ContractBuilder::ContractBuilder(std::string library_dir, RegionStore& regions,
     : library_dir_(std::move(library_dir)), regions_(regions), simulated_(simulated) {}
 
 Result<ContainerAllocation> ContractBuilder::Build(const ContractRequest& request) const {
+  namespace contract = core::contract;
   if (request.gpus.empty()) return Status::InvalidArgument("the container gets no GPUs");
-  if (request.gpus.size() > static_cast<size_t>(core::contract::kMaxVisibleGpus)) {
+  if (request.gpus.size() > static_cast<size_t>(contract::kMaxAllocatedGpus)) {
     return Status::InvalidArgument("a container may see at most " +
-                                   std::to_string(core::contract::kMaxVisibleGpus) + " GPUs");
+                                   std::to_string(contract::kMaxAllocatedGpus) + " GPUs");
   }
   const std::string library = library_dir_ + "/" + std::string(kLibraryFileName);
   if (access(library.c_str(), R_OK) != 0) {
@@ -110,28 +111,42 @@ Result<ContainerAllocation> ContractBuilder::Build(const ContractRequest& reques
   for (size_t i = 0; i < request.gpus.size(); ++i) {
     const GpuShare& gpu = request.gpus[i];
     uuids.push_back(gpu.uuid);
-    allocation.envs[core::contract::MemoryLimitEnv(static_cast<int>(i))] =
+    allocation.limits.gpus.push_back({gpu.uuid, gpu.memory_bytes, gpu.compute_percent});
+    allocation.envs[contract::MemoryLimitEnv(static_cast<int>(i))] =
         std::to_string(gpu.memory_bytes);
-    allocation.envs[core::contract::ComputeLimitEnv(static_cast<int>(i))] =
+    allocation.envs[contract::ComputeLimitEnv(static_cast<int>(i))] =
         std::to_string(gpu.compute_percent);
   }
-  allocation.envs[std::string(core::contract::kVisibleDevicesEnv)] = Join(uuids, ",");
-  allocation.envs[std::string(core::contract::kRegionEnv)] =
-      std::string(core::contract::kContainerRegionDir) + "/" +
-      std::string(core::contract::kRegionFileName);
+  const std::string region =
+      std::string(contract::kContainerRegionDir) + "/" + std::string(contract::kRegionFileName);
+  allocation.limits.region_path = region;
+  allocation.limits.allow_disable = request.allow_disable;
+  // The environment repeats the limits for programs that read them; the library trusts only
+  // the file, since a pod spec can override any variable.
+  allocation.envs[std::string(contract::kVisibleDevicesEnv)] = Join(uuids, ",");
+  allocation.envs[std::string(contract::kRegionEnv)] = region;
+  if (Status valid = contract::ValidateLimitsFile(allocation.limits); !valid.ok()) {
+    return Status::InvalidArgument("cannot write the container's limits: " + valid.message());
+  }
 
-  Result<std::string> region_dir = regions_.Create(request.resource, request.ids, request.slicing);
+  Result<std::string> region_dir = regions_.Create(request.resource, request.ids, request.slicing,
+                                                   contract::FormatLimitsFile(allocation.limits));
   if (!region_dir.ok()) return region_dir.status();
   allocation.region_dir = *region_dir;
+  // The region file itself, not its directory: a mount point cannot be deleted or replaced
+  // from inside the container, and the directory's other files stay out of reach.
   allocation.mounts.push_back(
-      {std::string(core::contract::kContainerRegionDir), *region_dir, /*read_only=*/false});
+      {region, *region_dir + "/" + std::string(contract::kRegionFileName), /*read_only=*/false});
+  allocation.mounts.push_back({std::string(contract::kContainerLimitsDir),
+                               *region_dir + "/" + std::string(kLimitsDirName),
+                               /*read_only=*/true});
   allocation.mounts.push_back(
-      {std::string(core::contract::kContainerLibraryPath), library, /*read_only=*/true});
+      {std::string(contract::kContainerLibraryPath), library, /*read_only=*/true});
   if (request.env_injection) {
-    allocation.envs[std::string(core::contract::kLdPreloadEnv)] =
-        std::string(core::contract::kContainerLibraryPath);
+    allocation.envs[std::string(contract::kLdPreloadEnv)] =
+        std::string(contract::kContainerLibraryPath);
   } else {
-    allocation.mounts.push_back({std::string(core::contract::kContainerPreloadFile),
+    allocation.mounts.push_back({std::string(contract::kContainerPreloadFile),
                                  library_dir_ + "/" + std::string(kPreloadFileName),
                                  /*read_only=*/true});
   }
@@ -184,6 +199,7 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
   ContractRequest request;
   request.resource = std::string(resource);
   request.ids = device_ids;
+  request.allow_disable = true;
   for (const auto& [position, count] : slices_per_gpu) {
     const SlicedGpu& sliced = inventory_.gpus()[position];
     const core::SliceLimits limits =
@@ -192,6 +208,8 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
     request.slicing.push_back(
         {sliced.gpu.uuid, sliced.profile.slices, sliced.profile.reserved_memory_bytes});
     request.env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
+    // Enforcement can be switched off only where every profile involved allows it.
+    request.allow_disable &= sliced.profile.allow_disable;
   }
   return contract_.Build(request);
 }

@@ -1,7 +1,8 @@
 // Allocate's work for one container: check the device IDs, then build the environment and
-// mounts of the Allocate contract (core/contract.h) and the container's region directory.
-// ContractBuilder is the one place that turns GPUs and limits into that contract; the device
-// plugin's Allocate and the DRA driver's NodePrepareResources both go through it.
+// mounts of the Allocate contract (core/contract.h; docs/device-plugin.md) and the container's
+// allocation directory with its region and limits file. ContractBuilder is the one place that
+// turns GPUs and limits into that contract; the device plugin's Allocate and the DRA driver's
+// NodePrepareResources both go through it.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/contract.h"
+#include "core/contract.h"
 #include "core/status.h"
 #include "plugin/inventory.h"
 #include "plugin/region_store.h"
@@ -30,6 +33,7 @@ struct ContainerAllocation {
   std::map<std::string, std::string> envs;
   std::vector<MountSpec> mounts;
   std::string region_dir;  // host path of the allocation's directory
+  core::contract::LimitsFile limits;  // what the limits file says
 };
 
 // A node on simulated GPUs (--simulate): each container also gets the simulated driver
@@ -66,10 +70,12 @@ struct ContractRequest {
   std::vector<std::string> ids;
   std::vector<RecordedSlicing> slicing;
   bool env_injection = false;  // LD_PRELOAD instead of the /etc/ld.so.preload mount
+  bool allow_disable = false;  // may GPUSLICE_DISABLE=1 switch enforcement off?
 };
 
-// Turns GPUs and limits into a container's contract: the environment, the region directory and
-// the mounts (library, preload file, region, and the simulated driver on simulated nodes).
+// Turns GPUs and limits into a container's contract: the environment, the allocation directory
+// with its region and limits file, and the mounts (library, preload file, region file, limits
+// directory, and the simulated driver on simulated nodes).
 // Thread-safe when the RegionStore is (it is).
 class ContractBuilder {
  public:
@@ -78,8 +84,8 @@ class ContractBuilder {
                   const SimulatedDriver* simulated = nullptr);
 
   // Returns the contract; FailedPrecondition when the library (or the simulated driver) is not
-  // installed, InvalidArgument for no GPUs or more than a container may see, or the I/O error
-  // of creating the region directory. Creates nothing when it fails.
+  // installed, InvalidArgument for no GPUs, more than a container may be limited on, or limits
+  // the limits file cannot hold, or the I/O error of creating the allocation directory. Creates nothing when it fails.
   Result<ContainerAllocation> Build(const ContractRequest& request) const;
 
   const std::string& library_dir() const { return library_dir_; }

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,11 +31,53 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &info) == 0;
 }
 
-// "nvidia.com/gpu" -> "gpuslice-nvidia.com_gpu.sock": one socket per resource name.
-std::string SocketName(const std::string& resource) {
-  std::string name = "gpuslice-" + resource + ".sock";
+constexpr std::string_view kSocketPrefix = "gpuslice-";
+constexpr std::string_view kSocketSuffix = ".sock";
+
+// "nvidia.com/gpu" -> "gpuslice-nvidia.com_gpu.<pid>-<n>.sock": a fresh path for every server
+// start. The kubelet keys plugin connections by socket path and refuses a registration at a
+// path it is still connected to; it then also forgets the live connection, so that path could
+// never register again until the kubelet restarts. A restarted server (its socket deleted, the
+// plugin's pod replaced) would race the kubelet noticing the old one's end.
+std::string SocketName(const std::string& resource, uint64_t generation) {
+  std::string name = std::string(kSocketPrefix) + resource + "." + std::to_string(getpid()) +
+                     "-" + std::to_string(generation) + std::string(kSocketSuffix);
   std::replace(name.begin(), name.end(), '/', '_');
   return name;
+}
+
+// The kubelet instance behind `socket`: its inode, new with every kubelet start. 0 if absent.
+ino_t KubeletInstance(const std::string& socket) {
+  struct stat info {};
+  return stat(socket.c_str(), &info) == 0 ? info.st_ino : 0;
+}
+
+// Removes sockets of gpuslice plugins that no longer serve (a plugin killed before it could
+// clean up): nothing answers there, and the kubelet only lists them as clutter.
+void RemoveDeadSockets(const std::string& dir) {
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kSocketPrefix, 0) != 0 || name.size() < kSocketSuffix.size() ||
+        name.compare(name.size() - kSocketSuffix.size(), kSocketSuffix.size(), kSocketSuffix) != 0 ||
+        !entry.is_socket(error)) {
+      continue;
+    }
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string path = entry.path().string();
+    if (path.size() >= sizeof(address.sun_path)) {
+      close(fd);
+      continue;
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    const bool refused = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 &&
+                         errno == ECONNREFUSED;
+    close(fd);
+    if (refused && unlink(path.c_str()) == 0) spdlog::info("removed dead socket {}", path);
+  }
 }
 
 std::string BaseName(const std::string& path) { return fs::path(path).filename().string(); }
@@ -50,6 +94,9 @@ struct PluginManager::Server {
   std::unique_ptr<DevicePluginService> service;
   std::unique_ptr<UnixSocketServer> server;
   bool registered = false;
+  // The kubelet instance this server registered with: a new one needs a new registration, the
+  // same one must never get a second (see SocketName).
+  ino_t registered_with = 0;
   std::chrono::milliseconds backoff{0};
   core::Clock::TimePoint next_attempt;
 };
@@ -79,8 +126,8 @@ PluginManager::~PluginManager() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-std::string PluginManager::SocketPath(const std::string& resource) const {
-  return config_->device_plugin_dir + "/" + SocketName(resource);
+std::string PluginManager::NextSocketPath(const std::string& resource) {
+  return config_->device_plugin_dir + "/" + SocketName(resource, ++socket_generation_);
 }
 
 Status PluginManager::Start() {
@@ -162,6 +209,7 @@ Status PluginManager::ApplyConfig(core::Config config) {
   if (!inventory.ok()) return inventory.status();
   std::error_code error;
   fs::create_directories(config.device_plugin_dir, error);
+  if (!error) RemoveDeadSockets(config.device_plugin_dir);
   if (error) {
     return Status::Unavailable("cannot create device plugin directory " +
                                config.device_plugin_dir + ": " + error.message());
@@ -251,7 +299,6 @@ void PluginManager::Reconcile() {
       if (exists) continue;
       auto server = std::make_unique<Server>();
       server->resource = resource;
-      server->socket_path = SocketPath(resource);
       server->service = std::make_unique<DevicePluginService>(
           resource, state_, metrics_,
           options_.simulated_driver ? &*options_.simulated_driver : nullptr);
@@ -276,6 +323,7 @@ Status PluginManager::StartServer(Server& server) {
     server.registered = false;
     server.server.reset();
   }
+  server.socket_path = NextSocketPath(server.resource);
   Result<std::unique_ptr<UnixSocketServer>> started =
       UnixSocketServer::Start(server.socket_path, server.service.get());
   if (!started.ok()) return started.status();
@@ -296,6 +344,7 @@ void PluginManager::TryRegister(Server& server) {
   std::lock_guard<std::mutex> lock(servers_mutex_);
   if (status.ok()) {
     server.registered = true;
+    server.registered_with = KubeletInstance(request.kubelet_socket);
     server.backoff = std::chrono::milliseconds(0);
     metrics_.Increment(kMetricRegistrations, {{"resource", server.resource}, {"result", "success"}});
     spdlog::info("{}: registered with the kubelet", server.resource);
@@ -328,6 +377,8 @@ void PluginManager::HandleInotify() {
       p += sizeof(inotify_event) + event->len;
     }
   }
+  const ino_t kubelet = KubeletInstance(config_->device_plugin_dir + "/" +
+                                        options_.kubelet_socket_name);
   if (kubelet_restarted) {
     spdlog::info("kubelet.sock (re)created: registering again");
     next_gc_ = std::max(next_gc_, clock_.Now() + options_.region_grace);
@@ -340,7 +391,7 @@ void PluginManager::HandleInotify() {
                    server->socket_path);
       Status status = StartServer(*server);
       if (!status.ok()) spdlog::error("{}", status.message());
-    } else if (kubelet_restarted) {
+    } else if (kubelet_restarted && !(server->registered && server->registered_with == kubelet)) {
       std::lock_guard<std::mutex> lock(servers_mutex_);
       server->registered = false;
       server->backoff = std::chrono::milliseconds(0);

@@ -99,7 +99,8 @@ class PluginManager {
   void PublishHealth();
   void Wake();
   std::chrono::milliseconds TimeUntilNextWork() const;
-  std::string SocketPath(const std::string& resource) const;
+  // A socket path for the next server start of `resource`, never used before.
+  std::string NextSocketPath(const std::string& resource);
 
   PluginManagerOptions options_;
   gpu::GpuBackend& backend_;
@@ -115,6 +116,7 @@ class PluginManager {
   mutable std::mutex servers_mutex_;  // guards servers_ for Resources()
   std::vector<std::unique_ptr<Server>> servers_;
 
+  uint64_t socket_generation_ = 0;  // control-loop thread only
   int inotify_fd_ = -1;
   int plugin_dir_watch_ = -1;
   int config_dir_watch_ = -1;

@@ -61,7 +61,8 @@ RegionStore::RegionStore(RegionStoreOptions options, const core::Clock& clock)
 
 Result<std::string> RegionStore::Create(const std::string& resource,
                                         const std::vector<std::string>& ids,
-                                        const std::vector<RecordedSlicing>& gpus) {
+                                        const std::vector<RecordedSlicing>& gpus,
+                                        const std::string& limits_file) {
   std::error_code error;
   fs::create_directories(options_.root, error);
   if (error) return IoError("cannot create", options_.root, error.value());
@@ -72,8 +73,9 @@ Result<std::string> RegionStore::Create(const std::string& resource,
       options_.root + "/" + kDirectoryPrefix + std::to_string(millis) + "-XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) return IoError("cannot create", pattern, errno);
   const std::string directory = pattern;
-  // Containers may run as any user: they must be able to open the region read-write.
-  if (chmod(directory.c_str(), 0777) != 0) {
+  // Only the region file is mounted into the container, and containers may run as any user:
+  // they must be able to open it read-write, and to reach it.
+  if (chmod(directory.c_str(), 0755) != 0) {
     const int saved = errno;
     Remove(directory);
     return IoError("cannot chmod", directory, saved);
@@ -87,6 +89,22 @@ Result<std::string> RegionStore::Create(const std::string& resource,
     }
   }
   chmod(region.c_str(), 0666);
+  const std::string limits_dir = directory + "/" + std::string(kLimitsDirName);
+  const std::string limits = limits_dir + "/" + std::string(core::contract::kLimitsFileName);
+  if (mkdir(limits_dir.c_str(), 0755) != 0 || chmod(limits_dir.c_str(), 0755) != 0) {
+    const int saved = errno;
+    Remove(directory);
+    return IoError("cannot create", limits_dir, saved);
+  }
+  {
+    std::ofstream file(limits);
+    file << limits_file;
+    if (!file.flush()) {
+      Remove(directory);
+      return IoError("cannot write", limits, errno);
+    }
+  }
+  chmod(limits.c_str(), 0644);
   nlohmann::json slicing = nlohmann::json::array();
   for (const RecordedSlicing& gpu : gpus) {
     slicing.push_back({{"uuid", gpu.gpu_uuid},

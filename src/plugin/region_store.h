@@ -1,7 +1,10 @@
-// Per-allocation accounting regions on the host. Every container that gets slices gets a
-// fresh directory holding an empty region file (laid out by libgpuslice.so inside the
-// container) and a record of the allocation: its resource, device IDs and how each of its
-// GPUs was sliced. Directories whose allocation the kubelet no longer holds are removed.
+// Per-allocation directories on the host. Every container that gets slices gets a fresh
+// directory holding an empty region file (laid out by libgpuslice.so inside the container),
+// a `limits` subdirectory with the container's limits file (core/contract.h), and a record of
+// the allocation: its resource, device IDs and how each of its GPUs was sliced. The region
+// file alone is mounted read-write and the limits directory read-only, so nothing in the
+// container can change its limits or the record. Directories whose allocation the kubelet no
+// longer holds are removed.
 #pragma once
 
 #include <chrono>
@@ -9,12 +12,17 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.h"
 #include "core/status.h"
 
 namespace gpuslice::plugin {
+
+// The subdirectory of an allocation directory that holds its limits file, mounted read-only at
+// core::contract::kContainerLimitsDir.
+inline constexpr std::string_view kLimitsDirName = "limits";
 
 // One container's devices of one resource, as the kubelet reports them (PodResources List).
 struct LiveAllocation {
@@ -52,10 +60,13 @@ class RegionStore {
  public:
   RegionStore(RegionStoreOptions options, const core::Clock& clock);
 
-  // Creates a directory for one container allocation: "region" (empty, mode 0666) and
-  // "allocation.json" (the record). Returns the directory's path, or the I/O error naming it.
+  // Creates a directory for one container allocation: "region" (empty, mode 0666),
+  // "limits/limits" (`limits_file`, mode 0644, in a directory of its own for a read-only
+  // mount) and "allocation.json" (the record). Returns the directory's path, or the I/O error
+  // naming it; nothing is left behind on error.
   Result<std::string> Create(const std::string& resource, const std::vector<std::string>& ids,
-                             const std::vector<RecordedSlicing>& gpus);
+                             const std::vector<RecordedSlicing>& gpus,
+                             const std::string& limits_file);
 
   // Removes `directory` (a path Create returned), e.g. when the rest of an Allocate failed.
   void Remove(const std::string& directory);

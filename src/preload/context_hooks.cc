@@ -95,7 +95,11 @@ template <typename Create, typename Undo>
 CUresult CreateContextCounted(CUdevice device, Create create, Undo undo) {
   Runtime& runtime = Runtime::Get();
   const int slice = runtime.enforcing() ? runtime.SliceOfDevice(device) : -1;
-  if (slice < 0 || !runtime.ClaimFirstContext(slice)) return create();
+  if (slice < 0) return create();
+  // A context takes device memory: none fits in a zero limit (a GPU without a limit of its
+  // own, or a container whose limits could not be read), so nothing runs there at all.
+  if (runtime.ledger().Limit(slice) == 0) return ToCuResult(Refusal::kOverLimit);
+  if (!runtime.ClaimFirstContext(slice)) return create();
   const bool learn_pid = runtime.nvml_pid() == 0;
   const std::optional<std::vector<unsigned int>> pids_before =
       learn_pid ? GpuProcessPids(runtime, slice) : std::nullopt;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <optional>
 
 #include "preload/internal/process.h"
@@ -15,12 +16,42 @@ using core::region::DeviceState;
 using core::region::ProcessSlot;
 using core::region::Region;
 
+// The type glibc records in a region mutex as LayOut makes it (robust, process-shared).
+int LaidOutMutexKind() {
+  static const int kind = [] {
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_t mutex;
+    pthread_mutex_init(&mutex, &attributes);
+    const int laid_out = mutex.__data.__kind;
+    pthread_mutex_destroy(&mutex);
+    pthread_mutexattr_destroy(&attributes);
+    return laid_out;
+  }();
+  return kind;
+}
+
+uint64_t SaturatingSub(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+// How long a charge waits for a device's mutex. Holders keep it for a few loads and stores;
+// a lock word another process wrote (naming a thread that never unlocks) must not hang the
+// container's allocations forever, so past this the charge is refused.
+constexpr time_t kLockPatienceSeconds = 2;
+
 // Holds a device's memory mutex. A previous holder that died may have left used_bytes out of
-// step with the slots; it is recomputed before the mutex is marked consistent again.
+// step with the slots; it is recomputed before the mutex is marked consistent again. A mutex
+// whose type was written over is not locked at all: glibc runs the protocol the type names,
+// and some protocols abort on states a robust mutex allows.
 class DeviceLock {
  public:
   DeviceLock(Region& region, int device) : state_(region.devices[device]) {
-    int result = pthread_mutex_lock(&state_.memory_mutex);
+    if (state_.memory_mutex.__data.__kind != LaidOutMutexKind()) return;
+    timespec deadline{};
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += kLockPatienceSeconds;
+    int result = pthread_mutex_timedlock(&state_.memory_mutex, &deadline);
     if (result == EOWNERDEAD) {
       state_.used_bytes.store(core::region::SumSlotUsage(region, device),
                               std::memory_order_relaxed);
@@ -78,6 +109,7 @@ ProcessSlot* MemoryLedger::Slot() {
     ReclaimDead();
     slot = ClaimFreeSlot(self, start_time);
   }
+  slot_pid_ = self;
   slot_.store(slot, std::memory_order_release);
   return slot;
 }
@@ -108,18 +140,39 @@ ProcessSlot* MemoryLedger::ClaimFreeSlot(pid_t self, uint64_t start_time) {
   return nullptr;
 }
 
+void MemoryLedger::RepairFromHeld(ProcessSlot& slot, int device) {
+  DeviceState& state = region_->devices[device];
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
+  bool rewritten = false;
+  if (slot.pid.load(std::memory_order_relaxed) != slot_pid_) {
+    slot.pid.store(slot_pid_, std::memory_order_release);
+    rewritten = true;
+  }
+  if (slot.used_bytes[device].load(std::memory_order_relaxed) != held) {
+    slot.used_bytes[device].store(held, std::memory_order_relaxed);
+    rewritten = true;
+  }
+  if (rewritten || state.used_bytes.load(std::memory_order_relaxed) < held) {
+    state.used_bytes.store(core::region::SumSlotUsage(*region_, device), std::memory_order_relaxed);
+  }
+}
+
 bool MemoryLedger::Charge(int device, uint64_t bytes) {
   ProcessSlot* slot = Slot();
   if (slot == nullptr) return false;
   const uint64_t limit = Limit(device);
+  if (bytes > limit) return false;
   for (int attempt = 0; attempt < 2; ++attempt) {
     {
       DeviceLock lock(*region_, device);
       if (!lock.locked()) return false;
+      RepairFromHeld(*slot, device);
       DeviceState& state = region_->devices[device];
       const uint64_t used = state.used_bytes.load(std::memory_order_relaxed);
-      if (bytes <= limit && used <= limit - bytes) {
-        slot->used_bytes[device].fetch_add(bytes, std::memory_order_relaxed);
+      if (used <= limit - bytes) {
+        const uint64_t held = held_[device].load(std::memory_order_relaxed) + bytes;
+        held_[device].store(held, std::memory_order_relaxed);
+        slot->used_bytes[device].store(held, std::memory_order_relaxed);
         state.used_bytes.store(used + bytes, std::memory_order_relaxed);
         return true;
       }
@@ -134,14 +187,20 @@ void MemoryLedger::Refund(int device, uint64_t bytes) {
   if (slot == nullptr) return;
   DeviceLock lock(*region_, device);
   if (!lock.locked()) return;
-  const uint64_t held = slot->used_bytes[device].load(std::memory_order_relaxed);
+  RepairFromHeld(*slot, device);
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
   const uint64_t refund = bytes < held ? bytes : held;
+  held_[device].store(held - refund, std::memory_order_relaxed);
   slot->used_bytes[device].store(held - refund, std::memory_order_relaxed);
-  region_->devices[device].used_bytes.fetch_sub(refund, std::memory_order_relaxed);
+  std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
+  used.store(SaturatingSub(used.load(std::memory_order_relaxed), refund),
+             std::memory_order_relaxed);
 }
 
 uint64_t MemoryLedger::Used(int device) const {
-  return region_->devices[device].used_bytes.load(std::memory_order_relaxed);
+  const uint64_t used = region_->devices[device].used_bytes.load(std::memory_order_relaxed);
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
+  return used > held ? used : held;
 }
 
 void MemoryLedger::AddBusy(int device, uint64_t nanos) {
@@ -159,7 +218,9 @@ bool MemoryLedger::EmptySlot(ProcessSlot& slot) {
       if (!lock->locked()) return false;
     }
     const uint64_t held = slot.used_bytes[device].exchange(0, std::memory_order_relaxed);
-    region_->devices[device].used_bytes.fetch_sub(held, std::memory_order_relaxed);
+    std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
+    used.store(SaturatingSub(used.load(std::memory_order_relaxed), held),
+               std::memory_order_relaxed);
   }
   return true;
 }
@@ -208,6 +269,9 @@ bool MemoryLedger::FreeIfStillHeld(ProcessSlot& slot, pid_t pid, uint64_t start_
   return true;
 }
 
-void MemoryLedger::ForgetSlotAfterFork() { slot_.store(nullptr, std::memory_order_release); }
+void MemoryLedger::ForgetSlotAfterFork() {
+  for (std::atomic<uint64_t>& held : held_) held.store(0, std::memory_order_relaxed);
+  slot_.store(nullptr, std::memory_order_release);
+}
 
 }  // namespace gpuslice::preload

@@ -18,6 +18,13 @@ namespace gpuslice::preload {
 // its slot, so when it dies (even by SIGKILL in the middle of a charge) the next process
 // that finds it dead gives its memory back; the driver has freed it by then.
 //
+// Every process of the container can write the region, so nothing read from it is trusted
+// to let this process pass its limit: the process keeps its own holdings in its own memory
+// too, puts them back into its slot when the slot says otherwise, and recounts the container's
+// use from the slots (saturating) when the total is below what this process alone holds.
+// A mutex whose type was written over is never locked (glibc could abort on it): the charge
+// is refused instead.
+//
 // Thread-safe. Charge and Refund take the device's robust, process-shared mutex for a few
 // loads and stores; a slot changes hands (reclaim, takeover) under device 0's. Nothing else
 // blocks.
@@ -38,15 +45,22 @@ class MemoryLedger {
   // Adds `bytes` on slice `device` to this process when the container stays within the
   // slice's limit, returning true; otherwise changes nothing and returns false. Before
   // refusing, reclaims the memory of the container's dead processes and tries again.
-  // REQUIRES: 0 <= device < options.device_count.
+  // REQUIRES: 0 <= device < core::region::kMaxDevices.
   bool Charge(int device, uint64_t bytes);
 
   // Gives back `bytes` this process was charged on `device` (never more than it holds).
   void Refund(int device, uint64_t bytes);
 
-  // Memory the container uses on `device` and the slice's limit.
+  // Memory the container uses on `device` (never less than this process holds) and the
+  // slice's limit (zero once RefuseAll was called).
   uint64_t Used(int device) const;
-  uint64_t Limit(int device) const { return options_.devices[device].memory_bytes; }
+  uint64_t Limit(int device) const {
+    return refuse_all_.load(std::memory_order_acquire) ? 0 : options_.devices[device].memory_bytes;
+  }
+
+  // From now on every charge above zero bytes is refused: for a container whose region cannot
+  // be used, where each process counting alone could take the whole limit.
+  void RefuseAll() { refuse_all_.store(true, std::memory_order_release); }
 
   // Records `nanos` of GPU time this process used on `device` (read by `gpuslice inspect`).
   void AddBusy(int device, uint64_t nanos);
@@ -70,11 +84,18 @@ class MemoryLedger {
   // Gives back everything `slot` holds; false when a device's mutex cannot be had.
   // REQUIRES: the caller holds the ownership lock (see memory_ledger.cc).
   bool EmptySlot(core::region::ProcessSlot& slot);
+  // Makes `slot` (this process's) and the device's total agree with held_ again where another
+  // process wrote over them. REQUIRES: the caller holds `device`'s memory mutex.
+  void RepairFromHeld(core::region::ProcessSlot& slot, int device);
 
   core::region::Region* const region_;
   const Options& options_;
   std::atomic<core::region::ProcessSlot*> slot_{nullptr};
+  pid_t slot_pid_ = 0;  // the PID slot_ was taken for; set before slot_ is published
   std::mutex attach_mutex_;
+  // This process's holdings per device, in its own memory; changed under the device's mutex.
+  std::atomic<uint64_t> held_[core::region::kMaxDevices] = {};
+  std::atomic<bool> refuse_all_{false};
 };
 
 }  // namespace gpuslice::preload

@@ -1,66 +1,86 @@
-// What libgpuslice.so enforces in this process, read once from the environment when the
-// library loads (the Allocate contract of core/contract.h), so no hook ever calls getenv.
+// What libgpuslice.so enforces in this process, decided once when the library loads (so no
+// hook ever calls getenv): from the container's limits file (core/contract.h) where the device
+// plugin mounted one, otherwise from the environment, which stays the way to limit a process
+// run by hand outside Kubernetes. Parsing is pure (bytes in, options and messages out), so it
+// is fuzzed; the runtime does the reading.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/contract.h"
 #include "core/status.h"
 
 namespace gpuslice::preload {
 
-// Set to 1 in a container's environment to turn enforcement off for debugging: every call
-// goes straight to the driver, and nothing is written to the region.
-inline constexpr std::string_view kDisableEnv = "GPUSLICE_DISABLE";
+inline constexpr std::string_view kDisableEnv = core::contract::kDisableEnv;
 
 // Compute share meaning "not enforced".
 inline constexpr int kUnlimitedComputePercent = 100;
 
+// Where the GPUs the process can see without a limit of their own are accounted: a slice with
+// a zero memory limit, so nothing can be allocated there.
+inline constexpr int kUnlistedSlice = core::contract::kUnlistedSlice;
+
 // The slice of one visible GPU.
 struct DeviceLimit {
-  std::string uuid;           // from NVIDIA_VISIBLE_DEVICES; empty when it holds no UUIDs
-  uint64_t memory_bytes = 0;  // GPUSLICE_MEMORY_LIMIT_<i>
-  int compute_percent = kUnlimitedComputePercent;  // GPUSLICE_COMPUTE_LIMIT_<i>, 1-100
+  std::string uuid;  // empty when the limits came from the environment without UUIDs
+  uint64_t memory_bytes = 0;
+  int compute_percent = kUnlimitedComputePercent;  // 1-100
 };
 
 struct Options {
-  // False when the environment carries no limits or the off switch is set: the library then
-  // passes every call through untouched.
+  // False when there are no limits at all, or the off switch is set (and allowed): the library
+  // then passes every call through untouched.
   bool enforce = false;
-  // Visible GPUs with a slice, in NVIDIA_VISIBLE_DEVICES order.
+  // GPUs with limits of their own (0 to kMaxAllocatedGpus), in NVIDIA_VISIBLE_DEVICES order;
+  // their slices are 0..device_count-1. Any other GPU the process sees is kUnlistedSlice, whose
+  // memory limit is zero.
   int device_count = 0;
   DeviceLimit devices[core::contract::kMaxVisibleGpus];
   // Container path of the accounting region; empty = accounting private to this process.
   std::string region_path;
+  // True when the region came from the limits file: if it cannot be used, every allocation is
+  // refused instead of each process keeping its own count.
+  bool region_required = false;
+  // Where the limits came from, for messages: the limits file's path or "the environment".
+  std::string source;
 
   // Index of the slice whose GPU has this UUID ("GPU-..."), or -1.
   int IndexOfUuid(std::string_view uuid) const;
+  // True when the limits name GPUs by UUID (else CUDA ordinals map to slices).
+  bool HasUuids() const { return device_count > 0 && !devices[0].uuid.empty(); }
 };
 
-// Looks up one environment variable; nullopt when unset.
-using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+// Decides the options from `environ`, the process environment as /proc/<pid>/environ holds it
+// ("NAME=value\0NAME=value\0..."; the first of repeated names counts, as for getenv), and
+// `limits_file`, the contents of core::contract::kContainerLimitsFile (nullopt where there is
+// none). Pure: no I/O.
+//
+// With a limits file, the limits, the GPUs' UUIDs and the region come from it alone; the
+// environment's GPUSLICE_* limit variables are ignored, GPUSLICE_DISABLE counts only where the
+// file allows it, and NVIDIA_VISIBLE_DEVICES cannot move the limits to another GPU.
+// Without one, the environment's GPUSLICE_MEMORY_LIMIT_<i>, GPUSLICE_COMPUTE_LIMIT_<i>,
+// GPUSLICE_REGION and GPUSLICE_DISABLE are read; a visible GPU without a memory limit of its
+// own while another GPU has one gets a zero limit.
+//
+// Returns InvalidArgument naming the variable or file line when something meant as a limit is
+// malformed (a bad value, a misspelt limit variable such as GPUSLICE_MEMORY_LIMIT_00, more GPUs
+// than an allocation holds, an invalid limits file): the caller then fails closed. Appends to
+// `warnings` one line for each thing it ignores or decides on the caller's behalf (an unknown
+// GPUSLICE_* variable, environment limits overridden by the file, a GPU given a zero limit).
+Result<Options> ParseOptions(std::string_view environ, std::optional<std::string_view> limits_file,
+                             std::vector<std::string>* warnings);
 
-// Looks variables up in an environment block as /proc/<pid>/environ holds it
-// ("NAME=value\0NAME=value\0..."). A process that reset its environment (env -i) is still
-// loaded through /etc/ld.so.preload; the container's first process keeps the Allocate
-// environment, so its block is where such a process finds its limits.
-EnvLookup EnvironBlockLookup(std::string block);
+// True when `environ` (as for ParseOptions) sets any GPUSLICE_* variable other than the
+// simulated driver's.
+bool HasGpusliceVariables(std::string_view environ);
 
-// True when `env` sets any of the contract's variables or the off switch.
-bool HasGpusliceVariables(const EnvLookup& env);
-
-// Reads the contract's variables through `env`. Returns InvalidArgument naming the variable
-// and its value when one is malformed (a limit that is not a number, a share outside 1-100,
-// a limit for a GPU past the last visible one, more than kMaxVisibleGpus GPUs).
-// Variables for GPU i are read for i = 0, 1, ... while either limit is set.
-Result<Options> ParseOptions(const EnvLookup& env);
-
-// The options to run with when the environment is malformed: every GPU gets a zero memory
-// limit, so the container fails loudly instead of taking its neighbours' memory.
+// The options to run with when the limits are malformed: every GPU gets a zero memory limit,
+// so the container fails loudly instead of taking its neighbours' memory.
 Options FailClosedOptions();
 
 }  // namespace gpuslice::preload

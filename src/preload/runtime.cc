@@ -4,9 +4,12 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/abi/cuda.h"
@@ -38,51 +41,99 @@ std::string FormatUuid(const CUuuid& uuid) {
   return text;
 }
 
-bool AnyUuid(const Options& options) {
-  for (int i = 0; i < options.device_count; ++i) {
-    if (!options.devices[i].uuid.empty()) return true;
-  }
-  return false;
-}
-
 void InChildAfterFork() { Runtime::Get().AfterForkInChild(); }
 
-// The environment of the container's first process, or an empty one when it cannot be read.
-// (Plain reads: iostreams would cost every process their initialization at load.)
-std::string InitProcessEnvironment() {
-  std::string block;
-  const int fd = open("/proc/1/environ", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return block;
+// The whole of a small file, or the OS error (NotFound when it does not exist). Plain reads:
+// iostreams would cost every process their initialization at load. A file longer than `max`
+// bytes comes back cut at max + 1 bytes, for the parser to refuse.
+Result<std::string> ReadSmallFile(const char* path, size_t max, int flags) {
+  const int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+  if (fd < 0) {
+    const int saved = errno;
+    std::string message = std::string("cannot open ") + path + ": " + strerror(saved);
+    if (saved == ENOENT || saved == ENOTDIR) return Status::NotFound(std::move(message));
+    return Status::FailedPrecondition(std::move(message));
+  }
+  std::string contents;
   char buffer[4096];
-  for (ssize_t length; (length = read(fd, buffer, sizeof(buffer))) > 0;) {
-    block.append(buffer, static_cast<size_t>(length));
+  ssize_t length = 0;
+  while (contents.size() <= max && (length = read(fd, buffer, sizeof(buffer))) != 0) {
+    if (length < 0) {
+      if (errno == EINTR) continue;
+      const int saved = errno;
+      close(fd);
+      return Status::FailedPrecondition(std::string("cannot read ") + path + ": " +
+                                        strerror(saved));
+    }
+    contents.append(buffer, static_cast<size_t>(length));
   }
   close(fd);
+  if (contents.size() > max) contents.resize(max + 1);
+  return contents;
+}
+
+// The environment of the container's first process, or an empty one when it cannot be read.
+std::string InitProcessEnvironment() {
+  return ReadSmallFile("/proc/1/environ", 1 << 20, 0).value_or("");
+}
+
+// This process's environment in the form /proc/<pid>/environ has.
+std::string OwnEnvironment() {
+  std::string block;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    block += *entry;
+    block += '\0';
+  }
   return block;
+}
+
+// The container's limits file: nullopt where there is none (outside Kubernetes); an error
+// where one is there but cannot be read, which fails closed.
+Result<std::optional<std::string>> ReadLimitsFile() {
+  const std::string path(core::contract::kContainerLimitsFile);
+  // Not a symlink: the plugin's mount is a plain file, and a link would point elsewhere.
+  Result<std::string> contents =
+      ReadSmallFile(path.c_str(), core::contract::kMaxLimitsFileBytes, O_NOFOLLOW);
+  if (contents.ok()) return std::optional<std::string>(std::move(*contents));
+  if (contents.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  return contents.status();
 }
 
 }  // namespace
 
 Runtime* Runtime::Create() {
-  EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
-    const char* value = std::getenv(std::string(name).c_str());
-    if (value == nullptr) return std::nullopt;
-    return std::string(value);
-  };
-  // A process that reset its environment takes the container's (see EnvironBlockLookup).
-  if (!HasGpusliceVariables(env)) env = EnvironBlockLookup(InitProcessEnvironment());
-  Result<Options> options = ParseOptions(env);
+  std::string environment = OwnEnvironment();
+  // A process that reset its environment takes the container's (see ParseOptions).
+  if (!HasGpusliceVariables(environment)) {
+    std::string init = InitProcessEnvironment();
+    if (HasGpusliceVariables(init)) environment = std::move(init);
+  }
+  std::vector<std::string> messages;
+  Result<Options> options = Status::Internal("not parsed");
+  if (Result<std::optional<std::string>> file = ReadLimitsFile(); !file.ok()) {
+    options = file.status();
+  } else {
+    std::optional<std::string_view> text;
+    if (file->has_value()) text = **file;
+    options = ParseOptions(environment, text, &messages);
+  }
   if (!options.ok()) {
-    Warn(options.status().message() + "; every GPU gets a zero memory limit");
+    messages.push_back(options.status().message() + "; every GPU gets a zero memory limit");
     options = FailClosedOptions();
   }
-  auto* runtime = new Runtime(std::move(*options));
-  if (runtime->enforcing()) pthread_atfork(nullptr, nullptr, InChildAfterFork);
+  auto* runtime = new Runtime(std::move(*options), std::move(messages));
+  if (runtime->enforcing()) {
+    pthread_atfork(nullptr, nullptr, InChildAfterFork);
+  } else {
+    // No hook will ask for a GPU's slice, so there is no first use to wait for.
+    runtime->SayLoadMessages();
+  }
   return runtime;
 }
 
-Runtime::Runtime(Options options)
+Runtime::Runtime(Options options, std::vector<std::string> load_messages)
     : options_(std::move(options)),
+      load_messages_(std::move(load_messages)),
       allocations_(new AllocationMap()),
       physical_handles_(new PhysicalHandles()),
       pool_charges_(new PoolCharges()),
@@ -98,16 +149,30 @@ Runtime::Runtime(Options options)
   throttling_ = throttled_count_ > 0;
 }
 
+void Runtime::SayLoadMessages() {
+  if (load_messages_.empty() || load_messages_said_.exchange(true, std::memory_order_acq_rel)) {
+    return;
+  }
+  for (const std::string& message : load_messages_) Warn(message);
+}
+
 core::region::Region* Runtime::Region() {
   if (core::region::Region* region = region_.load(std::memory_order_acquire)) return region;
   static std::mutex mutex;
   std::lock_guard<std::mutex> guard(mutex);
   if (core::region::Region* region = region_.load(std::memory_order_relaxed)) return region;
 
+  SayLoadMessages();
   Result<internal::RegionMapping> mapping = Status::NotFound("no region");
+  bool refuse_all = false;
   if (!options_.region_path.empty()) {
     mapping = internal::RegionMapping::MapShared(options_.region_path);
-    if (!mapping.ok()) {
+    if (!mapping.ok() && options_.region_required) {
+      // The plugin made this region for the container: without it the container's processes
+      // could each take the whole limit.
+      Warn(mapping.status().message() + "; every allocation on this container's GPUs is refused");
+      refuse_all = true;
+    } else if (!mapping.ok()) {
       Warn(mapping.status().message() +
            "; limits hold for this process alone, not with the container's other processes");
     }
@@ -121,6 +186,8 @@ core::region::Region* Runtime::Region() {
   auto* kept = new internal::RegionMapping(std::move(*mapping));
   throttle_ = new ComputeThrottle(kept->region(), options_, SystemClock());
   auto* ledger = new MemoryLedger(kept->region(), options_);
+  refuse_all_ = refuse_all;
+  if (refuse_all_) ledger->RefuseAll();
   if (Status attached = ledger->Attach(); !attached.ok()) {
     Warn(attached.message() + ": this process's allocations on sliced GPUs are refused");
   }
@@ -142,7 +209,9 @@ void Runtime::AfterForkInChild() {
   pool_charges_.store(new PoolCharges(), std::memory_order_release);
   graph_memory_.store(new GraphMemory(), std::memory_order_release);
   if (core::region::Region* region = region_.load(std::memory_order_acquire)) {
-    ledger_.store(new MemoryLedger(region, options_), std::memory_order_release);
+    auto* ledger = new MemoryLedger(region, options_);
+    if (refuse_all_) ledger->RefuseAll();
+    ledger_.store(ledger, std::memory_order_release);
   }
   watcher_started_.store(false, std::memory_order_relaxed);
   watcher_in_tick_.store(false, std::memory_order_relaxed);
@@ -157,17 +226,61 @@ int Runtime::SliceOfDevice(CUdevice device) {
     const int cached = slice_of_device_[device].load(std::memory_order_relaxed);
     if (cached != kUnresolved) return cached;
   }
-  int slice = device < options_.device_count ? device : -1;
-  if (AnyUuid(options_)) {
-    static const auto get_uuid =
-        DriverFunction<decltype(&cuDeviceGetUuid_v2)>("cuDeviceGetUuid_v2");
+  SayLoadMessages();
+  const int slice = ResolveCudaDevice(device);
+  if (device < kMaxCudaDevices) slice_of_device_[device].store(slice, std::memory_order_relaxed);
+  if (slice == kUnlistedSlice) ReportUnlistedCudaDevices();
+  return slice;
+}
+
+int Runtime::ResolveCudaDevice(CUdevice device) const {
+  if (!options_.HasUuids()) return device < options_.device_count ? device : kUnlistedSlice;
+  static const auto get_uuid = DriverFunction<decltype(&cuDeviceGetUuid_v2)>("cuDeviceGetUuid_v2");
+  CUuuid uuid{};
+  // A GPU whose UUID cannot be had cannot be told from a neighbour's: it gets no memory.
+  if (get_uuid == nullptr || get_uuid(&uuid, device) != CUDA_SUCCESS) return kUnlistedSlice;
+  const int slice = options_.IndexOfUuid(FormatUuid(uuid));
+  return slice >= 0 ? slice : kUnlistedSlice;
+}
+
+void Runtime::ReportUnlistedCudaDevices() {
+  if (cuda_unlisted_reported_.exchange(true, std::memory_order_acq_rel)) return;
+  static const auto get_count = DriverFunction<decltype(&cuDeviceGetCount)>("cuDeviceGetCount");
+  static const auto get_uuid = DriverFunction<decltype(&cuDeviceGetUuid_v2)>("cuDeviceGetUuid_v2");
+  int count = 0;
+  if (get_count == nullptr || get_count(&count) != CUDA_SUCCESS) count = 0;
+  std::vector<std::pair<std::string, std::string>> unlisted;
+  for (CUdevice device = 0; device < count; ++device) {
+    if (ResolveCudaDevice(device) != kUnlistedSlice) continue;
     CUuuid uuid{};
-    if (get_uuid != nullptr && get_uuid(&uuid, device) == CUDA_SUCCESS) {
-      slice = options_.IndexOfUuid(FormatUuid(uuid));
+    const bool known = get_uuid != nullptr && get_uuid(&uuid, device) == CUDA_SUCCESS;
+    const std::string name = known ? FormatUuid(uuid) : "CUDA device " + std::to_string(device);
+    unlisted.emplace_back(name, "CUDA device " + std::to_string(device) + " (" +
+                                    (known ? name : "UUID unknown") + ")");
+  }
+  ReportUnlisted("CUDA", unlisted);
+}
+
+void Runtime::ReportUnlisted(const std::string& seen_by,
+                             const std::vector<std::pair<std::string, std::string>>& names) {
+  std::string listed;
+  {
+    std::lock_guard<std::mutex> guard(reported_mutex_);
+    for (const auto& [key, description] : names) {
+      if (!reported_unlisted_.insert(key).second) continue;
+      listed += (listed.empty() ? "" : ", ") + description;
     }
   }
-  if (device < kMaxCudaDevices) slice_of_device_[device].store(slice, std::memory_order_relaxed);
-  return slice;
+  if (listed.empty()) return;
+  std::string limited;
+  for (int i = 0; i < options_.device_count; ++i) {
+    limited +=
+        (i == 0 ? "" : ", ") + (options_.devices[i].uuid.empty() ? "device " + std::to_string(i)
+                                                                 : options_.devices[i].uuid);
+  }
+  Warn(seen_by + " shows GPUs that " + options_.source + " gives no limit (it limits " +
+       (limited.empty() ? std::string("none") : limited) + "): " + listed +
+       "; they get a zero memory limit");
 }
 
 int Runtime::SliceOfCurrentContext() {
@@ -196,11 +309,21 @@ int Runtime::SliceOfStream(CUstream stream) {
 
 int Runtime::SliceOfNvmlDevice(nvmlDevice_t device) {
   if (!options_.enforce) return -1;
-  if (AnyUuid(options_)) {
+  SayLoadMessages();
+  const int slice = ResolveNvmlDevice(device);
+  if (slice == kUnlistedSlice) ReportUnlistedNvmlDevices();
+  return slice;
+}
+
+int Runtime::ResolveNvmlDevice(nvmlDevice_t device) const {
+  if (options_.HasUuids()) {
     static const auto get_uuid = DriverFunction<decltype(&nvmlDeviceGetUUID)>("nvmlDeviceGetUUID");
     char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
-    if (get_uuid == nullptr || get_uuid(device, uuid, sizeof(uuid)) != NVML_SUCCESS) return -1;
-    return options_.IndexOfUuid(uuid);
+    if (get_uuid == nullptr || get_uuid(device, uuid, sizeof(uuid)) != NVML_SUCCESS) {
+      return kUnlistedSlice;
+    }
+    const int slice = options_.IndexOfUuid(uuid);
+    return slice >= 0 ? slice : kUnlistedSlice;
   }
   static const auto by_index =
       DriverFunction<decltype(&nvmlDeviceGetHandleByIndex_v2)>("nvmlDeviceGetHandleByIndex_v2");
@@ -210,7 +333,31 @@ int Runtime::SliceOfNvmlDevice(nvmlDevice_t device) {
       return i;
     }
   }
-  return -1;
+  return kUnlistedSlice;
+}
+
+void Runtime::ReportUnlistedNvmlDevices() {
+  if (nvml_unlisted_reported_.exchange(true, std::memory_order_acq_rel)) return;
+  static const auto get_count =
+      DriverFunction<decltype(&nvmlDeviceGetCount_v2)>("nvmlDeviceGetCount_v2");
+  static const auto by_index =
+      DriverFunction<decltype(&nvmlDeviceGetHandleByIndex_v2)>("nvmlDeviceGetHandleByIndex_v2");
+  static const auto get_uuid = DriverFunction<decltype(&nvmlDeviceGetUUID)>("nvmlDeviceGetUUID");
+  unsigned int count = 0;
+  if (get_count == nullptr || by_index == nullptr || get_count(&count) != NVML_SUCCESS) count = 0;
+  std::vector<std::pair<std::string, std::string>> unlisted;
+  for (unsigned int i = 0; i < count; ++i) {
+    nvmlDevice_t device = nullptr;
+    if (by_index(i, &device) != NVML_SUCCESS || ResolveNvmlDevice(device) != kUnlistedSlice) {
+      continue;
+    }
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
+    const bool known = get_uuid != nullptr && get_uuid(device, uuid, sizeof(uuid)) == NVML_SUCCESS;
+    const std::string name = known ? std::string(uuid) : "NVML device " + std::to_string(i);
+    unlisted.emplace_back(
+        name, "NVML device " + std::to_string(i) + " (" + (known ? name : "UUID unknown") + ")");
+  }
+  ReportUnlisted("NVML", unlisted);
 }
 
 void Runtime::WaitToLaunch(CUstream stream) {
@@ -281,7 +428,8 @@ void Runtime::Watch() {
 namespace gpuslice::preload {
 namespace {
 
-// Reads the environment while the library loads, before the application can change it.
+// Decides the options while the library loads, before the application can change its
+// environment.
 [[gnu::constructor(102)]] void ReadEnvironmentAtLoad() { Runtime::Get(); }
 
 }  // namespace

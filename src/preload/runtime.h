@@ -1,11 +1,15 @@
-// The library's process-wide state: the options read from the environment at load, the
-// container's region, the memory ledger, the compute throttle and the map from CUDA and
-// NVML devices to slices. Hooks reach everything through Runtime::Get().
+// The library's process-wide state: the options decided at load (the container's limits
+// file, or the environment), the container's region, the memory ledger, the compute throttle
+// and the map from CUDA and NVML devices to slices. Hooks reach everything through
+// Runtime::Get().
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "core/abi/cuda_types.h"
 #include "core/abi/nvml.h"
@@ -35,7 +39,8 @@ class Runtime {
   const Options& options() const { return options_; }
   bool enforcing() const { return options_.enforce; }
 
-  // The slice of CUDA device `device`, or -1 when that GPU has no slice (not limited).
+  // The slice of CUDA device `device`; -1 only when the library does not enforce. A GPU the
+  // limits do not name is kUnlistedSlice (zero memory limit), said once on stderr.
   int SliceOfDevice(CUdevice device);
   // The slice of the calling thread's current context, or -1.
   int SliceOfCurrentContext();
@@ -43,7 +48,7 @@ class Runtime {
   CUdevice DeviceOfStream(CUstream stream);
   // The slice whose GPU runs `stream` (the current context's for the default streams), or -1.
   int SliceOfStream(CUstream stream);
-  // The slice of an NVML device handle, or -1.
+  // The slice of an NVML device handle, as for SliceOfDevice.
   int SliceOfNvmlDevice(nvmlDevice_t device);
 
   // Accounting, mapped on first use (the region file is opened then, not at load).
@@ -89,9 +94,22 @@ class Runtime {
   void AfterForkInChild();
 
  private:
-  Runtime(Options options);
+  Runtime(Options options, std::vector<std::string> load_messages);
   static Runtime* Create();
   core::region::Region* Region();
+  // Says on stderr, once, what was decided at load. Where the library enforces, only a process
+  // that uses a GPU says it (on its first use), so the container's every shell command does not
+  // repeat it.
+  void SayLoadMessages();
+  // The slice of a device, without caching or messages.
+  int ResolveCudaDevice(CUdevice device) const;
+  int ResolveNvmlDevice(nvmlDevice_t device) const;
+  // Names, once per process, every GPU CUDA (or NVML) shows that the limits do not name.
+  void ReportUnlistedCudaDevices();
+  void ReportUnlistedNvmlDevices();
+  // One stderr line for the GPUs in `names` (keyed by UUID) not named before.
+  void ReportUnlisted(const std::string& seen_by,
+                      const std::vector<std::pair<std::string, std::string>>& names);
   void WaitToLaunch(CUstream stream);
   void StartWatcher();
   void Watch();
@@ -100,6 +118,12 @@ class Runtime {
   static void StopWatcherAtExit();
 
   const Options options_;
+  const std::vector<std::string> load_messages_;
+  std::atomic<bool> load_messages_said_{false};
+  std::atomic<bool> cuda_unlisted_reported_{false};
+  std::atomic<bool> nvml_unlisted_reported_{false};
+  std::mutex reported_mutex_;
+  std::set<std::string> reported_unlisted_;  // guarded by reported_mutex_
   bool throttling_ = false;
   int throttled_count_ = 0;
   int throttled_[core::contract::kMaxVisibleGpus] = {};
@@ -111,6 +135,7 @@ class Runtime {
   std::atomic<PoolCharges*> pool_charges_;
   std::atomic<GraphMemory*> graph_memory_;
   ComputeThrottle* throttle_ = nullptr;  // set before region_ is published
+  bool refuse_all_ = false;              // set before region_ is published: the region failed
   std::atomic<bool> watcher_started_{false};
   std::atomic<bool> watcher_stopping_{false};
   std::atomic<bool> watcher_in_tick_{false};

@@ -30,6 +30,7 @@ profiles:
   resourceName: gpuslice.io/slice
   enforceCompute: false
   injection: env
+  allowDisable: true
 - name: first-two
   match:
     indices: [0, 1]
@@ -57,6 +58,9 @@ TEST(ParseConfig, ReadsEveryField) {
   EXPECT_EQ(h100.resource_name, "gpuslice.io/slice");
   EXPECT_FALSE(h100.enforce_compute);
   EXPECT_EQ(h100.injection, LibraryInjection::kEnv);
+  EXPECT_TRUE(h100.allow_disable);
+  EXPECT_FALSE(config->profiles[1].allow_disable);
+  EXPECT_FALSE(config->default_profile.allow_disable);
   EXPECT_EQ(config->profiles[1].match.indices, (std::vector<int>{0, 1}));
   EXPECT_EQ(config->profiles[1].resource_name, "nvidia.com/gpu");
 }
@@ -68,6 +72,8 @@ TEST(ParseConfig, MinimalConfigGetsDefaults) {
   EXPECT_EQ(config->default_profile.slices, 1);
   EXPECT_EQ(config->default_profile.resource_name, "nvidia.com/gpu");
   EXPECT_TRUE(config->default_profile.enforce_compute);
+  // A tenant's pod spec must not be able to switch enforcement off unless the operator says so.
+  EXPECT_FALSE(config->default_profile.allow_disable);
   EXPECT_EQ(config->health.recovery_window, std::chrono::minutes(5));
   EXPECT_TRUE(config->profiles.empty());
 }
@@ -109,9 +115,14 @@ TEST(ParseConfig, ErrorsNameFileLineFieldAndValue) {
        "profiles[0].resourceName: resource name \"gpu\" is invalid"},
       {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  injection: ld\n",
        "profiles[0].injection: \"ld\" is not one of preload, env"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  allowDisable: sometimes\n",
+       "c.yaml:5:17: profiles[0].allowDisable: expected true or false"},
+      {"version: v1\ndefaultProfile:\n  allowDisable: [true]\n",
+       "defaultProfile.allowDisable: expected true or false"},
       {"version: v1\nprofiles:\n- name: Big\n  match: {models: [x]}\n",
        "profiles[0].name: \"Big\" must be 1-63 lower-case"},
-      {"version: v1\nprofiles:\n- name: a\n  match: {indices: [0]}\n- name: b\n  match: {indices: [1, "
+      {"version: v1\nprofiles:\n- name: a\n  match: {indices: [0]}\n- name: b\n  match: {indices: "
+       "[1, "
        "0]}\n",
        "c.yaml:5:3: profiles[1]: GPU index 0 is also claimed by profiles[0]"},
       {"version: v1\nprofiles:\n- name: a\n  match: {uuids: [GPU-1]}\n- name: a\n  match: {uuids: "
@@ -149,6 +160,8 @@ TEST(FormatConfig, RoundTripsThroughParse) {
   EXPECT_EQ(reparsed->profiles[0].reserved_memory_bytes, kGiB);
   EXPECT_EQ(reparsed->health.recovery_window, std::chrono::seconds(90));
   EXPECT_EQ(reparsed->health.extra_reset_required_xids, (std::vector<int>{92}));
+  EXPECT_TRUE(reparsed->profiles[0].allow_disable);
+  EXPECT_FALSE(reparsed->profiles[1].allow_disable);
 }
 
 GpuInfo Gpu(int index, std::string name) {

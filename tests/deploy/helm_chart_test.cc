@@ -7,11 +7,18 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
+#include <utility>
 
 #include "core/config.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_gpu_backend.h"
 #include "fakes/temp_dir.h"
+#include "plugin/allocator.h"
+#include "plugin/inventory.h"
 
 namespace gpuslice {
 namespace {
@@ -160,6 +167,96 @@ TEST_F(HelmChartTest, SimulatedModeAndMetricsServiceAreOptIn) {
     simulate_flag |= argument.as<std::string>() == "--simulate=2xH100-80GB";
   }
   EXPECT_TRUE(simulate_flag);
+}
+
+// The quoted strings of a CEL list literal such as "['/a', '/b']".
+std::vector<std::string> CelStrings(const std::string& list) {
+  std::vector<std::string> strings;
+  for (size_t open = list.find('\''); open != std::string::npos;
+       open = list.find('\'', list.find('\'', open + 1) + 1)) {
+    const size_t close = list.find('\'', open + 1);
+    if (close == std::string::npos) break;
+    strings.push_back(list.substr(open + 1, close - open - 1));
+  }
+  return strings;
+}
+
+std::string Variable(const YAML::Node& policy, const std::string& name) {
+  for (const auto& variable : policy["spec"]["variables"]) {
+    if (variable["name"].as<std::string>() == name) return variable["expression"].as<std::string>();
+  }
+  return "";
+}
+
+bool AtOrUnder(const std::string& path, const std::string& directory) {
+  return path == directory || path.rfind(directory + "/", 0) == 0;
+}
+
+// A pod's volume at a path the device plugin mounts would land on top of the plugin's mount
+// (the kubelet lists pod volumes after device plugin mounts), so the chart's admission policy
+// refuses such pods. Every path of a real Allocate response must be one it protects.
+TEST_F(HelmChartTest, AdmissionPolicyProtectsEveryPathTheAllocateResponseMounts) {
+  auto docs = Render(R"(config:
+  version: v1
+  profiles:
+  - name: a10g
+    match: {models: ["*A10G*"]}
+    slices: 4
+    resourceName: gpuslice.io/slice
+  - name: t4
+    match: {models: ["*T4"]}
+    slices: 2
+    injection: env
+)");
+  ASSERT_TRUE(docs.count("ValidatingAdmissionPolicy"));
+  ASSERT_TRUE(docs.count("ValidatingAdmissionPolicyBinding"));
+  const YAML::Node policy = docs["ValidatingAdmissionPolicy"];
+  const YAML::Node binding = docs["ValidatingAdmissionPolicyBinding"];
+  EXPECT_EQ(binding["spec"]["policyName"].as<std::string>(),
+            policy["metadata"]["name"].as<std::string>());
+  EXPECT_EQ(binding["spec"]["validationActions"][0].as<std::string>(), "Deny");
+  EXPECT_EQ(policy["spec"]["failurePolicy"].as<std::string>(), "Fail");
+  // Both resource names the plugin advertises, once each.
+  EXPECT_EQ(Variable(policy, "resources"), R"(["nvidia.com/gpu","gpuslice.io/slice"])");
+  const std::vector<std::string> protected_paths = CelStrings(Variable(policy, "protected"));
+  ASSERT_FALSE(protected_paths.empty());
+
+  Result<core::Config> config =
+      core::ParseConfig(docs["ConfigMap"]["data"]["config.yaml"].as<std::string>(), "configmap");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const core::GpuInfo a10g = testing::MakeGpu(0, "NVIDIA A10G", 24ULL << 30);
+  const core::GpuInfo t4 = testing::MakeGpu(1, "Tesla T4", 16ULL << 30);
+  Result<plugin::Inventory> inventory = plugin::Inventory::Build(*config, {a10g, t4});
+  ASSERT_TRUE(inventory.ok()) << inventory.status().ToString();
+  std::filesystem::create_directories(dir_.Sub("lib"));
+  std::ofstream(dir_.Sub("lib/libgpuslice.so")) << "library";
+  ASSERT_TRUE(plugin::WritePreloadFile(dir_.Sub("lib")).ok());
+  testing::FakeClock clock;
+  plugin::RegionStore regions(plugin::RegionStoreOptions{dir_.Sub("regions")}, clock);
+  plugin::Allocator allocator(*inventory, {}, dir_.Sub("lib"), regions);
+  std::set<std::string> covered;
+  for (const auto& [resource, id] :
+       {std::pair<std::string, std::string>{"gpuslice.io/slice", a10g.uuid + "::0"},
+        {"nvidia.com/gpu", t4.uuid + "::0"}}) {
+    Result<plugin::ContainerAllocation> allocation = allocator.Allocate(resource, {id});
+    ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
+    for (const plugin::MountSpec& mount : allocation->mounts) {
+      bool is_protected = false;
+      for (const std::string& path : protected_paths) {
+        if (AtOrUnder(mount.container_path, path)) {
+          is_protected = true;
+          covered.insert(path);
+        }
+      }
+      EXPECT_TRUE(is_protected) << mount.container_path << " is mounted but not protected";
+    }
+  }
+  // Nothing protected that Allocate no longer mounts, but the /run alias of /var/run.
+  for (const std::string& path : protected_paths) {
+    EXPECT_TRUE(covered.count(path) > 0 || path == "/run/gpuslice") << path;
+  }
+
+  EXPECT_FALSE(Render("admissionPolicy: {enabled: false}\n").count("ValidatingAdmissionPolicy"));
 }
 
 }  // namespace

@@ -121,6 +121,8 @@ TEST_F(ClusterTest, ContainerGetsTheContractAndIsHeldToItsSlice) {
   EXPECT_EQ(contract["files"]["/usr/local/gpuslice/lib/libgpuslice.so"]["exists"], true);
   EXPECT_EQ(contract["files"]["/usr/local/gpuslice/lib/libgpuslice.so"]["writable"], false);
   EXPECT_EQ(contract["files"]["/var/run/gpuslice/region"]["writable"], true);
+  EXPECT_EQ(contract["files"]["/etc/gpuslice/limits"]["exists"], true);
+  EXPECT_EQ(contract["files"]["/etc/gpuslice/limits"]["writable"], false);
   EXPECT_EQ(contract["preload"], "/usr/local/gpuslice/lib/libgpuslice.so\n");
 
   const CommandResult info = Probe(ns.name(), "probe", "info");
@@ -140,11 +142,12 @@ TEST_F(ClusterTest, ContainerGetsTheContractAndIsHeldToItsSlice) {
   // Two processes of one container share the one limit: while one holds half the slice, the
   // other cannot take more than the rest.
   const uint64_t held = kH100Slice / 2;
+  const std::string holder_output = "/tmp/gpuslice-e2e-holder.out";
   const pid_t holder = fork();
   if (holder == 0) {
     setpgid(0, 0);  // so the parent can end kubectl and the shell with it
     Shell("kubectl -n " + ns.name() + " exec probe -- cuda-probe hold " + std::to_string(held) +
-          " >/dev/null 2>&1");
+          " >" + holder_output + " 2>&1");
     _exit(0);
   }
   std::string why;
@@ -157,11 +160,59 @@ TEST_F(ClusterTest, ContainerGetsTheContractAndIsHeldToItsSlice) {
         return rest.exit_code == 3;
       },
       &why);
-  EXPECT_TRUE(sharing) << "the second process could still allocate past the shared limit: " << why;
+  EXPECT_TRUE(sharing) << "the second process could still allocate past the shared limit: " << why
+                       << "\nthe first process said: " << Shell("cat " + holder_output).out;
   const CommandResult rest = Probe(ns.name(), "probe", "alloc " + std::to_string(held / 2));
   EXPECT_EQ(rest.exit_code, 0) << rest.Describe();
   kill(-holder, SIGKILL);
   waitpid(holder, nullptr, 0);
+}
+
+// What a tenant who may only write pod specs tries: turning enforcement off, raising its own
+// limit to the whole GPU and emptying LD_PRELOAD. The limits come from the read-only limits
+// file and the library from /etc/ld.so.preload, so none of it matters.
+TEST_F(ClusterTest, PodSpecCannotWidenItsSlice) {
+  TestNamespace ns("e2e-tenant");
+  std::string pod = ProbePod("greedy", "nvidia.com/gpu", 1);
+  pod.replace(pod.find("    args: [sleep]\n"), 18,
+              "    args: [sleep]\n    env:\n    - {name: GPUSLICE_DISABLE, value: \"1\"}\n"
+              "    - {name: GPUSLICE_MEMORY_LIMIT_0, value: \"" +
+                  std::to_string(kH100Bytes) +
+                  "\"}\n    - {name: LD_PRELOAD, value: \"\"}\n");
+  Apply(ns.name(), pod);
+  WaitRunning(ns.name(), "greedy");
+  const nlohmann::json contract = Contract(ns.name(), "greedy");
+  EXPECT_EQ(contract["env"].value("GPUSLICE_DISABLE", ""), "1") << "the spec's env did not apply";
+  const CommandResult info = Probe(ns.name(), "greedy", "info");
+  ASSERT_EQ(info.exit_code, 0) << info.Describe();
+  EXPECT_EQ(JsonLines(info.out).at(0)["total"], kH100Slice);
+  const CommandResult too_much =
+      Probe(ns.name(), "greedy", "alloc " + std::to_string(kH100Slice + 1));
+  EXPECT_EQ(too_much.exit_code, 3) << too_much.Describe();
+}
+
+// A volume over the library or the limits would let the pod choose its own: the chart's
+// admission policy refuses such a pod before it exists.
+TEST_F(ClusterTest, PodMountingOverTheLibraryIsRefused) {
+  TestNamespace ns("e2e-mount");
+  std::string pod = ProbePod("sneaky", "nvidia.com/gpu", 1);
+  pod.replace(pod.find("    args: [sleep]\n"), 18,
+              "    args: [sleep]\n    volumeMounts:\n"
+              "    - {name: mine, mountPath: /usr/local/gpuslice/lib}\n");
+  pod += "  volumes:\n  - {name: mine, emptyDir: {}}\n";
+  const CommandResult applied = Kubectl("-n " + ns.name() + " apply -f -", pod);
+  EXPECT_NE(applied.exit_code, 0) << applied.Describe();
+  EXPECT_THAT(applied.err, HasSubstr("gpuslice: a pod that gets GPU slices may not mount"));
+  // The same volume one level up is allowed: the plugin's deeper mounts land on top of it.
+  std::string parent = ProbePod("parent", "nvidia.com/gpu", 1);
+  parent.replace(parent.find("    args: [sleep]\n"), 18,
+                 "    args: [sleep]\n    volumeMounts:\n    - {name: mine, mountPath: /usr/local}\n");
+  parent += "  volumes:\n  - {name: mine, emptyDir: {}}\n";
+  Apply(ns.name(), parent);
+  WaitRunning(ns.name(), "parent");
+  const CommandResult too_much =
+      Probe(ns.name(), "parent", "alloc " + std::to_string(kH100Slice + 1));
+  EXPECT_EQ(too_much.exit_code, 3) << too_much.Describe();
 }
 
 TEST_F(ClusterTest, TwoSlicesLandOnOneGpuWhenOneHoldsThem) {

@@ -142,6 +142,11 @@ void InstallChart(const std::string& values_yaml, const std::map<std::string, in
            values);
   unlink(values.c_str());
   ASSERT_EQ(helm.exit_code, 0) << helm.Describe();
+  // Helm's --wait counts a DaemonSet whose pods cannot start as ready during a rolling update.
+  const CommandResult rollout = Kubectl("-n " + kReleaseNamespace + " rollout status daemonset/" +
+                                        kRelease + " --timeout=180s");
+  ASSERT_EQ(rollout.exit_code, 0) << rollout.Describe()
+                                  << Kubectl("-n " + kReleaseNamespace + " describe pods").out;
   std::string why;
   const bool advertised = WaitFor(
       std::chrono::seconds(90),

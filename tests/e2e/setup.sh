@@ -23,13 +23,13 @@ build_probe_image() {
   local probe=$1 container mount
   container=$(buildah from scratch)
   mount=$(buildah mount "$container")
-  mkdir -p "$mount/usr/local/bin" "$mount/lib/x86_64-linux-gnu" "$mount/lib64" "$mount/tmp"
+  mkdir -p "$mount/bin" "$mount/lib/x86_64-linux-gnu" "$mount/lib64" "$mount/tmp"
   dpkg -L libc6 | grep -E '^/(usr/)?lib(64|/x86_64-linux-gnu)/[^/]+\.so(\.[0-9]+)*$' |
     while read -r library; do cp -a "$(readlink -f "$library")" "$mount/lib/x86_64-linux-gnu/$(basename "$library")"; done
   ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$mount/lib64/ld-linux-x86-64.so.2"
-  install -m 0755 "$probe" "$mount/usr/local/bin/cuda-probe"
+  install -m 0755 "$probe" "$mount/bin/cuda-probe"
   buildah umount "$container" >/dev/null
-  buildah config --entrypoint '["/usr/local/bin/cuda-probe"]' --cmd sleep "$container"
+  buildah config --entrypoint '["/bin/cuda-probe"]' --cmd sleep "$container"
   buildah commit --quiet "$container" "$PROBE_IMAGE" >/dev/null
   buildah rm "$container" >/dev/null
   local archive

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/contract.h"
 #include "fakes/fake_clock.h"
@@ -71,17 +72,35 @@ TEST_F(AllocatorTest, FollowsTheContractFieldByField) {
   EXPECT_EQ(envs.at("GPUSLICE_COMPUTE_LIMIT_0"), "50");
   EXPECT_EQ(envs.at("GPUSLICE_REGION"), "/var/run/gpuslice/region");
 
-  ASSERT_EQ(allocation->mounts.size(), 3u);
+  ASSERT_EQ(allocation->mounts.size(), 4u);
+  // The region file alone is writable; the limits directory is read-only and apart from it.
   const MountSpec& region = allocation->mounts[0];
-  EXPECT_EQ(region.container_path, "/var/run/gpuslice");
-  EXPECT_EQ(region.host_path, allocation->region_dir);
+  EXPECT_EQ(region.container_path, "/var/run/gpuslice/region");
+  EXPECT_EQ(region.host_path, allocation->region_dir + "/region");
   EXPECT_FALSE(region.read_only);
-  EXPECT_EQ(allocation->mounts[1].container_path, "/usr/local/gpuslice/lib/libgpuslice.so");
-  EXPECT_EQ(allocation->mounts[1].host_path, library_dir_ + "/libgpuslice.so");
-  EXPECT_TRUE(allocation->mounts[1].read_only);
-  EXPECT_EQ(allocation->mounts[2].container_path, "/etc/ld.so.preload");
-  EXPECT_EQ(allocation->mounts[2].host_path, library_dir_ + "/ld.so.preload");
+  const MountSpec& limits = allocation->mounts[1];
+  EXPECT_EQ(limits.container_path, "/etc/gpuslice");
+  EXPECT_EQ(limits.host_path, allocation->region_dir + "/limits");
+  EXPECT_TRUE(limits.read_only);
+  EXPECT_EQ(allocation->mounts[2].container_path, "/usr/local/gpuslice/lib/libgpuslice.so");
+  EXPECT_EQ(allocation->mounts[2].host_path, library_dir_ + "/libgpuslice.so");
   EXPECT_TRUE(allocation->mounts[2].read_only);
+  EXPECT_EQ(allocation->mounts[3].container_path, "/etc/ld.so.preload");
+  EXPECT_EQ(allocation->mounts[3].host_path, library_dir_ + "/ld.so.preload");
+  EXPECT_TRUE(allocation->mounts[3].read_only);
+
+  // The limits file says what the environment says, and is what the library reads.
+  std::ifstream limits_file(limits.host_path + "/limits");
+  std::stringstream text;
+  text << limits_file.rdbuf();
+  Result<core::contract::LimitsFile> parsed = core::contract::ParseLimitsFile(text.str());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString() << "\n" << text.str();
+  ASSERT_EQ(parsed->gpus.size(), 1u);
+  EXPECT_EQ(parsed->gpus[0].uuid, h100_.uuid);
+  EXPECT_EQ(parsed->gpus[0].memory_bytes, 40 * kGiB);
+  EXPECT_EQ(parsed->gpus[0].compute_percent, 50);
+  EXPECT_EQ(parsed->region_path, "/var/run/gpuslice/region");
+  EXPECT_FALSE(parsed->allow_disable);  // the default profile setting
 
   std::ifstream preload(library_dir_ + "/ld.so.preload");
   std::string line;
@@ -94,7 +113,7 @@ TEST_F(AllocatorTest, FollowsTheContractFieldByField) {
   EXPECT_EQ(info.st_size, 0);
   EXPECT_EQ(info.st_mode & 0777, 0666u);
   ASSERT_EQ(stat(allocation->region_dir.c_str(), &info), 0);
-  EXPECT_EQ(info.st_mode & 0777, 0777u);
+  EXPECT_EQ(info.st_mode & 0777, 0755u);
   std::ifstream record_file(allocation->region_dir + "/allocation.json");
   nlohmann::json record = nlohmann::json::parse(record_file);
   EXPECT_EQ(record["resource"], "nvidia.com/gpu");
@@ -121,6 +140,32 @@ TEST_F(AllocatorTest, OrdersVisibleGpusByIndexWithLimitsEach) {
   for (const MountSpec& mount : allocation->mounts) {
     EXPECT_NE(mount.container_path, "/etc/ld.so.preload");
   }
+}
+
+TEST_F(AllocatorTest, TheOffSwitchIsAllowedOnlyWhereEveryProfileAllowsIt) {
+  Result<core::Config> config = core::ParseConfig(R"(version: v1
+profiles:
+- name: h100
+  match: {models: ["*H100*"]}
+  slices: 4
+  allowDisable: true
+- name: t4
+  match: {models: ["*T4"]}
+  slices: 2
+)",
+                                                  "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  Result<Inventory> inventory = Inventory::Build(*config, {h100_, t4_});
+  ASSERT_TRUE(inventory.ok());
+  Allocator allocator(*inventory, {}, library_dir_, *regions_);
+  Result<ContainerAllocation> h100_only =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0"});
+  ASSERT_TRUE(h100_only.ok()) << h100_only.status().ToString();
+  EXPECT_TRUE(h100_only->limits.allow_disable);
+  Result<ContainerAllocation> both =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::1", t4_.uuid + "::0"});
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  EXPECT_FALSE(both->limits.allow_disable);
 }
 
 TEST_F(AllocatorTest, RefusesUnknownDuplicatedAndUnhealthyDevicesNamingThem) {

@@ -119,6 +119,12 @@ class SimulatedNodeTest : public DevicePluginProcessTest {
   void SetUp() override {
     if (!fs::exists(kSimNvml)) GTEST_SKIP() << "the simulated NVML is not built: " << kSimNvml;
     DevicePluginProcessTest::SetUp();
+    // Allocate mounts the simulated driver from the library directory, where the chart's
+    // init container installs it.
+    fs::create_directories(dir_.Sub("lib/sim"));
+    for (const char* library : {"libcuda.so.1", "libnvidia-ml.so.1"}) {
+      fs::copy_file(std::string(GPUSLICE_LIB_DIR) + "/sim/" + library, dir_.Sub("lib/sim/") + library);
+    }
   }
 };
 

@@ -191,6 +191,14 @@ TEST_F(PluginManagerTest, RegistersAgainAfterAKubeletRestart) {
   ASSERT_TRUE(kubelet_->WaitForDevices(
       "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 4); }, kWait));
   EXPECT_TRUE(kubelet_->Allocate("default/a", "main", "gpuslice.io/slice", 1).ok());
+  // The restart both deletes the plugin's sockets and creates kubelet.sock, often seen in two
+  // inotify reads; a second registration with the same kubelet would be refused, and would
+  // keep that socket from ever registering again.
+  for (const auto& registration : kubelet_->Registrations()) {
+    EXPECT_TRUE(registration.result.ok())
+        << registration.resource << " at " << registration.endpoint << ": "
+        << registration.result.message();
+  }
 }
 
 TEST_F(PluginManagerTest, RetriesUntilAKubeletListens) {
@@ -213,7 +221,14 @@ TEST_F(PluginManagerTest, ServesAndRegistersAgainWhenItsSocketIsDeleted) {
   ASSERT_NE(slice, resources.end());
   fs::remove(slice->socket_path);
   ASSERT_TRUE(kubelet_->WaitForRegistrations("gpuslice.io/slice", 2, kWait));
-  EXPECT_TRUE(fs::exists(slice->socket_path));
+  // Served at a new path: the kubelet may still be connected to the old one, and refuses a
+  // second registration at a path it is connected to.
+  const auto now = manager_->Resources();
+  const auto again = std::find_if(now.begin(), now.end(),
+                                  [](const auto& r) { return r.resource == "gpuslice.io/slice"; });
+  ASSERT_NE(again, now.end());
+  EXPECT_NE(again->socket_path, slice->socket_path);
+  EXPECT_TRUE(fs::exists(again->socket_path));
   ASSERT_TRUE(kubelet_->WaitForDevices(
       "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 4); }, kWait));
 }
@@ -253,7 +268,7 @@ TEST_F(PluginManagerTest, RemovesRegionsOfFinishedPodsAndSocketsOnStop) {
   ASSERT_TRUE(kept.ok() && done.ok());
   auto region_of = [](const kubelet::ContainerAllocation& a) {
     for (const auto& mount : a.mounts) {
-      if (mount.container_path == "/var/run/gpuslice") return mount.host_path;
+      if (mount.container_path == "/var/run/gpuslice/region") return mount.host_path;
     }
     return std::string();
   };
@@ -312,7 +327,7 @@ TEST_F(PluginManagerTest, KeepsTheResourceAndRegionOfABusyGpuThatMoves) {
   ASSERT_TRUE(t4.ok()) << t4.status().ToString();
   std::string region;
   for (const auto& mount : t4->mounts) {
-    if (mount.container_path == "/var/run/gpuslice") region = mount.host_path;
+    if (mount.container_path == "/var/run/gpuslice/region") region = mount.host_path;
   }
   ASSERT_FALSE(region.empty());
   WriteConfig(4, "- name: t4\n  match: {models: ['*T4']}\n  resourceName: gpuslice.io/slice\n");

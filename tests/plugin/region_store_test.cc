@@ -20,7 +20,7 @@ class RegionStoreTest : public ::testing::Test {
 
   std::string Create(const std::string& resource, std::vector<std::string> ids,
                      std::vector<RecordedSlicing> gpus = {}) {
-    Result<std::string> created = store_.Create(resource, ids, gpus);
+    Result<std::string> created = store_.Create(resource, ids, gpus, "version 1\n");
     EXPECT_TRUE(created.ok()) << created.status().ToString();
     clock_.Advance(1ms);  // distinct creation times
     return created.value_or("");
@@ -37,6 +37,25 @@ TEST_F(RegionStoreTest, CreatesUniqueDirectoriesPerAllocation) {
   EXPECT_NE(a, b);
   EXPECT_TRUE(fs::exists(a + "/region"));
   EXPECT_TRUE(fs::exists(b + "/allocation.json"));
+}
+
+TEST_F(RegionStoreTest, KeepsTheLimitsFileInADirectoryOfItsOwnThatOnlyRootWrites) {
+  const std::string directory = Create("nvidia.com/gpu", {"GPU-a::0"});
+  std::ifstream limits(directory + "/limits/limits");
+  std::string first_line;
+  std::getline(limits, first_line);
+  EXPECT_EQ(first_line, "version 1");
+  const auto permissions = [](const std::string& path) {
+    return fs::status(path).permissions() & fs::perms::all;
+  };
+  using P = fs::perms;
+  const P directory_mode =
+      P::owner_all | P::group_read | P::group_exec | P::others_read | P::others_exec;
+  EXPECT_EQ(permissions(directory + "/limits"), directory_mode);
+  EXPECT_EQ(permissions(directory + "/limits/limits"),
+            P::owner_read | P::owner_write | P::group_read | P::others_read);
+  // Nothing in a container can add files beside the record: only the region file is mounted.
+  EXPECT_EQ(permissions(directory), directory_mode);
 }
 
 TEST_F(RegionStoreTest, RecordsTheSlicingOfEveryGpu) {
@@ -117,7 +136,7 @@ TEST(RegionStore, ReportsAnUnwritableRoot) {
   testing::TempDir dir;
   std::ofstream(dir.Sub("file")) << "x";
   RegionStore store(RegionStoreOptions{dir.Sub("file/regions")}, clock);
-  Result<std::string> created = store.Create("nvidia.com/gpu", {"GPU-a::0"}, {});
+  Result<std::string> created = store.Create("nvidia.com/gpu", {"GPU-a::0"}, {}, "version 1\n");
   ASSERT_FALSE(created.ok());
   EXPECT_NE(created.status().message().find(dir.Sub("file/regions")), std::string::npos);
 }

@@ -65,20 +65,23 @@ class EndToEndTest : public SimFixture {
   }
 
   // The container environment of an allocation of `slices` slices: the response's envs, with
-  // the region's container path where the runtime's mount of the allocation directory puts it.
+  // each container path the response mounts (the region, the simulated driver's state) where
+  // the mount's host side is. (The clients run on the host, where there is no limits file:
+  // they read the environment.)
   Environment Allocate(const std::string& pod, int slices) {
     Result<kubelet::ContainerAllocation> allocation =
         kubelet_->Allocate(pod, "main", "nvidia.com/gpu", slices);
     EXPECT_TRUE(allocation.ok()) << allocation.status().ToString();
     if (!allocation.ok()) return {};
     Environment env(allocation->envs.begin(), allocation->envs.end());
-    std::string& region = env["GPUSLICE_REGION"];
-    for (const kubelet::Mount& mount : allocation->mounts) {
-      if (region.rfind(mount.container_path + "/", 0) == 0) {
-        region = mount.host_path + region.substr(mount.container_path.size());
+    for (auto& [name, value] : env) {
+      for (const kubelet::Mount& mount : allocation->mounts) {
+        if (value.rfind(mount.container_path, 0) == 0) {
+          value = mount.host_path + value.substr(mount.container_path.size());
+        }
       }
     }
-    EXPECT_TRUE(fs::exists(region)) << "no mount holds the region " << region;
+    EXPECT_TRUE(fs::exists(env["GPUSLICE_REGION"])) << "no mount holds the region";
     return env;
   }
 

@@ -45,7 +45,9 @@ class MemoryLimitTest : public SimFixture, public ::testing::WithParamInterface<
  protected:
   void SetUp() override {
     if (!ClientExists(GetParam())) {
-      GTEST_SKIP() << GetParam() << " is built only where the CUDA toolkit's cuda.h is installed";
+      GTEST_SKIP() << GetParam()
+                   << " is built only where NVIDIA's cuda.h is installed (scripts/setup.sh "
+                      "--test-tools unpacks it from the CUDA runtime wheel)";
     }
   }
 
@@ -88,7 +90,7 @@ TEST_P(MemoryLimitTest, CountsEveryAllocationPathAndItsFree) {
     // Past the limit the driver, which has 40 GiB, is never asked. (A megabyte past: the
     // array paths turn bytes into whole rows.)
     const std::string refused = Alloc(*client, path, free_at_start + (1 << 20));
-    if (refused == "unsupported") continue;  // no legacy entry points in the toolkit's header
+    if (refused == "unsupported") continue;  // no legacy entry points in NVIDIA's header
     EXPECT_EQ(refused, kOutOfMemory);
     EXPECT_EQ(Info(*client).free, free_at_start);
 
@@ -117,7 +119,7 @@ TEST_P(MemoryLimitTest, GraphMemoryStaysChargedWhileAnExecutableOfTheGraphExists
     ASSERT_GE(graph, 0);
     const std::string instantiated =
         client->Send("instantiate " + std::to_string(graph) + " " + entry);
-    if (instantiated == "unsupported") {  // no CUDA 11 entry points in the toolkit's header
+    if (instantiated == "unsupported") {  // no CUDA 11 entry points in NVIDIA's header
       EXPECT_EQ(client->Send("free " + std::to_string(graph)), "ok");
       continue;
     }

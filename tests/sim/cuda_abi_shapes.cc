@@ -1,5 +1,5 @@
 // The shapes of gpuslice's own entry-point declarations, for cuda_abi_test.cc. Kept in its own
-// translation unit because gpuslice's and the toolkit's declarations cannot share one.
+// translation unit because gpuslice's and NVIDIA's declarations cannot share one.
 #include <map>
 #include <string>
 

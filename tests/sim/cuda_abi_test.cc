@@ -1,7 +1,8 @@
-// Checks core/abi/cuda_types.h and core/abi/cuda.h against the CUDA toolkit's own cuda.h:
+// Checks core/abi/cuda_types.h and core/abi/cuda.h against NVIDIA's own cuda.h:
 // every enumerator's value, every record's size and alignment and each field's offset (at
 // compile time), and the parameter and result types of every declared entry point. Built
-// against the toolkit header only where it is installed; elsewhere the tests skip.
+// against NVIDIA's header only where it is installed (from the CUDA runtime wheel,
+// cmake/cuda_headers.cmake); elsewhere the tests skip.
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -16,7 +17,7 @@ namespace gpuslice::testing {
 std::map<std::string, std::string> GpusliceEntryPointShapes();
 }  // namespace gpuslice::testing
 
-#if GPUSLICE_HAVE_CUDA_TOOLKIT_HEADER
+#if GPUSLICE_HAVE_CUDA_H
 
 // The driver's own build mode: every entry point declared under its exported name, including
 // the unsuffixed legacy ones, with no renaming macros left behind.
@@ -73,23 +74,25 @@ TEST(CudaAbi, EntryPointSignaturesMatchToolkitHeader) {
 }  // namespace
 }  // namespace gpuslice::testing
 
-#else  // !GPUSLICE_HAVE_CUDA_TOOLKIT_HEADER
+#else  // !GPUSLICE_HAVE_CUDA_H
 
 namespace gpuslice::testing {
 namespace {
 
 TEST(CudaAbi, LayoutsAndValuesMatchToolkitHeader) {
-  GTEST_SKIP() << "the CUDA toolkit's cuda.h was not found at configure time "
-                  "(GPUSLICE_CUDA_TOOLKIT_INCLUDE_DIR), so there is nothing to compare with";
+  GTEST_SKIP() << "NVIDIA's cuda.h was not in " GPUSLICE_CUDA_INCLUDE_DIR
+                  " at configure time (scripts/setup.sh --test-tools installs it), so there "
+                  "is nothing to compare with";
 }
 
 TEST(CudaAbi, EntryPointSignaturesMatchToolkitHeader) {
   EXPECT_FALSE(GpusliceEntryPointShapes().empty());
-  GTEST_SKIP() << "the CUDA toolkit's cuda.h was not found at configure time "
-                  "(GPUSLICE_CUDA_TOOLKIT_INCLUDE_DIR), so there is nothing to compare with";
+  GTEST_SKIP() << "NVIDIA's cuda.h was not in " GPUSLICE_CUDA_INCLUDE_DIR
+                  " at configure time (scripts/setup.sh --test-tools installs it), so there "
+                  "is nothing to compare with";
 }
 
 }  // namespace
 }  // namespace gpuslice::testing
 
-#endif  // GPUSLICE_HAVE_CUDA_TOOLKIT_HEADER
+#endif  // GPUSLICE_HAVE_CUDA_H

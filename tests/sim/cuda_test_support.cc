@@ -25,6 +25,10 @@ class SimulatedNode : public ::testing::Environment {
                                          << "    kernelDuration: 2ms\n";
     setenv(std::string(kStateEnv).c_str(), dir_.Sub("node.state").c_str(), 1);
     setenv(std::string(kSpecEnv).c_str(), dir_.Sub("node.yaml").c_str(), 1);
+    // The driver library reads spec strings only; a spec file becomes the state file first,
+    // as `gpuslice sim create` makes it.
+    Result<OpenedState> created = OpenOrCreateState(dir_.Sub("node.state"), dir_.Sub("node.yaml"));
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
     unsetenv(std::string(kVisibleDevicesEnv).c_str());
     unsetenv("CUDA_VISIBLE_DEVICES");
     ASSERT_EQ(cuInit(0), CUDA_SUCCESS);

@@ -31,5 +31,6 @@ GPUSLICE_PIN_GLIBC(pthread_mutexattr_setpshared, GPUSLICE_GLIBC_BASE);
 GPUSLICE_PIN_GLIBC(pthread_mutexattr_settype, GPUSLICE_GLIBC_BASE);
 GPUSLICE_PIN_GLIBC(pthread_mutexattr_setrobust, GPUSLICE_GLIBC_ROBUST);
 GPUSLICE_PIN_GLIBC(pthread_mutex_consistent, GPUSLICE_GLIBC_ROBUST);
+GPUSLICE_PIN_GLIBC(pthread_mutex_timedlock, GPUSLICE_GLIBC_BASE);
 
 #undef GPUSLICE_PIN_GLIBC

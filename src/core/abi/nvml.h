@@ -110,6 +110,7 @@ typedef struct nvmlProcessUtilizationSample_st {
 // Entry points declared for the code that defines or interposes them (sim/, preload/); gpu/
 // reaches NVML through dlsym'd pointers of these types.
 nvmlReturn_t nvmlInit_v2(void);
+nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* count);
 nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t* device);
 nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* device);
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned int length);

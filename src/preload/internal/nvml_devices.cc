@@ -5,6 +5,8 @@
 namespace gpuslice::preload::internal {
 
 nvmlDevice_t NvmlHandleOfSlice(const Options& options, int slice) {
+  // The unlisted slice stands for any number of GPUs, none of them its own.
+  if (slice < 0 || slice >= options.device_count) return nullptr;
   static const bool initialized = [] {
     const auto init = DriverFunction<decltype(&nvmlInit_v2)>("nvmlInit_v2");
     return init != nullptr && init() == NVML_SUCCESS;

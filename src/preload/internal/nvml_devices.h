@@ -7,8 +7,9 @@
 namespace gpuslice::preload::internal {
 
 // Initializes NVML (once; never shut down, as other code in the process may use it) and
-// returns the handle of slice `slice`'s GPU, found by UUID, or by index when the environment
-// names no UUIDs. Returns nullptr when NVML is missing or the GPU is not found.
+// returns the handle of slice `slice`'s GPU, found by UUID, or by index when the limits name
+// no UUIDs. Returns nullptr when NVML is missing, the GPU is not found, or `slice` is not one
+// of the limited GPUs (kUnlistedSlice stands for every GPU without a limit).
 nvmlDevice_t NvmlHandleOfSlice(const Options& options, int slice);
 
 }  // namespace gpuslice::preload::internal

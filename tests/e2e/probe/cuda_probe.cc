@@ -206,7 +206,7 @@ int Contract() {
   }
   std::printf("},\"files\":{");
   const char* paths[] = {"/usr/local/gpuslice/lib/libgpuslice.so", "/etc/ld.so.preload",
-                         "/var/run/gpuslice", "/var/run/gpuslice/region"};
+                         "/etc/gpuslice/limits", "/var/run/gpuslice/region"};
   for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); ++i) {
     struct stat info {};
     const bool exists = stat(paths[i], &info) == 0;

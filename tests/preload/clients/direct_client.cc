@@ -1,6 +1,6 @@
 // A client linked to libcuda.so.1 like most applications: the exported symbols it calls are
 // libgpuslice's when the library is preloaded. Built twice: against gpuslice's ABI header and,
-// where the CUDA toolkit is installed, against its cuda.h, whose macros pick the versioned
+// where NVIDIA's cuda.h is installed, against it, whose macros pick the versioned
 // symbols (cuMemAlloc -> cuMemAlloc_v2, cuCtxCreate -> cuCtxCreate_v4) as real programs do.
 #include "driver_api.h"
 

@@ -1,7 +1,7 @@
 // The driver entry points the test clients use, as a table each client style fills its own
 // way: linked symbols, cuGetProcAddress_v2 (as the CUDA runtime does) or dlsym (as cuBLAS
 // does). Compiles against gpuslice's core/abi/cuda.h or, with GPUSLICE_REAL_CUDA_H, against
-// the CUDA toolkit's own cuda.h.
+// NVIDIA's own cuda.h.
 #pragma once
 
 #include <cstddef>

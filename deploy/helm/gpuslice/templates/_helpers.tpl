@@ -36,3 +36,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $dra := index . 0 -}}
 {{- index $dra (index . 1) | default (index . 2) -}}
 {{- end -}}
+
+{{/* The resource names the plugin advertises, as a JSON (and CEL) list. */}}
+{{- define "gpuslice.resourceNames" -}}
+{{- $names := list (.Values.config.defaultProfile.resourceName | default "nvidia.com/gpu") -}}
+{{- range .Values.config.profiles -}}
+{{- $names = append $names (.resourceName | default "nvidia.com/gpu") -}}
+{{- end -}}
+{{- $names | uniq | toJson -}}
+{{- end -}}
