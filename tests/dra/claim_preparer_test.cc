@@ -117,14 +117,24 @@ TEST_F(ClaimPreparerTest, PrepareWritesTheContractIntoACdiSpec) {
   EXPECT_EQ(spec["devices"][0]["containerEdits"]["env"],
             json::array({"GPUSLICE_MEMORY_LIMIT_0=" + std::to_string(6 * kGiB),
                          "GPUSLICE_COMPUTE_LIMIT_0=25"}));
+  // The region file alone, and the limits file (what the library trusts) read-only.
   bool region_mounted = false;
+  bool limits_mounted = false;
   for (const json& mount : spec["containerEdits"]["mounts"]) {
-    if (mount["containerPath"] == "/var/run/gpuslice") {
-      region_mounted = mount["hostPath"] == prepared->region_dir;
+    if (mount["containerPath"] == "/var/run/gpuslice/region") {
+      region_mounted = mount["hostPath"] == prepared->region_dir + "/region";
+    }
+    if (mount["containerPath"] == "/etc/gpuslice") {
+      limits_mounted = mount["hostPath"] == prepared->region_dir + "/limits" &&
+                       mount["options"].dump().find("\"ro\"") != std::string::npos;
     }
   }
   EXPECT_TRUE(region_mounted) << spec.dump(2);
+  EXPECT_TRUE(limits_mounted) << spec.dump(2);
   EXPECT_EQ(access((prepared->region_dir + "/region").c_str(), F_OK), 0);
+  EXPECT_THAT(Read(prepared->region_dir + "/limits/limits"),
+              ::testing::HasSubstr("gpu " + gpus_[1].gpu.uuid + " memory " +
+                                   std::to_string(6 * kGiB) + " compute 25\n"));
 }
 
 TEST_F(ClaimPreparerTest, PrepareIsIdempotentAndSurvivesARestart) {
@@ -212,7 +222,7 @@ TEST_F(ClaimPreparerTest, StartSweepsWhatAPrepareThatDiedLeft) {
   ASSERT_TRUE(kept.ok());
   // As if a prepare had died after making its region and spec, before the checkpoint.
   Result<std::string> orphan_region =
-      regions_.Create("gpu.gpuslice.io", {"uid-dead"}, {{"GPU-x", 1, 0}});
+      regions_.Create("gpu.gpuslice.io", {"uid-dead"}, {{"GPU-x", 1, 0}}, "version 1\n");
   ASSERT_TRUE(orphan_region.ok());
   std::ofstream(dir_.Sub("cdi/gpu.gpuslice.io-uid-dead.json")) << "{}";
   std::ofstream(dir_.Sub("cdi/other-vendor.json")) << "{}";
