@@ -137,8 +137,18 @@ TEST_F(HelmDraTest, DeviceClassAndAdmissionPolicyComeWithDraModeOnly) {
   EXPECT_EQ(classes[0]["metadata"]["name"].as<std::string>(), "gpu.gpuslice.io");
   EXPECT_EQ(classes[0]["spec"]["selectors"][0]["cel"]["expression"].as<std::string>(),
             "device.driver == \"gpu.gpuslice.io\"");
-  EXPECT_EQ(OfKind(dra, "ValidatingAdmissionPolicy").size(), 2u);
-  EXPECT_EQ(OfKind(dra, "ValidatingAdmissionPolicyBinding").size(), 2u);
+  // The claims' policies (one per kind), beside the protected-paths policy of every mode.
+  const auto claim_policies = [](const std::vector<YAML::Node>& documents, const char* kind) {
+    size_t count = 0;
+    for (const YAML::Node& document : OfKind(documents, kind)) {
+      const std::string name = document["metadata"]["name"].as<std::string>();
+      count += name.find("-resourceclaim") != std::string::npos ? 1 : 0;
+    }
+    return count;
+  };
+  EXPECT_EQ(claim_policies(dra, "ValidatingAdmissionPolicy"), 2u);
+  EXPECT_EQ(claim_policies(dra, "ValidatingAdmissionPolicyBinding"), 2u);
+  EXPECT_EQ(OfKind(dra, "ValidatingAdmissionPolicy").size(), 3u);
 
   std::vector<YAML::Node> second;
   output.clear();
@@ -147,7 +157,7 @@ TEST_F(HelmDraTest, DeviceClassAndAdmissionPolicyComeWithDraModeOnly) {
             0)
       << output;
   EXPECT_TRUE(OfKind(second, "DeviceClass").empty());
-  EXPECT_TRUE(OfKind(second, "ValidatingAdmissionPolicy").empty());
+  EXPECT_EQ(claim_policies(second, "ValidatingAdmissionPolicy"), 0u);
 
   std::vector<YAML::Node> plugin;
   output.clear();
