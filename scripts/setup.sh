@@ -9,7 +9,8 @@ usage: scripts/setup.sh [--test-tools]
   Installs the Debian packages gpuslice builds with.
   --test-tools  also installs what the test suite checks shipped files with:
                 Helm 3 (helm lint / helm template) and promtool (metrics format),
-                and NVIDIA's cuda.h and ptxas from PyPI (scripts/cuda-headers.sh).
+                NVIDIA's cuda.h and ptxas from PyPI (scripts/cuda-headers.sh), and
+                clang 14 with its libFuzzer runtime for the fuzzing test (label fuzz).
 USAGE
 }
 
@@ -28,13 +29,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 build_packages=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libcpp-httplib-dev libcurl4-openssl-dev libglpk-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-test_packages=(prometheus unzip ca-certificates)
+test_packages=(prometheus unzip ca-certificates clang-14 libclang-rt-14-dev)
 
 missing=()
 check() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || missing+=("$1"); }

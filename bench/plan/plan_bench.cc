@@ -4,47 +4,14 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
-#include <random>
 #include <string>
 
+#include "bench_workloads.h"
 #include "kube/manifest.h"
 #include "plan/planner.h"
 
 namespace gpuslice::plan {
 namespace {
-
-// One NodePool over every instance type of the catalog, tainted like GPU NodePools.
-constexpr const char* kWholeCatalogPool = R"(apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata: {name: gpu}
-spec:
-  template:
-    spec:
-      requirements: []
-      taints: [{key: nvidia.com/gpu, value: "true", effect: NoSchedule}]
----
-)";
-
-// `deployments` Deployments of `pods / deployments` replicas each, of mixed shapes: 1-4 CPUs,
-// 2-32 GiB memory, one GPU (two for every fifth), 2-20 GiB of stated GPU memory.
-std::string Workloads(int pods, int deployments, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  std::string yaml = kWholeCatalogPool;
-  for (int d = 0; d < deployments; ++d) {
-    const int replicas = pods / deployments + (d < pods % deployments ? 1 : 0);
-    yaml += "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: svc-" + std::to_string(d) +
-            "}\nspec:\n  replicas: " + std::to_string(replicas) +
-            "\n  template:\n    metadata: {annotations: {gpuslice.io/gpu-memory: " +
-            std::to_string(pick(2, 20)) + "Gi}}\n    spec:\n" +
-            "      tolerations: [{key: nvidia.com/gpu, operator: Exists}]\n"
-            "      containers:\n      - name: server\n        resources:\n"
-            "          requests: {cpu: \"" +
-            std::to_string(pick(1, 4)) + "\", memory: " + std::to_string(pick(1, 16) * 2) +
-            "Gi}\n          limits: {nvidia.com/gpu: " + (d % 5 == 4 ? "2" : "1") + "}\n---\n";
-  }
-  return yaml;
-}
 
 double PeakRssMiB() {
   rusage usage{};
@@ -63,7 +30,8 @@ void Report(benchmark::State& state, const Plan& plan) {
 // Reading the manifests (expanding 10,000 replicas) and planning all three scenarios; the
 // optimum of this many pods is the LP bound.
 void BM_Plan10kPodsWholeCatalog(benchmark::State& state) {
-  const std::string yaml = Workloads(10000, 40, 1);
+  const std::string yaml =
+      bench::Workloads(bench::kMixPods, bench::kMixDeployments, bench::kMixSeed);
   Result<SlicingProfile> profile =
       SlicingProfile::FromSliceMemory(uint64_t{4} << 30, std::string(kSliceResource), 0);
   PlanOptions options;
@@ -87,7 +55,7 @@ BENCHMARK(BM_Plan10kPodsWholeCatalog)->Unit(benchmark::kMillisecond)->UseRealTim
 // The integer program for 200 pods of 10 shapes over the whole catalog.
 void BM_Ilp200PodsWholeCatalog(benchmark::State& state) {
   kube::Manifests manifests;
-  if (!kube::ParseManifests(Workloads(200, 10, 2), "bench.yaml", &manifests).ok()) {
+  if (!kube::ParseManifests(bench::Workloads(200, 10, 2), "bench.yaml", &manifests).ok()) {
     state.SkipWithError("bad manifests");
     return;
   }

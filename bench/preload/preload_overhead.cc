@@ -5,7 +5,9 @@
 //   preload_overhead [--rounds N] [--spawns N]
 //
 // Runs alternate without and with the library, N rounds, and each figure is the median over
-// the rounds, so a burst of other load on the machine lands on both sides. Both use the same
+// the rounds, so a burst of other load on the machine lands on both sides. Besides the wall
+// time per call, the CPU time its threads spent per call is compared, which other work on the
+// machine inflates less. Both use the same
 // simulated node (1 GPU, kernels of 1 ns so launches never queue up).
 #include <fcntl.h>
 #include <spawn.h>
@@ -24,6 +26,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "sim/environment.h"
 
 extern char** environ;
 
@@ -68,14 +72,22 @@ std::string Run(const std::vector<std::string>& argv, const Environment& env) {
   return status == 0 ? text.str() : "";
 }
 
-// Median real time per iteration (ns) of each benchmark in a Google Benchmark JSON report.
-std::map<std::string, double> Medians(const std::string& json_text) {
-  std::map<std::string, double> medians;
+// Per iteration (ns): the wall time, and the CPU time its threads spent (which a machine busy
+// with other work inflates less).
+struct Times {
+  double real = 0;
+  double cpu = 0;
+};
+
+// Median times of each benchmark in a Google Benchmark JSON report.
+std::map<std::string, Times> Medians(const std::string& json_text) {
+  std::map<std::string, Times> medians;
   const nlohmann::json report = nlohmann::json::parse(json_text, nullptr, false);
   if (report.is_discarded()) return medians;
   for (const nlohmann::json& run : report["benchmarks"]) {
     if (run.value("aggregate_name", "") != "median") continue;
-    medians[run["run_name"].get<std::string>()] = run["real_time"].get<double>();
+    medians[run["run_name"].get<std::string>()] =
+        Times{run["real_time"].get<double>(), run["cpu_time"].get<double>()};
   }
   return medians;
 }
@@ -127,12 +139,21 @@ int main(int argc, char** argv) {
   const std::string spec = directory + "/spec.yaml";
   std::ofstream(spec) << "version: v1\ngpus:\n  - model: A100-40GB\n    uuid: " << kUuid
                       << "\n    kernelDuration: 1ns\n    launchQueueDepth: 65536\n";
+  // The simulated driver libraries read spec strings only: the state file is made from the
+  // spec file first, as `gpuslice sim create` makes it.
+  const std::string state = directory + "/sim-state";
+  if (gpuslice::Result<gpuslice::sim::OpenedState> created =
+          gpuslice::sim::OpenOrCreateState(state, spec);
+      !created.ok()) {
+    std::fprintf(stderr, "preload_overhead: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
   const std::string region = directory + "/region";
   std::ofstream(region).close();
 
   const Environment plain = {{"PATH", "/usr/bin:/bin"},
                              {"LD_LIBRARY_PATH", GPUSLICE_SIM_DRIVER_DIR},
-                             {"GPUSLICE_SIM_STATE", directory + "/sim-state"},
+                             {"GPUSLICE_SIM_STATE", state},
                              {"GPUSLICE_SIM_SPEC", spec},
                              {"NVIDIA_VISIBLE_DEVICES", kUuid},
                              {"GPUSLICE_MEMORY_LIMIT_0", std::to_string(8ULL << 30)},
@@ -144,29 +165,36 @@ int main(int argc, char** argv) {
   const std::vector<std::string> bench = {std::string(GPUSLICE_BIN_DIR) + "/preload_calls_bench",
                                           "--benchmark_format=json", "--benchmark_repetitions=3",
                                           "--benchmark_report_aggregates_only=true"};
-  std::map<std::string, std::vector<double>> without, with;
+  using Samples = std::map<std::string, std::vector<Times>>;
+  Samples without, with;
   for (int round = 0; round < rounds; ++round) {
     std::fprintf(stderr, "preload_overhead: round %d of %d\n", round + 1, rounds);
-    using Side = std::pair<const Environment*, std::map<std::string, std::vector<double>>*>;
+    using Side = std::pair<const Environment*, Samples*>;
     for (auto [env, results] : {Side{&plain, &without}, Side{&preloaded, &with}}) {
-      const std::map<std::string, double> medians = Medians(Run(bench, *env));
+      const std::map<std::string, Times> medians = Medians(Run(bench, *env));
       if (medians.empty()) {
         std::fprintf(stderr, "preload_overhead: preload_calls_bench failed\n");
         std::filesystem::remove_all(directory);
         return 1;
       }
-      for (const auto& [name, nanos] : medians) (*results)[name].push_back(nanos);
+      for (const auto& [name, times] : medians) (*results)[name].push_back(times);
     }
   }
-  std::printf("%-44s %12s %12s %12s\n", "call (median of rounds)", "without ns", "with ns",
-              "added ns");
+  const auto median_of = [](const std::vector<Times>& samples, double Times::*field) {
+    std::vector<double> values;
+    for (const Times& times : samples) values.push_back(times.*field);
+    return Median(values);
+  };
+  std::printf("%-44s %12s %12s %12s %12s\n", "call (median of rounds)", "without ns", "with ns",
+              "added ns", "added cpu ns");
   for (auto& [name, base] : without) {
     auto found = with.find(name);
     if (found == with.end()) continue;
-    const double base_median = Median(base);
-    const double with_median = Median(found->second);
-    std::printf("%-44s %12.1f %12.1f %12.1f\n", name.c_str(), base_median, with_median,
-                with_median - base_median);
+    const double base_real = median_of(base, &Times::real);
+    const double with_real = median_of(found->second, &Times::real);
+    const double added_cpu = median_of(found->second, &Times::cpu) - median_of(base, &Times::cpu);
+    std::printf("%-44s %12.1f %12.1f %12.1f %12.1f\n", name.c_str(), base_real, with_real,
+                with_real - base_real, added_cpu);
   }
 
   std::fprintf(stderr, "preload_overhead: starting /bin/true %d times each way, %d rounds\n",

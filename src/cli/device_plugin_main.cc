@@ -136,7 +136,18 @@ int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
   return cli::kExitOk;
 }
 
+bool ServesMetrics(const Flags& flags) {
+  return !flags.metrics_address.empty() && flags.metrics_address != "off";
+}
+
 int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides) {
+  if (ServesMetrics(flags)) {
+    if (Result<plugin::HttpAddress> address = plugin::ParseHttpAddress(flags.metrics_address);
+        !address.ok()) {
+      spdlog::critical("--metrics-address: {}", address.status().message());
+      return cli::kExitUsage;
+    }
+  }
   Result<core::Config> config = LoadConfig(flags);
   if (!config.ok()) {
     spdlog::critical("invalid config: {}", config.status().message());
@@ -208,7 +219,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
   }
   std::unique_ptr<plugin::HttpEndpoint> http;
-  if (!flags.metrics_address.empty() && flags.metrics_address != "off") {
+  if (ServesMetrics(flags)) {
     Result<std::unique_ptr<plugin::HttpEndpoint>> endpoint =
         plugin::HttpEndpoint::Start(flags.metrics_address, metrics, manager);
     if (!endpoint.ok()) {
@@ -221,14 +232,8 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
 
   // Signals arrive on this thread only (they are blocked everywhere else, see main).
   std::thread signals([&manager] {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
     while (true) {
-      int signal = 0;
-      if (sigwait(&set, &signal) != 0) continue;
+      const int signal = WaitForSignal();
       if (signal == SIGHUP) {
         spdlog::info("SIGHUP: reloading the config");
         manager.RequestReload();

@@ -14,6 +14,7 @@
 #include "io/file.h"
 #include "kube/manifest.h"
 #include "nodesim/node_sim.h"
+#include "sim/spec.h"
 
 namespace gpuslice::embedded {
 extern const std::string_view kNodeSimConfig;
@@ -119,6 +120,12 @@ void PrintTable(const nodesim::NodeSimReport& report, const std::string& spec,
 int RunNodeSim(const NodeSimFlags& flags) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("gpuslice-node-sim"));
   spdlog::set_level(flags.verbose ? spdlog::level::info : spdlog::level::warn);
+
+  // A bad spec is the user's input: say so before the simulated NVML fails to start on it.
+  if (Result<sim::SimSpec> spec = sim::ParseSpec(flags.spec); !spec.ok()) {
+    std::cerr << "gpuslice node-sim: --simulate: " << spec.status().message() << "\n";
+    return kExitUsage;
+  }
 
   std::string config_text(embedded::kNodeSimConfig);
   std::string config_source = "examples/node-sim/config.yaml (built in; --config for yours)";

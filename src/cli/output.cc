@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
+#include <cstdio>
+#include <functional>
 #include <map>
 
 namespace gpuslice::cli {
@@ -65,7 +68,49 @@ bool LooksNumeric(const std::string& cell) {
   return true;
 }
 
+std::string Plain(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", value);
+  return text;
+}
+
+CLI::Validator NumberCheck(std::function<bool(double)> in_range, const std::string& wanted) {
+  return CLI::Validator(
+      [in_range, wanted](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value) || !std::isfinite(value) ||
+            !in_range(value)) {
+          return "'" + input + "' is not " + wanted;
+        }
+        return "";
+      },
+      wanted);
+}
+
 }  // namespace
+
+std::string FormatFixed(double value, int decimals) {
+  const int length = std::snprintf(nullptr, 0, "%.*f", decimals, value);
+  if (length <= 0) return "";
+  std::string text(static_cast<size_t>(length) + 1, '\0');
+  std::snprintf(text.data(), text.size(), "%.*f", decimals, value);
+  text.resize(static_cast<size_t>(length));
+  return text;
+}
+
+CLI::Validator NumberAbove(double low) {
+  return NumberCheck([low](double v) { return v > low; }, "a number above " + Plain(low));
+}
+
+CLI::Validator NumberAtLeast(double low) {
+  return NumberCheck([low](double v) { return v >= low; },
+                     "a number of " + Plain(low) + " or more");
+}
+
+CLI::Validator NumberAbove(double low, double high) {
+  return NumberCheck([low, high](double v) { return v > low && v <= high; },
+                     "a number above " + Plain(low) + " and at most " + Plain(high));
+}
 
 void AddOutputOption(CLI::App* app, OutputFormat* format) {
   static const std::map<std::string, OutputFormat> kNames = {

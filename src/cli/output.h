@@ -20,6 +20,17 @@ void AddOutputOption(CLI::App* app, OutputFormat* format);
 // REQUIRES: format != OutputFormat::kTable.
 void WriteDocument(const nlohmann::json& document, OutputFormat format, std::ostream& out);
 
+// `value` with `decimals` digits after the point, however large ("%.2f" without a buffer
+// that cuts it short).
+std::string FormatFixed(double value, int decimals);
+
+// Checks for numeric options whose messages name the bounds as people write them ("a number
+// above 0"); CLI11's PositiveNumber and NonNegativeNumber print a double's maximum with 309
+// digits. NaN and infinity are refused.
+CLI::Validator NumberAbove(double low);             // low < value
+CLI::Validator NumberAtLeast(double low);           // low <= value
+CLI::Validator NumberAbove(double low, double high);  // low < value <= high
+
 // A text table with aligned columns. Cells that look numeric are right-aligned.
 class Table {
  public:

@@ -39,21 +39,19 @@ double Round(double value, int digits) {
 
 // Counts are whole except in an LP bound.
 nlohmann::json Number(double value) {
-  if (std::fabs(value - std::round(value)) < 1e-9) return std::llround(value);
+  // Whole values within a double's exact integers print as integers; llround is undefined
+  // past int64.
+  if (std::fabs(value) < 9e15 && std::fabs(value - std::round(value)) < 1e-9) {
+    return std::llround(value);
+  }
   return Round(value, 6);
 }
 
-std::string Money(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.2f", value);
-  return buffer;
-}
+std::string Money(double value) { return FormatFixed(value, 2); }
 
 std::string Count(double value) {
-  if (std::fabs(value - std::round(value)) < 1e-6) return std::to_string(std::llround(value));
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.2f", value);
-  return buffer;
+  // Whole counts print without decimals, however large (llround would overflow past 2^63).
+  return FormatFixed(value, std::fabs(value - std::round(value)) < 1e-6 ? 0 : 2);
 }
 
 std::string Memory(double bytes) {
@@ -275,12 +273,12 @@ Subcommand AddPlanCommand(CLI::App* root) {
   app->add_option("--ilp-max-pods", flags->ilp_max_pods,
                   "Above this many pods the optimum is only the LP lower bound")
       ->default_val(500)
-      ->check(CLI::NonNegativeNumber);
+      ->check(NumberAtLeast(0));
   app->add_option(
          "--time-limit", flags->time_limit,
          "Seconds the integer program may search before it settles for the best plan found")
-      ->default_val(30)
-      ->check(CLI::PositiveNumber);
+      ->default_val(10)
+      ->check(NumberAbove(0));
   AddOutputOption(app, &flags->output);
   return {app, [flags] { return Run(*flags); }};
 }

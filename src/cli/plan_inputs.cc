@@ -6,8 +6,10 @@
 
 #include "cli/command.h"
 #include "core/quantity.h"
+#include "core/slicing.h"
 #include "io/file.h"
 #include "kube/manifest.h"
+#include "plan/planner.h"
 #include "plan/render.h"
 
 namespace gpuslice::embedded {
@@ -50,9 +52,18 @@ Result<uint64_t> Bytes(std::string_view flag, const std::string& text) {
 
 Result<std::optional<plan::SlicingProfile>> Profile(const SlicingFlags& flags,
                                                     const plan::Catalog& catalog) {
+  GPUSLICE_RETURN_IF_ERROR(
+      core::ValidateResourceName(flags.resource_name).WithContext("--resource-name"));
   Result<uint64_t> reserved = Bytes("--reserved-memory", flags.reserved_memory);
   if (!reserved.ok()) return reserved.status();
+  // Either flag changes the slicing, so neither is ever dropped without a word.
+  const bool tuned = *reserved != 0 || flags.resource_name != plan::kSliceResource;
   if (!flags.config.empty()) {
+    if (tuned) {
+      return Status::InvalidArgument(
+          "--reserved-memory and --resource-name do not apply with --config: set reservedMemory "
+          "and resourceName in its profiles");
+    }
     Result<std::string> text = io::ReadFile(flags.config);
     if (!text.ok()) return text.status();
     Result<core::Config> config = plan::ReadPluginConfig(*text, flags.config);
@@ -64,8 +75,11 @@ Result<std::optional<plan::SlicingProfile>> Profile(const SlicingFlags& flags,
     Result<uint64_t> bytes = Bytes("--slice-memory", flags.slice_memory);
     if (!bytes.ok()) return bytes.status();
     profile = plan::SlicingProfile::FromSliceMemory(*bytes, flags.resource_name, *reserved);
-  } else if (!flags.slices.empty()) {
-    profile = plan::SlicingProfile::FromSliceCounts(flags.slices, catalog, flags.resource_name,
+  } else if (!flags.slices.empty() || tuned) {
+    // Without --slices, the default count with the reserved memory and resource name given.
+    const std::string slices =
+        flags.slices.empty() ? std::to_string(plan::kDefaultSlices) : flags.slices;
+    profile = plan::SlicingProfile::FromSliceCounts(slices, catalog, flags.resource_name,
                                                     *reserved);
   } else {
     return std::optional<plan::SlicingProfile>();
@@ -79,8 +93,7 @@ Result<std::optional<plan::SlicingProfile>> Profile(const SlicingFlags& flags,
 void AddSlicingFlags(CLI::App* app, SlicingFlags* flags) {
   app->add_option("--catalog", flags->catalog,
                   "Instance catalog CSV (the built-in catalog's columns); default: the built-in "
-                  "AWS us-east-1 catalog")
-      ->check(CLI::ExistingFile);
+                  "AWS us-east-1 catalog");
   CLI::Option* slices =
       app->add_option("--slices", flags->slices,
                       "Slices per GPU: one count for every GPU (\"4\") or per catalog GPU model "
@@ -94,10 +107,14 @@ void AddSlicingFlags(CLI::App* app, SlicingFlags* flags) {
       "The device plugin's config (version: v1) or Helm values holding it under config:");
   slices->excludes(memory)->excludes(config);
   memory->excludes(config);
-  app->add_option("--resource-name", flags->resource_name, "Resource the slices are advertised as")
+  app->add_option("--resource-name", flags->resource_name,
+                  "Resource the slices are advertised as (with --slices or --slice-memory; "
+                  "alone, with the default " +
+                      std::to_string(plan::kDefaultSlices) + " slices per GPU)")
       ->default_str(std::string(plan::kSliceResource));
   app->add_option("--reserved-memory", flags->reserved_memory,
-                  "GPU memory kept back before a GPU is split (e.g. 512Mi)")
+                  "GPU memory kept back before a GPU is split (e.g. 512Mi); less than every "
+                  "GPU's memory")
       ->default_str("0");
 }
 

@@ -3,12 +3,12 @@
 // NodeOverlays declaring each instance type's slices, and the Helm values whose device plugin
 // config advertises exactly those counts.
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "cli/output.h"
 #include "cli/plan_inputs.h"
 #include "cli/subcommands.h"
+#include "io/file.h"
 #include "plan/planner.h"
 #include "plan/render.h"
 
@@ -26,22 +26,17 @@ struct RenderFlags {
   OutputFormat output = OutputFormat::kTable;
 };
 
-Status WriteFile(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return Status::Unavailable(path.string() + ": cannot write");
-  return Status::Ok();
-}
-
 Status WriteFiles(const std::string& dir, const plan::Rendering& rendering) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) return Status::Unavailable(dir + ": " + error.message());
   const std::filesystem::path root(dir);
-  GPUSLICE_RETURN_IF_ERROR(WriteFile(root / kNodePoolsFile, rendering.node_pools_yaml));
-  GPUSLICE_RETURN_IF_ERROR(WriteFile(root / kNodeOverlaysFile, rendering.node_overlays_yaml));
-  return WriteFile(root / kValuesFile, rendering.values_yaml);
+  for (const auto& [name, text] : {std::pair{kNodePoolsFile, &rendering.node_pools_yaml},
+                                   std::pair{kNodeOverlaysFile, &rendering.node_overlays_yaml},
+                                   std::pair{kValuesFile, &rendering.values_yaml}}) {
+    GPUSLICE_RETURN_IF_ERROR(io::WriteFile((root / name).string(), *text));
+  }
+  return Status::Ok();
 }
 
 nlohmann::json ToJson(const plan::Rendering& rendering, const std::string& profile) {
@@ -124,7 +119,7 @@ int Run(const RenderFlags& flags) {
     Status written = WriteFiles(flags.output_dir, *rendering);
     if (!written.ok()) {
       std::cerr << "gpuslice render: " << written.message() << "\n";
-      return kExitFailure;
+      return ExitCodeFor(written);
     }
   }
   if (flags.output == OutputFormat::kTable) {

@@ -7,16 +7,17 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cli/output.h"
 #include "cli/subcommands.h"
+#include "io/file.h"
 #include "replay/experiment.h"
 #include "replay/policy.h"
 #include "replay/report.h"
@@ -73,10 +74,12 @@ std::optional<uint64_t> ParseSeed(std::string_view text) {
   return value;
 }
 
-// "42-51", "42,45" or a mix ("1,5-7"): the seeds in the order given.
+// "42-51", "42,45" or a mix ("1,5-7"): the seeds in the order given, each once (a seed given
+// twice would count one run twice in the medians).
 Result<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
   constexpr uint64_t kMaxRange = 10000;
   std::vector<uint64_t> seeds;
+  std::set<uint64_t> seen;
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find(',', start);
@@ -91,7 +94,13 @@ Result<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
                                      "' is neither a seed nor an ascending range of at most " +
                                      std::to_string(kMaxRange) + " seeds (e.g. 42-51)");
     }
-    for (uint64_t seed = *first; seed <= *last; ++seed) seeds.push_back(seed);
+    for (uint64_t seed = *first; seed <= *last; ++seed) {
+      if (!seen.insert(seed).second) {
+        return Status::InvalidArgument("--seeds: seed " + std::to_string(seed) +
+                                       " is given twice");
+      }
+      seeds.push_back(seed);
+    }
     start = end + 1;
   }
   return seeds;
@@ -99,13 +108,8 @@ Result<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
 
 std::string FormatSpread(const std::optional<replay::Spread>& spread, bool with_range) {
   if (!spread) return "-";
-  char text[64];
-  if (with_range) {
-    std::snprintf(text, sizeof(text), "%.1f-%.1f", spread->min, spread->max);
-  } else {
-    std::snprintf(text, sizeof(text), "%.1f", spread->median);
-  }
-  return text;
+  if (with_range) return FormatFixed(spread->min, 1) + "-" + FormatFixed(spread->max, 1);
+  return FormatFixed(spread->median, 1);
 }
 
 nlohmann::json SpreadJson(const std::optional<replay::Spread>& spread) {
@@ -160,9 +164,7 @@ void PrintTable(const replay::ExperimentResult& result, const ReplayFlags& flags
     for (const replay::RunResult& run : policy.runs) {
       failed.push_back(static_cast<double>(run.failed_pods));
     }
-    char failed_text[32];
-    std::snprintf(failed_text, sizeof(failed_text), "%.0f",
-                  replay::Summarize(std::move(failed)).median);
+    const std::string failed_text = FormatFixed(replay::Summarize(std::move(failed)).median, 0);
     table.AddRow({replay::DisplayName(policy.name), FormatSpread(policy.At(100), false),
                   FormatSpread(policy.At(100), true), FormatSpread(policy.At(130), false),
                   FormatSpread(policy.At(130), true), failed_text});
@@ -220,14 +222,6 @@ class ProgressLine {
   bool drawn_ = false;
 };
 
-Status WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return Status::Unavailable(path + ": cannot write the file");
-  return Status::Ok();
-}
-
 int Run(const ReplayFlags& flags) {
   auto fail = [](const Status& status, int code) {
     std::cerr << "gpuslice replay: " << status.message() << "\n";
@@ -262,15 +256,17 @@ int Run(const ReplayFlags& flags) {
   if (!flags.plot_path.empty()) {
     replay::ChartOptions chart;
     chart.subtitle = flags.pods + " on " + flags.nodes + ", seeds " + flags.seeds;
-    if (Status written = WriteText(flags.plot_path, replay::RenderCurvesSvg(*result, chart));
+    if (Status written = io::WriteFile(flags.plot_path, replay::RenderCurvesSvg(*result, chart));
         !written.ok()) {
-      return fail(written, kExitFailure);
+      return fail(written, written.code() == StatusCode::kInvalidArgument ? kExitUsage
+                                                                          : kExitFailure);
     }
   }
   if (!flags.curve_path.empty()) {
-    if (Status written = WriteText(flags.curve_path, replay::RenderCurvesCsv(*result));
+    if (Status written = io::WriteFile(flags.curve_path, replay::RenderCurvesCsv(*result));
         !written.ok()) {
-      return fail(written, kExitFailure);
+      return fail(written, written.code() == StatusCode::kInvalidArgument ? kExitUsage
+                                                                          : kExitFailure);
     }
   }
   if (flags.format == OutputFormat::kTable) {
@@ -294,13 +290,11 @@ Subcommand AddReplayCommand(CLI::App* app) {
       "Replay a production GPU cluster trace against packing policies: the GPU allocation each "
       "reaches while pods arrive (the FGD paper's protocol on the openb trace).");
   command->add_option("--nodes", flags->nodes, "Node list CSV (sn,cpu_milli,memory_mib,gpu,model)")
-      ->required()
-      ->check(CLI::ExistingFile);
+      ->required();
   command
       ->add_option("--pods", flags->pods,
                    "Pod list CSV (name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,...])")
-      ->required()
-      ->check(CLI::ExistingFile);
+      ->required();
   command->add_option("--policy", flags->policies, policy_help)->default_str("all");
   command->add_option("--seeds", flags->seeds, "Seeds: a range (42-51), a list (1,2,3), or both")
       ->default_str("42-51");
@@ -308,10 +302,9 @@ Subcommand AddReplayCommand(CLI::App* app) {
       ->add_option("--inflate", flags->inflate,
                    "Total GPU request to replay, as a multiple of cluster GPU capacity (up to 10)")
       ->default_str("1.3")
-      ->check(CLI::PositiveNumber)
-      ->check(CLI::Range(0.0, 10.0));
+      ->check(NumberAbove(0, 10));
   command->add_option("-j,--jobs", flags->jobs, "Runs in parallel (default: one per CPU)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NumberAtLeast(0));
   command->add_option("--curve", flags->curve_path,
                       "Also write the allocation curves (median/min/max per arrived %) as CSV");
   command->add_option("--plot", flags->plot_path,

@@ -38,12 +38,19 @@ int Fail(const Status& status) {
   return usage ? kExitUsage : kExitFailure;
 }
 
+// --state, else $GPUSLICE_SIM_STATE: the flag always wins, whichever subcommand runs.
+Result<std::string> StatePath(const SimFlags& flags) {
+  if (!flags.state.empty()) return flags.state;
+  const char* env = std::getenv(std::string(sim::kStateEnv).c_str());
+  if (env != nullptr && *env != '\0') return std::string(env);
+  return Status::InvalidArgument("no state file: pass --state FILE or set " +
+                                 std::string(sim::kStateEnv));
+}
+
 Result<std::unique_ptr<sim::SimState>> OpenState(const SimFlags& flags) {
-  if (flags.state.empty()) {
-    return Status::InvalidArgument("no state file: pass --state FILE or set " +
-                                   std::string(sim::kStateEnv));
-  }
-  return sim::SimState::Open(flags.state);
+  Result<std::string> path = StatePath(flags);
+  if (!path.ok()) return path.status();
+  return sim::SimState::Open(*path);
 }
 
 // A GPU named by index or UUID.
@@ -68,9 +75,7 @@ std::string Percent(double value) {
 }
 
 std::string Milliseconds(uint64_t ns) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1fms", static_cast<double>(ns) / 1e6);
-  return text;
+  return FormatFixed(static_cast<double>(ns) / 1e6, 1) + "ms";
 }
 
 nlohmann::json Describe(sim::SimState& state) {
@@ -163,12 +168,10 @@ int Show(const SimFlags& flags) {
 int Create(const SimFlags& flags) {
   Result<sim::SimSpec> spec = sim::ParseSpec(flags.spec);
   if (!spec.ok()) return Fail(spec.status());
-  if (flags.state.empty()) {
-    return Fail(Status::InvalidArgument("no state file: pass --state FILE or set " +
-                                        std::string(sim::kStateEnv)));
-  }
+  Result<std::string> path = StatePath(flags);
+  if (!path.ok()) return Fail(path.status());
   Result<std::unique_ptr<sim::SimState>> state =
-      sim::SimState::Create(flags.state, *spec, flags.spec, flags.force);
+      sim::SimState::Create(*path, *spec, flags.spec, flags.force);
   if (!state.ok()) {
     if (state.status().code() == StatusCode::kAlreadyExists) {
       return Fail(Status::AlreadyExists(state.status().message() + "; pass --force to replace it"));
@@ -222,10 +225,11 @@ int Models(const SimFlags& flags) {
 }
 
 void AddStateOption(CLI::App* app, SimFlags* flags) {
+  // Not CLI11's envname: the subcommands share one SimFlags, and the environment must never
+  // overwrite the --state one of them was given.
   app->add_option(
-         "--state", flags->state,
-         "The simulated node's shared state file (default: $" + std::string(sim::kStateEnv) + ")")
-      ->envname(std::string(sim::kStateEnv));
+      "--state", flags->state,
+      "The simulated node's shared state file (default: $" + std::string(sim::kStateEnv) + ")");
 }
 
 void AddGpuOption(CLI::App* app, SimFlags* flags) {
@@ -251,7 +255,8 @@ Subcommand AddSimCommand(CLI::App* root) {
                    "GPUs of the node: a spec such as 2xH100-80GB,1xT4 or a YAML spec file")
       ->required();
   AddStateOption(create, flags.get());
-  create->add_flag("--force", flags->force, "Replace an existing state file");
+  create->add_flag("--force", flags->force,
+                   "Replace an existing state file (never anything that is not one)");
   AddOutputOption(create, &flags->format);
 
   CLI::App* show = sim->add_subcommand(

@@ -8,6 +8,7 @@
 
 #include "core/duration.h"
 #include "core/quantity.h"
+#include "core/yaml_load.h"
 
 namespace gpuslice::core {
 namespace {
@@ -451,14 +452,10 @@ const std::vector<int>& DefaultIgnoredXids() {
 
 Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_name) {
   ConfigReader reader(file_name);
-  YAML::Node root;
+  Result<YAML::Node> root = LoadYaml(yaml_text, file_name);
+  if (!root.ok()) return root.status();
   try {
-    root = YAML::Load(std::string(yaml_text));
-  } catch (const YAML::Exception& e) {
-    return reader.ErrorAt(e.mark, "", "not valid YAML: " + e.msg);
-  }
-  try {
-    Result<Config> config = reader.Read(root);
+    Result<Config> config = reader.Read(*root);
     if (!config.ok()) return config;
     GPUSLICE_RETURN_IF_ERROR(ValidateConfig(*config).WithContext(file_name));
     return config;

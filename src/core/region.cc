@@ -15,6 +15,69 @@ Header CurrentHeader() {
   return header;
 }
 
+namespace {
+
+uint64_t LoadAt(const void* base, size_t offset) {
+  uint64_t value;
+  std::memcpy(&value, static_cast<const unsigned char*>(base) + offset, sizeof(value));
+  return value;
+}
+
+}  // namespace
+
+size_t LayoutSize(uint32_t version) {
+  switch (version) {
+    case 1:
+      return kVersion1Size;
+    case 2:
+      return kRegionSize;
+    default:
+      return 0;
+  }
+}
+
+Result<uint32_t> CheckReadable(const void* data, size_t file_size) {
+  if (file_size == 0) return Status::FailedPrecondition("region is empty (not laid out yet)");
+  if (file_size < sizeof(Header)) {
+    return Status::FailedPrecondition("region is " + std::to_string(file_size) +
+                                      " bytes, shorter than its header");
+  }
+  Header header;
+  std::memcpy(&header, data, sizeof(header));
+  if (header.magic != kMagic) {
+    return Status::FailedPrecondition("region does not start with the gpuslice magic");
+  }
+  if (header.version < kOldestReadableVersion || header.version > kLayoutVersion) {
+    return Status::FailedPrecondition(
+        "region layout version " + std::to_string(header.version) + ", this build reads versions " +
+        std::to_string(kOldestReadableVersion) + " to " + std::to_string(kLayoutVersion));
+  }
+  const size_t expected = LayoutSize(header.version);
+  if (header.max_devices != static_cast<uint32_t>(kMaxDevices) ||
+      header.max_processes != static_cast<uint32_t>(kMaxProcesses) || header.size != expected ||
+      file_size != expected) {
+    return Status::FailedPrecondition(
+        "region geometry differs from layout version " + std::to_string(header.version) +
+        " (file " + std::to_string(file_size) + " bytes, header says " +
+        std::to_string(header.size) + ", expected " + std::to_string(expected) + ")");
+  }
+  return header.version;
+}
+
+DeviceUsage ReadDeviceUsage(const void* devices, const void* counters, int device) {
+  DeviceUsage usage;
+  const size_t state = offsetof(Region, devices) + sizeof(DeviceState) * device;
+  usage.used_bytes = LoadAt(devices, state + offsetof(DeviceState, used_bytes));
+  if (counters == nullptr) return usage;
+  const size_t at = sizeof(Counters) * device;
+  usage.peak_bytes = LoadAt(counters, at + offsetof(Counters, peak_bytes));
+  usage.refused_allocations = LoadAt(counters, at + offsetof(Counters, refused_allocations));
+  usage.refused_bytes = LoadAt(counters, at + offsetof(Counters, refused_bytes));
+  usage.throttled_launches = LoadAt(counters, at + offsetof(Counters, throttled_launches));
+  usage.throttled_ns = LoadAt(counters, at + offsetof(Counters, throttled_ns));
+  return usage;
+}
+
 Status CheckLayout(const void* data, size_t size) {
   if (size == 0) return Status::FailedPrecondition("region is empty (not laid out yet)");
   if (size < sizeof(Header)) {

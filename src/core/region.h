@@ -1,7 +1,7 @@
 // The layout of a container's accounting region: the file at GPUSLICE_REGION that every
 // process of the container maps to share GPU memory use and compute credit. libgpuslice.so
-// lays it out and updates it; `gpuslice inspect` reads it. Pure layout and read helpers: no
-// I/O here, so any reader can validate a mapping before trusting it.
+// lays it out and updates it. Pure layout and read helpers: no I/O here, so any reader can
+// validate a mapping (CheckLayout) before trusting it.
 //
 // Limits are never stored here: every process takes them from the container's read-only
 // limits file (or, run by hand, its own environment), so no process can change another's limit
@@ -21,8 +21,14 @@
 namespace gpuslice::core::region {
 
 inline constexpr uint64_t kMagic = 0x4543494c53555047ULL;  // "GPUSLICE", little-endian
-// Bump on any change below; a reader refuses a version it does not know.
-inline constexpr uint32_t kLayoutVersion = 1;
+// Bump on any change below. A writer (libgpuslice.so) maps only its own version; a reader
+// (the node agent) also reads every older one, so a container started before an upgrade
+// keeps its metrics. A version only appends to the one before, so an older layout is a
+// prefix of the current one.
+//   1: header, devices, slots.
+//   2: adds the counters (Counters, SlotCounters) after the slots.
+inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kOldestReadableVersion = 1;
 inline constexpr int kMaxDevices = contract::kMaxVisibleGpus;
 // Processes of one container that can use CUDA at once. A process takes a slot on its first
 // CUDA call; slots of dead processes are reclaimed.
@@ -54,6 +60,27 @@ struct alignas(64) ProcessSlot {
   std::atomic<uint64_t> busy_ns[kMaxDevices];     // GPU time this process was charged, per GPU
 };
 
+// What the container did on one GPU since its region was laid out: cumulative, so a process
+// that ends takes nothing away. Peak is written under the device's memory_mutex; the other
+// counters are lock-free additions.
+struct alignas(64) Counters {
+  std::atomic<uint64_t> peak_bytes;           // highest used_bytes the ledger granted
+  std::atomic<uint64_t> refused_allocations;  // charges the ledger refused
+  std::atomic<uint64_t> refused_bytes;        // bytes those charges asked for
+  std::atomic<uint64_t> throttled_launches;   // launches that waited at the compute gate
+  std::atomic<uint64_t> throttled_ns;         // CLOCK_MONOTONIC time they waited
+};
+
+// The same figures for the process in the slot of the same index, per GPU; emptied with the
+// slot.
+struct alignas(64) SlotCounters {
+  std::atomic<uint64_t> peak_bytes[kMaxDevices];
+  std::atomic<uint64_t> refused_allocations[kMaxDevices];
+  std::atomic<uint64_t> refused_bytes[kMaxDevices];
+  std::atomic<uint64_t> throttled_launches[kMaxDevices];
+  std::atomic<uint64_t> throttled_ns[kMaxDevices];
+};
+
 struct Header {
   uint64_t magic;
   uint32_t version;
@@ -67,6 +94,9 @@ struct Region {
   Header header;
   alignas(64) DeviceState devices[kMaxDevices];
   ProcessSlot slots[kMaxProcesses];
+  // Version 2 on.
+  Counters counters[kMaxDevices];
+  SlotCounters slot_counters[kMaxProcesses];
 };
 
 // Atomics in a file mapped by several processes must not hide a lock inside the process.
@@ -75,11 +105,46 @@ static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(std::atomic<int32_t>::is_always_lock_free);
 
 inline constexpr size_t kRegionSize = sizeof(Region);
+// Version 1 is the current layout up to the counters; its size is fixed for good.
+inline constexpr size_t kVersion1Size = offsetof(Region, counters);
+static_assert(kVersion1Size == 329792, "layout version 1 must not change");
+
+// What a reader takes from a region for one GPU: the container's totals. The counters are
+// zero in a version-1 region, which has none.
+struct DeviceUsage {
+  uint64_t used_bytes = 0;
+  uint64_t peak_bytes = 0;
+  uint64_t refused_allocations = 0;
+  uint64_t refused_bytes = 0;
+  uint64_t throttled_launches = 0;
+  uint64_t throttled_ns = 0;
+};
+
+// The byte ranges of a region a reader needs for DeviceUsage: the header and devices
+// [0, kDevicesEnd) and, from version 2, the counters [kCountersBegin, kCountersEnd).
+inline constexpr size_t kDevicesEnd = offsetof(Region, slots);
+inline constexpr size_t kCountersBegin = offsetof(Region, counters);
+inline constexpr size_t kCountersEnd = offsetof(Region, slot_counters);
 
 // Returns OK when `size` bytes at `data` hold a laid-out region of this version; otherwise
 // FailedPrecondition naming what differs (empty, foreign file, other version, other size).
 // Reads only the header.
 Status CheckLayout(const void* data, size_t size);
+
+// Returns the layout version of the region whose header is at `data` when this build can read
+// it (kOldestReadableVersion..kLayoutVersion) and `file_size` is that version's size;
+// otherwise FailedPrecondition as CheckLayout says. Reads only the header.
+Result<uint32_t> CheckReadable(const void* data, size_t file_size);
+
+// Returns the size of layout `version`, or 0 for a version this build does not know.
+size_t LayoutSize(uint32_t version);
+
+// Returns the container's figures for GPU `device` from `devices` (the bytes [0, kDevicesEnd)
+// of a region) and, for version >= 2, `counters` (the bytes [kCountersBegin, kCountersEnd));
+// `counters` may be null for version 1. Copies, so the caller may read the file with pread and
+// a writer changing it meanwhile yields stale figures, never a fault.
+// REQUIRES: 0 <= device < kMaxDevices.
+DeviceUsage ReadDeviceUsage(const void* devices, const void* counters, int device);
 
 // Returns the header a freshly laid-out region carries.
 Header CurrentHeader();

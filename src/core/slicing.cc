@@ -1,5 +1,7 @@
 #include "core/slicing.h"
 
+#include "core/quantity.h"
+
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -60,6 +62,20 @@ SliceLimits LimitsForSlices(const SlicingProfile& profile, uint64_t gpu_memory_b
   limits.compute_percent =
       profile.enforce_compute ? std::max(1, k * 100 / profile.slices) : 100;
   return limits;
+}
+
+Status CheckSliceMemory(const SlicingProfile& profile, uint64_t gpu_memory_bytes) {
+  if (profile.reserved_memory_bytes >= gpu_memory_bytes) {
+    return Status::InvalidArgument("reservedMemory " + FormatBytes(profile.reserved_memory_bytes) +
+                                   " is not less than the GPU's memory (" +
+                                   FormatBytes(gpu_memory_bytes) + ")");
+  }
+  if (LimitsForSlices(profile, gpu_memory_bytes, 1).memory_bytes == 0) {
+    return Status::InvalidArgument("reservedMemory " + FormatBytes(profile.reserved_memory_bytes) +
+                                   " leaves less than one byte for each of " +
+                                   std::to_string(profile.slices) + " slices");
+  }
+  return Status::Ok();
 }
 
 std::string MakeDeviceId(std::string_view gpu_uuid, int slice) {

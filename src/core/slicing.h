@@ -56,6 +56,11 @@ struct SliceLimits {
 // or 100 when the profile does not enforce compute.
 SliceLimits LimitsForSlices(const SlicingProfile& profile, uint64_t gpu_memory_bytes, int k);
 
+// OK when `profile` leaves each slice of a GPU with `gpu_memory_bytes` some memory; otherwise
+// InvalidArgument saying why: reservedMemory at or above the GPU's memory, or fewer bytes left
+// than slices. The device plugin refuses such a GPU, so plan and render refuse such a profile.
+Status CheckSliceMemory(const SlicingProfile& profile, uint64_t gpu_memory_bytes);
+
 // Device IDs are "<GPU-UUID>::<k>": the GPU is always recoverable from the ID, which tools
 // reading the kubelet's PodResources API rely on. The kubelet accepts at most 63 characters.
 inline constexpr size_t kMaxDeviceIdLength = 63;

@@ -1,15 +1,10 @@
 #include "kube/manifest.h"
 
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
-#include <algorithm>
-#include <filesystem>
 #include <map>
-#include <set>
-#include <sstream>
-#include <system_error>
 
+#include "core/yaml_load.h"
 #include "io/file.h"
 #include "kube/internal/object_readers.h"
 #include "kube/internal/yaml_emit.h"
@@ -19,9 +14,6 @@ namespace gpuslice::kube {
 namespace {
 
 using internal::Field;
-
-// Larger inputs are refused rather than read into memory: no manifest set is this big.
-constexpr std::uintmax_t kMaxFileBytes = 64u << 20;
 
 struct KindInfo {
   std::string_view kind;
@@ -151,133 +143,27 @@ Status CheckUnique(const Manifests& manifests) {
                      [](const NodeOverlay& o) { return o.name; });
 }
 
-// Records where each document's root starts and whether it is a bare null.
-class RootProbe : public YAML::EventHandler {
- public:
-  bool root_is_null() const { return root_is_null_; }
-  int root_position() const { return root_position_; }
-  int root_line() const { return root_line_; }
-
-  void OnDocumentStart(const YAML::Mark&) override {
-    depth_ = 0;
-    root_is_null_ = false;
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override {
-    if (depth_ == 0) Root(mark, true);
-  }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Root(mark, false); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    Root(mark, false);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    Root(mark, false);
-    ++depth_;
-  }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    Root(mark, false);
-    ++depth_;
-  }
-  void OnMapEnd() override { --depth_; }
-
- private:
-  void Root(const YAML::Mark& mark, bool is_null) {
-    if (depth_ != 0) return;
-    root_is_null_ = is_null;
-    root_position_ = mark.pos;
-    root_line_ = mark.line + 1;
-  }
-
-  int depth_ = 0;
-  bool root_is_null_ = false;
-  int root_position_ = -1;
-  int root_line_ = 0;
-};
-
-// yaml-cpp 0.7's LoadAll never returns on some malformed streams (a stray "," where a document
-// starts): its parser reports an empty document without consuming the offending token, again and
-// again. Walk the stream once with events and refuse it when a document makes no progress.
-Status CheckStreamAdvances(std::string_view text, std::string_view file_name) {
-  std::istringstream in{std::string(text)};
-  YAML::Parser parser(in);
-  RootProbe probe;
-  int last_null_position = -1;
-  while (parser.HandleNextDocument(probe)) {
-    if (!probe.root_is_null()) {
-      last_null_position = -1;
-      continue;
-    }
-    if (probe.root_position() == last_null_position) {
-      return Status::InvalidArgument(std::string(file_name) + ": line " +
-                                     std::to_string(probe.root_line()) +
-                                     ": invalid YAML: unexpected token where a document starts");
-    }
-    last_null_position = probe.root_position();
-  }
-  return Status::Ok();
-}
-
+// One document at a time: a large stream never holds more than one document's YAML nodes.
 Status ParseDocuments(std::string_view text, std::string_view file_name, Manifests* out) {
-  std::vector<YAML::Node> documents;
-  try {
-    GPUSLICE_RETURN_IF_ERROR(CheckStreamAdvances(text, file_name));
-    documents = YAML::LoadAll(std::string(text));
-  } catch (const YAML::Exception& e) {
-    std::string message(file_name);
-    if (e.mark.line >= 0) {
-      message += ": line " + std::to_string(e.mark.line + 1) + ", column " +
-                 std::to_string(e.mark.column + 1);
-    }
-    return Status::InvalidArgument(message + ": invalid YAML: " + e.msg);
-  }
-  for (size_t i = 0; i < documents.size(); ++i) {
-    Source source;
-    source.file = std::string(file_name);
-    source.document = static_cast<int>(i + 1);
-    const Field root(documents[i], "");
-    if (!root.present()) continue;  // empty documents, e.g. after a trailing "---"
-    if (!root.node().IsMap()) {
-      return root.Error("expected a Kubernetes object (a mapping), got " + root.Describe())
-          .WithContext(source.ToString());
-    }
-    try {
-      GPUSLICE_RETURN_IF_ERROR(ReadObject(root, source, out));
-    } catch (const YAML::Exception& e) {
-      return Status::InvalidArgument(source.ToString() + ": " + e.what());
-    }
-  }
-  return Status::Ok();
+  return core::ForEachYamlDocument(
+      text, file_name, {}, [&](const core::YamlDocument& document) -> Status {
+        Source source;
+        source.file = std::string(file_name);
+        source.document = document.index + 1;
+        const Field root(document.node, "", document.first_line + 1, document.first_line);
+        if (!root.present()) return Status::Ok();  // empty documents, e.g. after a final "---"
+        if (!root.node().IsMap()) {
+          return root.Error("expected a Kubernetes object (a mapping), got " + root.Describe())
+              .WithContext(source.ToString());
+        }
+        try {
+          return ReadObject(root, source, out);
+        } catch (const YAML::Exception& e) {
+          return Status::InvalidArgument(source.ToString() + ": " + e.msg);
+        }
+      });
 }
 
-
-Result<std::vector<std::filesystem::path>> ExpandPath(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code error;
-  const fs::file_status status = fs::status(path, error);
-  if (error || !fs::exists(status)) return Status::NotFound(path + ": no such file or directory");
-  if (!fs::is_directory(status)) return std::vector<fs::path>{path};
-  std::vector<fs::path> files;
-  for (fs::recursive_directory_iterator
-           it(path, fs::directory_options::follow_directory_symlink, error),
-       end;
-       !error && it != end; it.increment(error)) {
-    const std::string extension = it->path().extension().string();
-    if (it->is_regular_file() &&
-        (extension == ".yaml" || extension == ".yml" || extension == ".json")) {
-      files.push_back(it->path());
-    }
-  }
-  if (error) return Status::Unavailable(path + ": " + error.message());
-  if (files.empty()) {
-    return Status::InvalidArgument(path + ": directory holds no .yaml, .yml or .json files");
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
 
 }  // namespace
 
@@ -288,13 +174,21 @@ Status ParseManifests(std::string_view text, std::string_view file_name, Manifes
 
 Result<Manifests> LoadManifests(const std::vector<std::string>& paths) {
   Manifests manifests;
+  uint64_t total_bytes = 0;
   for (const std::string& path : paths) {
-    Result<std::vector<std::filesystem::path>> files = ExpandPath(path);
+    Result<std::vector<std::string>> files =
+        io::ListInputFiles(path, {".yaml", ".yml", ".json"});
     if (!files.ok()) return files.status();
-    for (const std::filesystem::path& file : *files) {
-      Result<std::string> text = io::ReadFile(file.string(), kMaxFileBytes);
+    for (const std::string& file : *files) {
+      Result<std::string> text = io::ReadFile(file);
       if (!text.ok()) return text.status();
-      GPUSLICE_RETURN_IF_ERROR(ParseDocuments(*text, file.string(), &manifests));
+      total_bytes += text->size();
+      if (total_bytes > io::kMaxInputBytes) {
+        return Status::InvalidArgument(file + ": the manifests together are more than the " +
+                                       std::to_string(io::kMaxInputBytes) + "-byte limit");
+      }
+      const std::string name = file == io::kStdinPath ? "standard input" : file;
+      GPUSLICE_RETURN_IF_ERROR(ParseDocuments(*text, name, &manifests));
     }
   }
   GPUSLICE_RETURN_IF_ERROR(CheckUnique(manifests));

@@ -14,6 +14,7 @@
 // invalid: it has no digits". Thread-safe (no shared state).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,13 +24,20 @@
 
 namespace gpuslice::kube {
 
+// Pods a set of manifests may expand to; more is taken as a mistake (a stray replica count),
+// not as a plan anyone meant to compute: planning takes time quadratic in the pods, some
+// 13 s of CPU at this bound (docs/input-limits.md).
+inline constexpr int64_t kMaxPods = 50'000;
+
 // Parses every document of `text` and appends what it holds to `*out`. `file_name` only labels
 // messages. On error `*out` keeps the documents read before the bad one.
 Status ParseManifests(std::string_view text, std::string_view file_name, Manifests* out);
 
-// Reads each path in order: a file, or a directory whose *.yaml, *.yml and *.json files are
-// read recursively in lexical path order. Returns NotFound for a missing path and
-// InvalidArgument for a malformed document or an empty directory.
+// Reads each path in order: a file, "-" for standard input, or a directory whose *.yaml, *.yml
+// and *.json files are read recursively in lexical path order (io::ListInputFiles). Returns
+// NotFound for a missing path and InvalidArgument for a malformed document, a duplicate key,
+// an alias bomb, an empty directory, a symlink loop, a file that is not a regular file, or
+// more than io::kMaxInputBytes of manifests together.
 Result<Manifests> LoadManifests(const std::vector<std::string>& paths);
 
 }  // namespace gpuslice::kube

@@ -84,6 +84,13 @@ struct PodResourceClaim {
   std::string claim_name;     // resourceClaimName
 };
 
+// A preferredDuringSchedulingIgnoredDuringExecution term: kube-scheduler scores it; Karpenter
+// treats the heaviest as required until the pod fits nowhere with it.
+struct PreferredSchedulingTerm {
+  int weight = 1;  // 1-100
+  NodeSelectorTerm preference;
+};
+
 // What scheduling and the kubelet use of a pod spec.
 struct PodSpec {
   std::vector<PodResourceClaim> resource_claims;
@@ -92,6 +99,7 @@ struct PodSpec {
   Labels node_selector;
   // requiredDuringSchedulingIgnoredDuringExecution terms; a node must match one of them (OR).
   std::vector<NodeSelectorTerm> required_node_affinity;
+  std::vector<PreferredSchedulingTerm> preferred_node_affinity;  // in the order written
   std::vector<Toleration> tolerations;
   ResourceList overhead;  // spec.overhead (RuntimeClass pod overhead)
   // Constraints gpuslice does not model (pod (anti-)affinity, topology spread), named for

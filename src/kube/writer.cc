@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/yaml_load.h"
 #include "kube/internal/yaml_emit.h"
 
 namespace gpuslice::kube {
@@ -32,7 +33,9 @@ void EmitRequirement(const NodeSelectorRequirement& requirement, YAML::Emitter& 
 
 Result<std::string> NodePoolYamlWithTaint(const NodePool& pool, const Taint& taint) {
   try {
-    YAML::Node document = YAML::Load(pool.document_yaml);
+    Result<YAML::Node> loaded = core::LoadYaml(pool.document_yaml, pool.source.ToString());
+    if (!loaded.ok()) return loaded.status();
+    YAML::Node document = *loaded;
     YAML::Node taints = document["spec"]["template"]["spec"]["taints"];
     if (taints.IsDefined() && !taints.IsNull() && !taints.IsSequence()) {
       return Status::InvalidArgument(pool.source.ToString() +

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -74,10 +76,15 @@ class NodeSim::Impl {
 };
 
 Status NodeSim::Impl::Start(NodeSimOptions options) {
-  std::string pattern = (fs::temp_directory_path() / "gpuslice-node-sim-XXXXXX").string();
+  std::error_code error;
+  const fs::path temp = fs::temp_directory_path(error);
+  if (error) {
+    return Status::InvalidArgument("no temporary directory (check TMPDIR): " + error.message());
+  }
+  std::string pattern = (temp / "gpuslice-node-sim-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) {
-    return Status::Unavailable("cannot create a temporary directory in " +
-                               fs::temp_directory_path().string());
+    return Status::Unavailable("cannot create a temporary directory in " + temp.string() + ": " +
+                               std::strerror(errno));
   }
   dir_ = pattern;
   const std::string state = dir_ + "/sim.state";
@@ -98,14 +105,15 @@ Status NodeSim::Impl::Start(NodeSimOptions options) {
   config_.device_plugin_dir = dir_ + "/device-plugins";
   config_.regions_host_dir = dir_ + "/regions";
   config_.library_host_dir = dir_ + "/lib";
-  fs::create_directories(config_.library_host_dir);
+  fs::create_directories(config_.library_host_dir, error);
+  if (error) return Status::Unavailable(config_.library_host_dir + ": " + error.message());
   const fs::path library = fs::path(options.library_dir) / std::string(plugin::kLibraryFileName);
-  if (!fs::exists(library)) {
+  if (!fs::exists(library, error)) {
     return Status::FailedPrecondition("the enforcement library " + library.string() +
                                       " is missing (build the gpuslice_preload target)");
   }
-  std::error_code error;
-  fs::create_symlink(fs::absolute(library),
+  const fs::path absolute_library = fs::absolute(library, error);
+  fs::create_symlink(absolute_library,
                      fs::path(config_.library_host_dir) / std::string(plugin::kLibraryFileName),
                      error);
 

@@ -125,12 +125,19 @@ Result<InstanceType> ReadType(const Row& row) {
   type.vcpu = static_cast<int>(vcpu);
   type.memory_bytes = static_cast<uint64_t>(mib) * kMiB;
   type.allocatable_memory_bytes = static_cast<uint64_t>(alloc_mib) * kMiB;
+  type.capacity_memory_bytes = type.memory_bytes;
+  if (!row.Text("karpenter_capacity_mem_mib").empty()) {
+    Result<int64_t> capacity_mib = row.Int("karpenter_capacity_mem_mib", 1);
+    if (!capacity_mib.ok()) return capacity_mib.status();
+    if (*capacity_mib > mib) return row.Error("karpenter_capacity_mem_mib", "exceeds the memory");
+    type.capacity_memory_bytes = static_cast<uint64_t>(*capacity_mib) * kMiB;
+  }
   type.max_pods = static_cast<int>(max_pods);
   type.karpenter_gpus = static_cast<int>(k_gpus);
   if (type.allocatable_cpu_millis > type.vcpu * int64_t{1000}) {
     return row.Error("karpenter_alloc_cpu_millis", "exceeds the vCPUs");
   }
-  if (type.allocatable_memory_bytes > type.memory_bytes) {
+  if (type.allocatable_memory_bytes > type.capacity_memory_bytes) {
     return row.Error("karpenter_alloc_mem_mib", "exceeds the memory");
   }
   if (type.gpu_count > 0 && (type.gpu_model.empty() || type.gpu_memory_bytes == 0)) {

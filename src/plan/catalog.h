@@ -26,6 +26,9 @@ struct InstanceType {
   // What Karpenter models as allocatable on a new node of this type.
   int64_t allocatable_cpu_millis = 0;
   uint64_t allocatable_memory_bytes = 0;
+  // The memory Karpenter counts against NodePool limits: its capacity, which on AWS is the
+  // instance's memory less the VM overhead (VM_MEMORY_OVERHEAD_PERCENT).
+  uint64_t capacity_memory_bytes = 0;
   int max_pods = 0;
   int karpenter_gpus = 0;                // nvidia.com/gpu capacity as Karpenter counts it
   std::optional<double> price_per_hour;  // on-demand USD; unset: not launchable on demand
@@ -45,7 +48,8 @@ struct Catalog {
 // Parses a catalog CSV. The header names the columns (any order, extra columns ignored):
 // instance_type, family, arch, gpu_count, gpu_model, gpu_mem_mib_per_gpu, vcpu, mem_mib,
 // karpenter_alloc_cpu_millis, karpenter_alloc_mem_mib, karpenter_max_pods,
-// karpenter_nvidia_gpu, od_usd_per_hour, and optionally region and notes. Returns
+// karpenter_nvidia_gpu, od_usd_per_hour, and optionally karpenter_capacity_mem_mib (default
+// mem_mib), region and notes. Returns
 // InvalidArgument naming `source`, the line, the column and the value on bad input.
 Result<Catalog> ParseCatalog(std::string_view csv, std::string_view source);
 

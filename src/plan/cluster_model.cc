@@ -22,6 +22,30 @@ std::vector<Requirements> Alternatives(const kube::PodSpec& spec) {
   return out;
 }
 
+// Karpenter's preference relaxation: the pod's `alternatives` in turn, all with its heaviest
+// preferred node-affinity term, then the last alternative with each lighter preferred term,
+// then with none.
+std::vector<Requirements> Relaxations(const kube::PodSpec& spec,
+                                      const std::vector<Requirements>& alternatives) {
+  if (spec.preferred_node_affinity.empty()) return alternatives;
+  std::vector<const kube::PreferredSchedulingTerm*> preferred;
+  for (const kube::PreferredSchedulingTerm& term : spec.preferred_node_affinity) {
+    preferred.push_back(&term);
+  }
+  std::stable_sort(preferred.begin(), preferred.end(),
+                   [](const auto* a, const auto* b) { return a->weight > b->weight; });
+  const auto with = [](Requirements requirements, const kube::PreferredSchedulingTerm* term) {
+    requirements.Add(Requirements::FromSelectors(term->preference));
+    return requirements;
+  };
+  std::vector<Requirements> out;
+  for (const Requirements& a : alternatives) out.push_back(with(a, preferred.front()));
+  for (size_t i = 1; i < preferred.size(); ++i)
+    out.push_back(with(alternatives.back(), preferred[i]));
+  out.push_back(alternatives.back());
+  return out;
+}
+
 Result<uint64_t> StatedGpuMemory(const kube::Pod& pod) {
   auto it = pod.annotations().find(std::string(kGpuMemoryAnnotation));
   if (it == pod.annotations().end()) return uint64_t{0};
@@ -76,9 +100,11 @@ Result<ClusterModel> BuildClusterModel(const ClusterModelInput& input) {
 
   std::vector<const kube::NodePool*> pools;
   for (const kube::NodePool& pool : manifests.node_pools) pools.push_back(&pool);
+  // Karpenter's order (nodepoolutils.OrderByWeight): weight descending, equal weights by name
+  // descending.
   std::stable_sort(pools.begin(), pools.end(), [](const auto* a, const auto* b) {
     if (a->weight != b->weight) return a->weight > b->weight;
-    return a->name < b->name;
+    return a->name > b->name;
   });
   std::vector<kube::NodePool> ordered;
   for (const kube::NodePool* pool : pools) ordered.push_back(*pool);
@@ -99,6 +125,7 @@ Result<ClusterModel> BuildClusterModel(const ClusterModelInput& input) {
         shapes.emplace(pod.pod_template.get(), static_cast<int>(shapes.size())).first->second;
     demand.requests = model.space.FromAmounts(*amounts);
     demand.alternatives = Alternatives(pod.spec());
+    demand.relaxations = Relaxations(pod.spec(), demand.alternatives);
     demand.tolerations = &pod.spec().tolerations;
     model.pods.push_back(std::move(demand));
     model.pod_gpu_memory.push_back(*stated);
@@ -113,17 +140,29 @@ Result<ClusterModel> BuildClusterModel(const ClusterModelInput& input) {
     pool.pool = pools[p];
     pool.requirements = NodePoolRequirements(*pools[p]);
     pool.options = std::move(options[p]);
-    // The DaemonSets Karpenter expects on the pool's nodes: those tolerating every taint and
-    // compatible with the pool's requirements.
+    // The DaemonSets Karpenter expects on each instance type of the pool: those tolerating the
+    // pool's taints (PreferNoSchedule ones need no toleration) whose node selector and one of
+    // whose required node-affinity terms fit the pool's requirements and the type's labels.
+    pool.daemon_overhead.assign(pool.options.size(), Amounts());
     for (const kube::DaemonSet& daemon_set : manifests.daemon_sets) {
-      if (kube::FirstUntoleratedTaint(daemon_set.spec.tolerations, pools[p]->taints, true))
+      if (kube::FirstUntoleratedTaint(daemon_set.spec.tolerations, pools[p]->taints, false))
         continue;
-      if (!pool.requirements.Compatible(Alternatives(daemon_set.spec).front()).ok()) continue;
+      std::vector<Requirements> alternatives;
+      for (Requirements& a : Alternatives(daemon_set.spec)) {
+        if (pool.requirements.Compatible(a).ok()) alternatives.push_back(std::move(a));
+      }
+      if (alternatives.empty()) continue;
       Result<kube::ResourceAmounts> amounts = kube::PodRequests(daemon_set.spec);
       if (!amounts.ok()) return amounts.status().WithContext(daemon_set.source.ToString());
       amounts->erase("ephemeral-storage");
       (*amounts)[std::string(kube::kResourcePods)] = 1;
-      AddTo(&pool.daemon_overhead, model.space.FromAmounts(*amounts));
+      const Amounts requests = model.space.FromAmounts(*amounts);
+      for (size_t o = 0; o < pool.options.size(); ++o) {
+        const bool runs = std::any_of(alternatives.begin(), alternatives.end(), [&](const auto& a) {
+          return pool.options[o].labels.Intersects(a);
+        });
+        if (runs) AddTo(&pool.daemon_overhead[o], requests);
+      }
     }
     pool.limits = Limits(*pools[p], &model.space);
     model.pools.push_back(std::move(pool));

@@ -34,7 +34,7 @@ struct ClusterModelInput {
 struct ClusterModel {
   ResourceSpace space;
   std::vector<PodDemand> pods;          // one per input pod, same order
-  std::vector<NodePoolTemplate> pools;  // in Karpenter's order: weight descending, then name
+  std::vector<NodePoolTemplate> pools;  // in Karpenter's order: weight, then name, descending
   int gpu_resource = ResourceSpace::kNvidiaGpu;  // what pods' GPU units are requested as
   std::vector<uint64_t> pod_gpu_memory;  // each pod's stated GPU memory; 0 when it states none
   std::vector<std::string> warnings;

@@ -85,7 +85,7 @@ InstanceOption MakeOption(const InstanceType& type, const std::string& region, c
   InstanceOption option;
   option.type = &type;
   option.labels = InstanceTypeLabels(type, region);
-  option.capacity = {type.vcpu * int64_t{1000}, static_cast<int64_t>(type.memory_bytes),
+  option.capacity = {type.vcpu * int64_t{1000}, static_cast<int64_t>(type.capacity_memory_bytes),
                      type.max_pods, type.karpenter_gpus};
   option.allocatable = {type.allocatable_cpu_millis,
                         static_cast<int64_t>(type.allocatable_memory_bytes), type.max_pods,

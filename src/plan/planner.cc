@@ -176,14 +176,16 @@ Result<std::optional<uint64_t>> SliceMemoryOf(
 }
 
 // Warns where the overlays Karpenter plans with and the device plugin config disagree: nodes
-// whose advertised capacity never matches what Karpenter waits for do not initialize.
-void CheckAgreement(const ClusterModel& model, const SlicingProfile& profile,
-                    std::vector<std::string>* warnings) {
+// whose advertised capacity never matches what Karpenter waits for do not initialize. Fails
+// where the device plugin would refuse a GPU of the pools (profile.For).
+Status CheckAgreement(const ClusterModel& model, const SlicingProfile& profile,
+                      std::vector<std::string>* warnings) {
   const std::string& resource = model.space.name(model.gpu_resource);
   for (const NodePoolTemplate& pool : model.pools) {
     for (const InstanceOption& option : pool.options) {
       Result<GpuSlices> slices = profile.For(*option.type);
-      if (!slices.ok() || option.type->gpu_count == 0) continue;
+      if (!slices.ok()) return slices.status();
+      if (option.type->gpu_count == 0) continue;
       const int64_t advertised =
           slices->resource_name == resource ? int64_t{option.type->gpu_count} * slices->slices : 0;
       const int64_t declared = At(option.capacity, model.gpu_resource);
@@ -194,6 +196,7 @@ void CheckAgreement(const ClusterModel& model, const SlicingProfile& profile,
           std::to_string(advertised) + "; Karpenter would wait for capacity that never appears");
     }
   }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -284,7 +287,9 @@ Result<Plan> MakePlan(const kube::Manifests& input, const PlanOptions& options) 
   Result<ClusterModel> sliced = BuildClusterModel({&manifests, &catalog, sliced_overlays, rewrite});
   if (!sliced.ok()) return sliced.status();
   plan.warnings.insert(plan.warnings.end(), sliced->warnings.begin(), sliced->warnings.end());
-  if (!managed.empty() && profile) CheckAgreement(*sliced, *profile, &plan.warnings);
+  if (!managed.empty() && profile) {
+    GPUSLICE_RETURN_IF_ERROR(CheckAgreement(*sliced, *profile, &plan.warnings));
+  }
   const SlicingProfile* slicing = profile ? &*profile : nullptr;
   plan.scenarios.push_back(Greedy("sliced", *sliced, manifests, slicing));
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <numeric>
 #include <optional>
-#include <set>
 
 #include "kube/scheduling.h"
 
@@ -15,8 +14,9 @@ struct Claim {
   int pool = 0;
   Requirements requirements;
   std::vector<int> options;  // into the pool's options, cheapest first
-  Amounts requests;          // DaemonSet overhead plus the pods so far
-  Amounts max_allocatable;   // per resource, over `options`: a quick way to refuse a pod
+  Amounts requests;          // the pods' so far (DaemonSet overhead depends on the option)
+  Amounts max_allocatable;   // per resource, over `options`, less their DaemonSet overhead:
+                             // a quick way to refuse a pod
   std::vector<size_t> pods;
 };
 
@@ -52,23 +52,21 @@ class Scheduler {
 
  private:
   // Karpenter relaxes a pod that fits nowhere: first it drops required node-affinity terms
-  // one at a time, then it tolerates PreferNoSchedule taints.
+  // one at a time, then preferred ones, then it tolerates PreferNoSchedule taints.
   bool Schedule(size_t index, std::string* reason) {
     const PodDemand& pod = pods_[index];
-    const size_t last = pod.alternatives.size() - 1;
+    const size_t last = pod.relaxations.size() - 1;
     for (size_t alt = 0; alt <= last; ++alt) {
-      if (Add(index, pod.alternatives[alt], /*strict=*/true, reason)) return true;
+      if (Add(index, pod.relaxations[alt], /*strict=*/true, reason)) return true;
     }
-    return Add(index, pod.alternatives[last], /*strict=*/false, reason);
+    return Add(index, pod.relaxations[last], /*strict=*/false, reason);
   }
 
   bool Add(size_t index, const Requirements& alternative, bool strict, std::string* reason) {
     std::string ignored;
-    for (auto it = by_pods_.begin(); it != by_pods_.end(); ++it) {
-      const int id = it->second;
-      if (TryAdd(index, alternative, strict, &claims_[id], &ignored)) {
-        by_pods_.erase(it);
-        by_pods_.insert({static_cast<int>(claims_[id].pods.size()), id});
+    for (size_t i = 0; i < order_.size(); ++i) {
+      if (TryAdd(index, alternative, strict, &claims_[order_[i]], &ignored)) {
+        Resort(i);
         return true;
       }
     }
@@ -89,7 +87,6 @@ class Scheduler {
     Claim claim;
     claim.pool = p;
     claim.requirements = pool.requirements;
-    claim.requests = pool.daemon_overhead;
     for (size_t o = 0; o < pool.options.size(); ++o) {
       if (Fits(pool.options[o].capacity, remaining_[p]))
         claim.options.push_back(static_cast<int>(o));
@@ -112,7 +109,8 @@ class Scheduler {
       if (remaining[i] != kUnlimited) remaining[i] -= At(largest, static_cast<int>(i));
     }
     claims_.push_back(std::move(claim));
-    by_pods_.insert({1, static_cast<int>(claims_.size() - 1)});
+    order_.push_back(static_cast<int>(claims_.size() - 1));
+    Resort(order_.size() - 1);
     return true;
   }
 
@@ -148,7 +146,7 @@ class Scheduler {
     for (int o : claim->options) {
       const InstanceOption& option = pool.options[o];
       const bool compatible = !narrowed || option.labels.Intersects(merged);
-      const bool fits = Fits(requests, option.allocatable);
+      const bool fits = FitsWith(requests, pool.daemon_overhead[o], option.allocatable);
       const bool offering = option.launchable && on_demand;
       any_compatible |= compatible;
       any_fits |= fits;
@@ -173,14 +171,48 @@ class Scheduler {
     return true;
   }
 
+  // Karpenter sorts its NodeClaims by pod count before each pod (sort.Slice, an insertion sort
+  // for up to 12 NodeClaims, so claims with as many pods keep their order). Only the claim at
+  // `i` changed since the last sort: it moves behind the claims now holding fewer pods.
+  void Resort(size_t i) {
+    const int moved = order_[i];
+    const size_t pods = claims_[moved].pods.size();
+    while (i + 1 < order_.size() && claims_[order_[i + 1]].pods.size() < pods) {
+      order_[i] = order_[i + 1];
+      ++i;
+    }
+    while (i > 0 && claims_[order_[i - 1]].pods.size() > pods) {
+      order_[i] = order_[i - 1];
+      --i;
+    }
+    order_[i] = moved;
+  }
+
   void UpdateMaxAllocatable(Claim* claim) const {
+    const NodePoolTemplate& pool = pools_[claim->pool];
     claim->max_allocatable.assign(space_.size(), 0);
     for (int o : claim->options) {
-      const Amounts& allocatable = pools_[claim->pool].options[o].allocatable;
+      const Amounts& allocatable = pool.options[o].allocatable;
       for (size_t i = 0; i < allocatable.size() && i < claim->max_allocatable.size(); ++i) {
-        claim->max_allocatable[i] = std::max(claim->max_allocatable[i], allocatable[i]);
+        claim->max_allocatable[i] =
+            std::max(claim->max_allocatable[i],
+                     allocatable[i] - At(pool.daemon_overhead[o], static_cast<int>(i)));
       }
     }
+  }
+
+  // True when `requests` plus `overhead` fit `allocatable`.
+  static bool FitsWith(const Amounts& requests, const Amounts& overhead,
+                       const Amounts& allocatable) {
+    for (size_t i = 0; i < std::max(requests.size(), overhead.size()); ++i) {
+      int64_t total = 0;
+      const int index = static_cast<int>(i);
+      if (__builtin_add_overflow(At(requests, index), At(overhead, index), &total) ||
+          total > At(allocatable, index)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   const std::vector<PodDemand>& pods_;
@@ -188,7 +220,7 @@ class Scheduler {
   const ResourceSpace& space_;
   std::vector<Amounts> remaining_;
   std::vector<Claim> claims_;
-  std::set<std::pair<int, int>> by_pods_;  // (pods on the claim, claim index): fewest first
+  std::vector<int> order_;  // claim indices in the order Karpenter tries them: fewest pods first
 };
 
 }  // namespace

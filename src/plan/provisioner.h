@@ -1,8 +1,10 @@
 // Provisioning as Karpenter's scheduler simulates it, for pending pods and no existing nodes:
-// pods sorted by CPU then memory (descending) are tried one by one on the NodeClaims already
+// pods sorted by CPU then memory (descending), each with its preferences relaxed one at a time
+// until it fits, are tried one by one on the NodeClaims already
 // planned (fewest pods first), then on a new NodeClaim from each NodePool in weight order. A
 // NodeClaim keeps every instance type that still fits all its pods (requirements, taints,
-// allocatable minus DaemonSet overhead, an offering) and launches the cheapest of them.
+// allocatable minus that type's DaemonSet overhead, an offering) and launches the cheapest of
+// them.
 // NodePool limits are charged the largest capacity a new NodeClaim could launch.
 #pragma once
 
@@ -22,9 +24,12 @@ struct PodDemand {
   size_t pod = 0;    // index of the pod in the caller's list
   int shape = 0;     // pods of one shape (a workload's replicas) share constraints and requests
   Amounts requests;  // includes pods=1
-  // The pod's node selector with each required node-affinity term (tried in order); one entry
-  // when the pod has no required affinity.
+  // The pod's node selector with each required node-affinity term; one entry when the pod has
+  // no required affinity.
   std::vector<Requirements> alternatives;
+  // What Karpenter tries the pod with, in order: `alternatives` with its preferred node-affinity
+  // terms first, heaviest first (equal to `alternatives` without preferences).
+  std::vector<Requirements> relaxations;
   const std::vector<kube::Toleration>* tolerations = nullptr;  // never null
 };
 
@@ -33,8 +38,9 @@ struct NodePoolTemplate {
   const kube::NodePool* pool = nullptr;
   Requirements requirements;            // plan::NodePoolRequirements(*pool)
   std::vector<InstanceOption> options;  // cheapest first
-  Amounts daemon_overhead;              // requests of the DaemonSets that run on its nodes
-  Amounts limits;                       // kUnlimited where the pool sets no limit
+  // Per option (same order): the requests of the DaemonSets Karpenter expects on such a node.
+  std::vector<Amounts> daemon_overhead;
+  Amounts limits;  // kUnlimited where the pool sets no limit
 };
 
 struct PlannedNode {
@@ -53,7 +59,7 @@ struct Provisioning {
   std::vector<UnplacedPod> unplaced;
 };
 
-// REQUIRES: `pools` ordered as Karpenter tries them (weight descending, then name).
+// REQUIRES: `pools` ordered as Karpenter tries them (weight, then name, descending).
 Provisioning Provision(const std::vector<PodDemand>& pods,
                        const std::vector<NodePoolTemplate>& pools, const ResourceSpace& space);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/yaml_load.h"
 #include "kube/writer.h"
 #include "plan/planner.h"
 
@@ -82,21 +83,18 @@ Result<Rendering> Render(const std::vector<kube::NodePool>& pools, const Catalog
 }
 
 Result<core::Config> ReadPluginConfig(std::string_view text, std::string_view file_name) {
-  std::string config_text(text);
+  Result<YAML::Node> root = core::LoadYaml(text, file_name);
+  if (!root.ok()) return root.status();
   try {
-    const YAML::Node root = YAML::Load(config_text);
-    if (root.IsMap() && root["config"] && !root["version"]) {
+    if (root->IsMap() && (*root)["config"] && !(*root)["version"]) {
       YAML::Emitter emitter;
-      emitter << root["config"];
-      config_text = emitter.c_str();
-      Result<core::Config> config =
-          core::ParseConfig(config_text, std::string(file_name) + " (its config: block)");
-      return config;
+      emitter << (*root)["config"];
+      return core::ParseConfig(emitter.c_str(), std::string(file_name) + " (its config: block)");
     }
   } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(std::string(file_name) + ": invalid YAML: " + e.msg);
+    return Status::InvalidArgument(std::string(file_name) + ": " + e.msg);
   }
-  return core::ParseConfig(config_text, file_name);
+  return core::ParseConfig(text, file_name);
 }
 
 }  // namespace gpuslice::plan

@@ -173,6 +173,18 @@ SlicingProfile SlicingProfile::FromConfig(core::Config config, std::string sourc
 }
 
 Result<GpuSlices> SlicingProfile::For(const InstanceType& type) const {
+  Result<GpuSlices> slices = Slices(type);
+  if (!slices.ok() || type.gpu_count == 0) return slices;
+  core::SlicingProfile plugin_view;
+  plugin_view.slices = slices->slices;
+  plugin_view.reserved_memory_bytes = slices->reserved_memory;
+  if (Status fits = core::CheckSliceMemory(plugin_view, type.gpu_memory_bytes); !fits.ok()) {
+    return fits.WithContext("instance type " + type.name + " (" + type.gpu_model + ")");
+  }
+  return slices;
+}
+
+Result<GpuSlices> SlicingProfile::Slices(const InstanceType& type) const {
   GpuSlices out;
   if (type.gpu_count == 0) return out;
   if (config_) {

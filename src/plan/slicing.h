@@ -56,7 +56,8 @@ class SlicingProfile {
   static SlicingProfile FromConfig(core::Config config, std::string source);
 
   // Returns how one GPU of `type` is advertised, or InvalidArgument when two config profiles
-  // match it.
+  // match it or its slices would get no memory (core::CheckSliceMemory: the device plugin
+  // would refuse the GPU).
   Result<GpuSlices> For(const InstanceType& type) const;
 
   // The per-slice memory target of FromSliceMemory profiles.
@@ -66,6 +67,9 @@ class SlicingProfile {
   const std::string& description() const { return description_; }
 
  private:
+  // For() without the memory check.
+  Result<GpuSlices> Slices(const InstanceType& type) const;
+
   std::map<std::string, int> counts_;  // model -> slices; "*" for every other model
   std::optional<uint64_t> slice_memory_;
   std::optional<core::Config> config_;

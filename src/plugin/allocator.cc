@@ -6,10 +6,10 @@
 #include <cstring>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "core/contract.h"
 #include "core/slicing.h"
+#include "io/file.h"
 
 namespace gpuslice::plugin {
 namespace {
@@ -66,12 +66,9 @@ void AddSimulatedDriver(const SimulatedDriver& simulated, const std::string& lib
 Status WritePreloadFile(const std::string& library_dir) {
   const std::string path = library_dir + "/" + std::string(kPreloadFileName);
   const std::string wanted = std::string(core::contract::kContainerLibraryPath) + "\n";
-  {
-    std::ifstream existing(path);
-    std::stringstream content;
-    content << existing.rdbuf();
-    if (existing && content.str() == wanted) return Status::Ok();
-  }
+  // Bounded and never blocking: whatever is at the path, it is replaced unless it is the file.
+  Result<std::string> existing = io::ReadFile(path, 4096);
+  if (existing.ok() && *existing == wanted) return Status::Ok();
   const std::string temporary = path + ".tmp";
   {
     std::ofstream file(temporary, std::ios::trunc);

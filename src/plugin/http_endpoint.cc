@@ -4,31 +4,43 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+
 namespace gpuslice::plugin {
+
+Result<HttpAddress> ParseHttpAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    const std::string digits = address.substr(colon + 1);
+    const auto [end, error] =
+        std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (digits.empty() || error != std::errc() || end != digits.data() + digits.size()) port = -1;
+  }
+  if (colon == std::string::npos || port < 0 || port > 65535) {
+    return Status::InvalidArgument("metrics address \"" + address +
+                                   "\" is not host:port (port 0-65535)");
+  }
+  HttpAddress parsed{address.substr(0, colon), port};
+  if (parsed.host.empty()) parsed.host = "0.0.0.0";
+  return parsed;
+}
 
 Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& address,
                                                           const MetricsRegistry& metrics,
                                                           const PluginManager& manager) {
-  const size_t colon = address.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos) {
-    try {
-      port = std::stoi(address.substr(colon + 1));
-    } catch (const std::exception&) {
-      port = -1;
-    }
-  }
-  if (colon == std::string::npos || port < 0 || port > 65535) {
-    return Status::InvalidArgument("metrics address \"" + address + "\" is not host:port");
-  }
-  std::string host = address.substr(0, colon);
-  if (host.empty()) host = "0.0.0.0";
+  Result<HttpAddress> parsed = ParseHttpAddress(address);
+  if (!parsed.ok()) return parsed.status();
+  const std::string& host = parsed->host;
+  const int port = parsed->port;
 
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();
   httplib::Server& server = *endpoint->server_;
-  server.Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& response) {
-    response.set_content(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
+  server.Get("/metrics", [&metrics, &manager](const httplib::Request&,
+                                              httplib::Response& response) {
+    response.set_content(metrics.Render() + manager.RenderContainerMetrics(),
+                         "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/healthz", [&manager](const httplib::Request&, httplib::Response& response) {
     nlohmann::json body = {{"status", "ok"}, {"resources", nlohmann::json::array()}};

@@ -1,4 +1,5 @@
-// The plugin's HTTP endpoint: /metrics (Prometheus text format) and /healthz.
+// The plugin's HTTP endpoint: /metrics (Prometheus text format: the plugin's own metrics and
+// the per-container series) and /healthz.
 #pragma once
 
 #include <functional>
@@ -15,6 +16,15 @@ class Server;
 }
 
 namespace gpuslice::plugin {
+
+struct HttpAddress {
+  std::string host;  // "0.0.0.0" when the address gives none
+  int port = 0;      // 0: any free port
+};
+
+// Parses "host:port" or ":port" (port 0-65535). InvalidArgument naming the address otherwise,
+// so the binary can refuse a bad flag before it starts serving anything.
+Result<HttpAddress> ParseHttpAddress(const std::string& address);
 
 // Serves on its own thread until destroyed.
 class HttpEndpoint {

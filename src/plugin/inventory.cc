@@ -18,10 +18,9 @@ Result<Inventory> Inventory::Build(const core::Config& config, std::vector<core:
     const core::SlicingProfile& profile =
         kept_profile != kept.end() ? kept_profile->second : *(*assigned)[i];
     const std::string profile_name = profile.name.empty() ? "defaultProfile" : profile.name;
-    if (core::LimitsForSlices(profile, gpu.memory_bytes, 1).memory_bytes == 0) {
-      return Status::InvalidArgument("GPU " + std::to_string(gpu.index) + " (" + gpu.uuid +
-                                     "): profile \"" + profile_name +
-                                     "\" leaves no memory per slice (reservedMemory too large?)");
+    if (Status fits = core::CheckSliceMemory(profile, gpu.memory_bytes); !fits.ok()) {
+      return fits.WithContext("GPU " + std::to_string(gpu.index) + " (" + gpu.uuid +
+                              "): profile \"" + profile_name + "\"");
     }
     const std::string longest_id = core::MakeDeviceId(gpu.uuid, profile.slices - 1);
     if (longest_id.size() > core::kMaxDeviceIdLength) {

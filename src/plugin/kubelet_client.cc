@@ -58,7 +58,10 @@ Result<std::vector<LiveAllocation>> ListLiveAllocations(const std::string& pod_r
     for (const auto& container : pod.containers()) {
       for (const auto& devices : container.devices()) {
         live.push_back({devices.resource_name(),
-                        {devices.device_ids().begin(), devices.device_ids().end()}});
+                        {devices.device_ids().begin(), devices.device_ids().end()},
+                        pod.namespace_(),
+                        pod.name(),
+                        container.name()});
       }
     }
   }

@@ -6,9 +6,17 @@
 namespace gpuslice::plugin {
 namespace {
 
-std::string EscapeLabelValue(const std::string& value) {
-  std::string out;
-  out.reserve(value.size());
+std::string FormatValue(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.17g", value);
+  return buffer;
+}
+
+}  // namespace
+
+void AppendEscapedLabelValue(std::string& out, std::string_view value) {
   for (char c : value) {
     if (c == '\\') {
       out += "\\\\";
@@ -20,25 +28,16 @@ std::string EscapeLabelValue(const std::string& value) {
       out += c;
     }
   }
-  return out;
 }
-
-std::string FormatValue(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.17g", value);
-  return buffer;
-}
-
-}  // namespace
 
 std::string MetricsRegistry::RenderLabels(const Labels& labels) {
   if (labels.empty()) return "";
   std::string out = "{";
   for (size_t i = 0; i < labels.size(); ++i) {
     if (i > 0) out += ",";
-    out += labels[i].first + "=\"" + EscapeLabelValue(labels[i].second) + "\"";
+    out += labels[i].first + "=\"";
+    AppendEscapedLabelValue(out, labels[i].second);
+    out += "\"";
   }
   return out + "}";
 }

@@ -5,9 +5,14 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gpuslice::plugin {
+
+// Appends `value` as a label value of the text exposition format: backslash, double quote and
+// newline escaped.
+void AppendEscapedLabelValue(std::string& out, std::string_view value);
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 

@@ -18,6 +18,7 @@
 
 #include "io/file.h"
 #include "plugin/allocator.h"
+#include "plugin/container_metrics.h"
 #include "plugin/kubelet_client.h"
 #include "plugin/reslicing.h"
 
@@ -436,6 +437,20 @@ void PluginManager::CollectGarbage() {
     metrics_.Increment(kMetricRegionsRemoved, {}, *removed);
     spdlog::info("removed {} region directories of finished allocations", *removed);
   }
+}
+
+std::string PluginManager::RenderContainerMetrics() const {
+  const std::shared_ptr<RegionStore> regions = state_.Get().regions;
+  if (regions == nullptr) return plugin::RenderContainerMetrics({});
+  // Listed at each scrape, so a container's series come with its first scrape and go with
+  // the pod; a kubelet that does not answer leaves them out rather than name them wrongly.
+  Result<std::vector<LiveAllocation>> live =
+      ListLiveAllocations(options_.pod_resources_socket, kContainerMetricsListTimeout);
+  if (!live.ok()) {
+    spdlog::debug("container metrics left out: {}", live.status().message());
+    return plugin::RenderContainerMetrics({});
+  }
+  return plugin::RenderContainerMetrics(CollectContainerUsage(regions->Records(), *live));
 }
 
 bool PluginManager::SomeReslicePendingGpuIsFree() const {

@@ -27,6 +27,9 @@
 
 namespace gpuslice::plugin {
 
+// How long a /metrics scrape waits for the kubelet's PodResources listing.
+inline constexpr std::chrono::milliseconds kContainerMetricsListTimeout{1000};
+
 struct PluginManagerOptions {
   // The config file to reload on SIGHUP and on change; empty: the initial config is fixed.
   std::string config_path;
@@ -82,6 +85,10 @@ class PluginManager {
 
   // Thread-safe snapshot for /healthz and tests.
   std::vector<ResourceStatus> Resources() const;
+
+  // Thread-safe: the per-container series (plugin/container_metrics.h) of the containers the
+  // kubelet lists now; only the families' HELP and TYPE when it cannot be asked.
+  std::string RenderContainerMetrics() const;
 
  private:
   struct Server;

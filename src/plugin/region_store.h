@@ -28,6 +28,10 @@ inline constexpr std::string_view kLimitsDirName = "limits";
 struct LiveAllocation {
   std::string resource;
   std::vector<std::string> device_ids;
+  // Who holds them; empty where the listing does not say.
+  std::string namespace_name = {};
+  std::string pod = {};
+  std::string container = {};
 };
 
 // How a GPU was sliced when an allocation was made on it.

@@ -5,7 +5,17 @@ namespace gpuslice::preload {
 void AllocationMap::Insert(AllocationKind kind, uint64_t handle, Allocation allocation) {
   Shard& shard = ShardOf(handle);
   std::lock_guard<std::mutex> guard(shard.mutex);
-  shard.allocations[Key{handle, kind}] = allocation;
+  const Key key{handle, kind};
+  if (shard.spare.empty()) {
+    shard.allocations[key] = allocation;
+    return;
+  }
+  Map::node_type node = std::move(shard.spare.back());
+  shard.spare.pop_back();
+  node.key() = key;
+  node.mapped() = allocation;
+  const auto inserted = shard.allocations.insert(std::move(node));
+  if (!inserted.inserted) inserted.position->second = allocation;
 }
 
 std::optional<Allocation> AllocationMap::Take(AllocationKind kind, uint64_t handle) {
@@ -14,7 +24,8 @@ std::optional<Allocation> AllocationMap::Take(AllocationKind kind, uint64_t hand
   auto found = shard.allocations.find(Key{handle, kind});
   if (found == shard.allocations.end()) return std::nullopt;
   Allocation allocation = found->second;
-  shard.allocations.erase(found);
+  Map::node_type node = shard.allocations.extract(found);
+  if (shard.spare.size() < kSpareNodes) shard.spare.push_back(std::move(node));
   return allocation;
 }
 

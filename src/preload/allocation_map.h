@@ -5,6 +5,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 namespace gpuslice::preload {
 
@@ -22,7 +23,8 @@ struct Allocation {
 };
 
 // Thread-safe: sharded by handle, one mutex per shard, so threads freeing different
-// allocations rarely meet.
+// allocations rarely meet. A shard keeps the nodes of records it took for the next ones, so a
+// steady allocate/free loop calls no allocator under its lock.
 class AllocationMap {
  public:
   // Records an allocation; a handle already present (a driver reusing a freed address the
@@ -32,7 +34,7 @@ class AllocationMap {
   std::optional<Allocation> Take(AllocationKind kind, uint64_t handle);
 
  private:
-  static constexpr int kShards = 16;
+  static constexpr int kShards = 64;
   struct Key {
     uint64_t handle;
     AllocationKind kind;
@@ -43,9 +45,12 @@ class AllocationMap {
       return std::hash<uint64_t>()(key.handle) ^ static_cast<size_t>(key.kind);
     }
   };
-  struct Shard {
+  using Map = std::unordered_map<Key, Allocation, KeyHash>;
+  static constexpr size_t kSpareNodes = 16;
+  struct alignas(64) Shard {
     std::mutex mutex;
-    std::unordered_map<Key, Allocation, KeyHash> allocations;
+    Map allocations;
+    std::vector<Map::node_type> spare;
   };
   Shard& ShardOf(uint64_t handle) { return shards_[(handle >> 12 ^ handle) % kShards]; }
 

@@ -1,5 +1,7 @@
 // Hooks of CUDA arrays and mipmapped arrays: charged by their dimensions before the driver
-// makes them, then corrected to the driver's exact size where it reports one.
+// makes them, then corrected to the driver's exact size where it reports one. Sparse and
+// deferred-mapping arrays have no memory of their own (what is mapped into them is charged
+// where it was made, cuMemCreate), so they are not charged.
 #include <algorithm>
 #include <type_traits>
 
@@ -87,6 +89,20 @@ CUresult CreateCounted(Handle* handle, const Descriptor* descriptor, const Exten
   return result;
 }
 
+// A destroyed array's tiles are unmapped with it: what was mapped into them may be freed now.
+void UnmapTiles(CUresult destroyed, uint64_t array) {
+  Runtime& runtime = Runtime::Get();
+  if (destroyed != CUDA_SUCCESS || !runtime.enforcing()) return;
+  internal::GiveBackUnmapped(runtime, runtime.physical_handles().UnmappedArray(array));
+}
+
+// Sparse and deferred-mapping arrays get their memory from cuMemMapArrayAsync.
+template <typename Descriptor>
+bool WithoutMemory(const Descriptor* descriptor) {
+  return descriptor != nullptr &&
+         (descriptor->Flags & (CUDA_ARRAY3D_SPARSE | CUDA_ARRAY3D_DEFERRED_MAPPING)) != 0;
+}
+
 template <auto Hook, typename Descriptor>
 CUresult CreateArray(CUarray* handle, const Descriptor* descriptor, uint64_t depth) {
   if (!Runtime::Get().enforcing() || descriptor == nullptr) {
@@ -113,26 +129,36 @@ GPUSLICE_HOOK CUresult cuArrayCreate_v2(CUarray* handle, const CUDA_ARRAY_DESCRI
 
 GPUSLICE_HOOK CUresult cuArray3DCreate(CUarray* handle,
                                        const CUDA_ARRAY3D_DESCRIPTOR_v1* descriptor) {
+  if (hooks::WithoutMemory(descriptor)) {
+    return hooks::internal::CallDriver<cuArray3DCreate>(handle, descriptor);
+  }
   return hooks::CreateArray<cuArray3DCreate>(handle, descriptor,
                                              descriptor != nullptr ? descriptor->Depth : 0);
 }
 
 GPUSLICE_HOOK CUresult cuArray3DCreate_v2(CUarray* handle,
                                           const CUDA_ARRAY3D_DESCRIPTOR* descriptor) {
+  if (hooks::WithoutMemory(descriptor)) {
+    return hooks::internal::CallDriver<cuArray3DCreate_v2>(handle, descriptor);
+  }
   return hooks::CreateArray<cuArray3DCreate_v2>(handle, descriptor,
                                                 descriptor != nullptr ? descriptor->Depth : 0);
 }
 
 GPUSLICE_HOOK CUresult cuArrayDestroy(CUarray array) {
-  return hooks::internal::FreeCounted(
+  hooks::internal::FreeCall call(hooks::Runtime::Get());
+  const CUresult result = hooks::internal::FreeCounted(
       hooks::AllocationKind::kArray, reinterpret_cast<uint64_t>(array),
       [&] { return hooks::internal::CallDriver<cuArrayDestroy>(array); });
+  hooks::UnmapTiles(result, reinterpret_cast<uint64_t>(array));
+  return result;
 }
 
 GPUSLICE_HOOK CUresult cuMipmappedArrayCreate(CUmipmappedArray* handle,
                                               const CUDA_ARRAY3D_DESCRIPTOR* descriptor,
                                               unsigned int levels) {
-  if (!hooks::Runtime::Get().enforcing() || descriptor == nullptr) {
+  if (!hooks::Runtime::Get().enforcing() || descriptor == nullptr ||
+      hooks::WithoutMemory(descriptor)) {
     return hooks::internal::CallDriver<cuMipmappedArrayCreate>(handle, descriptor, levels);
   }
   const hooks::Extent extent{descriptor->Width, descriptor->Height, descriptor->Depth,
@@ -143,7 +169,10 @@ GPUSLICE_HOOK CUresult cuMipmappedArrayCreate(CUmipmappedArray* handle,
 }
 
 GPUSLICE_HOOK CUresult cuMipmappedArrayDestroy(CUmipmappedArray array) {
-  return hooks::internal::FreeCounted(
+  hooks::internal::FreeCall call(hooks::Runtime::Get());
+  const CUresult result = hooks::internal::FreeCounted(
       hooks::AllocationKind::kMipmappedArray, reinterpret_cast<uint64_t>(array),
       [&] { return hooks::internal::CallDriver<cuMipmappedArrayDestroy>(array); });
+  hooks::UnmapTiles(result, reinterpret_cast<uint64_t>(array));
+  return result;
 }

@@ -68,13 +68,17 @@ void ComputeThrottle::Charge(int device, uint64_t busy_nanos) {
   } while (!credit.compare_exchange_weak(current, next, std::memory_order_relaxed));
 }
 
-void ComputeThrottle::WaitForCredit(int device) {
+uint64_t ComputeThrottle::WaitForCredit(int device) {
   const int percent = options_.devices[device].compute_percent;
+  const uint64_t start = clock_.NowNanos();
   for (;;) {
     Refill(device);
     const int64_t credit =
         Valid(region_->devices[device].credit_ns.load(std::memory_order_relaxed), Cap(device));
-    if (credit > 0) return;
+    if (credit > 0) {
+      const uint64_t now = clock_.NowNanos();
+      return now > start ? now - start : 0;
+    }
     // Time until the share has earned the debt back, within bounds that keep the wake-ups
     // few but the reaction quick.
     const uint64_t repay = static_cast<uint64_t>(1 - credit) * 100 / static_cast<uint64_t>(percent);

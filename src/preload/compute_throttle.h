@@ -35,8 +35,8 @@ class ComputeThrottle {
   }
 
   // Blocks until `device` has credit, refilling it as time passes (it does not depend on any
-  // other thread to make progress).
-  void WaitForCredit(int device);
+  // other thread to make progress). Returns how long it waited, by the clock.
+  uint64_t WaitForCredit(int device);
 
   // Adds the credit earned since the last refill by any process of the container.
   void Refill(int device);

@@ -1,7 +1,14 @@
-// Hooks of context creation. A context takes device memory of its own (code, stacks,
-// printf and heap buffers) that no allocation call shows; the first context a process makes on
-// a GPU is charged what the GPU's used memory grew by while the driver made it. The first
-// context is also when the process learns the PID NVML knows it by (preload/nvml_pid.h).
+// Hooks of the calls after which the driver holds device memory no allocation call returned:
+// context creation (each context's own memory), module and library loads (their code and data,
+// when loaded eagerly), and cuCtxSetLimit (stacks, heaps, buffers). Each is charged what NVML
+// reports the process holds after it, beyond the process's other charges
+// (preload/driver_overhead.h); when that takes the container past its limit, the call is undone
+// and fails with CUDA_ERROR_OUT_OF_MEMORY. Growth between these calls (lazily loaded modules,
+// stacks grown by a launch) is charged by the background reconciliation.
+//
+// The first context is also when the process learns the PID NVML knows it by
+// (preload/nvml_pid.h). Where NVML gives no per-process figures, a context is charged what the
+// GPU's used memory grew by while the driver made it, until the process exits.
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,34 +44,14 @@ std::optional<uint64_t> GpuUsedBytes(Runtime& runtime, int slice) {
   return memory.used;
 }
 
-// The PIDs NVML (unhooked) lists with compute work on `slice`'s GPU; nullopt when NVML cannot
-// say.
+// The PIDs NVML lists with compute work on `slice`'s GPU; nullopt when NVML cannot say.
 std::optional<std::vector<unsigned int>> GpuProcessPids(Runtime& runtime, int slice) {
-  using ListFunction = nvmlReturn_t (*)(nvmlDevice_t, unsigned int*, nvmlProcessInfo_t*);
-  static const ListFunction list = [] {
-    // _v3 and _v2 fill the same record; drivers before R470 have only _v2.
-    auto function =
-        internal::DriverFunction<ListFunction>("nvmlDeviceGetComputeRunningProcesses_v3");
-    return function != nullptr
-               ? function
-               : internal::DriverFunction<ListFunction>("nvmlDeviceGetComputeRunningProcesses_v2");
-  }();
-  nvmlDevice_t device = internal::NvmlHandleOfSlice(runtime.options(), slice);
-  if (list == nullptr || device == nullptr) return std::nullopt;
-  std::vector<nvmlProcessInfo_t> processes;
-  // Processes may come and go between asking for the count and for the list.
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    unsigned int count = static_cast<unsigned int>(processes.size());
-    const nvmlReturn_t result = list(device, &count, processes.data());
-    if (result == NVML_SUCCESS) {
-      std::vector<unsigned int> pids;
-      for (unsigned int i = 0; i < count; ++i) pids.push_back(processes[i].pid);
-      return pids;
-    }
-    if (result != NVML_ERROR_INSUFFICIENT_SIZE) return std::nullopt;
-    processes.resize(count + 8);
-  }
-  return std::nullopt;
+  const std::optional<std::vector<nvmlProcessInfo_t>> processes =
+      internal::GpuProcesses(runtime.options(), slice);
+  if (!processes) return std::nullopt;
+  std::vector<unsigned int> pids;
+  for (const nvmlProcessInfo_t& process : *processes) pids.push_back(process.pid);
+  return pids;
 }
 
 // Sets the runtime's NVML PID from the GPU's process list before this process's first context
@@ -80,17 +67,43 @@ void LearnNvmlPid(Runtime& runtime, int slice,
   }
   const unsigned int pid = ResolveNvmlPid(own, *before, *after);
   if (pid == 0) {
-    // Tried again at this process's first context on its next GPU, if it has one.
+    // Tried again at this process's next context creation.
     Warn(
         "cannot tell which PID NVML gives this process (another process started on the GPU "
-        "at the same instant): its GPU time is not measured and its compute share not held");
+        "at the same instant): its GPU time is not measured, its compute share not held, and "
+        "its driver memory charged as the GPU's used memory grows");
     return;
   }
   runtime.SetNvmlPid(pid);
 }
 
-// Creates a context on `device` with `create` and charges its overhead when it is this
-// process's first on the slice; destroys it with `undo` when that overhead does not fit.
+// Runs `op`, after which the driver may hold memory of its own on `slice`'s GPU, and charges
+// what it took. When that takes the container past its limit, undoes `op` with `undo` and
+// returns CUDA_ERROR_OUT_OF_MEMORY. `measured`, when NVML gives no per-process figure: the
+// bytes to charge instead (nullopt: nothing).
+template <typename Op, typename Undo, typename Fallback>
+CUresult ChargeDriverGrowth(Runtime& runtime, int slice, Op op, Undo undo, Fallback measured) {
+  if (slice < 0) return op();
+  MemoryLedger& ledger = runtime.ledger();
+  // What the overhead grew by while `op` ran, whoever reconciled it (the watcher may have).
+  const uint64_t before = runtime.overhead().Charged(slice);
+  const CUresult result = op();
+  if (result != CUDA_SUCCESS) return result;
+  if (!runtime.Reconcile(slice)) {
+    const std::optional<uint64_t> bytes = measured();
+    if (!bytes || runtime.overhead().ChargeMeasured(ledger, slice, *bytes)) return result;
+    undo();
+    return ToCuResult(Refusal::kOverLimit);
+  }
+  const uint64_t after = runtime.overhead().Charged(slice);
+  if (after <= before || ledger.Used(slice) <= ledger.Limit(slice)) return result;
+  undo();
+  runtime.overhead().Lower(ledger, slice, after - before);
+  return ToCuResult(Refusal::kOverLimit);
+}
+
+// Creates a context on `device` with `create` and charges its memory; destroys it with `undo`
+// when that does not fit.
 template <typename Create, typename Undo>
 CUresult CreateContextCounted(CUdevice device, Create create, Undo undo) {
   Runtime& runtime = Runtime::Get();
@@ -99,25 +112,26 @@ CUresult CreateContextCounted(CUdevice device, Create create, Undo undo) {
   // A context takes device memory: none fits in a zero limit (a GPU without a limit of its
   // own, or a container whose limits could not be read), so nothing runs there at all.
   if (runtime.ledger().Limit(slice) == 0) return ToCuResult(Refusal::kOverLimit);
-  if (!runtime.ClaimFirstContext(slice)) return create();
   const bool learn_pid = runtime.nvml_pid() == 0;
   const std::optional<std::vector<unsigned int>> pids_before =
       learn_pid ? GpuProcessPids(runtime, slice) : std::nullopt;
-  const std::optional<uint64_t> before = GpuUsedBytes(runtime, slice);
-  const CUresult result = create();
-  if (result != CUDA_SUCCESS) {
-    runtime.ForgetFirstContext(slice);
-    return result;
-  }
-  const std::optional<uint64_t> after = GpuUsedBytes(runtime, slice);
-  if (learn_pid) LearnNvmlPid(runtime, slice, pids_before);
-  uint64_t overhead = 0;
-  if (before && after && *after > *before) overhead = std::min(*after - *before, kMaxContextBytes);
-  if (!runtime.ledger().Charge(slice, overhead)) {
-    undo();
-    runtime.ForgetFirstContext(slice);
-    return ToCuResult(Refusal::kOverLimit);
-  }
+  const std::optional<uint64_t> gpu_before = GpuUsedBytes(runtime, slice);
+  std::optional<uint64_t> gpu_after;
+  const CUresult result = ChargeDriverGrowth(
+      runtime, slice,
+      [&] {
+        const CUresult created = create();
+        if (created != CUDA_SUCCESS) return created;
+        gpu_after = GpuUsedBytes(runtime, slice);
+        if (learn_pid) LearnNvmlPid(runtime, slice, pids_before);
+        return created;
+      },
+      undo,
+      [&]() -> std::optional<uint64_t> {
+        if (!gpu_before || !gpu_after || *gpu_after <= *gpu_before) return std::nullopt;
+        return std::min(*gpu_after - *gpu_before, kMaxContextBytes);
+      });
+  if (result == CUDA_SUCCESS) runtime.StartWatcher();
   return result;
 }
 
@@ -130,6 +144,35 @@ CUresult CreateContext(CUcontext* context, CUdevice device, Args... args) {
       [&] {
         if (destroy != nullptr) destroy(*context);
       });
+}
+
+std::optional<uint64_t> NotMeasured() { return std::nullopt; }
+
+// A module or library load through `Load` (the driver call), undone by `unload`.
+template <typename Load, typename Unload>
+CUresult LoadCounted(Load load, Unload unload) {
+  Runtime& runtime = Runtime::Get();
+  const int slice = runtime.enforcing() ? runtime.SliceOfCurrentContext() : -1;
+  return ChargeDriverGrowth(runtime, slice, load, unload, NotMeasured);
+}
+
+template <auto Hook, typename... Args>
+CUresult LoadModule(CUmodule* module, Args... args) {
+  static const auto unload = internal::DriverFunction<decltype(&cuModuleUnload)>("cuModuleUnload");
+  return LoadCounted([&] { return CallDriver<Hook>(module, args...); },
+                     [&] {
+                       if (unload != nullptr) unload(*module);
+                     });
+}
+
+template <auto Hook, typename... Args>
+CUresult LoadLibrary(CUlibrary* library, Args... args) {
+  static const auto unload =
+      internal::DriverFunction<decltype(&cuLibraryUnload)>("cuLibraryUnload");
+  return LoadCounted([&] { return CallDriver<Hook>(library, args...); },
+                     [&] {
+                       if (unload != nullptr) unload(*library);
+                     });
 }
 
 }  // namespace
@@ -166,4 +209,50 @@ GPUSLICE_HOOK CUresult cuCtxCreate_v3(CUcontext* context, CUexecAffinityParam* p
 GPUSLICE_HOOK CUresult cuCtxCreate_v4(CUcontext* context, CUctxCreateParams* params,
                                       unsigned int flags, CUdevice device) {
   return hooks::CreateContext<cuCtxCreate_v4>(context, device, context, params, flags, device);
+}
+
+GPUSLICE_HOOK CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
+  hooks::Runtime& runtime = hooks::Runtime::Get();
+  const int slice = runtime.enforcing() ? runtime.SliceOfCurrentContext() : -1;
+  size_t previous = 0;
+  static const auto get_limit =
+      hooks::internal::DriverFunction<decltype(&cuCtxGetLimit)>("cuCtxGetLimit");
+  const bool undoable = get_limit != nullptr && get_limit(&previous, limit) == CUDA_SUCCESS;
+  return hooks::ChargeDriverGrowth(
+      runtime, undoable ? slice : -1,
+      [&] { return hooks::internal::CallDriver<cuCtxSetLimit>(limit, value); },
+      [&] { hooks::internal::CallDriver<cuCtxSetLimit>(limit, previous); }, hooks::NotMeasured);
+}
+
+GPUSLICE_HOOK CUresult cuModuleLoad(CUmodule* module, const char* path) {
+  return hooks::LoadModule<cuModuleLoad>(module, path);
+}
+
+GPUSLICE_HOOK CUresult cuModuleLoadData(CUmodule* module, const void* image) {
+  return hooks::LoadModule<cuModuleLoadData>(module, image);
+}
+
+GPUSLICE_HOOK CUresult cuModuleLoadDataEx(CUmodule* module, const void* image, unsigned int count,
+                                          CUjit_option* options, void** values) {
+  return hooks::LoadModule<cuModuleLoadDataEx>(module, image, count, options, values);
+}
+
+GPUSLICE_HOOK CUresult cuModuleLoadFatBinary(CUmodule* module, const void* image) {
+  return hooks::LoadModule<cuModuleLoadFatBinary>(module, image);
+}
+
+GPUSLICE_HOOK CUresult cuLibraryLoadData(CUlibrary* library, const void* code,
+                                         CUjit_option* jit_options, void** jit_values,
+                                         unsigned int jit_count, CUlibraryOption* options,
+                                         void** values, unsigned int count) {
+  return hooks::LoadLibrary<cuLibraryLoadData>(library, code, jit_options, jit_values, jit_count,
+                                               options, values, count);
+}
+
+GPUSLICE_HOOK CUresult cuLibraryLoadFromFile(CUlibrary* library, const char* path,
+                                             CUjit_option* jit_options, void** jit_values,
+                                             unsigned int jit_count, CUlibraryOption* options,
+                                             void** values, unsigned int count) {
+  return hooks::LoadLibrary<cuLibraryLoadFromFile>(library, path, jit_options, jit_values,
+                                                   jit_count, options, values, count);
 }

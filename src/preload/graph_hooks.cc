@@ -1,7 +1,7 @@
 // Hooks of graph memory: allocation nodes are charged when added, allocations on a capturing
-// stream when made, and both stay charged while their graph or an executable instantiated from
-// it exists (preload/graph_memory.h says why): given back at the last of cuGraphDestroy and
-// cuGraphExecDestroy, or at the end of a capture that yields no graph.
+// stream when made, and graph memory stays charged while the driver holds it or a graph that
+// may launch needs it (preload/graph_memory.h says how): followed at every graph and executable
+// destroy, launch of an executable with memory nodes, trim, and end of a capture.
 #include "core/abi/cuda.h"
 #include "preload/hooks.h"
 #include "preload/internal/hook_support.h"
@@ -11,48 +11,52 @@ namespace {
 
 using internal::CallDriver;
 using internal::CaptureOf;
-using internal::PendingCharge;
 using internal::Refusal;
 using internal::StreamKey;
 using internal::ToCuResult;
 
 uint64_t Handle(const void* handle) { return reinterpret_cast<uint64_t>(handle); }
 
-void GiveBack(Runtime& runtime, const std::vector<Allocation>& allocations) {
-  for (const Allocation& allocation : allocations) {
-    runtime.ledger().Refund(allocation.device, allocation.bytes);
-  }
-}
-
 int SliceOfPool(Runtime& runtime, const CUmemPoolProps& pool) {
   return pool.location.type == CU_MEM_LOCATION_TYPE_DEVICE ? runtime.SliceOfDevice(pool.location.id)
                                                            : -1;
 }
 
-// Charges an allocation node of `bytes` from `pool`, adds it with `add`, and gives the charge
-// to `graph`.
+// Adds an allocation node of `bytes` from `pool` to `graph` with `add`, charged to the graph;
+// when the charge does not fit, brings every charge to what the driver reports and tries again.
 template <typename Add>
 CUresult AddAllocationNode(CUgraph graph, const CUmemPoolProps& pool, size_t bytes, Add add) {
   Runtime& runtime = Runtime::Get();
-  PendingCharge charge(runtime, SliceOfPool(runtime, pool), bytes);
-  if (!charge.fits()) return ToCuResult(Refusal::kOverLimit);
-  const CUresult result = add();
-  if (result == CUDA_SUCCESS) {
-    if (std::optional<Allocation> charged = charge.CommitToGraph()) {
-      runtime.graph_memory().Added(Handle(graph), *charged);
-    }
+  const int slice = SliceOfPool(runtime, pool);
+  if (slice < 0) return add();
+  const auto charged_add = [&] {
+    return runtime.graph_memory().AddNode(runtime.ledger(), slice, pool.location.id, bytes,
+                                          Handle(graph), /*captured=*/false, 0, add);
+  };
+  std::optional<CUresult> result = charged_add();
+  if (!result) {
+    runtime.Reconcile(slice);
+    result = charged_add();
   }
-  return result;
+  return result ? *result : ToCuResult(Refusal::kOverLimit);
 }
 
+// cuGraphAddNode and _v2: allocation nodes are charged; a child graph moved into its parent
+// hands its nodes over.
 template <auto Hook, typename... Args>
 CUresult AddNode(CUgraph graph, CUgraphNodeParams* params, Args... args) {
-  if (!Runtime::Get().enforcing() || params == nullptr ||
-      params->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
-    return CallDriver<Hook>(args...);
+  Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing() || params == nullptr) return CallDriver<Hook>(args...);
+  if (params->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC) {
+    return AddAllocationNode(graph, params->alloc.poolProps, params->alloc.bytesize,
+                             [&] { return CallDriver<Hook>(args...); });
   }
-  return AddAllocationNode(graph, params->alloc.poolProps, params->alloc.bytesize,
-                           [&] { return CallDriver<Hook>(args...); });
+  const CUgraph child = params->graph.graph;
+  const bool moved = params->type == CU_GRAPH_NODE_TYPE_GRAPH &&
+                     params->graph.ownership == CU_GRAPH_CHILD_GRAPH_OWNERSHIP_MOVE;
+  const CUresult result = CallDriver<Hook>(args...);
+  if (result == CUDA_SUCCESS && moved) runtime.graph_memory().Moved(Handle(child), Handle(graph));
+  return result;
 }
 
 // An executable made by the driver's instantiate behind `Hook` holds its graph's memory.
@@ -67,7 +71,7 @@ CUresult Instantiate(CUgraphExec* exec, CUgraph graph, Args... args) {
 }
 
 // Ends the capture on `stream` (`queried`: the same stream as other entry points name it)
-// through `Hook`: what was allocated for it becomes the captured graph's, or is given back
+// through `Hook`: what was allocated for it becomes the captured graph's, or is forgotten
 // when the capture yields no graph.
 template <auto Hook>
 CUresult EndCapture(CUstream stream, CUgraph* graph, CUstream queried) {
@@ -79,8 +83,25 @@ CUresult EndCapture(CUstream stream, CUgraph* graph, CUstream queried) {
   if (result == CUDA_SUCCESS) {
     if (capture) memory.CaptureEnded(*capture, Handle(*graph));
   } else if (!CaptureOf(queried)) {
-    GiveBack(runtime,
-             capture ? memory.CaptureFailed(*capture) : memory.CaptureFailedOn(StreamKey(queried)));
+    if (capture) {
+      memory.CaptureFailed(runtime.ledger(), *capture);
+    } else {
+      memory.CaptureFailedOn(runtime.ledger(), StreamKey(queried));
+    }
+  }
+  return result;
+}
+
+// Launches an executable through `Hook`, after the compute gate; an executable holding memory
+// nodes has then taken their memory from its device's graph pool.
+template <auto Hook>
+CUresult LaunchGraph(CUgraphExec exec, CUstream stream) {
+  Runtime& runtime = Runtime::Get();
+  runtime.BeforeLaunch(stream);
+  const CUresult result = CallDriver<Hook>(exec, stream);
+  if (result == CUDA_SUCCESS && runtime.enforcing() &&
+      runtime.graph_memory().AnyExecHoldsMemory()) {
+    runtime.graph_memory().Launched(runtime.ledger(), Handle(exec));
   }
   return result;
 }
@@ -121,7 +142,7 @@ GPUSLICE_HOOK CUresult cuGraphDestroy(CUgraph graph) {
   hooks::Runtime& runtime = hooks::Runtime::Get();
   const CUresult result = hooks::internal::CallDriver<cuGraphDestroy>(graph);
   if (result == CUDA_SUCCESS && runtime.enforcing()) {
-    hooks::GiveBack(runtime, runtime.graph_memory().GraphDestroyed(hooks::Handle(graph)));
+    runtime.graph_memory().GraphDestroyed(runtime.ledger(), hooks::Handle(graph));
   }
   return result;
 }
@@ -155,7 +176,24 @@ GPUSLICE_HOOK CUresult cuGraphExecDestroy(CUgraphExec exec) {
   hooks::Runtime& runtime = hooks::Runtime::Get();
   const CUresult result = hooks::internal::CallDriver<cuGraphExecDestroy>(exec);
   if (result == CUDA_SUCCESS && runtime.enforcing()) {
-    hooks::GiveBack(runtime, runtime.graph_memory().ExecDestroyed(hooks::Handle(exec)));
+    runtime.graph_memory().ExecDestroyed(runtime.ledger(), hooks::Handle(exec));
+  }
+  return result;
+}
+
+GPUSLICE_HOOK CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream) {
+  return hooks::LaunchGraph<cuGraphLaunch>(exec, stream);
+}
+
+GPUSLICE_HOOK CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream stream) {
+  return hooks::LaunchGraph<cuGraphLaunch_ptsz>(exec, stream);
+}
+
+GPUSLICE_HOOK CUresult cuDeviceGraphMemTrim(CUdevice device) {
+  hooks::Runtime& runtime = hooks::Runtime::Get();
+  const CUresult result = hooks::internal::CallDriver<cuDeviceGraphMemTrim>(device);
+  if (result == CUDA_SUCCESS && runtime.SliceOfDevice(device) >= 0) {
+    runtime.graph_memory().Trimmed(runtime.ledger(), device);
   }
   return result;
 }

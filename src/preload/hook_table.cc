@@ -29,6 +29,14 @@ const HookEntry kHooks[] = {
     {"cuCtxCreate_v2", 3020, reinterpret_cast<void*>(&cuCtxCreate_v2)},
     {"cuCtxCreate_v3", 11040, reinterpret_cast<void*>(&cuCtxCreate_v3)},
     {"cuCtxCreate_v4", 12050, reinterpret_cast<void*>(&cuCtxCreate_v4)},
+    // Calls after which the driver holds memory of its own: module code and data, limits.
+    {"cuCtxSetLimit", 3010, reinterpret_cast<void*>(&cuCtxSetLimit)},
+    {"cuModuleLoad", 2000, reinterpret_cast<void*>(&cuModuleLoad)},
+    {"cuModuleLoadData", 2000, reinterpret_cast<void*>(&cuModuleLoadData)},
+    {"cuModuleLoadDataEx", 2010, reinterpret_cast<void*>(&cuModuleLoadDataEx)},
+    {"cuModuleLoadFatBinary", 2000, reinterpret_cast<void*>(&cuModuleLoadFatBinary)},
+    {"cuLibraryLoadData", 12000, reinterpret_cast<void*>(&cuLibraryLoadData)},
+    {"cuLibraryLoadFromFile", 12000, reinterpret_cast<void*>(&cuLibraryLoadFromFile)},
 
     // Every allocation path and its free.
     {"cuMemAlloc", 2000, reinterpret_cast<void*>(&cuMemAlloc)},
@@ -49,6 +57,10 @@ const HookEntry kHooks[] = {
     {"cuMemRelease", 10020, reinterpret_cast<void*>(&cuMemRelease)},
     {"cuMemRetainAllocationHandle", 11000, reinterpret_cast<void*>(&cuMemRetainAllocationHandle)},
     {"cuMemMap", 10020, reinterpret_cast<void*>(&cuMemMap)},
+    {"cuMemImportFromShareableHandle", 10020,
+     reinterpret_cast<void*>(&cuMemImportFromShareableHandle)},
+    {"cuMemMapArrayAsync", 11010, reinterpret_cast<void*>(&cuMemMapArrayAsync)},
+    {"cuMemMapArrayAsync_ptsz", 11010, reinterpret_cast<void*>(&cuMemMapArrayAsync_ptsz)},
     {"cuMemUnmap", 10020, reinterpret_cast<void*>(&cuMemUnmap)},
     {"cuMemAddressFree", 10020, reinterpret_cast<void*>(&cuMemAddressFree)},
     {"cuArrayCreate", 2000, reinterpret_cast<void*>(&cuArrayCreate)},
@@ -62,6 +74,7 @@ const HookEntry kHooks[] = {
     {"cuGraphAddNode", 12020, reinterpret_cast<void*>(&cuGraphAddNode)},
     {"cuGraphAddNode_v2", 12030, reinterpret_cast<void*>(&cuGraphAddNode_v2)},
     {"cuGraphDestroy", 10000, reinterpret_cast<void*>(&cuGraphDestroy)},
+    {"cuDeviceGraphMemTrim", 11040, reinterpret_cast<void*>(&cuDeviceGraphMemTrim)},
     // Executable graphs keep their graph's memory nodes; captures add memory nodes.
     {"cuGraphInstantiate", 10000, reinterpret_cast<void*>(&cuGraphInstantiate)},
     {"cuGraphInstantiate_v2", 11000, reinterpret_cast<void*>(&cuGraphInstantiate_v2)},

@@ -21,7 +21,7 @@ struct SliceMemory {
 
 // The slice's view of a GPU the driver reports `gpu_total` / `gpu_free` for.
 SliceMemory ViewOfSlice(Runtime& runtime, int slice, uint64_t gpu_total, uint64_t gpu_free) {
-  runtime.pool_charges().SettleAll(runtime);
+  runtime.Reconcile(slice, Runtime::kQueryReportAgeNanos);
   const uint64_t total = std::min<uint64_t>(runtime.ledger().Limit(slice), gpu_total);
   const uint64_t used = std::min(runtime.ledger().Used(slice), total);
   return SliceMemory{total, std::min(total - used, gpu_free), used};

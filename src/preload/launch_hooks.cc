@@ -1,6 +1,6 @@
-// Hooks of every launch path (kernels, Ex, cooperative, graphs, and the launch API before
-// CUDA 4): each passes the slice's compute gate before the driver sees it. Under the share
-// the gate is one atomic load.
+// Hooks of every launch path (kernels, Ex, cooperative, and the launch API before CUDA 4; graph
+// launches are in graph_hooks.cc): each passes the slice's compute gate before the driver sees
+// it. Under the share the gate is one atomic load.
 #include "core/abi/cuda.h"
 #include "preload/hooks.h"
 #include "preload/internal/hook_support.h"
@@ -84,14 +84,4 @@ GPUSLICE_HOOK CUresult cuLaunchCooperativeKernelMultiDevice(CUDA_LAUNCH_PARAMS* 
     Runtime::Get().BeforeLaunch(launches[i].hStream);
   }
   return CallDriver<cuLaunchCooperativeKernelMultiDevice>(launches, count, flags);
-}
-
-GPUSLICE_HOOK CUresult cuGraphLaunch(CUgraphExec graph, CUstream stream) {
-  Runtime::Get().BeforeLaunch(stream);
-  return CallDriver<cuGraphLaunch>(graph, stream);
-}
-
-GPUSLICE_HOOK CUresult cuGraphLaunch_ptsz(CUgraphExec graph, CUstream stream) {
-  Runtime::Get().BeforeLaunch(stream);
-  return CallDriver<cuGraphLaunch_ptsz>(graph, stream);
 }

@@ -88,21 +88,24 @@ CUmemoryPool CurrentPoolOfStream(Runtime& runtime, CUstream stream) {
 }
 
 // An allocation on a stream being captured is an allocation node of the captured graph, made
-// at every launch: charged on its own, it belongs to the capture and then to the graph the
-// capture yields (graph_memory.h), and no free of its address gives it back.
+// at every launch: it belongs to the capture and then to the graph the capture yields, and is
+// charged as graph memory (graph_memory.h).
 template <auto Hook, typename... Args>
 CUresult AllocateForCapture(int slice, uint64_t capture, CUstream stream, size_t bytesize,
                             Args... args) {
+  if (slice < 0) return CallDriver<Hook>(args...);
   Runtime& runtime = Runtime::Get();
-  PendingCharge charge(runtime, slice, bytesize);
-  if (!charge.fits()) return ToCuResult(Refusal::kOverLimit);
-  const CUresult result = CallDriver<Hook>(args...);
-  if (result == CUDA_SUCCESS) {
-    if (std::optional<Allocation> charged = charge.CommitToGraph()) {
-      runtime.graph_memory().Captured(capture, internal::StreamKey(stream), *charged);
-    }
+  const auto add = [&] {
+    return runtime.graph_memory().AddNode(
+        runtime.ledger(), slice, runtime.DeviceOfStream(stream), bytesize, capture,
+        /*captured=*/true, internal::StreamKey(stream), [&] { return CallDriver<Hook>(args...); });
+  };
+  std::optional<CUresult> result = add();
+  if (!result) {
+    runtime.Reconcile(slice);
+    result = add();
   }
-  return result;
+  return result ? *result : ToCuResult(Refusal::kOverLimit);
 }
 
 // A stream-ordered allocation from `pool` (nullptr: the stream's device's current pool),
@@ -121,8 +124,9 @@ CUresult AllocateStreamOrdered(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool 
   if (slice >= 0 && dptr != nullptr) {
     if (pool == nullptr) pool = CurrentPoolOfStream(runtime, stream);
     if (pool != nullptr) {
-      if (std::optional<CUresult> pooled = runtime.pool_charges().Allocate(
-              runtime, slice, pool, bytesize, dptr, [&] { return CallDriver<Hook>(args...); })) {
+      if (std::optional<CUresult> pooled =
+              runtime.pool_charges().Allocate(runtime, slice, pool, bytesize, stream, dptr,
+                                              [&] { return CallDriver<Hook>(args...); })) {
         return *pooled;
       }
     }
@@ -142,18 +146,56 @@ CUresult AllocateFromPool(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool,
   return AllocateStreamOrdered<Hook>(dptr, bytesize, pool, named, dptr, bytesize, pool, stream);
 }
 
-// Gives back the charge of a physical allocation the driver has now freed.
-void RefundPhysical(Runtime& runtime, uint64_t handle) {
-  if (std::optional<Allocation> taken =
-          runtime.allocations().Take(AllocationKind::kPhysicalHandle, handle)) {
-    runtime.ledger().Refund(taken->device, taken->bytes);
-  }
-}
+using internal::GiveBackUnmapped;
+using internal::RefundPhysical;
 
 void Unmapped(Runtime& runtime, CUdeviceptr address, size_t size) {
-  for (uint64_t handle : runtime.physical_handles().Unmapped(address, size)) {
-    RefundPhysical(runtime, handle);
+  GiveBackUnmapped(runtime, runtime.physical_handles().Unmapped(address, size));
+}
+
+// The tile of an array that `info` maps or unmaps.
+ArrayTile TileOf(const CUarrayMapInfo& info) {
+  ArrayTile tile;
+  tile.array = info.resourceType == CU_RESOURCE_TYPE_MIPMAPPED_ARRAY
+                   ? reinterpret_cast<uint64_t>(info.resource.mipmap)
+                   : reinterpret_cast<uint64_t>(info.resource.array);
+  tile.kind = static_cast<uint32_t>(info.subresourceType);
+  if (info.subresourceType == CU_ARRAY_SPARSE_SUBRESOURCE_TYPE_MIPTAIL) {
+    tile.layer = info.subresource.miptail.layer;
+    tile.x = info.subresource.miptail.offset;
+    tile.width = info.subresource.miptail.size;
+    return tile;
   }
+  const auto& level = info.subresource.sparseLevel;
+  tile.level = level.level;
+  tile.layer = level.layer;
+  tile.x = level.offsetX;
+  tile.y = level.offsetY;
+  tile.z = level.offsetZ;
+  tile.width = level.extentWidth;
+  tile.height = level.extentHeight;
+  tile.depth = level.extentDepth;
+  return tile;
+}
+
+// cuMemMapArrayAsync: physical memory mapped into an array's tiles stays in use (and charged)
+// until every mapping of it is gone.
+template <auto Hook>
+CUresult MapArrayAsync(CUarrayMapInfo* infos, unsigned int count, CUstream stream) {
+  Runtime& runtime = Runtime::Get();
+  internal::FreeCall call(runtime);
+  const CUresult result = CallDriver<Hook>(infos, count, stream);
+  if (result != CUDA_SUCCESS || !runtime.enforcing() || infos == nullptr) return result;
+  for (unsigned int i = 0; i < count; ++i) {
+    const CUarrayMapInfo& info = infos[i];
+    if (info.memHandleType != CU_MEM_HANDLE_TYPE_GENERIC) continue;
+    if (info.memOperationType == CU_MEM_OPERATION_TYPE_MAP) {
+      runtime.physical_handles().MappedTile(TileOf(info), info.memHandle.memHandle);
+    } else if (info.memOperationType == CU_MEM_OPERATION_TYPE_UNMAP) {
+      GiveBackUnmapped(runtime, runtime.physical_handles().UnmappedTile(TileOf(info)));
+    }
+  }
+  return result;
 }
 
 // A free on a stream being captured frees nothing until the captured graph runs. Memory
@@ -241,7 +283,8 @@ GPUSLICE_HOOK CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) {
 GPUSLICE_HOOK CUresult cuMemPoolDestroy(CUmemoryPool pool) {
   Runtime& runtime = Runtime::Get();
   const CUresult result = hooks::internal::CallDriver<cuMemPoolDestroy>(pool);
-  if (result == CUDA_SUCCESS && runtime.enforcing()) runtime.pool_charges().Destroyed(runtime, pool);
+  if (result == CUDA_SUCCESS && runtime.enforcing())
+    runtime.pool_charges().Destroyed(runtime, pool);
   return result;
 }
 
@@ -261,6 +304,7 @@ GPUSLICE_HOOK CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t 
 
 GPUSLICE_HOOK CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
   Runtime& runtime = Runtime::Get();
+  hooks::internal::FreeCall call(runtime);
   const CUresult result = hooks::internal::CallDriver<cuMemRelease>(handle);
   if (result == CUDA_SUCCESS && runtime.enforcing() &&
       runtime.physical_handles().Released(handle)) {
@@ -272,8 +316,7 @@ GPUSLICE_HOOK CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
 GPUSLICE_HOOK CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle* handle,
                                                    void* address) {
   Runtime& runtime = Runtime::Get();
-  const CUresult result =
-      hooks::internal::CallDriver<cuMemRetainAllocationHandle>(handle, address);
+  const CUresult result = hooks::internal::CallDriver<cuMemRetainAllocationHandle>(handle, address);
   if (result == CUDA_SUCCESS && runtime.enforcing()) runtime.physical_handles().Retained(*handle);
   return result;
 }
@@ -281,16 +324,54 @@ GPUSLICE_HOOK CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle*
 GPUSLICE_HOOK CUresult cuMemMap(CUdeviceptr address, size_t size, size_t offset,
                                 CUmemGenericAllocationHandle handle, unsigned long long flags) {
   Runtime& runtime = Runtime::Get();
+  if (!runtime.enforcing()) {
+    return hooks::internal::CallDriver<cuMemMap>(address, size, offset, handle, flags);
+  }
+  // A mapping of an import keeps its memory in use: charged on its own.
+  const std::optional<int> import = runtime.physical_handles().ImportSlice(handle);
+  hooks::internal::PendingCharge charge(runtime, import ? *import : -1, import ? size : 0);
+  if (!charge.fits()) return hooks::internal::ToCuResult(hooks::internal::Refusal::kOverLimit);
   const CUresult result =
       hooks::internal::CallDriver<cuMemMap>(address, size, offset, handle, flags);
-  if (result == CUDA_SUCCESS && runtime.enforcing()) {
-    runtime.physical_handles().Mapped(address, handle);
+  if (result == CUDA_SUCCESS) {
+    charge.Keep();
+    runtime.physical_handles().Mapped(address, handle, import ? *import : -1, import ? size : 0);
   }
   return result;
 }
 
+GPUSLICE_HOOK CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle* handle,
+                                                      void* shareable,
+                                                      CUmemAllocationHandleType type) {
+  Runtime& runtime = Runtime::Get();
+  const CUresult result =
+      hooks::internal::CallDriver<cuMemImportFromShareableHandle>(handle, shareable, type);
+  if (result != CUDA_SUCCESS || !runtime.enforcing()) return result;
+  static const auto properties =
+      hooks::internal::DriverFunction<decltype(&cuMemGetAllocationPropertiesFromHandle)>(
+          "cuMemGetAllocationPropertiesFromHandle");
+  CUmemAllocationProp prop{};
+  if (properties != nullptr && properties(&prop, *handle) == CUDA_SUCCESS &&
+      prop.location.type == CU_MEM_LOCATION_TYPE_DEVICE) {
+    const int slice = runtime.SliceOfDevice(prop.location.id);
+    if (slice >= 0) runtime.physical_handles().Imported(*handle, slice);
+  }
+  return result;
+}
+
+GPUSLICE_HOOK CUresult cuMemMapArrayAsync(CUarrayMapInfo* infos, unsigned int count,
+                                          CUstream stream) {
+  return hooks::MapArrayAsync<cuMemMapArrayAsync>(infos, count, stream);
+}
+
+GPUSLICE_HOOK CUresult cuMemMapArrayAsync_ptsz(CUarrayMapInfo* infos, unsigned int count,
+                                               CUstream stream) {
+  return hooks::MapArrayAsync<cuMemMapArrayAsync_ptsz>(infos, count, stream);
+}
+
 GPUSLICE_HOOK CUresult cuMemUnmap(CUdeviceptr address, size_t size) {
   Runtime& runtime = Runtime::Get();
+  hooks::internal::FreeCall call(runtime);
   const CUresult result = hooks::internal::CallDriver<cuMemUnmap>(address, size);
   if (result == CUDA_SUCCESS && runtime.enforcing()) hooks::Unmapped(runtime, address, size);
   return result;
@@ -298,6 +379,7 @@ GPUSLICE_HOOK CUresult cuMemUnmap(CUdeviceptr address, size_t size) {
 
 GPUSLICE_HOOK CUresult cuMemAddressFree(CUdeviceptr address, size_t size) {
   Runtime& runtime = Runtime::Get();
+  hooks::internal::FreeCall call(runtime);
   const CUresult result = hooks::internal::CallDriver<cuMemAddressFree>(address, size);
   // Freeing a range unmaps whatever is still mapped in it.
   if (result == CUDA_SUCCESS && runtime.enforcing()) hooks::Unmapped(runtime, address, size);

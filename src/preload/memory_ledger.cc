@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <optional>
@@ -34,6 +35,22 @@ int LaidOutMutexKind() {
 }
 
 uint64_t SaturatingSub(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+// Adds without wrapping: a request of nearly 2^64 bytes must not turn a counter back.
+void SaturatingAdd(std::atomic<uint64_t>& counter, uint64_t value) {
+  uint64_t current = counter.load(std::memory_order_relaxed);
+  uint64_t next;
+  do {
+    next = value > UINT64_MAX - current ? UINT64_MAX : current + value;
+  } while (!counter.compare_exchange_weak(current, next, std::memory_order_relaxed));
+}
+
+// Raises `peak` to `value`; the caller holds the device's memory mutex, so no one else writes
+// it meanwhile (a process of the container writing over it only spoils its own figures).
+void RaisePeak(std::atomic<uint64_t>& peak, uint64_t value) {
+  if (value > peak.load(std::memory_order_relaxed)) peak.store(value, std::memory_order_relaxed);
+}
 
 // How long a charge waits for a device's mutex. Holders keep it for a few loads and stores;
 // a lock word another process wrote (naming a thread that never unlocks) must not hang the
@@ -80,10 +97,20 @@ class DeviceLock {
 // next reclaimer finishes the work.
 constexpr int kOwnershipDevice = 0;
 
+// Limits below this hold every charge to the byte under the mutex: a reserve's chunk would be
+// under 64 KiB, too small to save many lock round trips.
+constexpr uint64_t kMinReserveChunk = uint64_t{64} << 10;
+constexpr uint64_t kMaxReserveChunk = uint64_t{16} << 20;
+
 }  // namespace
 
 MemoryLedger::MemoryLedger(Region* region, const Options& options)
-    : region_(region), options_(options) {}
+    : region_(region), options_(options) {
+  for (int device = 0; device < core::region::kMaxDevices; ++device) {
+    const uint64_t chunk = std::min(options_.devices[device].memory_bytes / 64, kMaxReserveChunk);
+    chunk_[device] = chunk >= kMinReserveChunk ? chunk : 0;
+  }
+}
 
 Status MemoryLedger::Attach() {
   if (Slot() != nullptr) return Status::Ok();
@@ -157,50 +184,176 @@ void MemoryLedger::RepairFromHeld(ProcessSlot& slot, int device) {
   }
 }
 
+core::region::SlotCounters* MemoryLedger::CountersOf(const ProcessSlot* slot) const {
+  if (slot == nullptr) return nullptr;
+  return &region_->slot_counters[slot - region_->slots];
+}
+
 bool MemoryLedger::Charge(int device, uint64_t bytes) {
-  ProcessSlot* slot = Slot();
-  if (slot == nullptr) return false;
-  const uint64_t limit = Limit(device);
-  if (bytes > limit) return false;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    {
-      DeviceLock lock(*region_, device);
-      if (!lock.locked()) return false;
-      RepairFromHeld(*slot, device);
-      DeviceState& state = region_->devices[device];
-      const uint64_t used = state.used_bytes.load(std::memory_order_relaxed);
-      if (used <= limit - bytes) {
-        const uint64_t held = held_[device].load(std::memory_order_relaxed) + bytes;
-        held_[device].store(held, std::memory_order_relaxed);
-        slot->used_bytes[device].store(held, std::memory_order_relaxed);
-        state.used_bytes.store(used + bytes, std::memory_order_relaxed);
+  if (TryCharge(device, bytes)) return true;
+  CountRefusal(device, bytes);
+  return false;
+}
+
+void MemoryLedger::CountRefusal(int device, uint64_t bytes) {
+  core::region::Counters& counters = region_->counters[device];
+  counters.refused_allocations.fetch_add(1, std::memory_order_relaxed);
+  SaturatingAdd(counters.refused_bytes, bytes);
+  if (core::region::SlotCounters* own = CountersOf(slot_.load(std::memory_order_acquire))) {
+    own->refused_allocations[device].fetch_add(1, std::memory_order_relaxed);
+    SaturatingAdd(own->refused_bytes[device], bytes);
+  }
+}
+
+bool MemoryLedger::TryCharge(int device, uint64_t bytes) {
+  if (bytes == 0) return true;
+  if (bytes <= chunk_[device] && !refuse_all_.load(std::memory_order_acquire)) {
+    std::atomic<uint64_t>& reserve = reserve_[device].bytes;
+    uint64_t available = reserve.load(std::memory_order_relaxed);
+    while (available >= bytes) {
+      if (reserve.compare_exchange_weak(available, available - bytes, std::memory_order_acq_rel)) {
         return true;
       }
     }
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (ChargeLocked(device, bytes, bytes <= chunk_[device])) return true;
     if (ReclaimDead() == 0) break;
   }
   return false;
 }
 
+void MemoryLedger::AddLocked(core::region::ProcessSlot& slot, int device, uint64_t bytes) {
+  const uint64_t held = SaturatingAdd(held_[device].load(std::memory_order_relaxed), bytes);
+  held_[device].store(held, std::memory_order_relaxed);
+  slot.used_bytes[device].store(held, std::memory_order_relaxed);
+  std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
+  const uint64_t container_used = SaturatingAdd(used.load(std::memory_order_relaxed), bytes);
+  used.store(container_used, std::memory_order_relaxed);
+  // Peaks include a process's reserve of small charges, as the limit does.
+  RaisePeak(region_->counters[device].peak_bytes, container_used);
+  RaisePeak(CountersOf(&slot)->peak_bytes[device], held);
+}
+
+uint64_t MemoryLedger::RemoveLocked(core::region::ProcessSlot& slot, int device, uint64_t bytes) {
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
+  const uint64_t removed = bytes < held ? bytes : held;
+  held_[device].store(held - removed, std::memory_order_relaxed);
+  slot.used_bytes[device].store(held - removed, std::memory_order_relaxed);
+  std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
+  used.store(SaturatingSub(used.load(std::memory_order_relaxed), removed),
+             std::memory_order_relaxed);
+  return removed;
+}
+
+bool MemoryLedger::ChargeLocked(int device, uint64_t bytes, bool refill) {
+  ProcessSlot* slot = Slot();
+  if (slot == nullptr) return false;
+  const uint64_t limit = Limit(device);
+  if (bytes > limit) return false;
+  DeviceLock lock(*region_, device);
+  if (!lock.locked()) return false;
+  RepairFromHeld(*slot, device);
+  DeviceState& state = region_->devices[device];
+  const auto fits = [&](uint64_t more) {
+    const uint64_t used = state.used_bytes.load(std::memory_order_relaxed);
+    return more <= limit && used <= limit - more;
+  };
+  // A refill charges the next chunk with this charge, for the charges after it.
+  const uint64_t chunk = chunk_[device];
+  if (refill && fits(bytes + chunk)) {
+    AddLocked(*slot, device, bytes + chunk);
+    reserve_[device].bytes.fetch_add(chunk, std::memory_order_acq_rel);
+    return true;
+  }
+  if (fits(bytes)) {
+    AddLocked(*slot, device, bytes);
+    return true;
+  }
+  // Near the limit, the reserve goes first: it is part of what this process is charged.
+  const uint64_t spare = reserve_[device].bytes.exchange(0, std::memory_order_acq_rel);
+  if (spare >= bytes) {
+    reserve_[device].bytes.fetch_add(spare - bytes, std::memory_order_acq_rel);
+    return true;
+  }
+  RemoveLocked(*slot, device, spare);
+  if (fits(bytes)) {
+    AddLocked(*slot, device, bytes);
+    return true;
+  }
+  return false;
+}
+
+void MemoryLedger::ChargeHeld(int device, uint64_t bytes) {
+  if (bytes == 0) return;
+  ProcessSlot* slot = Slot();
+  if (slot == nullptr) return;
+  DeviceLock lock(*region_, device);
+  if (!lock.locked()) return;
+  RepairFromHeld(*slot, device);
+  AddLocked(*slot, device, bytes);
+}
+
 void MemoryLedger::Refund(int device, uint64_t bytes) {
+  if (bytes == 0) return;
+  if (bytes <= chunk_[device]) {
+    const uint64_t held =
+        reserve_[device].bytes.fetch_add(bytes, std::memory_order_acq_rel) + bytes;
+    if (held > 2 * chunk_[device]) TrimReserve(device, chunk_[device]);
+    return;
+  }
+  RefundLocked(device, bytes);
+}
+
+void MemoryLedger::RefundLocked(int device, uint64_t bytes) {
   ProcessSlot* slot = slot_.load(std::memory_order_acquire);
   if (slot == nullptr) return;
   DeviceLock lock(*region_, device);
   if (!lock.locked()) return;
   RepairFromHeld(*slot, device);
-  const uint64_t held = held_[device].load(std::memory_order_relaxed);
-  const uint64_t refund = bytes < held ? bytes : held;
-  held_[device].store(held - refund, std::memory_order_relaxed);
-  slot->used_bytes[device].store(held - refund, std::memory_order_relaxed);
-  std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
-  used.store(SaturatingSub(used.load(std::memory_order_relaxed), refund),
-             std::memory_order_relaxed);
+  RemoveLocked(*slot, device, bytes);
+}
+
+uint64_t MemoryLedger::TrimReserve(int device, uint64_t keep) {
+  ProcessSlot* slot = slot_.load(std::memory_order_acquire);
+  if (slot == nullptr) return 0;
+  // Under the lock, so that Held never sees the reserve smaller and held_ not yet.
+  DeviceLock lock(*region_, device);
+  if (!lock.locked()) return 0;
+  std::atomic<uint64_t>& reserve = reserve_[device].bytes;
+  uint64_t spare = reserve.load(std::memory_order_relaxed);
+  while (spare > keep && !reserve.compare_exchange_weak(spare, keep, std::memory_order_acq_rel)) {
+  }
+  if (spare <= keep) return 0;
+  RepairFromHeld(*slot, device);
+  return RemoveLocked(*slot, device, spare - keep);
+}
+
+void MemoryLedger::ReturnIdleReserve(int device) {
+  Reserve& reserve = reserve_[device];
+  const uint64_t now = reserve.bytes.load(std::memory_order_relaxed);
+  if (now != 0 && now == reserve.seen_idle) {
+    TrimReserve(device, 0);
+    reserve.seen_idle = 0;
+    return;
+  }
+  reserve.seen_idle = now;
 }
 
 uint64_t MemoryLedger::Used(int device) const {
   const uint64_t used = region_->devices[device].used_bytes.load(std::memory_order_relaxed);
   const uint64_t held = held_[device].load(std::memory_order_relaxed);
-  return used > held ? used : held;
+  const uint64_t spare = reserve_[device].bytes.load(std::memory_order_relaxed);
+  return SaturatingSub(used > held ? used : held, spare);
+}
+
+uint64_t MemoryLedger::Held(int device) const {
+  // held_ and the reserve change together only under the lock (refills, trims); without it a
+  // look between the two would take a refill for memory given back.
+  DeviceLock lock(*region_, device);
+  const uint64_t held = held_[device].load(std::memory_order_relaxed);
+  const uint64_t spare = reserve_[device].bytes.load(std::memory_order_relaxed);
+  return SaturatingSub(held, spare);
 }
 
 void MemoryLedger::AddBusy(int device, uint64_t nanos) {
@@ -208,9 +361,25 @@ void MemoryLedger::AddBusy(int device, uint64_t nanos) {
   if (ProcessSlot* slot = Slot()) slot->busy_ns[device].fetch_add(nanos, std::memory_order_relaxed);
 }
 
+void MemoryLedger::AddThrottled(int device, uint64_t nanos) {
+  core::region::Counters& counters = region_->counters[device];
+  counters.throttled_launches.fetch_add(1, std::memory_order_relaxed);
+  SaturatingAdd(counters.throttled_ns, nanos);
+  if (core::region::SlotCounters* own = CountersOf(Slot())) {
+    own->throttled_launches[device].fetch_add(1, std::memory_order_relaxed);
+    SaturatingAdd(own->throttled_ns[device], nanos);
+  }
+}
+
 bool MemoryLedger::EmptySlot(ProcessSlot& slot) {
+  core::region::SlotCounters& counters = *CountersOf(&slot);
   for (int device = 0; device < core::region::kMaxDevices; ++device) {
     slot.busy_ns[device].store(0, std::memory_order_relaxed);
+    counters.peak_bytes[device].store(0, std::memory_order_relaxed);
+    counters.refused_allocations[device].store(0, std::memory_order_relaxed);
+    counters.refused_bytes[device].store(0, std::memory_order_relaxed);
+    counters.throttled_launches[device].store(0, std::memory_order_relaxed);
+    counters.throttled_ns[device].store(0, std::memory_order_relaxed);
     if (slot.used_bytes[device].load(std::memory_order_relaxed) == 0) continue;
     std::optional<DeviceLock> lock;
     if (device != kOwnershipDevice) {
@@ -271,6 +440,10 @@ bool MemoryLedger::FreeIfStillHeld(ProcessSlot& slot, pid_t pid, uint64_t start_
 
 void MemoryLedger::ForgetSlotAfterFork() {
   for (std::atomic<uint64_t>& held : held_) held.store(0, std::memory_order_relaxed);
+  for (Reserve& reserve : reserve_) {
+    reserve.bytes.store(0, std::memory_order_relaxed);
+    reserve.seen_idle = 0;
+  }
   slot_.store(nullptr, std::memory_order_release);
 }
 

@@ -17,6 +17,7 @@
 #include "preload/clock.h"
 #include "preload/internal/driver.h"
 #include "preload/internal/region_file.h"
+#include "preload/process_usage.h"
 
 namespace gpuslice::preload {
 
@@ -42,6 +43,20 @@ std::string FormatUuid(const CUuuid& uuid) {
 }
 
 void InChildAfterFork() { Runtime::Get().AfterForkInChild(); }
+
+// The graph memory pool of CUDA device `device`, as the driver reports it.
+std::optional<GraphMemory::PoolUsage> DeviceGraphPool(CUdevice device) {
+  static const auto get =
+      DriverFunction<decltype(&cuDeviceGetGraphMemAttribute)>("cuDeviceGetGraphMemAttribute");
+  cuuint64_t reserved = 0;
+  cuuint64_t used = 0;
+  if (get == nullptr ||
+      get(device, CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT, &reserved) != CUDA_SUCCESS ||
+      get(device, CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT, &used) != CUDA_SUCCESS) {
+    return std::nullopt;
+  }
+  return GraphMemory::PoolUsage{reserved, used};
+}
 
 // The whole of a small file, or the OS error (NotFound when it does not exist). Plain reads:
 // iostreams would cost every process their initialization at load. A file longer than `max`
@@ -137,7 +152,8 @@ Runtime::Runtime(Options options, std::vector<std::string> load_messages)
       allocations_(new AllocationMap()),
       physical_handles_(new PhysicalHandles()),
       pool_charges_(new PoolCharges()),
-      graph_memory_(new GraphMemory()) {
+      graph_memory_(new GraphMemory(DeviceGraphPool)),
+      overhead_(new DriverOverhead(SystemClock())) {
   for (std::atomic<int>& slice : slice_of_device_)
     slice.store(kUnresolved, std::memory_order_relaxed);
   if (!options_.enforce) return;
@@ -207,7 +223,8 @@ void Runtime::AfterForkInChild() {
   allocations_.store(new AllocationMap(), std::memory_order_release);
   physical_handles_.store(new PhysicalHandles(), std::memory_order_release);
   pool_charges_.store(new PoolCharges(), std::memory_order_release);
-  graph_memory_.store(new GraphMemory(), std::memory_order_release);
+  graph_memory_.store(new GraphMemory(DeviceGraphPool), std::memory_order_release);
+  overhead_.store(new DriverOverhead(SystemClock()), std::memory_order_release);
   if (core::region::Region* region = region_.load(std::memory_order_acquire)) {
     auto* ledger = new MemoryLedger(region, options_);
     if (refuse_all_) ledger->RefuseAll();
@@ -215,9 +232,15 @@ void Runtime::AfterForkInChild() {
   }
   watcher_started_.store(false, std::memory_order_relaxed);
   watcher_in_tick_.store(false, std::memory_order_relaxed);
-  for (std::atomic<bool>& claimed : context_claimed_)
-    claimed.store(false, std::memory_order_relaxed);
   nvml_pid_.store(0, std::memory_order_relaxed);
+  for (std::atomic<uint64_t>& at : reported_at_) at.store(0, std::memory_order_relaxed);
+  // Calls the parent's other threads had under way never end here.
+  for (CallCounters& shard : calls_) {
+    shard.allocated_begun.store(0, std::memory_order_relaxed);
+    shard.allocated_ended.store(0, std::memory_order_relaxed);
+    shard.frees_begun.store(0, std::memory_order_relaxed);
+    shard.frees_ended.store(0, std::memory_order_relaxed);
+  }
 }
 
 int Runtime::SliceOfDevice(CUdevice device) {
@@ -360,15 +383,60 @@ void Runtime::ReportUnlistedNvmlDevices() {
   ReportUnlisted("NVML", unlisted);
 }
 
-void Runtime::WaitToLaunch(CUstream stream) {
-  Region();
-  if (!watcher_started_.exchange(true, std::memory_order_acq_rel)) StartWatcher();
-  const int slice = SliceOfStream(stream);
-  if (slice < 0 || !throttle_->Enforced(slice) || throttle_->HasCredit(slice)) return;
-  throttle_->WaitForCredit(slice);
+std::optional<uint64_t> Runtime::Reconcile(int slice, uint64_t report_age_nanos) {
+  static ProcessUsage* const usage = MakeNvmlProcessUsage(options_).release();
+  MemoryLedger& memory = ledger();
+  std::optional<uint64_t> raised;
+  pool_charges().WhileSettled(*this, [&] {
+    graph_memory().Settle(memory, slice);
+    const unsigned int pid = nvml_pid();
+    if (pid == 0) return;
+    const uint64_t now = SystemClock().NowNanos();
+    if (report_age_nanos > 0 &&
+        now - reported_at_[slice].load(std::memory_order_relaxed) < report_age_nanos) {
+      return;
+    }
+    reported_at_[slice].store(now, std::memory_order_relaxed);
+    raised = overhead().Update(
+        memory, slice,
+        DriverOverhead::Sources{
+            [&] { return usage->UsedBytes(slice, pid); }, [this] { return CountDriverCalls(); },
+            [&] {
+              return graph_memory().Uncounted(slice) + physical_handles().ImportCharges(slice);
+            }});
+  });
+  return raised;
+}
+
+DriverOverhead::Calls Runtime::CountDriverCalls() const {
+  // Each call counts on one shard, its end after its beginning: reading a shard's ends first,
+  // a call can look under way when it is not, never the other way round.
+  DriverOverhead::Calls calls;
+  for (const CallCounters& shard : calls_) {
+    calls.allocated_ended += shard.allocated_ended.load(std::memory_order_seq_cst);
+    calls.frees_ended += shard.frees_ended.load(std::memory_order_seq_cst);
+    calls.allocated_begun += shard.allocated_begun.load(std::memory_order_seq_cst);
+    calls.frees_begun += shard.frees_begun.load(std::memory_order_seq_cst);
+  }
+  return calls;
 }
 
 void Runtime::StartWatcher() {
+  if (!options_.enforce) return;
+  Region();
+  if (!watcher_started_.exchange(true, std::memory_order_acq_rel)) StartWatcherThread();
+}
+
+void Runtime::WaitToLaunch(CUstream stream) {
+  StartWatcher();
+  const int slice = SliceOfStream(stream);
+  if (slice < 0 || !throttle_->Enforced(slice) || throttle_->HasCredit(slice)) return;
+  // Counted only here, where the launch waits: a launch with credit stays one load.
+  const uint64_t waited = throttle_->WaitForCredit(slice);
+  ledger().AddThrottled(slice, waited);
+}
+
+void Runtime::StartWatcherThread() {
   pthread_t thread;
   pthread_attr_t attributes;
   pthread_attr_init(&attributes);
@@ -382,7 +450,9 @@ void Runtime::StartWatcher() {
       this);
   pthread_attr_destroy(&attributes);
   if (failed != 0) {
-    Warn("cannot start the compute watcher thread: compute shares are not held");
+    Warn(
+        "cannot start the watcher thread: compute shares are not held, and memory the driver "
+        "takes on its own is charged only when a call of this process looks");
     return;
   }
   std::atexit(StopWatcherAtExit);
@@ -399,27 +469,35 @@ void Runtime::StopWatcherAtExit() {
 }
 
 void Runtime::Watch() {
-  std::unique_ptr<BusySource> source = MakeNvmlBusySource(options_);
-  if (source == nullptr) {
+  std::unique_ptr<BusySource> source = throttling_ ? MakeNvmlBusySource(options_) : nullptr;
+  if (throttling_ && source == nullptr) {
     Warn("NVML cannot report this process's GPU time: compute shares are not held");
-    return;
   }
   Clock& clock = SystemClock();
+  uint64_t next_reconcile = 0;
   for (;;) {
     watcher_in_tick_.store(true, std::memory_order_seq_cst);
     if (watcher_stopping_.load(std::memory_order_seq_cst)) {
       watcher_in_tick_.store(false, std::memory_order_seq_cst);
       return;
     }
-    for (int i = 0; i < throttled_count_; ++i) {
+    for (int i = 0; source != nullptr && i < throttled_count_; ++i) {
       const int slice = throttled_[i];
       const uint64_t busy = source->TakeBusyNanos(slice, nvml_pid());
       throttle_->Charge(slice, busy);
       ledger().AddBusy(slice, busy);
       throttle_->Refill(slice);
     }
+    const uint64_t now = clock.NowNanos();
+    if (now >= next_reconcile) {
+      next_reconcile = now + kReconcilePeriodNanos;
+      for (int slice = 0; slice < options_.device_count; ++slice) {
+        Reconcile(slice);
+        ledger().ReturnIdleReserve(slice);
+      }
+    }
     watcher_in_tick_.store(false, std::memory_order_seq_cst);
-    clock.SleepFor(kWatchPeriodNanos);
+    clock.SleepFor(source != nullptr ? kWatchPeriodNanos : kReconcilePeriodNanos);
   }
 }
 

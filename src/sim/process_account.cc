@@ -103,14 +103,7 @@ Status ProcessAccount::Reserve(int gpu, uint64_t bytes) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     {
       internal::RobustLock lock(state.memory_lock);
-      if (lock.owner_died()) {
-        // The dead owner may have changed its slot but not the total: recount.
-        uint64_t total = 0;
-        for (const ProcessSlot& other : state_->file()->slots) {
-          total += other.memory[gpu].load(std::memory_order_relaxed);
-        }
-        state.memory_used = total;
-      }
+      if (lock.owner_died()) state_->RecountMemoryLocked(gpu);
       if (bytes <= state.facts.memory_bytes &&
           state.memory_used <= state.facts.memory_bytes - bytes) {
         slot.memory[gpu].fetch_add(bytes, std::memory_order_relaxed);
@@ -128,6 +121,7 @@ void ProcessAccount::Release(int gpu, uint64_t bytes) {
   internal::GpuState& state = state_->file()->gpus[gpu];
   ProcessSlot& slot = state_->file()->slots[slot_];
   internal::RobustLock lock(state.memory_lock);
+  if (lock.owner_died()) state_->RecountMemoryLocked(gpu);
   const uint64_t held = slot.memory[gpu].load(std::memory_order_relaxed);
   const uint64_t released = std::min(held, bytes);
   slot.memory[gpu].store(held - released, std::memory_order_relaxed);

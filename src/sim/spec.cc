@@ -28,6 +28,7 @@ bool EndsWith(std::string_view text, std::string_view suffix) {
 
 constexpr uint64_t kMaxKernelDurationNs = 10'000'000'000ULL;  // 10 s
 constexpr uint32_t kMaxLaunchQueueDepth = 1 << 16;
+constexpr uint64_t kMaxKernelLocalMemoryBytes = uint64_t{512} << 10;
 
 }  // namespace
 
@@ -193,6 +194,14 @@ Status ValidateSpec(const SimSpec& spec) {
     if (gpu.context_memory_bytes >= gpu.memory_bytes) {
       return invalid("contextMemory", std::to_string(gpu.context_memory_bytes),
                      "must be less than the GPU's memory");
+    }
+    if (gpu.module_memory_bytes >= gpu.memory_bytes) {
+      return invalid("moduleMemory", std::to_string(gpu.module_memory_bytes),
+                     "must be less than the GPU's memory");
+    }
+    if (gpu.kernel_local_memory_bytes > kMaxKernelLocalMemoryBytes) {
+      return invalid("kernelLocalMemory", std::to_string(gpu.kernel_local_memory_bytes),
+                     "must be at most 512Ki (what a thread may address)");
     }
     if (gpu.launch_queue_depth == 0 || gpu.launch_queue_depth > kMaxLaunchQueueDepth) {
       return invalid("launchQueueDepth", std::to_string(gpu.launch_queue_depth),

@@ -39,8 +39,17 @@ struct GpuSpec {
   int shared_memory_per_block_optin = 0;
   // How long one kernel launch (or one kernel node of a graph) occupies the GPU.
   uint64_t kernel_duration_ns = 1'000'000;
-  // Device memory a context takes when it is created (the real driver's is a few hundred MiB).
+  // Device memory a context takes when it is created, at its default limits (the real driver's
+  // is a few hundred MiB).
   uint64_t context_memory_bytes = 0;
+  // Device memory a module's code and data take in each context it is loaded into: when it is
+  // first used there (lazy loading, CUDA 12's default), or when it loads with
+  // CUDA_MODULE_LOADING=EAGER.
+  uint64_t module_memory_bytes = 0;
+  // Local memory (stack) per thread each kernel needs: a launch that needs more than the
+  // context's stack size grows the context's stack reservation on the GPU, as the real driver
+  // does (0: kernels fit the default stack).
+  uint64_t kernel_local_memory_bytes = 0;
   // Launches a process may queue on the GPU before cuLaunchKernel blocks, as on real hardware.
   uint32_t launch_queue_depth = 1024;
 };

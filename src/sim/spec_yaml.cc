@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "core/quantity.h"
+#include "core/yaml_load.h"
 #include "sim/internal/spec_defaults.h"
 #include "sim/models.h"
 #include "sim/spec.h"
@@ -30,7 +31,7 @@ namespace {
 
 constexpr std::array<std::string_view, 6> kTopKeys = {"version",  "driverVersion", "cudaVersion",
                                                       "uuidSeed", "numaNodes",     "gpus"};
-constexpr std::array<std::string_view, 15> kGpuKeys = {"model",
+constexpr std::array<std::string_view, 17> kGpuKeys = {"model",
                                                        "count",
                                                        "uuid",
                                                        "name",
@@ -40,6 +41,8 @@ constexpr std::array<std::string_view, 15> kGpuKeys = {"model",
                                                        "numaNode",
                                                        "kernelDuration",
                                                        "contextMemory",
+                                                       "moduleMemory",
+                                                       "kernelLocalMemory",
                                                        "launchQueueDepth",
                                                        "smCount",
                                                        "computeCapability",
@@ -193,6 +196,19 @@ Status ApplyGpuFields(const Reader& reader, const YAML::Node& node, const std::s
     gpu->context_memory_bytes = *bytes;
     return Status::Ok();
   }));
+  GPUSLICE_RETURN_IF_ERROR(field("moduleMemory", [&](const YAML::Node& v, const std::string& p) {
+    Result<uint64_t> bytes = reader.Bytes(v, p);
+    if (!bytes.ok()) return bytes.status();
+    gpu->module_memory_bytes = *bytes;
+    return Status::Ok();
+  }));
+  GPUSLICE_RETURN_IF_ERROR(
+      field("kernelLocalMemory", [&](const YAML::Node& v, const std::string& p) {
+        Result<uint64_t> bytes = reader.Bytes(v, p);
+        if (!bytes.ok()) return bytes.status();
+        gpu->kernel_local_memory_bytes = *bytes;
+        return Status::Ok();
+      }));
   GPUSLICE_RETURN_IF_ERROR(
       field("launchQueueDepth", [&](const YAML::Node& v, const std::string& p) {
         Result<int64_t> depth = reader.Integer(v, p, 1, 1 << 16);
@@ -337,11 +353,13 @@ Result<SimSpec> ParseDocument(const Reader& reader, const YAML::Node& root) {
 
 Result<SimSpec> ParseSpecYaml(std::string_view yaml, std::string_view source) {
   const Reader reader(source);
+  Result<YAML::Node> root = core::LoadYaml(yaml, source);
+  if (!root.ok()) return root.status();
   try {
-    return ParseDocument(reader, YAML::Load(std::string(yaml)));
+    return ParseDocument(reader, *root);
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(std::string(source) + ":" + std::to_string(e.mark.line + 1) +
-                                   ": not valid YAML: " + e.msg);
+                                   ": " + e.msg);
   }
 }
 

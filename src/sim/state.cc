@@ -9,12 +9,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
+#include "io/file.h"
 #include "sim/internal/clock.h"
 #include "sim/internal/futex.h"
 #include "sim/internal/layout.h"
+#include "sim/internal/state_check.h"
 
 namespace gpuslice::sim {
 namespace {
@@ -76,6 +79,8 @@ void Initialize(StateFile* file, const SimSpec& spec, std::string_view spec_text
     facts.shared_memory_per_block_optin = gpu.shared_memory_per_block_optin;
     facts.kernel_duration_ns = gpu.kernel_duration_ns;
     facts.context_memory_bytes = gpu.context_memory_bytes;
+    facts.module_memory_bytes = gpu.module_memory_bytes;
+    facts.kernel_local_memory_bytes = gpu.kernel_local_memory_bytes;
     facts.launch_queue_depth = gpu.launch_queue_depth;
     state.memory_lock.Init();
     state.timeline_lock.Init();
@@ -98,24 +103,6 @@ Result<StateFile*> Map(int fd, const std::string& path) {
   return static_cast<StateFile*>(address);
 }
 
-// Checks a mapped, complete file. Never trusts a file of another layout.
-Status Check(const StateFile* file, const std::string& path) {
-  if (!HasMagic(file)) {
-    return Status::FailedPrecondition("'" + path + "' is not a gpuslice simulated-GPU state file");
-  }
-  if (file->layout_version != internal::kLayoutVersion || file->file_size != kFileSize) {
-    return Status::FailedPrecondition(
-        "state file '" + path + "' has layout version " + std::to_string(file->layout_version) +
-        "; this build uses version " + std::to_string(internal::kLayoutVersion) +
-        ": delete the file or point GPUSLICE_SIM_STATE elsewhere");
-  }
-  if (file->gpu_count == 0 || file->gpu_count > static_cast<uint32_t>(kMaxGpus)) {
-    return Status::FailedPrecondition("state file '" + path +
-                                      "' is corrupt: " + std::to_string(file->gpu_count) + " GPUs");
-  }
-  return Status::Ok();
-}
-
 static_assert(offsetof(StateFile, layout_version) == sizeof(StateFile::magic),
               "every layout starts with the magic and its version");
 
@@ -125,12 +112,67 @@ bool IsOtherLayout(const std::string& path) {
     char magic[8];
     uint32_t layout_version;
   } header{};
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return false;
-  const bool read_all = read(fd, &header, sizeof(header)) == static_cast<ssize_t>(sizeof(header));
+  struct stat info;
+  const bool read_all = fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
+                        read(fd, &header, sizeof(header)) == static_cast<ssize_t>(sizeof(header));
   close(fd);
   return read_all && std::memcmp(header.magic, internal::kMagic, sizeof(header.magic)) == 0 &&
          header.layout_version != internal::kLayoutVersion;
+}
+
+// Where a state file for `path` may be created: the path itself, or the target of a symlink
+// there. Only where nothing lives (nothing there, or an empty regular file such as the device
+// plugin or mktemp leaves) or, when `replace`, over a gpuslice state file of any version.
+// Never over a device, FIFO, socket or directory, nor over a file it cannot tell is its own.
+Result<std::string> PlaceForState(const std::string& path, bool replace) {
+  std::string target = path;
+  struct stat info;
+  if (lstat(path.c_str(), &info) == 0 && S_ISLNK(info.st_mode)) {
+    char* resolved = realpath(path.c_str(), nullptr);
+    if (resolved == nullptr) {
+      return Status::FailedPrecondition(Errno("cannot follow the symbolic link", path));
+    }
+    target = resolved;
+    std::free(resolved);
+  }
+  if (stat(target.c_str(), &info) != 0) {
+    if (errno == ENOENT) return target;
+    return Status::Unavailable(Errno("cannot inspect", path));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return Status::FailedPrecondition("'" + path + "' is " + io::DescribeFileType(info.st_mode) +
+                                      ", not a state file: gpuslice never replaces it");
+  }
+  if (info.st_size == 0) return target;
+  if (!replace) return Status::AlreadyExists("state file '" + path + "' already exists");
+  char magic[sizeof(internal::kMagic)] = {};
+  const int fd = open(target.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  const bool is_state = fd >= 0 && read(fd, magic, sizeof(magic)) == sizeof(magic) &&
+                        std::memcmp(magic, internal::kMagic, sizeof(magic)) == 0;
+  if (fd >= 0) close(fd);
+  if (!is_state) {
+    return Status::FailedPrecondition("'" + path +
+                                      "' is not a gpuslice simulated-GPU state file: only a state "
+                                      "file is replaced");
+  }
+  return target;
+}
+
+// Refuses anything but a regular file at `path` before opening it, so opening never blocks on a
+// FIFO or touches a device.
+Status ExpectRegularFile(const std::string& path) {
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT) return Status::NotFound("state file '" + path + "' does not exist");
+    return Status::Unavailable(Errno("cannot open state file", path));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return Status::FailedPrecondition("'" + path + "' is " + io::DescribeFileType(info.st_mode) +
+                                      ", not a state file");
+  }
+  return Status::Ok();
 }
 
 class FileLock {
@@ -164,43 +206,17 @@ void SimState::LoadFacts() {
   cuda_version_ = file_->cuda_version;
   spec_text_ = ReadText(file_->spec);
   for (uint32_t i = 0; i < file_->gpu_count; ++i) {
-    const internal::GpuFacts& facts = file_->gpus[i].facts;
-    GpuSpec gpu;
-    gpu.model = ReadText(facts.model);
-    gpu.name = ReadText(facts.name);
-    gpu.uuid = ReadText(facts.uuid);
-    gpu.pci_bus_id = ReadText(facts.pci_bus_id);
-    gpu.memory_bytes = facts.memory_bytes;
-    gpu.minor = facts.minor;
-    gpu.numa_node = facts.numa_node;
-    gpu.pci_device_id = facts.pci_device_id;
-    gpu.pci_subsystem_id = facts.pci_subsystem_id;
-    gpu.cc_major = facts.cc_major;
-    gpu.cc_minor = facts.cc_minor;
-    gpu.sm_count = facts.sm_count;
-    gpu.clock_khz = facts.clock_khz;
-    gpu.memory_clock_khz = facts.memory_clock_khz;
-    gpu.memory_bus_width = facts.memory_bus_width;
-    gpu.l2_cache_bytes = facts.l2_cache_bytes;
-    gpu.max_threads_per_sm = facts.max_threads_per_sm;
-    gpu.shared_memory_per_sm = facts.shared_memory_per_sm;
-    gpu.shared_memory_per_block_optin = facts.shared_memory_per_block_optin;
-    gpu.kernel_duration_ns = facts.kernel_duration_ns;
-    gpu.context_memory_bytes = facts.context_memory_bytes;
-    gpu.launch_queue_depth = facts.launch_queue_depth;
-    gpus_.push_back(std::move(gpu));
+    gpus_.push_back(internal::ReadFacts(file_->gpus[i].facts));
   }
 }
 
 Result<std::unique_ptr<SimState>> SimState::Create(const std::string& path, const SimSpec& spec,
                                                    std::string_view spec_text, bool replace) {
   GPUSLICE_RETURN_IF_ERROR(ValidateSpec(spec));
-  struct stat existing;
-  if (!replace && stat(path.c_str(), &existing) == 0 && existing.st_size > 0) {
-    return Status::AlreadyExists("state file '" + path + "' already exists");
-  }
+  Result<std::string> target = PlaceForState(path, replace);
+  if (!target.ok()) return target.status();
   // Built under a temporary name and renamed into place, so nobody sees a half-written file.
-  std::string temp = path + ".XXXXXX";
+  std::string temp = *target + ".XXXXXX";
   const int fd = mkostemp(temp.data(), O_CLOEXEC);
   if (fd < 0) return Status::Internal(Errno("cannot create state file next to", path));
   auto fail = [&](Status status) {
@@ -216,7 +232,7 @@ Result<std::unique_ptr<SimState>> SimState::Create(const std::string& path, cons
   Initialize(*file, spec, spec_text);
   munmap(*file, kFileSize);
   close(fd);
-  if (rename(temp.c_str(), path.c_str()) != 0) {
+  if (rename(temp.c_str(), target->c_str()) != 0) {
     const Status status = Status::Internal(Errno("cannot install state file", path));
     unlink(temp.c_str());
     return status;
@@ -224,14 +240,20 @@ Result<std::unique_ptr<SimState>> SimState::Create(const std::string& path, cons
   return Open(path);
 }
 
-Result<std::unique_ptr<SimState>> SimState::Open(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+Result<std::unique_ptr<SimState>> SimState::Open(const std::string& path,
+                                                 std::chrono::nanoseconds lock_wait) {
+  GPUSLICE_RETURN_IF_ERROR(ExpectRegularFile(path));
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     if (errno == ENOENT) return Status::NotFound("state file '" + path + "' does not exist");
     return Status::Unavailable(Errno("cannot open state file", path));
   }
   struct stat info;
-  if (fstat(fd, &info) != 0 || info.st_size == 0) {
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    return Status::FailedPrecondition("'" + path + "' is not a regular file");
+  }
+  if (info.st_size == 0) {
     close(fd);
     return Status::NotFound("state file '" + path + "' is empty");
   }
@@ -254,9 +276,12 @@ Result<std::unique_ptr<SimState>> SimState::Open(const std::string& path) {
     }
     flock(fd, LOCK_UN);
   }
-  Status valid = Check(*file, path);
-  if (valid.ok() && (*file)->ready.load(std::memory_order_acquire) == 0) {
+  Status valid;
+  if (HasMagic(*file) && (*file)->layout_version == internal::kLayoutVersion &&
+      (*file)->ready.load(std::memory_order_acquire) == 0) {
     valid = Status::Unavailable("state file '" + path + "' was left half-written");
+  } else {
+    valid = internal::CheckStateFile(*file, path, lock_wait);
   }
   if (!valid.ok()) {
     munmap(*file, kFileSize);
@@ -282,7 +307,7 @@ Result<std::unique_ptr<SimState>> SimState::OpenOrCreate(const std::string& path
       opened.status().code() != StatusCode::kUnavailable) {
     return opened;
   }
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
   if (fd < 0) return Status::Unavailable(Errno("cannot create state file", path));
   {
     FileLock lock(fd);
@@ -290,6 +315,11 @@ Result<std::unique_ptr<SimState>> SimState::OpenOrCreate(const std::string& path
     if (fstat(fd, &info) != 0) {
       close(fd);
       return Status::Internal(Errno("cannot stat state file", path));
+    }
+    if (!S_ISREG(info.st_mode)) {
+      close(fd);
+      return Status::FailedPrecondition("'" + path + "' is " +
+                                        io::DescribeFileType(info.st_mode) + ", not a state file");
     }
     bool create = info.st_size == 0;
     if (static_cast<size_t>(info.st_size) == kFileSize) {

@@ -4,6 +4,7 @@
 // each GPU and the kernel time each process queued.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,15 +64,23 @@ class SimState {
   // find an existing file need no spec at all).
   using SpecSource = std::function<Result<SimSpec>()>;
 
-  // Creates a state file at `path` for `spec`. Fails with AlreadyExists when a file is there,
-  // unless `replace`: then a new file replaces it atomically (processes that mapped the old
-  // one keep using it until they reopen).
+  // Creates a state file at `path` (or at the target of a symlink there) for `spec`, only
+  // where nothing else lives: nothing, or an empty regular file. AlreadyExists when a
+  // non-empty file is there, unless `replace`: then a new file replaces a gpuslice state file
+  // atomically (processes that mapped the old one keep using it until they reopen).
+  // FailedPrecondition, even with `replace`, for a device, FIFO, socket, directory or a file
+  // that is not a state file: those are never replaced.
   static Result<std::unique_ptr<SimState>> Create(const std::string& path, const SimSpec& spec,
                                                   std::string_view spec_text, bool replace);
 
-  // Opens an existing state file. NotFound when missing or empty, FailedPrecondition when it
-  // is not a state file of this layout version.
-  static Result<std::unique_ptr<SimState>> Open(const std::string& path);
+  // How long a lock in the file may stay held, unchanged, before Open calls the file corrupt.
+  static constexpr std::chrono::milliseconds kLockWait{2000};
+
+  // Opens an existing state file after checking all of it (internal/state_check.h). NotFound
+  // when missing or empty, FailedPrecondition naming the file when it is not a regular file,
+  // not a state file of this layout version, or corrupt.
+  static Result<std::unique_ptr<SimState>> Open(const std::string& path,
+                                                std::chrono::nanoseconds lock_wait = kLockWait);
 
   // Opens the state file, or creates it from `spec_source` when it is missing or empty. The
   // creation happens under a file lock, so concurrent first users agree on one state.
@@ -129,6 +138,10 @@ class SimState {
   internal::StateFile* file() const { return file_; }
   // Reclaims slot `slot`, whose owner is known to be dead and whose lock the caller holds.
   void ReclaimSlot(int slot);
+  // With GPU `index`'s memory lock just taken from an owner that died holding it: the owner
+  // may have changed its slot and not the total (or the reverse), so whoever takes the lock
+  // first counts the total again from the slots.
+  void RecountMemoryLocked(int index);
 
  private:
   SimState(std::string path, internal::StateFile* file, int probe_fd);

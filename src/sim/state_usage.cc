@@ -19,11 +19,20 @@ uint64_t BusyElapsed(const internal::GpuState& gpu, uint64_t now) {
 
 }  // namespace
 
+void SimState::RecountMemoryLocked(int index) {
+  uint64_t total = 0;
+  for (const internal::ProcessSlot& slot : file_->slots) {
+    total += slot.memory[index].load(std::memory_order_relaxed);
+  }
+  file_->gpus[index].memory_used = total;
+}
+
 void SimState::ReclaimSlot(int slot) {
   internal::ProcessSlot& process = file_->slots[slot];
   for (int i = 0; i < gpu_count(); ++i) {
     internal::GpuState& gpu = file_->gpus[i];
     internal::RobustLock lock(gpu.memory_lock);
+    if (lock.owner_died()) RecountMemoryLocked(i);
     const uint64_t bytes = process.memory[i].load(std::memory_order_relaxed);
     gpu.memory_used = gpu.memory_used > bytes ? gpu.memory_used - bytes : 0;
     process.memory[i].store(0, std::memory_order_relaxed);
@@ -52,6 +61,7 @@ uint64_t SimState::MemoryUsed(int index) {
   ReclaimDeadProcesses();
   internal::GpuState& gpu = file_->gpus[index];
   internal::RobustLock lock(gpu.memory_lock);
+  if (lock.owner_died()) RecountMemoryLocked(index);
   return gpu.memory_used;
 }
 
@@ -63,6 +73,7 @@ GpuUsage SimState::Usage(int index) {
   usage.lost = IsLost(index);
   {
     internal::RobustLock lock(gpu.memory_lock);
+    if (lock.owner_died()) RecountMemoryLocked(index);
     usage.memory_used = gpu.memory_used;
   }
   {

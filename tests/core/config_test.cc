@@ -137,6 +137,12 @@ TEST(ParseConfig, ErrorsNameFileLineFieldAndValue) {
       {"version: v1\nhealth:\n  enabled: maybe\n", "health.enabled: expected true or false"},
       {"version: v1\nprofiles: {name: a}\n", "profiles: expected a list of profiles"},
       {"version: [v1\n", "c.yaml:2:1: not valid YAML"},
+      {"version: v1\ndefaultProfile:\n  slices: 2\n  slices: 64\n",
+       "c.yaml:4:3: duplicate key \"slices\" (first at line 3, column 3)"},
+      {"version: v1\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, "
+       "*a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, "
+       "*c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+       "aliases expand to more than"},
       {"- just\n- a list\n", "c.yaml:1:1: expected a mapping"},
   };
   for (const BadConfig& c : cases) {

@@ -66,5 +66,73 @@ TEST(RegionLayout, SumSlotUsageCountsOnlyTakenSlots) {
   EXPECT_EQ(SumSlotUsage(*region, 0), 0u);
 }
 
+TEST(RegionLayout, ReaderReadsTheCurrentAndTheFirstLayout) {
+  std::vector<unsigned char> bytes = Blank();
+  WriteHeader(bytes, CurrentHeader());
+  Result<uint32_t> current = CheckReadable(bytes.data(), bytes.size());
+  ASSERT_TRUE(current.ok()) << current.status().message();
+  EXPECT_EQ(*current, kLayoutVersion);
+
+  Header first = CurrentHeader();
+  first.version = 1;
+  first.size = kVersion1Size;
+  WriteHeader(bytes, first);
+  Result<uint32_t> old = CheckReadable(bytes.data(), kVersion1Size);
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  EXPECT_EQ(*old, 1u);
+  // A writer maps only its own version.
+  EXPECT_FALSE(CheckLayout(bytes.data(), kVersion1Size).ok());
+  // A version-1 header on a file of another size is not trusted.
+  EXPECT_FALSE(CheckReadable(bytes.data(), bytes.size()).ok());
+}
+
+TEST(RegionLayout, ReaderRefusesUnknownVersionsAndForeignFiles) {
+  std::vector<unsigned char> bytes = Blank();
+  Header header = CurrentHeader();
+  header.version = kLayoutVersion + 1;
+  WriteHeader(bytes, header);
+  EXPECT_NE(CheckReadable(bytes.data(), bytes.size()).status().message().find("version 3"),
+            std::string::npos);
+  header.version = 0;
+  WriteHeader(bytes, header);
+  EXPECT_FALSE(CheckReadable(bytes.data(), bytes.size()).ok());
+  EXPECT_FALSE(CheckReadable(bytes.data(), 0).ok());
+  EXPECT_FALSE(CheckReadable(bytes.data(), 5).ok());
+  std::memset(bytes.data(), 'x', 64);
+  EXPECT_FALSE(CheckReadable(bytes.data(), bytes.size()).ok());
+}
+
+TEST(RegionLayout, VersionOneIsAPrefixOfTheCurrentLayout) {
+  EXPECT_EQ(LayoutSize(1), kVersion1Size);
+  EXPECT_EQ(LayoutSize(kLayoutVersion), kRegionSize);
+  EXPECT_EQ(LayoutSize(kLayoutVersion + 1), 0u);
+  EXPECT_LE(kDevicesEnd, kVersion1Size);
+  EXPECT_EQ(kCountersBegin, kVersion1Size);
+}
+
+TEST(RegionLayout, ReadDeviceUsageCopiesTheContainerFigures) {
+  auto region = std::make_unique<Region>();
+  region->devices[3].used_bytes = 300;
+  region->counters[3].peak_bytes = 400;
+  region->counters[3].refused_allocations = 2;
+  region->counters[3].refused_bytes = 5000;
+  region->counters[3].throttled_launches = 7;
+  region->counters[3].throttled_ns = 9000;
+  region->devices[4].used_bytes = 1;
+  const auto* base = reinterpret_cast<const unsigned char*>(region.get());
+  DeviceUsage usage = ReadDeviceUsage(base, base + kCountersBegin, 3);
+  EXPECT_EQ(usage.used_bytes, 300u);
+  EXPECT_EQ(usage.peak_bytes, 400u);
+  EXPECT_EQ(usage.refused_allocations, 2u);
+  EXPECT_EQ(usage.refused_bytes, 5000u);
+  EXPECT_EQ(usage.throttled_launches, 7u);
+  EXPECT_EQ(usage.throttled_ns, 9000u);
+  // A version-1 region has no counters.
+  DeviceUsage old = ReadDeviceUsage(base, nullptr, 3);
+  EXPECT_EQ(old.used_bytes, 300u);
+  EXPECT_EQ(old.peak_bytes, 0u);
+  EXPECT_EQ(old.refused_allocations, 0u);
+}
+
 }  // namespace
 }  // namespace gpuslice::core::region

@@ -66,6 +66,20 @@ TEST(LimitsForSlices, UnenforcedComputeIsAHundredPercent) {
   EXPECT_EQ(LimitsForSlices(profile, kGiB, 1).compute_percent, 1);
 }
 
+TEST(CheckSliceMemory, RefusesReservedMemoryAtOrAboveTheGpusMemory) {
+  SlicingProfile profile;
+  profile.slices = 4;
+  profile.reserved_memory_bytes = uint64_t{16} << 30;
+  EXPECT_EQ(CheckSliceMemory(profile, uint64_t{16} << 30).message(),
+            "reservedMemory 16Gi is not less than the GPU's memory (16Gi)");
+  EXPECT_EQ(CheckSliceMemory(profile, uint64_t{15} << 30).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckSliceMemory(profile, (uint64_t{16} << 30) + 3).message(),
+            "reservedMemory 16Gi leaves less than one byte for each of 4 slices");
+  EXPECT_TRUE(CheckSliceMemory(profile, (uint64_t{16} << 30) + 4).ok());
+  profile.reserved_memory_bytes = 0;
+  EXPECT_TRUE(CheckSliceMemory(profile, 4).ok());
+}
+
 TEST(DeviceId, RoundTripsAndFitsTheKubeletLimit) {
   const std::string uuid = "GPU-fef8089b-4820-abfc-e83e-94318197576e";
   const std::string id = MakeDeviceId(uuid, kMaxSlicesPerGpu - 1);

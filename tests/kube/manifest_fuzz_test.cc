@@ -105,7 +105,8 @@ TEST(ManifestFuzz, StreamsThatStallTheYamlParserAreErrors) {
     Manifests manifests;
     Status status = ParseManifests(text, "stall.yaml", &manifests);
     EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << text;
-    EXPECT_EQ(status.message().rfind("stall.yaml: line ", 0), 0u) << status.message();
+    EXPECT_EQ(status.message().rfind("stall.yaml:", 0), 0u) << status.message();
+    EXPECT_NE(status.message().find("unexpected token where a document starts"), std::string::npos);
   }
 }
 

@@ -2,10 +2,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "io/file.h"
 #include "kube/scheduling.h"
 
 namespace gpuslice::kube {
@@ -219,6 +221,10 @@ spec:
           - {key: kubernetes.io/arch, operator: In, values: [amd64]}
         - matchExpressions:
           - {key: node.kubernetes.io/instance-type, operator: DoesNotExist}
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 20
+        preference:
+          matchExpressions: [{key: karpenter.k8s.aws/instance-family, operator: In, values: [g6]}]
     podAntiAffinity:
       preferredDuringSchedulingIgnoredDuringExecution: []
   initContainers:
@@ -238,6 +244,10 @@ spec:
   EXPECT_EQ(spec.required_node_affinity[0][0].op, SelectorOperator::kGt);
   EXPECT_THAT(spec.required_node_affinity[0][0].values, ElementsAre("1"));
   EXPECT_EQ(spec.required_node_affinity[1][0].op, SelectorOperator::kDoesNotExist);
+  ASSERT_EQ(spec.preferred_node_affinity.size(), 1u);
+  EXPECT_EQ(spec.preferred_node_affinity[0].weight, 20);
+  ASSERT_EQ(spec.preferred_node_affinity[0].preference.size(), 1u);
+  EXPECT_THAT(spec.preferred_node_affinity[0].preference[0].values, ElementsAre("g6"));
   ASSERT_EQ(spec.init_containers.size(), 2u);
   EXPECT_FALSE(spec.init_containers[0].sidecar);
   EXPECT_TRUE(spec.init_containers[1].sidecar);
@@ -266,6 +276,7 @@ spec:
       - {key: karpenter.k8s.aws/instance-generation, operator: Gt, values: ["2"]}
       - {key: karpenter.sh/capacity-type, operator: NotIn, values: [spot]}
       - {key: topology.kubernetes.io/zone, operator: Exists}
+      - {key: karpenter.k8s.aws/instance-cpu, operator: Gte, values: ["8"]}
       taints:
       - key: nvidia.com/gpu
         value: "true"
@@ -279,11 +290,12 @@ spec:
   EXPECT_EQ(pool.weight, 10);
   EXPECT_EQ(pool.limits.at("nvidia.com/gpu").text(), "16");
   EXPECT_EQ(pool.template_labels.at("team"), "ml");
-  ASSERT_EQ(pool.requirements.size(), 4u);
+  ASSERT_EQ(pool.requirements.size(), 5u);
   EXPECT_EQ(pool.requirements[0].op, SelectorOperator::kIn);
   EXPECT_EQ(pool.requirements[1].op, SelectorOperator::kGt);
   EXPECT_EQ(pool.requirements[2].op, SelectorOperator::kNotIn);
   EXPECT_EQ(pool.requirements[3].op, SelectorOperator::kExists);
+  EXPECT_EQ(pool.requirements[4].op, SelectorOperator::kGte);  // Karpenter v1.15's CRD takes it
   ASSERT_EQ(pool.taints.size(), 1u);
   EXPECT_EQ(TaintToString(pool.taints[0]), "nvidia.com/gpu=true:NoSchedule");
   ASSERT_EQ(pool.startup_taints.size(), 1u);
@@ -398,10 +410,20 @@ TEST(ParseManifests, NamesFileDocumentFieldAndValueOfMalformedObjects) {
        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: gpu}\nspec:\n  template:\n"
        "    spec:\n      taints: [{key: nvidia.com/gpu, effect: NoPods}]\n",
        "spec.template.spec.taints[0].effect: \"NoPods\" is not a taint effect"},
+      {"preferred term without weight",
+       "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c}]\n"
+       "  affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
+       "[{preference: {matchExpressions: []}}]}}\n",
+       "preferredDuringSchedulingIgnoredDuringExecution[0].weight: is required"},
+      {"preferred weight out of range",
+       "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c}]\n"
+       "  affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
+       "[{weight: 0, preference: {}}]}}\n",
+       "weight: \"0\" is out of range [1, 100]"},
       {"bad requirement operator",
        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: gpu}\nspec:\n  template:\n"
-       "    spec:\n      requirements: [{key: a, operator: Gte, values: [\"1\"]}]\n",
-       "spec.template.spec.requirements[0].operator: \"Gte\" is not a supported operator"},
+       "    spec:\n      requirements: [{key: a, operator: Matches, values: [\"1\"]}]\n",
+       "spec.template.spec.requirements[0].operator: \"Matches\" is not a supported operator"},
       {"gt without integer",
        "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: gpu}\nspec:\n  template:\n"
        "    spec:\n      requirements: [{key: a, operator: Gt, values: [x]}]\n",
@@ -437,7 +459,11 @@ TEST(ParseManifests, NamesFileDocumentFieldAndValueOfMalformedObjects) {
       {"scalar document", "just text\n",
        "test.yaml: document 1: line 1: document: expected a "
        "Kubernetes object (a mapping), got \"just text\""},
-      {"invalid yaml", "apiVersion: v1\nkind: [Pod\n", "test.yaml: line 3, column 1: invalid YAML"},
+      {"invalid yaml", "apiVersion: v1\nkind: [Pod\n", "test.yaml:3:1: not valid YAML"},
+      {"duplicate key",
+       "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  replicas: 1\n"
+       "  replicas: 500\n",
+       "test.yaml:6:3: duplicate key \"replicas\" (first at line 5, column 3)"},
       {"duplicate pods",
        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n---\n"
        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n",
@@ -454,7 +480,7 @@ TEST(ParseManifests, RefusesAbsurdReplicaCountsInsteadOfExhaustingMemory) {
   EXPECT_THAT(ParseError(std::string("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\n"
                                      "spec:\n  replicas: 2000000000") +
                          std::string(kTemplate)),
-              HasSubstr("pods would take the input past 200000 pods"));
+              HasSubstr("pods would take the input past 50000 pods"));
 }
 
 class LoadManifestsTest : public ::testing::Test {
@@ -492,6 +518,50 @@ TEST_F(LoadManifestsTest, ReportsMissingPathsAndEmptyDirectories) {
   EXPECT_THAT(missing.status().message(), HasSubstr("nope.yaml: no such file or directory"));
   Result<Manifests> empty = LoadManifests({(dir_ / "nested").string()});
   EXPECT_THAT(empty.status().message(), HasSubstr("holds no .yaml"));
+}
+
+TEST_F(LoadManifestsTest, NamesASymlinkLoopAndRefusesSpecialFiles) {
+  Write("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n");
+  std::filesystem::create_directory_symlink("loop-b", dir_ / "loop-a");
+  std::filesystem::create_directory_symlink("loop-a", dir_ / "loop-b");
+  Result<Manifests> loop = LoadManifests({dir_.string()});
+  EXPECT_EQ(loop.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(loop.status().message(), HasSubstr("(a symlink loop)"));
+  std::filesystem::remove(dir_ / "loop-a");
+  std::filesystem::remove(dir_ / "loop-b");
+
+  ASSERT_EQ(::mkfifo((dir_ / "nested/fifo.yaml").c_str(), 0600), 0);
+  Result<Manifests> fifo = LoadManifests({dir_.string()});
+  EXPECT_EQ(fifo.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(fifo.status().message(), HasSubstr("fifo.yaml: is a FIFO (named pipe)"));
+  EXPECT_EQ(LoadManifests({"/dev/zero"}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(LoadManifestsTest, RefusesMoreThanTheInputLimitTogether) {
+  // Each file is under the limit; together they are over it.
+  const std::string comment = "# " + std::string(io::kMaxInputBytes / 2, 'x') + "\n";
+  Write("a.yaml", comment);
+  Write("b.yaml", comment);
+  Result<Manifests> m = LoadManifests({(dir_ / "a.yaml").string(), (dir_ / "b.yaml").string()});
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(m.status().message(),
+              HasSubstr("b.yaml: the manifests together are more than the 67108864-byte limit"));
+}
+
+TEST_F(LoadManifestsTest, RefusesAnAliasBombNodePool) {
+  std::string text =
+      "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: bomb}\nspec:\n"
+      "  template:\n    metadata:\n      labels:\n        a0: &a0 [x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 9; ++level) {
+    const std::string previous = "*a" + std::to_string(level - 1);
+    text += "        a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 8; ++i) text += (i == 0 ? "" : ", ") + previous;
+    text += "]\n";
+  }
+  Write("bomb.yaml", text);
+  Result<Manifests> m = LoadManifests({(dir_ / "bomb.yaml").string()});
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(m.status().message(), HasSubstr("aliases expand to more than"));
 }
 
 TEST_F(LoadManifestsTest, ErrorsNameTheFile) {

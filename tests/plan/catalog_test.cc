@@ -26,6 +26,7 @@ TEST(BuiltinCatalog, HoldsTheDatedUsEast1Facts) {
   EXPECT_EQ(p3->vcpu, 32);
   EXPECT_EQ(p3->allocatable_cpu_millis, 31850);
   EXPECT_EQ(p3->allocatable_memory_bytes, 228187 * kMiB);
+  EXPECT_EQ(p3->capacity_memory_bytes, 231116 * kMiB);  // 249856 MiB less 7.5% VM overhead
   EXPECT_EQ(p3->max_pods, 234);
   EXPECT_EQ(p3->karpenter_gpus, 4);
   EXPECT_DOUBLE_EQ(*p3->price_per_hour, 12.24);
@@ -84,6 +85,34 @@ TEST(ParseCatalog, NamesFileLineColumnAndValueOfBadRows) {
               HasSubstr("h.csv: line 1: the header has no column arch"));
   EXPECT_THAT(ParseCatalog(kHeader, "empty.csv").status().message(),
               HasSubstr("lists no instance types"));
+}
+
+TEST(ParseCatalog, CapacityMemoryIsTheMemoryUnlessTheCatalogSaysWhatKarpenterCounts) {
+  Result<Catalog> without = ParseCatalog(
+      std::string(kHeader) + "x.large,x,amd64,1,t4,16384,4,16384,3920,14481,29,1,0.5,,\n", "a.csv");
+  ASSERT_TRUE(without.ok()) << without.status().ToString();
+  EXPECT_EQ(without->types[0].capacity_memory_bytes, 16384 * kMiB);
+
+  const std::string header =
+      "instance_type,family,arch,gpu_count,gpu_model,gpu_mem_mib_per_gpu,vcpu,mem_mib,"
+      "karpenter_alloc_cpu_millis,karpenter_alloc_mem_mib,karpenter_capacity_mem_mib,"
+      "karpenter_max_pods,karpenter_nvidia_gpu,od_usd_per_hour\n";
+  Result<Catalog> with = ParseCatalog(
+      header + "x.large,x,amd64,1,t4,16384,4,16384,3920,14481,15155,29,1,0.5\n", "b.csv");
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  EXPECT_EQ(with->types[0].capacity_memory_bytes, 15155 * kMiB);
+  EXPECT_THAT(
+      ParseCatalog(header + "x.large,x,amd64,1,t4,16384,4,16384,3920,14481,17000,29,1,0.5\n",
+                   "c.csv")
+          .status()
+          .message(),
+      HasSubstr("column karpenter_capacity_mem_mib: \"17000\" exceeds the memory"));
+  EXPECT_THAT(
+      ParseCatalog(header + "x.large,x,amd64,1,t4,16384,4,16384,3920,14481,14000,29,1,0.5\n",
+                   "d.csv")
+          .status()
+          .message(),
+      HasSubstr("column karpenter_alloc_mem_mib: \"14481\" exceeds the memory"));
 }
 
 // Seeded random mutations of the built-in CSV: parsing returns a catalog or an error naming

@@ -39,6 +39,7 @@ std::unique_ptr<Problem> RandomProblem(std::mt19937_64& rng, int pods, int types
     option.launchable = true;
     pool.options.push_back(option);
   }
+  pool.daemon_overhead.assign(pool.options.size(), Amounts());
   pool.limits.assign(problem->model.space.size(), kUnlimited);
   problem->model.pools.push_back(std::move(pool));
   for (int p = 0; p < pods; ++p) {
@@ -47,6 +48,7 @@ std::unique_ptr<Problem> RandomProblem(std::mt19937_64& rng, int pods, int types
     demand.shape = p;
     demand.requests = {uniform(1, 30) * 100, uniform(0, 6), 1, uniform(0, 3)};
     demand.alternatives = {Requirements()};
+    demand.relaxations = demand.alternatives;
     demand.tolerations = &problem->no_tolerations;
     problem->model.pods.push_back(std::move(demand));
     problem->model.pod_gpu_memory.push_back(0);

@@ -127,6 +127,115 @@ TEST(MakePlan, HigherWeightNodePoolIsTriedFirst) {
   EXPECT_THAT(Nodes(plan.scenarios[2]), ElementsAre("b-cheap/g4dn.xlarge x1"));
 }
 
+// Karpenter (nodepoolutils.OrderByWeight) tries NodePools of equal weight by name, descending.
+TEST(MakePlan, NodePoolsOfEqualWeightAreTriedByNameDescending) {
+  const std::string pools = NodePool("a-cheap", "g4dn") + NodePool("b-expensive", "p3");
+  const Plan plan = MakePlanOrDie(Parse(pools + Deployment({.name = "w"})), Slices("1"));
+  EXPECT_THAT(Nodes(plan.scenarios[0]), ElementsAre("b-expensive/p3.2xlarge x1"));
+}
+
+// Karpenter treats a pod's heaviest preferred node-affinity term as required until the pod
+// fits nowhere with it: preferring L4s launches a g6 though a g4dn is cheaper.
+TEST(MakePlan, PreferredNodeAffinityIsHonouredWhileItCanBe) {
+  const auto pod = [](const std::string& family) {
+    return "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+           "  tolerations: [{key: nvidia.com/gpu, operator: Exists}]\n"
+           "  affinity:\n    nodeAffinity:\n      "
+           "preferredDuringSchedulingIgnoredDuringExecution:\n"
+           "      - {weight: 10, preference: {matchExpressions: [{key: "
+           "karpenter.k8s.aws/instance-family, operator: In, values: [g5]}]}}\n"
+           "      - {weight: 50, preference: {matchExpressions: [{key: "
+           "karpenter.k8s.aws/instance-family, operator: In, values: [" +
+           family +
+           "]}]}}\n"
+           "  containers: [{name: c, resources: {limits: {nvidia.com/gpu: 1}}}]\n---\n";
+  };
+  const std::string pool = NodePool("gpu", "g4dn, g5, g6");
+  EXPECT_THAT(Nodes(MakePlanOrDie(Parse(pool + pod("g6")), Slices("1")).scenarios[0]),
+              ElementsAre("gpu/g6.xlarge x1"));
+  // A preference no instance type meets is dropped for the next one, then for none.
+  EXPECT_THAT(Nodes(MakePlanOrDie(Parse(pool + pod("p3")), Slices("1")).scenarios[0]),
+              ElementsAre("gpu/g5.xlarge x1"));
+  EXPECT_THAT(
+      Nodes(MakePlanOrDie(Parse(NodePool("gpu", "g4dn") + pod("p3")), Slices("1")).scenarios[0]),
+      ElementsAre("gpu/g4dn.xlarge x1"));
+}
+
+// Karpenter sorts its NodeClaims by pod count before each pod, keeping the order of claims with
+// as many pods: the later claim, which caught up from behind, gets the next pod.
+TEST(MakePlan, EquallyLoadedNodeClaimsKeepTheOrderKarpenterSortedThemIn) {
+  const Plan plan = MakePlanOrDie(
+      Parse(NodePool("gpu", "g5") +
+            Deployment({.name = "big", .replicas = 7, .cpu = "30", .memory = "16Gi"}) +
+            Deployment({.name = "wide", .replicas = 6, .cpu = "100m", .memory = "60Gi"})),
+      Slices("4"), /*optimize=*/false);
+  // The first claim takes six 30-CPU pods (a g5.48xlarge), the second the seventh; the 60 GiB
+  // pods go to the second until both hold six, and the last one too: 376 GiB, a g5.48xlarge.
+  EXPECT_THAT(Nodes(plan.scenarios[1]), ElementsAre("gpu/g5.48xlarge x2"));
+}
+
+// A DaemonSet selecting T4 nodes takes room on g4dn nodes only.
+TEST(MakePlan, DaemonSetOverheadCountsOnTheInstanceTypesItSelects) {
+  const std::string daemon_set = R"(apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: t4-agent}
+spec:
+  template:
+    spec:
+      nodeSelector: {karpenter.k8s.aws/instance-gpu-name: t4}
+      tolerations: [{operator: Exists}]
+      containers: [{name: a, resources: {requests: {cpu: "3"}}}]
+---
+)";
+  const std::string pool = NodePool("gpu", "g4dn, g5");
+  const Plan t4 = MakePlanOrDie(
+      Parse(pool + daemon_set +
+            Deployment({.name = "w",
+                        .cpu = "1",
+                        .node_selector = "{karpenter.k8s.aws/instance-gpu-name: t4}"})),
+      Slices("1"));
+  EXPECT_THAT(Nodes(t4.scenarios[0]), ElementsAre("gpu/g4dn.2xlarge x1"));
+  const Plan a10g = MakePlanOrDie(
+      Parse(pool + daemon_set +
+            Deployment({.name = "w",
+                        .cpu = "1",
+                        .node_selector = "{karpenter.k8s.aws/instance-gpu-name: a10g}"})),
+      Slices("1"));
+  EXPECT_THAT(Nodes(a10g.scenarios[0]), ElementsAre("gpu/g5.xlarge x1"));
+}
+
+// Karpenter expects DaemonSet pods on a node whatever its PreferNoSchedule taints.
+TEST(MakePlan, DaemonSetNeedNotToleratePreferNoScheduleTaints) {
+  const std::string pool =
+      "apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: gpu}\nspec:\n  template:\n"
+      "    spec:\n      requirements: [{key: karpenter.k8s.aws/instance-family, operator: In, "
+      "values: [g4dn]}]\n      taints: [{key: spare, value: \"yes\", effect: PreferNoSchedule}]\n"
+      "---\n";
+  const std::string daemon_set = R"(apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  template:
+    spec:
+      containers: [{name: a, resources: {requests: {cpu: "3"}}}]
+---
+)";
+  const Plan plan = MakePlanOrDie(
+      Parse(pool + daemon_set + Deployment({.name = "w", .cpu = "1", .tolerate = false})),
+      Slices("1"));
+  EXPECT_THAT(Nodes(plan.scenarios[0]), ElementsAre("gpu/g4dn.2xlarge x1"));
+}
+
+// NodePool limits count memory as Karpenter's capacity: the instance's less the VM overhead
+// (a g4dn.xlarge's 16384 MiB count as 15155 MiB).
+TEST(MakePlan, MemoryLimitsCountTheCapacityKarpenterModels) {
+  const Plan plan = MakePlanOrDie(
+      Parse(NodePool("gpu", "g4dn", "", "{memory: 15500Mi}") + Deployment({.name = "w"})),
+      Slices("1"), /*optimize=*/false);
+  EXPECT_THAT(Nodes(plan.scenarios[0]), ElementsAre("gpu/g4dn.xlarge x1"));
+  EXPECT_TRUE(plan.scenarios[0].unschedulable.empty());
+}
+
 TEST(MakePlan, DaemonSetOverheadLeavesLessRoomForPods) {
   const std::string daemon_set = R"(apiVersion: apps/v1
 kind: DaemonSet

@@ -59,6 +59,33 @@ TEST(SlicingProfile, SliceMemoryFitsAsManySlicesAsTheGpuHolds) {
 }
 
 // The globs render writes must match the names NVML reports on those GPUs, and only them.
+TEST(SlicingProfile, RefusesGpusTheReservedMemoryLeavesEmpty) {
+  const Catalog catalog = BuiltinCatalog();
+  const InstanceType* t4 = nullptr;
+  for (const InstanceType& type : catalog.types) {
+    if (type.gpu_model == "t4" && t4 == nullptr) t4 = &type;
+  }
+  ASSERT_NE(t4, nullptr);
+  Result<SlicingProfile> counts = SlicingProfile::FromSliceCounts(
+      "4", catalog, std::string(kSliceResource), t4->gpu_memory_bytes);
+  ASSERT_TRUE(counts.ok());
+  Result<GpuSlices> slices = counts->For(*t4);
+  ASSERT_EQ(slices.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(slices.status().message(),
+              HasSubstr("instance type " + t4->name + " (t4): reservedMemory"));
+  Result<SlicingProfile> memory = SlicingProfile::FromSliceMemory(
+      1 << 30, std::string(kSliceResource), t4->gpu_memory_bytes + 1);
+  EXPECT_FALSE(memory->For(*t4).ok());
+  Result<core::Config> config = core::ParseConfig(
+      "version: v1\ndefaultProfile: {reservedMemory: 64Gi}\n", "values.yaml");
+  ASSERT_TRUE(config.ok());
+  EXPECT_FALSE(SlicingProfile::FromConfig(*config, "values.yaml").For(*t4).ok());
+  // A type the profile leaves whole and unreserved is fine.
+  Result<SlicingProfile> other =
+      SlicingProfile::FromSliceCounts("v100=2", catalog, std::string(kSliceResource), 0);
+  EXPECT_TRUE(other->For(*t4).ok());
+}
+
 TEST(PluginConfig, ModelGlobsMatchEachCatalogGpuAndNoOther) {
   Result<SlicingProfile> profile =
       SlicingProfile::FromSliceMemory(uint64_t{8} << 30, std::string(kSliceResource), 0);

@@ -49,14 +49,15 @@ class DevicePluginProcessTest : public ::testing::Test {
     fs::rename(dir_.Sub("config.tmp"), dir_.Sub("config.yaml"));
   }
 
-  std::unique_ptr<testing::Subprocess> StartPlugin(std::vector<std::string> extra = {}) {
+  std::unique_ptr<testing::Subprocess> StartPlugin(
+      std::vector<std::string> extra = {}, const std::string& metrics_address = "127.0.0.1:0") {
     std::vector<std::string> argv = {kPlugin,
                                      "--config=" + dir_.Sub("config.yaml"),
                                      "--device-plugin-dir=" + dir_.Sub("dp"),
                                      "--simulate=" + std::string(kSpec),
                                      "--simulate-state=" + dir_.Sub("sim.state"),
                                      "--pod-resources-socket=" + dir_.Sub("pr/kubelet.sock"),
-                                     "--metrics-address=127.0.0.1:0"};
+                                     "--metrics-address=" + metrics_address};
     argv.insert(argv.end(), extra.begin(), extra.end());
     // The plugin sees every GPU of the node, whatever the test's own environment says.
     return std::make_unique<testing::Subprocess>(
@@ -127,6 +128,21 @@ class SimulatedNodeTest : public DevicePluginProcessTest {
     }
   }
 };
+
+TEST_F(SimulatedNodeTest, ABadMetricsAddressExitsWithTwoBeforeServing) {
+  WriteConfig(2);
+  StartKubelet();
+  for (const char* address : {"9410", "host:port", ":70000", ":-1"}) {
+    SCOPED_TRACE(address);
+    auto plugin = StartPlugin({}, address);
+    EXPECT_EQ(plugin->Wait(kWait), 2);
+    EXPECT_NE(plugin->Output().find("--metrics-address: metrics address \"" +
+                                    std::string(address) + "\" is not host:port"),
+              std::string::npos)
+        << plugin->Output();
+    EXPECT_TRUE(kubelet_->Registrations().empty());
+  }
+}
 
 TEST_F(SimulatedNodeTest, ServesAllocatesAndStopsCleanly) {
   StartKubelet();

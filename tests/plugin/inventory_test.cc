@@ -66,7 +66,11 @@ TEST(Inventory, RejectsAProfileThatLeavesNoMemory) {
   config.default_profile.reserved_memory_bytes = 32 * kGiB;
   Result<Inventory> inventory = Inventory::Build(config, {MakeGpu(0, "Tesla T4", 16 * kGiB)});
   ASSERT_FALSE(inventory.ok());
-  EXPECT_NE(inventory.status().message().find("leaves no memory per slice"), std::string::npos);
+  EXPECT_NE(inventory.status().message().find(
+                "profile \"defaultProfile\": reservedMemory 32Gi is not less than the GPU's "
+                "memory (16Gi)"),
+            std::string::npos)
+      << inventory.status().message();
 }
 
 TEST(Inventory, RejectsGpusMatchedTwice) {

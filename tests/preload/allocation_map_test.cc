@@ -19,6 +19,31 @@ TEST(AllocationMap, TakeReturnsWhatWasInsertedOnce) {
   EXPECT_FALSE(map.Take(AllocationKind::kDevicePointer, 0x7000).has_value());
 }
 
+// Records taken leave their nodes for the next inserts: a reused node carries the new record
+// only, and a handle inserted twice is still overwritten, not kept twice.
+TEST(AllocationMap, RecordsInReusedNodesAreTheNewOnes) {
+  AllocationMap map;
+  constexpr uint64_t kRecords = 200;  // more than a shard keeps, spread over every shard
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    map.Insert(AllocationKind::kDevicePointer, i << 12, Allocation{0, i});
+  }
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE(map.Take(AllocationKind::kDevicePointer, i << 12).has_value());
+  }
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    map.Insert(AllocationKind::kArray, i << 12, Allocation{2, 1000 + i});
+    map.Insert(AllocationKind::kArray, i << 12, Allocation{3, 2000 + i});
+  }
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    EXPECT_FALSE(map.Take(AllocationKind::kDevicePointer, i << 12).has_value());
+    std::optional<Allocation> taken = map.Take(AllocationKind::kArray, i << 12);
+    ASSERT_TRUE(taken.has_value()) << i;
+    EXPECT_EQ(taken->device, 3);
+    EXPECT_EQ(taken->bytes, 2000 + i);
+    EXPECT_FALSE(map.Take(AllocationKind::kArray, i << 12).has_value());
+  }
+}
+
 TEST(AllocationMap, ThreadsInsertAndTakeTheirOwn) {
   AllocationMap map;
   std::vector<std::thread> threads;

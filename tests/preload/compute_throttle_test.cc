@@ -71,8 +71,9 @@ TEST_F(ComputeThrottleTest, DebtIsPaidBackAtTheShareRate) {
   const int64_t start = region()->devices[0].credit_ns.load();
   throttle.Charge(0, static_cast<uint64_t>(start) + 4'000'000);  // 4 ms beyond the credit
   EXPECT_FALSE(throttle.HasCredit(0));
-  throttle.WaitForCredit(0);
+  const uint64_t waited = throttle.WaitForCredit(0);
   EXPECT_TRUE(throttle.HasCredit(0));
+  EXPECT_EQ(waited, clock_.slept());  // what the region's throttled_ns counter is given
   // 4 ms of GPU time at 25% takes 16 ms of wall time to earn back.
   EXPECT_GE(clock_.slept(), 16'000'000u);
   EXPECT_LE(clock_.slept(), 16'000'000u + 10'000'000u);

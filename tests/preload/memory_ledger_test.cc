@@ -8,10 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "preload/internal/process.h"
 #include "preload/internal/region_file.h"
@@ -90,6 +93,66 @@ TEST(MemoryLedger, NeverOverflowsOrRefundsMoreThanHeld) {
   EXPECT_EQ(ledger.Used(0), 0u);
   ledger.Refund(0, 1);
   EXPECT_EQ(ledger.Used(0), 0u);
+}
+
+TEST(MemoryLedger, CountsPeaksAndRefusalsPerContainerAndProcess) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region& region = *mapping->region();
+  MemoryLedger ledger(&region, options);
+  ASSERT_TRUE(ledger.Charge(0, 600));
+  ledger.Refund(0, 500);
+  ASSERT_TRUE(ledger.Charge(0, 300));
+  EXPECT_FALSE(ledger.Charge(0, 700));
+  EXPECT_FALSE(ledger.Charge(0, UINT64_MAX));
+  EXPECT_EQ(region.counters[0].peak_bytes.load(), 600u);
+  EXPECT_EQ(region.counters[0].refused_allocations.load(), 2u);
+  EXPECT_EQ(region.counters[0].refused_bytes.load(), UINT64_MAX);  // saturates, never wraps
+  EXPECT_EQ(region.counters[1].refused_allocations.load(), 0u);
+
+  const int index = [&] {
+    for (int i = 0; i < core::region::kMaxProcesses; ++i) {
+      if (region.slots[i].pid.load() == getpid()) return i;
+    }
+    return -1;
+  }();
+  ASSERT_GE(index, 0);
+  const core::region::SlotCounters& own = region.slot_counters[index];
+  EXPECT_EQ(own.peak_bytes[0].load(), 600u);
+  EXPECT_EQ(own.refused_allocations[0].load(), 2u);
+
+  ledger.AddThrottled(1, 250);
+  ledger.AddThrottled(1, 50);
+  EXPECT_EQ(region.counters[1].throttled_launches.load(), 2u);
+  EXPECT_EQ(region.counters[1].throttled_ns.load(), 300u);
+  EXPECT_EQ(own.throttled_ns[1].load(), 300u);
+}
+
+TEST(MemoryLedger, ADeadProcessLeavesTheContainerCountersButNotItsSlot) {
+  Options options = TwoSlices();
+  RegionFile file;
+  const pid_t child = Spawn([&] {
+    auto mapping = internal::RegionMapping::MapShared(file.path());
+    if (!mapping.ok()) return 10;
+    MemoryLedger ledger(mapping->region(), options);
+    if (!ledger.Charge(0, 800) || ledger.Charge(0, 800)) return 11;
+    return 0;
+  });
+  ASSERT_EQ(ExitCode(child), 0);
+  auto mapping = internal::RegionMapping::MapShared(file.path());
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region& region = *mapping->region();
+  MemoryLedger ledger(&region, options);
+  EXPECT_EQ(ledger.ReclaimDead(), 1);
+  EXPECT_EQ(ledger.Used(0), 0u);
+  EXPECT_EQ(region.counters[0].peak_bytes.load(), 800u);
+  EXPECT_EQ(region.counters[0].refused_allocations.load(), 1u);
+  EXPECT_EQ(region.counters[0].refused_bytes.load(), 800u);
+  for (const core::region::SlotCounters& slot : region.slot_counters) {
+    EXPECT_EQ(slot.peak_bytes[0].load(), 0u);
+    EXPECT_EQ(slot.refused_allocations[0].load(), 0u);
+  }
 }
 
 TEST(MemoryLedger, ProcessesOfAContainerShareTheLimit) {
@@ -400,6 +463,118 @@ TEST(MemoryLedger, AttachFailsWhenEverySlotHoldsALiveProcess) {
   MemoryLedger ledger(region, options);
   EXPECT_EQ(ledger.Attach().code(), StatusCode::kResourceExhausted);
   EXPECT_FALSE(ledger.Charge(0, 1));
+}
+
+// Slices from 4 MiB up charge small amounts from a reserve: 1 GiB has chunks of 16 MiB.
+constexpr uint64_t kMiB = 1ULL << 20;
+constexpr uint64_t kBigLimit = 1ULL << 30;
+
+Options OneBigSlice() {
+  Options options;
+  options.enforce = true;
+  options.device_count = 1;
+  options.devices[0].memory_bytes = kBigLimit;
+  return options;
+}
+
+uint64_t RegionUsed(const core::region::Region* region) {
+  return region->devices[0].used_bytes.load();
+}
+
+TEST(MemoryLedger, SmallChargesComeFromAReserveOfAtMostTwoChunks) {
+  Options options = OneBigSlice();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  MemoryLedger ledger(mapping->region(), options);
+  ASSERT_TRUE(ledger.Charge(0, kMiB));
+  EXPECT_EQ(ledger.Used(0), kMiB);
+  EXPECT_EQ(ledger.Held(0), kMiB);
+  EXPECT_EQ(RegionUsed(mapping->region()), 17 * kMiB);  // a chunk more, for what follows
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(ledger.Charge(0, kMiB));
+  EXPECT_EQ(RegionUsed(mapping->region()), 17 * kMiB);
+  EXPECT_EQ(ledger.Used(0), 17 * kMiB);
+  for (int i = 0; i < 17; ++i) ledger.Refund(0, kMiB);
+  EXPECT_EQ(ledger.Used(0), 0u);
+  EXPECT_LE(RegionUsed(mapping->region()), 32 * kMiB);
+  // Idle since the last look: the reserve goes back.
+  ledger.ReturnIdleReserve(0);
+  EXPECT_GT(RegionUsed(mapping->region()), 0u);
+  ledger.ReturnIdleReserve(0);
+  EXPECT_EQ(RegionUsed(mapping->region()), 0u);
+}
+
+TEST(MemoryLedger, AProcessGetsEveryByteOfTheLimitInSmallCharges) {
+  Options options = OneBigSlice();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  MemoryLedger ledger(mapping->region(), options);
+  ASSERT_TRUE(ledger.Charge(0, 3));  // so that the whole MiBs do not end at the limit
+  uint64_t granted = 0;
+  while (ledger.Charge(0, kMiB)) ++granted;
+  EXPECT_EQ(granted, kBigLimit / kMiB - 1);
+  EXPECT_TRUE(ledger.Charge(0, kMiB - 3));
+  EXPECT_FALSE(ledger.Charge(0, 1));
+  EXPECT_EQ(ledger.Used(0), kBigLimit);
+  EXPECT_EQ(RegionUsed(mapping->region()), kBigLimit);
+}
+
+TEST(MemoryLedger, ChargesOfWhatTheDriverHoldsPassTheLimit) {
+  Options options = OneBigSlice();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  MemoryLedger ledger(mapping->region(), options);
+  ASSERT_TRUE(ledger.Charge(0, kBigLimit - kMiB));
+  ledger.ChargeHeld(0, 2 * kMiB);
+  EXPECT_EQ(ledger.Used(0), kBigLimit + kMiB);
+  EXPECT_FALSE(ledger.Charge(0, 1));
+  ledger.Refund(0, 2 * kMiB);
+  EXPECT_TRUE(ledger.Charge(0, kMiB));
+}
+
+TEST(MemoryLedger, ThreadsChargingSmallAmountsNeverPassTheLimitNorLoseAByte) {
+  Options options = OneBigSlice();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  MemoryLedger ledger(mapping->region(), options);
+  std::atomic<uint64_t> held{0};
+  std::atomic<uint64_t> most{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 random(41 + t);
+      std::vector<uint64_t> mine;
+      for (int i = 0; i < 4000; ++i) {
+        if (!mine.empty() && random() % 3 == 0) {
+          held -= mine.back();
+          ledger.Refund(0, mine.back());
+          mine.pop_back();
+          continue;
+        }
+        const uint64_t bytes = 1 + random() % (20 * kMiB);
+        if (!ledger.Charge(0, bytes)) {
+          ++refused;
+          continue;
+        }
+        mine.push_back(bytes);
+        const uint64_t now = held += bytes;
+        uint64_t previous = most.load();
+        while (now > previous && !most.compare_exchange_weak(previous, now)) {
+        }
+      }
+      for (uint64_t bytes : mine) {
+        held -= bytes;
+        ledger.Refund(0, bytes);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_GT(refused.load(), 0);  // they did press against the limit
+  EXPECT_LE(most.load(), kBigLimit);
+  EXPECT_EQ(ledger.Used(0), 0u);
+  ledger.ReturnIdleReserve(0);
+  ledger.ReturnIdleReserve(0);
+  EXPECT_EQ(RegionUsed(mapping->region()), 0u);
 }
 
 }  // namespace

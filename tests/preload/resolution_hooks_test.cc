@@ -24,18 +24,19 @@ const std::set<std::string> kHookedApis = {
     "cuMemAlloc", "cuMemAllocPitch", "cuMemAllocManaged", "cuMemFree", "cuMemAllocAsync",
     "cuMemAllocFromPoolAsync", "cuMemFreeAsync", "cuMemPoolDestroy", "cuMemCreate", "cuMemRelease",
     // physical memory stays in use while mapped or retained
-    "cuMemRetainAllocationHandle", "cuMemMap", "cuMemUnmap", "cuMemAddressFree", "cuArrayCreate",
-    "cuArray3DCreate", "cuArrayDestroy", "cuMipmappedArrayCreate", "cuMipmappedArrayDestroy",
-    "cuGraphAddMemAllocNode", "cuGraphAddNode", "cuGraphDestroy",
+    "cuMemRetainAllocationHandle", "cuMemMap", "cuMemUnmap", "cuMemAddressFree",
+    "cuMemImportFromShareableHandle", "cuMemMapArrayAsync", "cuArrayCreate", "cuArray3DCreate",
+    "cuArrayDestroy", "cuMipmappedArrayCreate", "cuMipmappedArrayDestroy", "cuGraphAddMemAllocNode",
+    "cuGraphAddNode", "cuGraphDestroy", "cuDeviceGraphMemTrim",
     // graph memory stays charged while an executable graph or a capture holds it
     "cuGraphInstantiate", "cuGraphInstantiateWithFlags", "cuGraphInstantiateWithParams",
     "cuGraphExecDestroy", "cuStreamEndCapture",
-    // contexts (their overhead counts)
-    "cuCtxCreate", "cuDevicePrimaryCtxRetain",
+    // the driver's own memory: contexts, modules and libraries, limits
+    "cuCtxCreate", "cuDevicePrimaryCtxRetain", "cuCtxSetLimit", "cuModuleLoad", "cuModuleLoadData",
+    "cuModuleLoadDataEx", "cuModuleLoadFatBinary", "cuLibraryLoadData", "cuLibraryLoadFromFile",
     // launches
     "cuLaunch", "cuLaunchGrid", "cuLaunchGridAsync", "cuLaunchKernel", "cuLaunchKernelEx",
-    "cuLaunchCooperativeKernel",
-    "cuLaunchCooperativeKernelMultiDevice", "cuGraphLaunch",
+    "cuLaunchCooperativeKernel", "cuLaunchCooperativeKernelMultiDevice", "cuGraphLaunch",
     // lookup itself
     "cuGetProcAddress"};
 

@@ -1,7 +1,8 @@
 // A driver-API program linked against libcuda.so.1 like any CUDA application, run by the
 // tests as a separate process. It performs the steps named on its command line and reports
 // each result on stdout, one "step=result" line at a time:
-//   init | count | alloc BYTES | launch KERNELS | meminfo | hold
+//   init | count | alloc BYTES | launch KERNELS | module | meminfo | hold
+// ("module" loads a module and uses nothing of it).
 // "hold" waits until stdin closes, so a test can keep the process alive (or kill it).
 #include <unistd.h>
 
@@ -54,6 +55,12 @@ int main(int argc, char** argv) {
       if (result == CUDA_SUCCESS)
         result = cuMemAlloc_v2(&pointer, std::strtoull(argv[++i], nullptr, 10));
       std::printf("alloc=%d\n", result);
+    } else if (step == "module") {
+      static const char kImage[] = "opaque module";
+      CUmodule module = nullptr;
+      CUresult result = EnsureContext();
+      if (result == CUDA_SUCCESS) result = cuModuleLoadData(&module, kImage);
+      std::printf("module=%d\n", result);
     } else if (step == "launch" && i + 1 < argc) {
       std::printf("launch=%d\n", Launch(std::atoi(argv[++i])));
     } else if (step == "meminfo") {

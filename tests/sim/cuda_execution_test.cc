@@ -200,14 +200,16 @@ TEST_F(LaunchTest, GraphsRunTheirKernelsAndAllocateTheirMemoryAtLaunch) {
   EXPECT_EQ(byte, 0x5a);
   // Its memory is still allocated, so launching again without a free is refused...
   EXPECT_EQ(cuGraphLaunch(exec, nullptr), CUDA_ERROR_INVALID_VALUE);
-  // ...until it is freed outside the graph.
+  // ...until it is freed outside the graph; the device's graph pool keeps the memory.
   GPUSLICE_ASSERT_CU(cuMemFreeAsync(alloc.dptr, nullptr));
-  EXPECT_EQ(MyMemory(0), memory_before);
+  EXPECT_EQ(MyMemory(0), memory_before + (3 << 20));
   GPUSLICE_ASSERT_CU(cuGraphAddMemFreeNode(&free_node, graph, &memset_node, 1, alloc.dptr));
   CUgraphExec with_free = nullptr;
   GPUSLICE_ASSERT_CU(cuGraphInstantiateWithFlags(&with_free, graph, 0));
   for (int i = 0; i < 3; ++i) GPUSLICE_ASSERT_CU(cuGraphLaunch(with_free, nullptr));
   GPUSLICE_ASSERT_CU(cuCtxSynchronize());
+  EXPECT_EQ(MyMemory(0), memory_before + (3 << 20));  // reused, never more
+  GPUSLICE_ASSERT_CU(cuDeviceGraphMemTrim(0));
   EXPECT_EQ(MyMemory(0), memory_before);
   EXPECT_EQ(MyBusyNs(0) - busy_before, 8 * kH100KernelNs);
   cuuint64_t high = 0;
@@ -247,6 +249,9 @@ TEST_F(LaunchTest, StreamCaptureRecordsWorkIntoAGraph) {
   GPUSLICE_ASSERT_CU(cuGraphLaunch(exec, stream));
   GPUSLICE_ASSERT_CU(cuStreamSynchronize(stream));
   EXPECT_EQ(MyBusyNs(0) - busy_before, 3 * kH100KernelNs);
+  // Allocated and freed in the launch; the device's graph pool keeps it until a trim.
+  EXPECT_EQ(MyMemory(0), memory_before + (1 << 20));
+  GPUSLICE_ASSERT_CU(cuDeviceGraphMemTrim(0));
   EXPECT_EQ(MyMemory(0), memory_before);
   // Synchronizing a capturing stream is not allowed and invalidates the capture.
   GPUSLICE_ASSERT_CU(cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_RELAXED));

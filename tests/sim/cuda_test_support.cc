@@ -22,7 +22,9 @@ class SimulatedNode : public ::testing::Environment {
                                          << "    contextMemory: 16Mi\n"
                                          << "  - model: T4\n"
                                          << "    memory: 64Mi\n"
-                                         << "    kernelDuration: 2ms\n";
+                                         << "    kernelDuration: 2ms\n"
+                                         << "    moduleMemory: 4Mi\n"
+                                         << "    kernelLocalMemory: 1536\n";
     setenv(std::string(kStateEnv).c_str(), dir_.Sub("node.state").c_str(), 1);
     setenv(std::string(kSpecEnv).c_str(), dir_.Sub("node.yaml").c_str(), 1);
     // The driver library reads spec strings only; a spec file becomes the state file first,

@@ -15,11 +15,16 @@
 namespace gpuslice::sim::testing {
 
 // Two GPUs: device 0 an H100 with 256 MiB, 1 ms kernels and 16 MiB per context; device 1 a
-// T4 with 64 MiB and 2 ms kernels. Small memory lets tests fill a GPU.
+// T4 with 64 MiB and 2 ms kernels, whose modules take 4 MiB in each context they are loaded
+// into and whose kernels need 1536 bytes of stack per thread (its 40 SMs of 1024 threads then
+// take 20 MiB more stack than the default 1 KiB). Small memory lets tests fill a GPU.
 inline constexpr uint64_t kH100Memory = 256ULL << 20;
 inline constexpr uint64_t kContextMemory = 16ULL << 20;
 inline constexpr uint64_t kH100KernelNs = 1'000'000;
 inline constexpr uint64_t kT4Memory = 64ULL << 20;
+inline constexpr uint64_t kT4ModuleMemory = 4ULL << 20;
+inline constexpr uint64_t kT4KernelStack = 1536;
+inline constexpr uint64_t kT4StackGrowth = (kT4KernelStack - 1024) * 40 * 1024;
 
 // The node's state, opened after cuInit created it.
 SimState& NodeState();

@@ -19,6 +19,7 @@
 #include "sim/internal/clock.h"
 #include "sim/process_account.h"
 #include "sim/state.h"
+#include "sim/state_surgery.h"
 
 namespace gpuslice::sim {
 namespace {
@@ -438,6 +439,15 @@ TEST_F(NvmlTest, MisconfigurationFailsInitWithTheReason) {
 
   auto unknown = Probe({{std::string(kVisibleDevicesEnv), "GPU-nope"}});
   EXPECT_THAT(unknown["error"], HasSubstr("NVIDIA_VISIBLE_DEVICES='GPU-nope'"));
+
+  ASSERT_TRUE(SimState::Create(dir_->Sub("corrupt.state"), *ParseSpecString("1xT4"), "1xT4", false)
+                  .ok());
+  ASSERT_TRUE(testing::EditStateFile(dir_->Sub("corrupt.state"), [](internal::StateFile& file) {
+    file.gpus[0].lost.store(2);
+  }));
+  auto corrupt = Probe({{std::string(kStateEnv), dir_->Sub("corrupt.state")}});
+  EXPECT_EQ(corrupt["init"], std::to_string(NVML_ERROR_DRIVER_NOT_LOADED));
+  EXPECT_THAT(corrupt["error"], HasSubstr("corrupt.state' is corrupt: GPU 0: lost flag 2"));
 
   auto bad_offset = Probe({{std::string(kHostPidOffsetEnv), "-5"}});
   EXPECT_EQ(bad_offset["init"], std::to_string(NVML_ERROR_DRIVER_NOT_LOADED));

@@ -110,6 +110,8 @@ gpus:
     count: 2
     kernelDuration: 250us
     contextMemory: 512Mi
+    moduleMemory: 8Mi
+    kernelLocalMemory: 4Ki
   - model: T4
     name: Tesla T4 (custom)
     uuid: GPU-0a1b2c3d-0000-4000-8000-000000000001
@@ -129,6 +131,9 @@ gpus:
   ASSERT_EQ(spec->gpus.size(), 3u);
   EXPECT_EQ(spec->gpus[0].kernel_duration_ns, 250'000u);
   EXPECT_EQ(spec->gpus[1].context_memory_bytes, 512ULL << 20);
+  EXPECT_EQ(spec->gpus[1].module_memory_bytes, 8ULL << 20);
+  EXPECT_EQ(spec->gpus[1].kernel_local_memory_bytes, 4096u);
+  EXPECT_EQ(spec->gpus[2].module_memory_bytes, 0u);
   EXPECT_EQ(spec->gpus[0].numa_node, 0);
   const GpuSpec& t4 = spec->gpus[2];
   EXPECT_EQ(t4.name, "Tesla T4 (custom)");
@@ -172,9 +177,15 @@ TEST(ParseSpecYaml, ErrorsNameFileLineFieldAndValue) {
       {"version: v1\ngpus:\n  - {model: T4, minor: 1}\n  - {model: T4, minor: 1}\n",
        "minor '1' is used twice"},
       {"version: v1\ngpus:\n  - {model: T4, memory: 1Gi, contextMemory: 2Gi}\n", "contextMemory"},
+      {"version: v1\ngpus:\n  - {model: T4, memory: 1Gi, moduleMemory: 1Gi}\n",
+       "moduleMemory '1073741824' must be less than the GPU's memory"},
+      {"version: v1\ngpus:\n  - {model: T4, kernelLocalMemory: 1Mi}\n",
+       "kernelLocalMemory '1048576' must be at most 512Ki"},
       {"version: v1\ngpus:\n  - {model: T4, count: 33}\n", "gpus[0].count: '33' must be"},
       {"version: v1\ncudaVersion: thirteen\ngpus: [{model: T4}]", "cudaVersion: 'thirteen'"},
-      {"version: v1\ngpus: [{model: T4}\n", "n.yaml:3: not valid YAML"},
+      {"version: v1\ngpus: [{model: T4}\n", "n.yaml:3:1: not valid YAML"},
+      {"version: v1\ngpus:\n  - {model: T4, memory: 1Gi, memory: 2Gi}\n",
+       "n.yaml:3:30: duplicate key \"memory\" (first at line 3, column 17)"},
       {"- just\n- a list\n", "expected a mapping"},
   };
   for (const Case& c : cases) {

@@ -248,8 +248,15 @@ TEST_F(StateTest, RandomKillsNeitherDeadlockNorLeak) {
       const unsigned seed = static_cast<unsigned>(random());
       children.push_back(ChildProcess::Fork([&, seed](ChildProcess& self) {
         auto mine = SimState::Open(path_);
+        if (!mine.ok()) {
+          self.Say("open failed: " + mine.status().ToString());
+          return 1;
+        }
         auto account = ProcessAccount::Register(mine->get());
-        if (!account.ok()) return 1;
+        if (!account.ok()) {
+          self.Say("register failed: " + account.status().ToString());
+          return 1;
+        }
         std::mt19937 rng(seed);
         std::vector<std::pair<int, uint64_t>> held;
         for (uint64_t step = 0;; ++step) {
@@ -269,7 +276,11 @@ TEST_F(StateTest, RandomKillsNeitherDeadlockNorLeak) {
     // Let each run a random number of steps, then kill it wherever it is.
     for (ChildProcess& child : children) {
       const int ticks = 1 + static_cast<int>(random() % 8);
-      for (int t = 0; t < ticks; ++t) ASSERT_TRUE(child.ReadLine().has_value());
+      for (int t = 0; t < ticks; ++t) {
+        const std::optional<std::string> line = child.ReadLine();
+        ASSERT_TRUE(line.has_value());
+        ASSERT_EQ(*line, "tick");
+      }
       child.Kill();
     }
     // Meanwhile this process keeps using the same locks.

@@ -83,6 +83,9 @@ typedef struct nvmlUtilization_st {
   unsigned int memory;
 } nvmlUtilization_t;
 
+// usedGpuMemory when NVML cannot tell a process's memory (NVML_VALUE_NOT_AVAILABLE).
+#define NVML_VALUE_NOT_AVAILABLE (-1)
+
 typedef struct nvmlProcessInfo_st {
   unsigned int pid;
   unsigned long long usedGpuMemory;

@@ -84,8 +84,9 @@ Result<NodePool> ReadNodePool(const Field& root) {
   GPUSLICE_RETURN_IF_ERROR(node_spec.ExpectPresent());
   GPUSLICE_RETURN_IF_ERROR(node_spec.ExpectMap());
   const Field requirements_field = node_spec["requirements"];
+  // Karpenter's NodePool CRD (v1.15) takes Gte and Lte besides Kubernetes' operators.
   Result<std::vector<NodeSelectorRequirement>> requirements =
-      ReadRequirements(requirements_field, OperatorSet::kKubernetes);
+      ReadRequirements(requirements_field, OperatorSet::kWithGteLte);
   if (!requirements.ok()) return requirements.status();
   for (size_t i = 0; i < requirements->size(); ++i) {
     if (IsRestrictedLabel((*requirements)[i].key)) {

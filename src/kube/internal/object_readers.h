@@ -7,13 +7,10 @@
 
 #include "core/status.h"
 #include "kube/internal/yaml_field.h"
+#include "kube/manifest.h"
 #include "kube/objects.h"
 
 namespace gpuslice::kube::internal {
-
-// Pods a set of manifests may expand to; more is taken as a mistake (a stray replica count),
-// not as a plan anyone meant to compute.
-inline constexpr int64_t kMaxPods = 200'000;
 
 struct Metadata {
   std::string name;

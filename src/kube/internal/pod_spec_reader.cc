@@ -189,6 +189,33 @@ Result<std::vector<NodeSelectorTerm>> ReadRequiredNodeAffinity(const Field& affi
   return terms;
 }
 
+Result<std::vector<PreferredSchedulingTerm>> ReadPreferredNodeAffinity(const Field& affinity) {
+  std::vector<PreferredSchedulingTerm> terms;
+  const Field list = affinity["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"];
+  GPUSLICE_RETURN_IF_ERROR(list.ExpectSequence());
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Field item = list.At(i);
+    GPUSLICE_RETURN_IF_ERROR(item.ExpectMap());
+    PreferredSchedulingTerm term;
+    GPUSLICE_RETURN_IF_ERROR(item["weight"].ExpectPresent());
+    Result<int64_t> weight = item["weight"].Int(1, 100);
+    if (!weight.ok()) return weight.status();
+    term.weight = static_cast<int>(*weight);
+    const Field preference = item["preference"];
+    GPUSLICE_RETURN_IF_ERROR(preference.ExpectPresent());
+    GPUSLICE_RETURN_IF_ERROR(preference.ExpectMap());
+    if (preference["matchFields"].present()) {
+      return preference["matchFields"].Error("matchFields is not supported; use matchExpressions");
+    }
+    Result<std::vector<NodeSelectorRequirement>> expressions =
+        ReadRequirements(preference["matchExpressions"], OperatorSet::kKubernetes);
+    if (!expressions.ok()) return expressions.status();
+    term.preference = *std::move(expressions);
+    terms.push_back(std::move(term));
+  }
+  return terms;
+}
+
 Result<SelectorOperator> ReadOperator(const Field& field, OperatorSet operators) {
   Result<std::string> text = field.String();
   if (!text.ok()) return text.status();
@@ -338,6 +365,9 @@ Result<PodSpec> ReadPodSpec(const Field& spec) {
   Result<std::vector<NodeSelectorTerm>> terms = ReadRequiredNodeAffinity(affinity);
   if (!terms.ok()) return terms.status();
   out.required_node_affinity = *std::move(terms);
+  Result<std::vector<PreferredSchedulingTerm>> preferred = ReadPreferredNodeAffinity(affinity);
+  if (!preferred.ok()) return preferred.status();
+  out.preferred_node_affinity = *std::move(preferred);
   for (const char* unmodelled : {"podAffinity", "podAntiAffinity"}) {
     if (affinity[unmodelled].present()) out.unmodelled.push_back(affinity[unmodelled].path());
   }

@@ -46,25 +46,26 @@ std::string JoinPath(std::string_view path, std::string_view key) {
   return out;
 }
 
-Field::Field(const YAML::Node& node, std::string path, int fallback_line)
-    : node_(node), path_(std::move(path)), line_(fallback_line) {
+Field::Field(const YAML::Node& node, std::string path, int fallback_line, int line_offset)
+    : node_(node), path_(std::move(path)), line_(fallback_line), line_offset_(line_offset) {
   present_ = node_.IsDefined() && !node_.IsNull();
-  if (node_.IsDefined() && node_.Mark().line >= 0) line_ = node_.Mark().line + 1;
+  if (node_.IsDefined() && node_.Mark().line >= 0) line_ = node_.Mark().line + 1 + line_offset_;
 }
 
 Field Field::operator[](std::string_view key) const {
   if (!present_ || !node_.IsMap())
-    return Field(YAML::Node(YAML::NodeType::Undefined), JoinPath(path_, key), line_);
+    return Field(YAML::Node(YAML::NodeType::Undefined), JoinPath(path_, key), line_,
+                 line_offset_);
   for (const auto& entry : node_) {
     if (entry.first.IsScalar() && entry.first.Scalar() == key) {
-      return Field(entry.second, JoinPath(path_, key), line_);
+      return Field(entry.second, JoinPath(path_, key), line_, line_offset_);
     }
   }
-  return Field(YAML::Node(YAML::NodeType::Undefined), JoinPath(path_, key), line_);
+  return Field(YAML::Node(YAML::NodeType::Undefined), JoinPath(path_, key), line_, line_offset_);
 }
 
 Field Field::At(size_t index) const {
-  return Field(node_[index], path_ + "[" + std::to_string(index) + "]", line_);
+  return Field(node_[index], path_ + "[" + std::to_string(index) + "]", line_, line_offset_);
 }
 
 Status Field::Error(std::string_view what) const {

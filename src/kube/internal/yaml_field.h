@@ -18,9 +18,11 @@ namespace gpuslice::kube::internal {
 
 // A YAML node and the field path leading to it ("spec.template.spec.containers[0]").
 // A Field may be absent (missing or null): reads of optional fields check present() first.
+// `line_offset` is added to the node's marks: the line its document starts on in the file
+// (documents are parsed one at a time); fields below it inherit it.
 class Field {
  public:
-  Field(const YAML::Node& node, std::string path, int fallback_line = 0);
+  Field(const YAML::Node& node, std::string path, int fallback_line = 0, int line_offset = 0);
 
   // True when the field exists and is not null.
   bool present() const { return present_; }
@@ -64,6 +66,7 @@ class Field {
   YAML::Node node_;
   std::string path_;
   int line_ = 0;
+  int line_offset_ = 0;
   bool present_ = false;
 };
 

@@ -35,7 +35,7 @@ void PackingProblem::BuildTargets(std::optional<double> upper_bound) {
       const InstanceOption& option = pool.options[o];
       if (!option.launchable) continue;
       Target target{static_cast<int>(p), static_cast<int>(o), option.allocatable, option.price};
-      SubtractTimes(&target.free, pool.daemon_overhead, 1);
+      SubtractTimes(&target.free, pool.daemon_overhead[o], 1);
       if (std::any_of(target.free.begin(), target.free.end(), [](int64_t v) { return v < 0; })) {
         continue;
       }

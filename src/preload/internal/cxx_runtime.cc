@@ -70,6 +70,19 @@ void* operator new(std::size_t size) {
 void operator delete(void* memory) noexcept { free(memory); }
 void operator delete(void* memory, std::size_t) noexcept { free(memory); }
 
+// Objects with cache-line-aligned members (per-thread-group counters) are allocated aligned.
+void* operator new(std::size_t size, std::align_val_t alignment) {
+  void* memory = nullptr;
+  const std::size_t align = static_cast<std::size_t>(alignment) < sizeof(void*)
+                                ? sizeof(void*)
+                                : static_cast<std::size_t>(alignment);
+  if (posix_memalign(&memory, align, size == 0 ? 1 : size) != 0) Die("out of memory");
+  return memory;
+}
+
+void operator delete(void* memory, std::align_val_t) noexcept { free(memory); }
+void operator delete(void* memory, std::size_t, std::align_val_t) noexcept { free(memory); }
+
 // What the standard library's inline code calls where it would throw.
 namespace std {
 void __throw_bad_alloc() { Die("out of memory"); }

@@ -21,12 +21,43 @@ CUresult CallDriver(Args... args) {
   return real != nullptr ? real(args...) : ToCuResult(Refusal::kMissingEntryPoint);
 }
 
-// Charges `bytes` on `slice`; when they do not fit, first brings the pools' charges down to
-// what they hold now (they give memory back at synchronizations the library does not see).
-inline bool ChargeSettlingPools(Runtime& runtime, int slice, uint64_t bytes) {
-  return runtime.ledger().Charge(slice, bytes) ||
-         (runtime.pool_charges().SettleAll(runtime) && runtime.ledger().Charge(slice, bytes));
+// Charges `bytes` on `slice`; when they do not fit, first brings every charge to what the
+// driver reports (pools give memory back at synchronizations the library does not see, driver
+// overhead may have gone) and tries again.
+inline bool ChargeReconciled(Runtime& runtime, int slice, uint64_t bytes) {
+  if (runtime.ledger().TryCharge(slice, bytes)) return true;
+  runtime.Reconcile(slice);
+  return runtime.ledger().Charge(slice, bytes);
 }
+
+// Marks a free of this process as between the driver and the ledger for as long as it lives
+// (Runtime::FreeBegins). Lives on one hook call's stack.
+class FreeCall {
+ public:
+  explicit FreeCall(Runtime& runtime) : runtime_(runtime) { runtime_.FreeBegins(); }
+  ~FreeCall() { runtime_.FreeEnds(); }
+  FreeCall(const FreeCall&) = delete;
+  FreeCall& operator=(const FreeCall&) = delete;
+
+ private:
+  Runtime& runtime_;
+};
+
+// Marks an allocation of `bytes` as between the ledger and the driver for as long as it lives
+// (Runtime::AllocationBegins). Lives on one hook call's stack.
+class AllocationCall {
+ public:
+  AllocationCall(Runtime& runtime, uint64_t bytes) : runtime_(runtime), bytes_(bytes) {
+    runtime_.AllocationBegins(bytes_);
+  }
+  ~AllocationCall() { runtime_.AllocationEnds(bytes_); }
+  AllocationCall(const AllocationCall&) = delete;
+  AllocationCall& operator=(const AllocationCall&) = delete;
+
+ private:
+  Runtime& runtime_;
+  const uint64_t bytes_;
+};
 
 // A charge on a slice, held while the driver allocates and given back on destruction unless
 // committed. A slice of -1 (a GPU without a slice) charges nothing and always fits.
@@ -35,9 +66,10 @@ class PendingCharge {
  public:
   PendingCharge(Runtime& runtime, int slice, uint64_t bytes)
       : runtime_(runtime),
+        call_(runtime, bytes),
         slice_(slice),
         bytes_(bytes),
-        fits_(slice < 0 || ChargeSettlingPools(runtime, slice, bytes)) {}
+        fits_(slice < 0 || ChargeReconciled(runtime, slice, bytes)) {}
   PendingCharge(const PendingCharge&) = delete;
   PendingCharge& operator=(const PendingCharge&) = delete;
   ~PendingCharge() {
@@ -66,16 +98,12 @@ class PendingCharge {
     if (slice_ >= 0) runtime_.allocations().Insert(kind, handle, Allocation{slice_, bytes_});
   }
 
-  // Keeps the charge for a graph to give back (graph_memory.h): what was charged, or nullopt
-  // when nothing was (a GPU without a slice).
-  std::optional<Allocation> CommitToGraph() {
-    committed_ = true;
-    if (slice_ < 0) return std::nullopt;
-    return Allocation{slice_, bytes_};
-  }
+  // Keeps the charge; the caller records what gives it back.
+  void Keep() { committed_ = true; }
 
  private:
   Runtime& runtime_;
+  AllocationCall call_;
   const int slice_;
   uint64_t bytes_;
   const bool fits_;
@@ -111,6 +139,21 @@ inline std::optional<uint64_t> CaptureOf(CUstream stream) {
   return id;
 }
 
+// Gives back the charge of a physical allocation the driver has now freed.
+inline void RefundPhysical(Runtime& runtime, uint64_t handle) {
+  if (std::optional<Allocation> taken =
+          runtime.allocations().Take(AllocationKind::kPhysicalHandle, handle)) {
+    runtime.ledger().Refund(taken->device, taken->bytes);
+  }
+}
+
+// Gives back what unmapping physical memory freed: the charges of the physical allocations now
+// freed, and of the mappings of imports that are gone.
+inline void GiveBackUnmapped(Runtime& runtime, const PhysicalHandles::Freed& freed) {
+  for (uint64_t handle : freed.handles) RefundPhysical(runtime, handle);
+  for (const auto& [slice, bytes] : freed.import_charges) runtime.ledger().Refund(slice, bytes);
+}
+
 // Frees through `free` (returning the driver's CUresult) and gives the allocation's charge
 // back when the driver succeeded. The record is taken out first, so an address the driver
 // hands out again at once is never confused with the one being freed.
@@ -118,6 +161,7 @@ template <typename Free>
 CUresult FreeCounted(AllocationKind kind, uint64_t handle, Free free) {
   Runtime& runtime = Runtime::Get();
   if (!runtime.enforcing()) return free();
+  FreeCall call(runtime);
   std::optional<Allocation> taken = runtime.allocations().Take(kind, handle);
   const CUresult result = free();
   if (taken) {

@@ -239,9 +239,7 @@ GPUSLICE_CUDA_EXPORT CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
     CUctx_st* ctx = nullptr;
     const CUresult current = driver.RequireCurrent(&ctx);
     if (current != CUDA_SUCCESS) return current;
-    std::lock_guard<std::mutex> lock(ctx->mutex);
-    ctx->limits[limit] = value;
-    return CUDA_SUCCESS;
+    return gpuslice::sim::cuda::SetContextLimit(driver, ctx, limit, value);
   });
 }
 

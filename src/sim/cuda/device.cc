@@ -208,8 +208,10 @@ GPUSLICE_CUDA_EXPORT CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool
 }
 
 GPUSLICE_CUDA_EXPORT CUresult cuDeviceGraphMemTrim(CUdevice device) {
-  // Graph memory is freed when the graph frees it; nothing is cached to trim.
-  return WithDevice(device, [](Driver&, const GpuSpec&) { return CUDA_SUCCESS; });
+  return WithDevice(device, [&](Driver& driver, const GpuSpec&) {
+    gpuslice::sim::cuda::TrimGraphMemory(driver, driver.GpuOf(device));
+    return CUDA_SUCCESS;
+  });
 }
 
 GPUSLICE_CUDA_EXPORT CUresult cuDeviceGetGraphMemAttribute(CUdevice device,
@@ -218,18 +220,19 @@ GPUSLICE_CUDA_EXPORT CUresult cuDeviceGetGraphMemAttribute(CUdevice device,
     if (value == nullptr) return CUDA_ERROR_INVALID_VALUE;
     const int gpu = driver.GpuOf(device);
     std::lock_guard<std::mutex> lock(driver.graph_memory_mutex);
-    uint64_t in_use = 0;
-    for (const auto& [address, allocation] : driver.graph_allocations) {
-      if (allocation->resident && allocation->gpu == gpu) in_use += allocation->bytes;
-    }
+    cuuint64_t* out = static_cast<cuuint64_t*>(value);
     switch (attr) {
       case CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT:
+        *out = driver.graph_memory_used[gpu];
+        break;
       case CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT:
-        *static_cast<cuuint64_t*>(value) = in_use;
+        *out = driver.graph_memory_reserved[gpu];
         break;
       case CU_GRAPH_MEM_ATTR_USED_MEM_HIGH:
+        *out = driver.graph_memory_used_high[gpu];
+        break;
       case CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH:
-        *static_cast<cuuint64_t*>(value) = driver.graph_memory_high[gpu];
+        *out = driver.graph_memory_reserved_high[gpu];
         break;
       default:
         return CUDA_ERROR_INVALID_VALUE;
@@ -241,13 +244,19 @@ GPUSLICE_CUDA_EXPORT CUresult cuDeviceGetGraphMemAttribute(CUdevice device,
 GPUSLICE_CUDA_EXPORT CUresult cuDeviceSetGraphMemAttribute(CUdevice device,
                                                            CUgraphMem_attribute attr, void* value) {
   return WithDevice(device, [&](Driver& driver, const GpuSpec&) {
-    // Only the high-water marks can be set, and only back to zero.
+    // Only the high-water marks can be set, and only back to zero (which restarts them at the
+    // current figure).
     if (value == nullptr || *static_cast<cuuint64_t*>(value) != 0 ||
         (attr != CU_GRAPH_MEM_ATTR_USED_MEM_HIGH && attr != CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH)) {
       return CUDA_ERROR_INVALID_VALUE;
     }
+    const int gpu = driver.GpuOf(device);
     std::lock_guard<std::mutex> lock(driver.graph_memory_mutex);
-    driver.graph_memory_high[driver.GpuOf(device)] = 0;
+    if (attr == CU_GRAPH_MEM_ATTR_USED_MEM_HIGH) {
+      driver.graph_memory_used_high[gpu] = driver.graph_memory_used[gpu];
+    } else {
+      driver.graph_memory_reserved_high[gpu] = driver.graph_memory_reserved[gpu];
+    }
     return CUDA_SUCCESS;
   });
 }

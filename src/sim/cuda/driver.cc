@@ -101,6 +101,8 @@ CUresult Driver::Init() {
   account_ = std::move(*account);
   visible_ = std::move(devices);
   primaries_.resize(visible_.size());
+  const char* loading = std::getenv("CUDA_MODULE_LOADING");
+  eager_module_loading_ = loading != nullptr && std::string_view(loading) == "EAGER";
   pthread_atfork(nullptr, nullptr, &Driver::OnForkChild);
   initialized_.store(true, std::memory_order_release);
   return CUDA_SUCCESS;
@@ -180,15 +182,8 @@ CUresult Driver::CreateContext(CUdevice device, unsigned int flags, bool primary
   context->legacy_stream->ctx = context;
   context->legacy_stream->implicit = true;
   context->legacy_stream->id = NextId();
-  const GpuSpec& spec = Spec(gpu);
-  context->limits[CU_LIMIT_STACK_SIZE] = 1024;
-  context->limits[CU_LIMIT_PRINTF_FIFO_SIZE] = 1 << 20;
-  context->limits[CU_LIMIT_MALLOC_HEAP_SIZE] = 8 << 20;
-  context->limits[CU_LIMIT_DEV_RUNTIME_SYNC_DEPTH] = 2;
-  context->limits[CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT] = 2048;
-  context->limits[CU_LIMIT_MAX_L2_FETCH_GRANULARITY] = 64;
-  context->limits[CU_LIMIT_PERSISTING_L2_CACHE_SIZE] = 0;
-  context->limits[CU_LIMIT_SHMEM_SIZE] = static_cast<size_t>(spec.shared_memory_per_sm);
+  DefaultLimits(Spec(gpu), context->limits);
+  context->limit_bytes = 0;
   context->cache_config = CU_FUNC_CACHE_PREFER_NONE;
   contexts.Add(context);
   *ctx = context;
@@ -198,7 +193,7 @@ CUresult Driver::CreateContext(CUdevice device, unsigned int flags, bool primary
 void Driver::DestroyContext(CUctx_st* ctx) {
   if (!contexts.Remove(ctx)) return;
   ReleaseContextResources(*this, ctx);
-  const uint64_t context_bytes = Spec(ctx->gpu).context_memory_bytes;
+  const uint64_t context_bytes = Spec(ctx->gpu).context_memory_bytes + ctx->limit_bytes;
   if (context_bytes > 0) account_->Release(ctx->gpu, context_bytes);
   account_->RemoveContext(ctx->gpu);
   context_stack.erase(std::remove(context_stack.begin(), context_stack.end(), ctx),

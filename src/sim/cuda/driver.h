@@ -38,6 +38,9 @@ class Driver {
   CUresult CheckInitialized() const;
 
   int device_count() const { return static_cast<int>(visible_.size()); }
+  // CUDA_MODULE_LOADING=EAGER at cuInit: modules take their device memory when they load,
+  // not when first used (lazy loading, the default).
+  bool eager_module_loading() const { return eager_module_loading_; }
   // CUDA_ERROR_INVALID_DEVICE unless 0 <= device < device_count().
   CUresult CheckDevice(CUdevice device) const;
   // REQUIRES: CheckDevice(device) == CUDA_SUCCESS.
@@ -101,10 +104,17 @@ class Driver {
   Registry<CUgraphNode_st> graph_nodes;
   Registry<CUgraphExec_st> graph_execs;
   MemoryMap memory;
-  std::mutex graph_memory_mutex;  // guards graph_allocations and GraphAllocation::resident
+  // Guards graph_allocations, GraphAllocation::resident and the graph memory figures below.
+  std::mutex graph_memory_mutex;
   // Every graph allocation whose address range is still reserved, by address.
   std::map<uintptr_t, std::shared_ptr<GraphAllocation>> graph_allocations;
-  uint64_t graph_memory_high[kMaxGpus] = {};  // per node GPU, since the last reset
+  // Graph memory per node GPU, as cuDeviceGetGraphMemAttribute reports it: what graph
+  // allocations hold now, and what the device's graph memory pool keeps (counted on the GPU):
+  // freed graph memory stays reserved for later launches until cuDeviceGraphMemTrim.
+  uint64_t graph_memory_used[kMaxGpus] = {};
+  uint64_t graph_memory_reserved[kMaxGpus] = {};
+  uint64_t graph_memory_used_high[kMaxGpus] = {};  // since the last reset
+  uint64_t graph_memory_reserved_high[kMaxGpus] = {};
 
  private:
   Driver() = default;
@@ -124,6 +134,7 @@ class Driver {
   std::unique_ptr<SimState> state_;
   std::unique_ptr<ProcessAccount> account_;
   std::vector<int> visible_;
+  bool eager_module_loading_ = false;
   std::mutex primary_mutex_;
   std::vector<Primary> primaries_;
   std::mutex pool_mutex_;

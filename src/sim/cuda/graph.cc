@@ -253,18 +253,37 @@ GPUSLICE_CUDA_EXPORT CUresult cuGraphAddNode_v2(CUgraphNode* phGraphNode, CUgrap
       return cuGraphAddMemFreeNode(phGraphNode, hGraph, dependencies, numDependencies,
                                    nodeParams->free.dptr);
     case CU_GRAPH_NODE_TYPE_GRAPH:
-      return AddMade(phGraphNode, hGraph, dependencies, numDependencies,
-                     [&](Driver& driver, std::unique_ptr<CUgraphNode_st>* node) {
-                       CUgraph child = nodeParams->graph.graph;
-                       if (!driver.graphs.Contains(child) || child == hGraph) {
-                         return CUDA_ERROR_INVALID_VALUE;
-                       }
-                       *node = std::make_unique<CUgraphNode_st>();
-                       (*node)->type = CU_GRAPH_NODE_TYPE_GRAPH;
-                       std::lock_guard<std::mutex> lock(child->mutex);
-                       (*node)->child = gpuslice::sim::cuda::Clone(*child);
-                       return CUDA_SUCCESS;
-                     });
+      // A child graph is cloned into the node, which a graph with memory nodes cannot be; or
+      // moved into it (CU_GRAPH_CHILD_GRAPH_OWNERSHIP_MOVE), its handle then no longer the
+      // caller's to use or destroy.
+      return AddMade(
+          phGraphNode, hGraph, dependencies, numDependencies,
+          [&](Driver& driver, std::unique_ptr<CUgraphNode_st>* node) {
+            CUgraph child = nodeParams->graph.graph;
+            if (!driver.graphs.Contains(child) || child == hGraph) {
+              return CUDA_ERROR_INVALID_VALUE;
+            }
+            const bool move = nodeParams->graph.ownership == CU_GRAPH_CHILD_GRAPH_OWNERSHIP_MOVE;
+            if (!move && nodeParams->graph.ownership != CU_GRAPH_CHILD_GRAPH_OWNERSHIP_CLONE) {
+              return CUDA_ERROR_INVALID_VALUE;
+            }
+            *node = std::make_unique<CUgraphNode_st>();
+            (*node)->type = CU_GRAPH_NODE_TYPE_GRAPH;
+            if (move) {
+              if (!driver.graphs.Remove(child)) return CUDA_ERROR_INVALID_VALUE;
+              (*node)->child.reset(child);
+              return CUDA_SUCCESS;
+            }
+            std::lock_guard<std::mutex> lock(child->mutex);
+            for (const auto& inner : child->nodes) {
+              if (inner->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC ||
+                  inner->type == CU_GRAPH_NODE_TYPE_MEM_FREE) {
+                return CUDA_ERROR_NOT_SUPPORTED;
+              }
+            }
+            (*node)->child = gpuslice::sim::cuda::Clone(*child);
+            return CUDA_SUCCESS;
+          });
     case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
     case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
       return AddMade(phGraphNode, hGraph, dependencies, numDependencies,

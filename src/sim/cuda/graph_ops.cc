@@ -99,7 +99,8 @@ CUresult Execute(Driver& driver, const std::vector<CUgraphNode_st*>& order, CUst
     CUresult result = CUDA_SUCCESS;
     switch (node->type) {
       case CU_GRAPH_NODE_TYPE_KERNEL:
-        result = driver.QueueKernels(stream, 1);
+        result = GrowStackForLaunch(driver, stream->ctx);
+        if (result == CUDA_SUCCESS) result = driver.QueueKernels(stream, 1);
         break;
       case CU_GRAPH_NODE_TYPE_MEMSET: {
         const CUDA_MEMSET_NODE_PARAMS& m = node->memset;

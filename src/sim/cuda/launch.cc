@@ -1,5 +1,7 @@
 // Kernel launches: checked like the real driver checks them, then queued on the simulated
-// GPU's kernel timeline, where each occupies the GPU for its kernel duration. Launches on a
+// GPU's kernel timeline, where each occupies the GPU for its kernel duration. A launch may take
+// device memory first: a library's code at its first launch in a context (module.cc) and a
+// bigger stack when the GPU's kernels need one (resources.h). Launches on a
 // capturing stream become graph kernel nodes instead. Also the occupancy queries.
 #include <memory>
 
@@ -7,6 +9,7 @@
 #include "sim/cuda/driver.h"
 #include "sim/cuda/graph_ops.h"
 #include "sim/cuda/module_ops.h"
+#include "sim/cuda/resources.h"
 #include "sim/internal/clock.h"
 
 namespace {
@@ -85,6 +88,8 @@ CUresult LaunchKernel(CUfunction f, const Launch& launch, CUstream hStream, bool
     if (gpuslice::sim::cuda::CaptureNode(driver, stream, std::move(node), &captured)) {
       return captured;
     }
+    const CUresult stack = gpuslice::sim::cuda::GrowStackForLaunch(driver, stream->ctx);
+    if (stack != CUDA_SUCCESS) return stack;
     return driver.QueueKernels(stream, 1);
   });
 }

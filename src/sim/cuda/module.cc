@@ -1,5 +1,9 @@
 // Modules, libraries, kernels and functions. Any image loads; kernels and globals declared in
-// PTX images are checked by name, and globals are host-backed memory that copies reach.
+// PTX images are checked by name, and globals are host-backed memory that copies reach. A
+// module takes its device memory (GpuSpec::module_memory_bytes) in a context when it is first
+// used there, as with the real driver's lazy loading: a module's at its first function or
+// global lookup, a library's at the first launch of one of its kernels in the context (or any
+// other first use there); with CUDA_MODULE_LOADING=EAGER, when it loads.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -57,7 +61,7 @@ CUresult LibraryModule(Driver& driver, CUlib_st* library, CUctx_st* ctx, CUmod_s
     loaded = NewModule(driver, ctx, library->image, library);
   }
   *module = loaded;
-  return CUDA_SUCCESS;
+  return LoadModuleCode(driver, loaded);
 }
 
 namespace {
@@ -67,6 +71,8 @@ CUresult GetFunction(Driver& driver, CUmod_st* module, const char* name, CUfunc_
   if (!module->image->opaque && module->image->kernels.count(name) == 0) {
     return CUDA_ERROR_NOT_FOUND;
   }
+  const CUresult loaded = LoadModuleCode(driver, module);
+  if (loaded != CUDA_SUCCESS) return loaded;
   std::lock_guard<std::mutex> lock(module->mutex);
   std::unique_ptr<CUfunc_st>& slot = module->functions[name];
   if (slot == nullptr) {
@@ -88,6 +94,8 @@ CUresult GetGlobal(Driver& driver, CUmod_st* module, const char* name, CUdevicep
     if (declared == module->image->globals.end()) return CUDA_ERROR_NOT_FOUND;
     size = declared->second;
   }
+  const CUresult loaded = LoadModuleCode(driver, module);
+  if (loaded != CUDA_SUCCESS) return loaded;
   std::lock_guard<std::mutex> lock(module->mutex);
   auto& global = module->globals[name];
   if (global.first == 0) {
@@ -115,7 +123,15 @@ CUresult LoadModule(std::shared_ptr<const ModuleImage> image, CUmodule* module) 
     CUctx_st* ctx = nullptr;
     const CUresult current = driver.RequireCurrent(&ctx);
     if (current != CUDA_SUCCESS) return current;
-    *module = NewModule(driver, ctx, std::move(image), nullptr);
+    CUmod_st* created = NewModule(driver, ctx, std::move(image), nullptr);
+    if (driver.eager_module_loading()) {
+      const CUresult loaded = LoadModuleCode(driver, created);
+      if (loaded != CUDA_SUCCESS) {
+        UnloadModule(driver, created);
+        return loaded;
+      }
+    }
+    *module = created;
     return CUDA_SUCCESS;
   });
 }
@@ -126,6 +142,17 @@ CUresult LoadLibrary(std::shared_ptr<const ModuleImage> image, CUlibrary* librar
     auto* created = new CUlib_st();
     created->image = std::move(image);
     driver.libraries.Add(created);
+    CUctx_st* ctx = driver.Current();
+    if (driver.eager_module_loading() && driver.CheckContext(ctx) == CUDA_SUCCESS) {
+      CUmod_st* module = nullptr;
+      const CUresult loaded = LibraryModule(driver, created, ctx, &module);
+      if (loaded != CUDA_SUCCESS) {
+        driver.libraries.Remove(created);
+        UnloadModule(driver, module);
+        delete created;
+        return loaded;
+      }
+    }
     *library = created;
     return CUDA_SUCCESS;
   });
@@ -150,9 +177,11 @@ CUresult FunctionAttribute(const GpuSpec& gpu, CUfunction_attribute attribute,
     case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
       *value = carveout;
       break;
+    case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES:
+      *value = static_cast<int>(gpu.kernel_local_memory_bytes);
+      break;
     case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
     case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES:
-    case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES:
     case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA:
     case CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET:
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
@@ -307,8 +336,10 @@ GPUSLICE_CUDA_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr* dptr, size_t* by
 
 GPUSLICE_CUDA_EXPORT CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode* mode) {
   if (mode == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  *mode = CU_MODULE_LAZY_LOADING;  // the CUDA 12+ default
-  return CUDA_SUCCESS;
+  return gpuslice::sim::cuda::Api([&](Driver& driver) {
+    *mode = driver.eager_module_loading() ? CU_MODULE_EAGER_LOADING : CU_MODULE_LAZY_LOADING;
+    return CUDA_SUCCESS;
+  });
 }
 
 GPUSLICE_CUDA_EXPORT CUresult cuLibraryLoadData(CUlibrary* library, const void* code,
@@ -392,7 +423,8 @@ GPUSLICE_CUDA_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr* dptr, size_t* byte
     const CUresult current = driver.RequireCurrent(&ctx);
     if (current != CUDA_SUCCESS) return current;
     CUmod_st* module = nullptr;
-    gpuslice::sim::cuda::LibraryModule(driver, target, ctx, &module);
+    const CUresult loaded = gpuslice::sim::cuda::LibraryModule(driver, target, ctx, &module);
+    if (loaded != CUDA_SUCCESS) return loaded;
     return gpuslice::sim::cuda::GetGlobal(driver, module, name, dptr, bytes);
   });
 }

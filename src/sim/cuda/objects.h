@@ -58,6 +58,9 @@ struct CUctx_st {
   std::unique_ptr<CUstream_st> legacy_stream;  // the NULL stream
   std::mutex mutex;                            // guards the fields below
   size_t limits[CU_LIMIT_MAX] = {};
+  // Device memory reserved for limits raised past their defaults (stack, heap, printf FIFO,
+  // device launches), counted on the GPU beyond the context's own memory.
+  uint64_t limit_bytes = 0;
   CUfunc_cache cache_config = CU_FUNC_CACHE_PREFER_NONE;
 };
 
@@ -91,9 +94,12 @@ struct CUmod_st {
   CUctx_st* ctx = nullptr;
   CUlib_st* library = nullptr;  // set when the library loaded it
   std::shared_ptr<const gpuslice::sim::cuda::ModuleImage> image;
-  std::mutex mutex;  // guards the maps
+  std::mutex mutex;  // guards the fields below
   std::map<std::string, std::unique_ptr<CUfunc_st>> functions;
   std::map<std::string, std::pair<CUdeviceptr, size_t>> globals;
+  // The device memory its code and data took in ctx once loaded there (0 until then).
+  uint64_t device_bytes = 0;
+  bool loaded = false;
 };
 
 struct CUkern_st {
@@ -148,7 +154,17 @@ struct CUmemPoolHandle_st {
   uint64_t reserved_high = 0;
   uint64_t used = 0;
   uint64_t used_high = 0;
-  std::multimap<size_t, uintptr_t> free_blocks;  // size -> address, memory kept for reuse
+  // CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC: a block freed on one stream may serve another
+  // stream once the free has happened on the GPU.
+  bool opportunistic_reuse = true;
+  // A block kept for reuse: freed on stream `stream` (0: freed synchronously, reusable
+  // anywhere), its free done on the GPU at `ready_ns` (CLOCK_MONOTONIC).
+  struct FreeBlock {
+    uintptr_t address = 0;
+    uint64_t stream = 0;
+    uint64_t ready_ns = 0;
+  };
+  std::multimap<size_t, FreeBlock> free_blocks;  // size -> block, memory kept for reuse
   std::map<uintptr_t, size_t> blocks;            // every block the pool holds
 };
 

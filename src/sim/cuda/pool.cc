@@ -1,6 +1,8 @@
 // Stream-ordered allocation and memory pools. Freed blocks stay in their pool (still counted
 // on the GPU, as with the real driver) until synchronization trims the pool to its release
-// threshold or the GPU needs the memory.
+// threshold or the GPU needs the memory. A block serves a later allocation only where the real
+// driver may reuse it (its size fits, and the stream may: objects.h); otherwise the pool
+// grows, so a pool can hold more than its cached blocks suggest it needs.
 #include <memory>
 
 #include "sim/cuda/driver.h"
@@ -49,7 +51,7 @@ CUresult AllocAsync(CUdeviceptr* dptr, size_t bytesize, CUmemoryPool pool, CUstr
         return captured;
       }
     }
-    return gpuslice::sim::cuda::PoolAllocate(driver, pool, bytesize, dptr);
+    return gpuslice::sim::cuda::PoolAllocate(driver, pool, bytesize, stream, dptr);
   });
 }
 
@@ -67,7 +69,7 @@ CUresult FreeAsync(CUdeviceptr dptr, CUstream hStream, bool per_thread) {
       return captured;
     }
     if (!found || found->base != dptr) return CUDA_ERROR_INVALID_VALUE;
-    return gpuslice::sim::cuda::FreeDeviceMemory(driver, dptr);
+    return gpuslice::sim::cuda::FreeDeviceMemory(driver, dptr, stream);
   });
 }
 
@@ -205,10 +207,14 @@ GPUSLICE_CUDA_EXPORT CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool
     if (value == nullptr) return CUDA_ERROR_INVALID_VALUE;
     std::lock_guard<std::mutex> lock(target->mutex);
     switch (attr) {
-      case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
       case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+        target->opportunistic_reuse = *static_cast<int*>(value) != 0;
+        return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
       case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
-        return CUDA_SUCCESS;  // every reuse policy behaves the same without concurrency
+        // Accepted; the simulation never makes a stream wait on another to reuse a block, so
+        // such reuse never happens and the pool grows instead, as a real one may.
+        return CUDA_SUCCESS;
       case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
         target->release_threshold = *static_cast<cuuint64_t*>(value);
         return CUDA_SUCCESS;
@@ -232,8 +238,10 @@ GPUSLICE_CUDA_EXPORT CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool
     if (value == nullptr) return CUDA_ERROR_INVALID_VALUE;
     std::lock_guard<std::mutex> lock(target->mutex);
     switch (attr) {
-      case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
       case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+        *static_cast<int*>(value) = target->opportunistic_reuse ? 1 : 0;
+        return CUDA_SUCCESS;
+      case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
       case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
         *static_cast<int*>(value) = 1;
         return CUDA_SUCCESS;

@@ -19,7 +19,7 @@
 namespace gpuslice::sim::internal {
 
 inline constexpr char kMagic[8] = {'G', 'P', 'U', 'S', 'L', 'S', 'I', 'M'};
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr int kMaxProcesses = 1024;
 inline constexpr int kXidRingSize = 64;
 inline constexpr int kUtilizationSnapshots = 32;
@@ -54,6 +54,8 @@ struct GpuFacts {
   int32_t shared_memory_per_block_optin;
   uint64_t kernel_duration_ns;
   uint64_t context_memory_bytes;
+  uint64_t module_memory_bytes;
+  uint64_t kernel_local_memory_bytes;
   uint32_t launch_queue_depth;
   uint32_t reserved;
 };

@@ -1,8 +1,12 @@
 #include "sim/internal/robust_mutex.h"
 
+#include <linux/futex.h>
+
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 namespace gpuslice::sim::internal {
 
@@ -29,5 +33,41 @@ bool RobustMutex::Lock() {
 }
 
 void RobustMutex::Unlock() { pthread_mutex_unlock(&mutex_); }
+
+std::string RobustMutex::Problem(std::chrono::nanoseconds wait) const {
+  static const int kExpectedKind = [] {
+    RobustMutex reference{};
+    reference.Init();
+    const int kind = reference.mutex_.__data.__kind;
+    pthread_mutex_destroy(&reference.mutex_);
+    return kind;
+  }();
+  // glibc's marks in __owner (nptl/pthreadP.h).
+  constexpr int kNotRecoverable = INT_MAX - 1;
+  // The largest thread ID Linux hands out (PID_MAX_LIMIT).
+  constexpr int kMaxThreadId = 4 * 1024 * 1024;
+
+  if (mutex_.__data.__kind != kExpectedKind) {
+    return "not a robust process-shared mutex (kind " + std::to_string(mutex_.__data.__kind) + ")";
+  }
+  if (mutex_.__data.__owner == kNotRecoverable) return "marked unrecoverable";
+  const int* word = &mutex_.__data.__lock;
+  const int lock = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  if (lock == 0 || (lock & FUTEX_OWNER_DIED) != 0) return "";
+  const int holder = lock & FUTEX_TID_MASK;
+  if (holder == 0 || holder > kMaxThreadId) {
+    return "held by no possible thread (lock word " + std::to_string(lock) + ")";
+  }
+  // A live holder keeps a lock for microseconds: any change of the word means it is alive.
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != lock) return "";
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != lock) return "";
+  return "held by thread " + std::to_string(holder) + " for more than " +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) +
+         " ms";
+}
 
 }  // namespace gpuslice::sim::internal

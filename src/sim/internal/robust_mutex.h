@@ -4,6 +4,9 @@
 
 #include <pthread.h>
 
+#include <chrono>
+#include <string>
+
 namespace gpuslice::sim::internal {
 
 // Standard layout; placed in the shared state file and initialized once by its creator.
@@ -17,6 +20,13 @@ class RobustMutex {
   // caller now owns it and must bring the data it guards back to a consistent state.
   bool Lock();
   void Unlock();
+
+  // Judges a mapped mutex before anyone relies on it, from its bytes and without locking it:
+  // empty when it is one Init() made and it is free, held by a live thread, or left by a dead
+  // owner (the next Lock() repairs); otherwise what is wrong: another kind of mutex, one marked
+  // unrecoverable, or one whose holder has not let go for `wait` (a thread that does not exist,
+  // from a corrupt file, would block every Lock() forever). glibc's mutex layout.
+  std::string Problem(std::chrono::nanoseconds wait) const;
 
  private:
   pthread_mutex_t mutex_;

@@ -28,6 +28,20 @@
 //                             invalidates the capture, before its end -> "err <CUresult>"
 //   pool-keep                 the default pool keeps every freed block (release threshold max)
 //   pool-trim                 the default pool gives back every free block -> "ok" | "err ..."
+//   graph-address <id>        -> "address <n>": the address of graph <id>'s allocation node
+//   free-address <n>          cuMemFree(<n>) -> "ok" | "err <CUresult>"
+//   graph-trim                cuDeviceGraphMemTrim -> "ok" | "err <CUresult>"
+//   context                   another context on the device (cuCtxCreate; the first stays
+//                             current) -> "ok <id>" | "err <CUresult>"; free destroys it
+//   limit <name> <bytes>      cuCtxSetLimit of heap, printf or stack -> "ok" | "err <CUresult>"
+//   vmm-export <bytes>        vmm-mapped, made exportable and exported as a file descriptor
+//                             -> "ok <id> <fd>"; free unmaps it
+//   vmm-import <pid> <fd> <bytes>
+//                             imports the memory process <pid> exported as <fd> and maps it
+//                             into a range of its own -> "ok <id>"; free unmaps it
+//   library-launch            loads a library and launches one of its kernels (what lazy
+//                             loading puts on the device at that first launch) and waits
+//                             -> "ok" | "err <CUresult>"
 //   stress <threads> <rounds> <max_bytes> <seed>
 //                             threads allocate and free at random, then free what they hold
 //                             -> "ok <granted> <refused>"
@@ -37,6 +51,7 @@
 //                             -> "ok <launches>"; burn-<path> with a launch path as above
 //   exit
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -65,13 +80,15 @@ enum class Kind {
   kArray,
   kMipmap,
   kGraph,
-  kGraphExec
+  kGraphExec,
+  kContext
 };
 
 struct Handle {
   Kind kind;
   unsigned long long value;
-  size_t size = 0;  // of a kMapped range
+  size_t size = 0;                 // of a kMapped range
+  unsigned long long address = 0;  // of a kGraph's allocation node
 };
 
 class Client {
@@ -95,6 +112,52 @@ class Client {
                                                    &keep_everything);
       }
       return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "graph-address") {
+      int id = 0;
+      in >> id;
+      Handle graph{};
+      if (!Find(id, &graph) || graph.kind != Kind::kGraph) return "err unknown-id";
+      return "address " + std::to_string(graph.address);
+    }
+    if (command == "free-address") {
+      unsigned long long address = 0;
+      in >> address;
+      const CUresult result = api_.mem_free(address);
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "graph-trim") {
+      const CUresult result = api_.device_graph_mem_trim(device_);
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "context") {
+      CUcontext created = nullptr;
+      CUresult result = api_.ctx_create(&created, nullptr, 0, device_);
+      if (result == CUDA_SUCCESS) result = api_.ctx_set_current(context_);
+      if (result != CUDA_SUCCESS) return Error(result);
+      return Keep({Kind::kContext, reinterpret_cast<unsigned long long>(created)});
+    }
+    if (command == "limit") {
+      std::string name;
+      unsigned long long bytes = 0;
+      in >> name >> bytes;
+      const CUlimit limit = name == "heap"     ? CU_LIMIT_MALLOC_HEAP_SIZE
+                            : name == "printf" ? CU_LIMIT_PRINTF_FIFO_SIZE
+                                               : CU_LIMIT_STACK_SIZE;
+      const CUresult result = api_.ctx_set_limit(limit, bytes);
+      return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "library-launch") return LaunchLibraryKernel();
+    if (command == "vmm-export") {
+      unsigned long long bytes = 0;
+      in >> bytes;
+      return ExportMemory(bytes);
+    }
+    if (command == "vmm-import") {
+      int pid = 0, fd = -1;
+      unsigned long long bytes = 0;
+      in >> pid >> fd >> bytes;
+      return ImportMemory(pid, fd, bytes);
     }
     if (command == "info") {
       size_t free = 0, total = 0;
@@ -374,7 +437,7 @@ class Client {
         result = api_.graph_add_mem_alloc_node(&node, graph, nullptr, 0, &params);
         if (result != CUDA_SUCCESS) api_.graph_destroy(graph);
       }
-      *handle = {Kind::kGraph, reinterpret_cast<unsigned long long>(graph)};
+      *handle = {Kind::kGraph, reinterpret_cast<unsigned long long>(graph), 0, params.dptr};
     } else if (path == "legacy") {
       if (api_.mem_alloc_v1 == nullptr) return "unsupported";
       unsigned int pointer = 0;
@@ -410,6 +473,8 @@ class Client {
         return api_.graph_destroy(reinterpret_cast<CUgraph>(handle.value));
       case Kind::kGraphExec:
         return api_.graph_exec_destroy(reinterpret_cast<CUgraphExec>(handle.value));
+      case Kind::kContext:
+        return api_.ctx_destroy(reinterpret_cast<CUcontext>(handle.value));
     }
     return CUDA_ERROR_INVALID_VALUE;
   }
@@ -473,6 +538,62 @@ class Client {
     return "ok";
   }
 
+  std::string ExportMemory(unsigned long long bytes) {
+    CUmemAllocationProp prop{};
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = device_;
+    prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    CUmemGenericAllocationHandle physical = 0;
+    CUdeviceptr range = 0;
+    int fd = -1;
+    CUresult result = api_.mem_create(&physical, bytes, &prop, 0);
+    if (result == CUDA_SUCCESS) result = api_.mem_address_reserve(&range, bytes, 0, 0, 0);
+    if (result == CUDA_SUCCESS) result = api_.mem_map(range, bytes, 0, physical, 0);
+    if (result == CUDA_SUCCESS) {
+      result = api_.mem_export_to_shareable_handle(&fd, physical,
+                                                   CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
+    }
+    if (result == CUDA_SUCCESS) result = api_.mem_release(physical);
+    if (result != CUDA_SUCCESS) return Error(result);
+    const std::string kept = Keep({Kind::kMapped, range, bytes});
+    return kept + " " + std::to_string(fd);
+  }
+
+  // Another process's descriptor is opened through /proc, as a process given it over a unix
+  // socket would hold it.
+  std::string ImportMemory(int pid, int fd, unsigned long long bytes) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    const int own = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (own < 0) return "err cannot-open-" + path;
+    CUmemGenericAllocationHandle imported = 0;
+    CUdeviceptr range = 0;
+    CUresult result = api_.mem_import_from_shareable_handle(
+        &imported, reinterpret_cast<void*>(static_cast<intptr_t>(own)),
+        CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+    close(own);
+    if (result == CUDA_SUCCESS) result = api_.mem_address_reserve(&range, bytes, 0, 0, 0);
+    if (result == CUDA_SUCCESS) result = api_.mem_map(range, bytes, 0, imported, 0);
+    if (result == CUDA_SUCCESS) result = api_.mem_release(imported);
+    if (result != CUDA_SUCCESS) return Error(result);
+    return Keep({Kind::kMapped, range, bytes});
+  }
+
+  std::string LaunchLibraryKernel() {
+    static const char kImage[] = "gpuslice test library";
+    CUlibrary library = nullptr;
+    CUkernel kernel = nullptr;
+    CUresult result =
+        api_.library_load_data(&library, kImage, nullptr, nullptr, 0, nullptr, nullptr, 0);
+    if (result == CUDA_SUCCESS) result = api_.library_get_kernel(&kernel, library, "kernel");
+    if (result == CUDA_SUCCESS) {
+      result = api_.launch_kernel(reinterpret_cast<CUfunction>(kernel), 1, 1, 1, 32, 1, 1, 0,
+                                  nullptr, nullptr, nullptr);
+    }
+    if (result == CUDA_SUCCESS) result = api_.ctx_synchronize();
+    return result == CUDA_SUCCESS ? "ok" : Error(result);
+  }
+
   CUresult LaunchGraph() {
     if (graph_exec_ == nullptr) {
       CUgraph graph = nullptr;
@@ -514,6 +635,8 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.primary_ctx_retain, "cuDevicePrimaryCtxRetain", 7000);
   get(api.ctx_create, "cuCtxCreate", 12050);
   get(api.ctx_set_current, "cuCtxSetCurrent", 4000);
+  get(api.ctx_destroy, "cuCtxDestroy", 4000);
+  get(api.ctx_set_limit, "cuCtxSetLimit", 3010);
   get(api.ctx_synchronize, "cuCtxSynchronize", 2000);
   get(api.mem_get_info, "cuMemGetInfo", 3020);
   get(api.device_total_mem, "cuDeviceTotalMem", 3020);
@@ -533,6 +656,8 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.mem_address_free, "cuMemAddressFree", 10020);
   get(api.mem_map, "cuMemMap", 10020);
   get(api.mem_unmap, "cuMemUnmap", 10020);
+  get(api.mem_export_to_shareable_handle, "cuMemExportToShareableHandle", 10020);
+  get(api.mem_import_from_shareable_handle, "cuMemImportFromShareableHandle", 10020);
   get(api.array_create, "cuArrayCreate", 3020);
   get(api.array_destroy, "cuArrayDestroy", 2000);
   get(api.mipmapped_array_create, "cuMipmappedArrayCreate", 5000);
@@ -554,6 +679,9 @@ void ResolveAll(DriverApi& api, Resolver resolve) {
   get(api.graph_instantiate_v1, "cuGraphInstantiate", 10000);
   get(api.graph_instantiate_v2, "cuGraphInstantiate", 11000);
   get(api.graph_exec_destroy, "cuGraphExecDestroy", 10000);
+  get(api.device_graph_mem_trim, "cuDeviceGraphMemTrim", 11040);
+  get(api.library_load_data, "cuLibraryLoadData", 12000);
+  get(api.library_get_kernel, "cuLibraryGetKernel", 12000);
   get(api.stream_create, "cuStreamCreate", 2000);
   get(api.stream_synchronize, "cuStreamSynchronize", 2000);
   get(api.stream_begin_capture, "cuStreamBeginCapture", 10010);

@@ -25,6 +25,7 @@ void* Resolve(const char* name, int version) {
   };
   static const std::map<std::string, Suffixed> kCurrentSymbols = {
       {"cuCtxCreate", {12050, "cuCtxCreate_v4"}},
+      {"cuCtxDestroy", {4000, "cuCtxDestroy_v2"}},
       {"cuMemGetInfo", {3020, "cuMemGetInfo_v2"}},
       {"cuDeviceTotalMem", {3020, "cuDeviceTotalMem_v2"}},
       {"cuMemAlloc", {3020, "cuMemAlloc_v2"}},

@@ -10,6 +10,10 @@ int main() {
   api.device_get = &cuDeviceGet;
   api.primary_ctx_retain = &cuDevicePrimaryCtxRetain;
   api.ctx_set_current = &cuCtxSetCurrent;
+  api.ctx_set_limit = &cuCtxSetLimit;
+  api.device_graph_mem_trim = &cuDeviceGraphMemTrim;
+  api.library_load_data = &cuLibraryLoadData;
+  api.library_get_kernel = &cuLibraryGetKernel;
   api.ctx_synchronize = &cuCtxSynchronize;
   api.mem_alloc_managed = &cuMemAllocManaged;
   api.mem_alloc_async = &cuMemAllocAsync;
@@ -24,6 +28,8 @@ int main() {
   api.mem_address_free = &cuMemAddressFree;
   api.mem_map = &cuMemMap;
   api.mem_unmap = &cuMemUnmap;
+  api.mem_export_to_shareable_handle = &cuMemExportToShareableHandle;
+  api.mem_import_from_shareable_handle = &cuMemImportFromShareableHandle;
   api.array_destroy = &cuArrayDestroy;
   api.mipmapped_array_create = &cuMipmappedArrayCreate;
   api.mipmapped_array_destroy = &cuMipmappedArrayDestroy;
@@ -44,6 +50,7 @@ int main() {
 #ifdef GPUSLICE_REAL_CUDA_H
   // The names applications write; cuda.h maps each to the symbol of its current version.
   api.ctx_create = &cuCtxCreate;
+  api.ctx_destroy = &cuCtxDestroy;
   api.mem_get_info = &cuMemGetInfo;
   api.device_total_mem = &cuDeviceTotalMem;
   api.mem_alloc = &cuMemAlloc;
@@ -55,6 +62,7 @@ int main() {
   api.stream_begin_capture = &cuStreamBeginCapture;
 #else
   api.ctx_create = &cuCtxCreate_v4;
+  api.ctx_destroy = &cuCtxDestroy_v2;
   api.mem_get_info = &cuMemGetInfo_v2;
   api.device_total_mem = &cuDeviceTotalMem_v2;
   api.mem_alloc = &cuMemAlloc_v2;

@@ -22,6 +22,8 @@ struct DriverApi {
   CUresult (*primary_ctx_retain)(CUcontext*, CUdevice) = nullptr;
   CUresult (*ctx_create)(CUcontext*, CUctxCreateParams*, unsigned int, CUdevice) = nullptr;
   CUresult (*ctx_set_current)(CUcontext) = nullptr;
+  CUresult (*ctx_destroy)(CUcontext) = nullptr;
+  CUresult (*ctx_set_limit)(CUlimit, size_t) = nullptr;
   CUresult (*ctx_synchronize)() = nullptr;
   CUresult (*mem_get_info)(size_t*, size_t*) = nullptr;
   CUresult (*device_total_mem)(size_t*, CUdevice) = nullptr;
@@ -44,6 +46,11 @@ struct DriverApi {
   CUresult (*mem_map)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle,
                       unsigned long long) = nullptr;
   CUresult (*mem_unmap)(CUdeviceptr, size_t) = nullptr;
+  CUresult (*mem_export_to_shareable_handle)(void*, CUmemGenericAllocationHandle,
+                                             CUmemAllocationHandleType,
+                                             unsigned long long) = nullptr;
+  CUresult (*mem_import_from_shareable_handle)(CUmemGenericAllocationHandle*, void*,
+                                               CUmemAllocationHandleType) = nullptr;
   CUresult (*array_create)(CUarray*, const CUDA_ARRAY_DESCRIPTOR*) = nullptr;
   CUresult (*array_destroy)(CUarray) = nullptr;
   CUresult (*mipmapped_array_create)(CUmipmappedArray*, const CUDA_ARRAY3D_DESCRIPTOR*,
@@ -60,12 +67,16 @@ struct DriverApi {
   CUresult (*graph_instantiate_with_params)(CUgraphExec*, CUgraph,
                                             CUDA_GRAPH_INSTANTIATE_PARAMS*) = nullptr;
   CUresult (*graph_exec_destroy)(CUgraphExec) = nullptr;
+  CUresult (*device_graph_mem_trim)(CUdevice) = nullptr;
   CUresult (*stream_create)(CUstream*, unsigned int) = nullptr;
   CUresult (*stream_synchronize)(CUstream) = nullptr;
   CUresult (*stream_begin_capture)(CUstream, CUstreamCaptureMode) = nullptr;
   CUresult (*stream_end_capture)(CUstream, CUgraph*) = nullptr;
   CUresult (*module_load_data)(CUmodule*, const void*) = nullptr;
   CUresult (*module_get_function)(CUfunction*, CUmodule, const char*) = nullptr;
+  CUresult (*library_load_data)(CUlibrary*, const void*, CUjit_option*, void**, unsigned int,
+                                CUlibraryOption*, void**, unsigned int) = nullptr;
+  CUresult (*library_get_kernel)(CUkernel*, CUlibrary, const char*) = nullptr;
   CUresult (*launch_kernel)(CUfunction, unsigned int, unsigned int, unsigned int, unsigned int,
                             unsigned int, unsigned int, unsigned int, CUstream, void**,
                             void**) = nullptr;

@@ -1,0 +1,165 @@
+// The per-container series on a real plugin's /metrics: gpuslice-device-plugin on the
+// simulated GPU behind the kubelet stand-in (device plugin API and PodResources over unix
+// sockets), and a real client process with libgpuslice.so preloaded over the simulated driver,
+// started with the environment the plugin's Allocate returned.
+#include <httplib.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "fakes/subprocess.h"
+#include "kubelet/device_manager.h"
+#include "preload/client_process.h"
+#include "preload/sim_fixture.h"
+
+namespace gpuslice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr auto kWait = 30s;
+constexpr int kSlicesPerGpu = 4;
+constexpr uint64_t kSliceOfGpu = (40ULL << 30) / kSlicesPerGpu;  // A100-40GB in four
+
+class ContainerMetricsProcessTest : public SimFixture {
+ protected:
+  ContainerMetricsProcessTest() : SimFixture("    launchQueueDepth: 4\n") {}
+
+  void SetUp() override {
+    const std::string dir = node().directory();
+    std::ofstream(dir + "/plugin.yaml")
+        << "version: v1\n"
+        << "library: {hostDir: " << GPUSLICE_LIB_DIR << "}\n"
+        << "regionsDir: " << dir << "/regions\n"
+        << "profiles:\n- name: a100\n  match: {models: ['*A100*']}\n"
+        << "  slices: " << kSlicesPerGpu << "\n";
+    fs::create_directories(dir + "/dp");
+    fs::create_directories(dir + "/pr");
+    auto kubelet = kubelet::DeviceManager::Start({dir + "/dp", dir + "/pr/kubelet.sock"});
+    ASSERT_TRUE(kubelet.ok()) << kubelet.status().ToString();
+    kubelet_ = std::move(*kubelet);
+    plugin_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{
+            std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin",
+            "--config=" + dir + "/plugin.yaml", "--device-plugin-dir=" + dir + "/dp",
+            "--pod-resources-socket=" + dir + "/pr/kubelet.sock", "--simulate=" + node().spec(),
+            "--simulate-state=" + node().state_path(), "--metrics-address=127.0.0.1:0"},
+        std::map<std::string, std::optional<std::string>>{{"NVIDIA_VISIBLE_DEVICES", std::nullopt}},
+        dir + "/plugin.log");
+    ASSERT_TRUE(kubelet_->WaitForDevices(
+        "nvidia.com/gpu", [](const auto& devices) { return devices.size() == kSlicesPerGpu; },
+        kWait))
+        << plugin_->Output();
+    port_ = MetricsPort();
+    ASSERT_GT(port_, 0) << plugin_->Output();
+  }
+
+  int MetricsPort() {
+    const std::string marker = "metrics and health on port ";
+    for (int i = 0; i < 3000; ++i) {
+      const std::string output = plugin_->Output();
+      const size_t at = output.find(marker);
+      if (at != std::string::npos) return std::atoi(output.c_str() + at + marker.size());
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+
+  // The container environment of an allocation, with each container path of a mount
+  // replaced by the mount's host side (the client runs on the host).
+  Environment Allocate(const std::string& pod, int slices) {
+    Result<kubelet::ContainerAllocation> allocation =
+        kubelet_->Allocate(pod, "main", "nvidia.com/gpu", slices);
+    EXPECT_TRUE(allocation.ok()) << allocation.status().ToString();
+    if (!allocation.ok()) return {};
+    Environment env(allocation->envs.begin(), allocation->envs.end());
+    for (auto& [name, value] : env) {
+      for (const kubelet::Mount& mount : allocation->mounts) {
+        if (value.rfind(mount.container_path, 0) == 0) {
+          value = mount.host_path + value.substr(mount.container_path.size());
+        }
+      }
+    }
+    return env;
+  }
+
+  std::string Scrape() {
+    httplib::Client http("127.0.0.1", port_);
+    auto response = http.Get("/metrics");
+    EXPECT_TRUE(response && response->status == 200);
+    return response ? response->body : "";
+  }
+
+  // The value of `family`'s series for the container "main" of `pod` ("namespace/name"), or
+  // nullopt when /metrics has none.
+  std::optional<double> Value(const std::string& body, const std::string& family,
+                              const std::string& pod) {
+    const size_t slash = pod.find('/');
+    const std::string series = family + "{namespace=\"" + pod.substr(0, slash) + "\",pod=\"" +
+                               pod.substr(slash + 1) + "\",container=\"main\",gpu=\"" + Uuid() +
+                               "\",resource=\"nvidia.com/gpu\"} ";
+    const size_t at = body.find("\n" + series);
+    if (at == std::string::npos) return std::nullopt;
+    return std::strtod(body.c_str() + at + 1 + series.size(), nullptr);
+  }
+
+  std::unique_ptr<kubelet::DeviceManager> kubelet_;
+  std::unique_ptr<Subprocess> plugin_;
+  int port_ = -1;
+};
+
+TEST_F(ContainerMetricsProcessTest, SeriesFollowAContainersUseOfItsSlice) {
+  const std::string pod = "team-a/trainer";
+  const Environment env = Allocate(pod, 1);
+  ASSERT_FALSE(env.empty());
+
+  // Before any process uses the GPU: the slice is known, nothing is used yet.
+  std::string body = Scrape();
+  EXPECT_EQ(Value(body, "gpuslice_container_memory_limit_bytes", pod), kSliceOfGpu) << body;
+  EXPECT_EQ(Value(body, "gpuslice_container_compute_share_ratio", pod), 0.25);
+  EXPECT_EQ(Value(body, "gpuslice_container_memory_used_bytes", pod), 0.0);
+  EXPECT_NE(body.find("# TYPE gpuslice_container_oom_refusals_total counter"),
+            std::string::npos);
+
+  auto client = ClientProcess::Start(kDirectClient, node(), env);
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->Send("init"), "ok");
+  const uint64_t held = 3ULL << 30;
+  ASSERT_EQ(client->Send("alloc plain " + std::to_string(held)).rfind("ok", 0), 0u);
+  body = Scrape();
+  // The context's overhead counts against the slice too.
+  EXPECT_EQ(Value(body, "gpuslice_container_memory_used_bytes", pod), held + kContextBytes)
+      << body;
+  EXPECT_EQ(Value(body, "gpuslice_container_memory_peak_bytes", pod), held + kContextBytes);
+  EXPECT_EQ(Value(body, "gpuslice_container_oom_refusals_total", pod), 0.0);
+
+  // One refused allocation raises the refusals by one; the peak stays where it was.
+  EXPECT_EQ(client->Send("alloc plain " + std::to_string(kSliceOfGpu)), "err 2");
+  body = Scrape();
+  EXPECT_EQ(Value(body, "gpuslice_container_oom_refusals_total", pod), 1.0) << body;
+  EXPECT_EQ(Value(body, "gpuslice_container_memory_peak_bytes", pod), held + kContextBytes);
+
+  // Work beyond a 25% share waits at the gate.
+  ASSERT_EQ(client->Send("burn 300").rfind("ok", 0), 0u);
+  body = Scrape();
+  const std::optional<double> throttled =
+      Value(body, "gpuslice_container_throttled_seconds_total", pod);
+  ASSERT_TRUE(throttled.has_value()) << body;
+  EXPECT_GT(*throttled, 0.0);
+
+  // The series go with the pod.
+  client.reset();
+  kubelet_->ReleasePod(pod);
+  body = Scrape();
+  EXPECT_FALSE(Value(body, "gpuslice_container_memory_limit_bytes", pod).has_value()) << body;
+}
+
+}  // namespace
+}  // namespace gpuslice::testing
