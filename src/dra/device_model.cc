@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "core/dra_capacity.h"
+
 namespace gpuslice::dra {
 namespace {
 
@@ -66,10 +68,7 @@ uint64_t UsableMemory(const PublishedGpu& gpu) {
 }
 
 uint64_t MaxClaimMemory(const PublishedGpu& gpu, const core::DraConfig& dra) {
-  const uint64_t usable = UsableMemory(gpu);
-  if (usable < dra.memory_min_bytes || dra.memory_step_bytes == 0) return 0;
-  return dra.memory_min_bytes +
-         (usable - dra.memory_min_bytes) / dra.memory_step_bytes * dra.memory_step_bytes;
+  return core::LargestClaimMemory(UsableMemory(gpu), dra);
 }
 
 json BuildDevice(const PublishedGpu& published, const NodeFacts& node,

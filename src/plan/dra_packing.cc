@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 
+#include "core/dra_capacity.h"
 #include "core/quantity.h"
 #include "kube/claims.h"
 
@@ -15,29 +16,15 @@ struct Share {
   int compute_percent = 0;
 };
 
-// What the scheduler books for a request of `bytes`: at least the minimum, rounded up to the
-// grid min + k*step.
-uint64_t Booked(uint64_t bytes, const core::DraConfig& policy) {
-  if (bytes <= policy.memory_min_bytes) return policy.memory_min_bytes;
-  const uint64_t above = bytes - policy.memory_min_bytes;
-  return policy.memory_min_bytes +
-         (above + policy.memory_step_bytes - 1) / policy.memory_step_bytes *
-             policy.memory_step_bytes;
-}
-
 DraPacking Pack(const std::string& model, uint64_t gpu_memory, const std::vector<Share>& shares,
                 const core::DraConfig& policy) {
   DraPacking packing;
   packing.gpu_model = model;
   packing.gpu_memory_bytes = gpu_memory;
-  const uint64_t largest =
-      gpu_memory < policy.memory_min_bytes
-          ? 0
-          : policy.memory_min_bytes + (gpu_memory - policy.memory_min_bytes) /
-                                          policy.memory_step_bytes * policy.memory_step_bytes;
+  const uint64_t largest = core::LargestClaimMemory(gpu_memory, policy);
   std::vector<std::pair<uint64_t, int>> gpus;  // memory and compute booked on each GPU
   for (const Share& share : shares) {
-    const uint64_t memory = Booked(share.memory_bytes, policy);
+    const uint64_t memory = core::BookedClaimMemory(share.memory_bytes, policy);
     if (share.compute_percent > 100) {
       packing.too_big.push_back({share.pod, "asks for more than 100 percent of a GPU's compute"});
       continue;
