@@ -276,6 +276,13 @@ Result<WatchEnd> Client::Watch(const ResourceType& type, const std::string& ns,
   Status error;
   auto on_data = [&](std::string_view chunk) {
     buffer.append(chunk);
+    if (buffer.find('\n') == std::string::npos &&
+        buffer.size() > transport_->options().max_watch_event_bytes) {
+      error = Status::ResourceExhausted(
+          "watch " + request.target + ": an event is larger than " +
+          std::to_string(transport_->options().max_watch_event_bytes) + " bytes");
+      return false;
+    }
     size_t newline = 0;
     while ((newline = buffer.find('\n')) != std::string::npos) {
       const std::string line = buffer.substr(0, newline);

@@ -35,6 +35,11 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
   // How often Mutate re-reads and retries after a 409 Conflict before giving up.
   int max_conflict_retries = 16;
+  // A response body larger than this ends the request ResourceExhausted: etcd holds objects of
+  // at most 1.5 MiB, and the Lists the driver reads are far below it.
+  size_t max_response_bytes = size_t{64} << 20;
+  // One watch event (one object in JSON) larger than this ends the watch ResourceExhausted.
+  size_t max_watch_event_bytes = size_t{16} << 20;
   std::string user_agent = "gpuslice";
 };
 

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "core/yaml_load.h"
 #include "io/file.h"
 #include "kubeapi/internal/base64.h"
 
@@ -208,9 +209,12 @@ Result<ClusterConfig> LoadInCluster(const InClusterOptions& options) {
 Result<ClusterConfig> ParseKubeconfig(const std::string& text, const std::string& path,
                                       const std::string& context_name) {
   KubeconfigReader reader(path);
+  // Duplicate keys, alias bombs and oversized documents are refused here, as for every other
+  // YAML file gpuslice reads.
+  Result<YAML::Node> root = core::LoadYaml(text, path);
+  if (!root.ok()) return root.status();
   try {
-    const YAML::Node root = YAML::Load(text);
-    return ReadKubeconfig(root, reader, path, context_name);
+    return ReadKubeconfig(*root, reader, path, context_name);
   } catch (const YAML::Exception& e) {
     return reader.Error("(document)", "not valid YAML: " + e.msg + " at line " +
                                           std::to_string(e.mark.line + 1));

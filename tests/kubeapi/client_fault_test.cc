@@ -333,6 +333,30 @@ TEST(ClientFaults, WatchDeliversEventsUntilTheServerEndsIt) {
   EXPECT_THAT(seen, ::testing::ElementsAre("ADDED 42", "MODIFIED 43", "BOOKMARK 50"));
 }
 
+TEST(ClientFaults, ResponsesAndWatchEventsPastTheirBoundsEndResourceExhausted) {
+  FakeApiServer api;
+  const std::string big = ConfigMap(std::string(2000, 'a'), "1", 1).dump();
+  api.server().Get("/api/v1/namespaces/ns/configmaps/big", [&](const auto&, auto& res) {
+    res.set_content(big, "application/json");
+  });
+  api.server().Get("/api/v1/namespaces/ns/configmaps", [&](const auto&, auto& res) {
+    StreamEvents(res, {json{{"type", "ADDED"}, {"object", json::parse(big)}}.dump()});
+  });
+  ClientOptions options = FastOptions();
+  options.max_response_bytes = 1024;
+  options.max_watch_event_bytes = 1024;
+  auto client = Connect(api.url(), options);
+  Result<json> object = client->Get(kConfigMaps, "ns", "big");
+  ASSERT_FALSE(object.ok());
+  EXPECT_EQ(object.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(object.status().message(), HasSubstr("larger than 1024 bytes"));
+  Result<WatchEnd> end =
+      client->Watch(kConfigMaps, "ns", WatchOptions{}, [](const WatchEvent&) { return true; });
+  ASSERT_FALSE(end.ok());
+  EXPECT_EQ(end.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(end.status().message(), HasSubstr("an event is larger than 1024 bytes"));
+}
+
 TEST(ClientFaults, WatchEndsExpiredOnGoneAndStoppedWhenTheCallerSaysSo) {
   FakeApiServer api;
   api.server().Get("/api/v1/namespaces/old/configmaps", [](const auto&, auto& res) {

@@ -82,6 +82,8 @@ struct HttpTransport::Attempt {
   const std::function<bool(std::string_view)>* on_data = nullptr;
   const std::atomic<bool>* stop = nullptr;
   bool ended_by_caller = false;
+  size_t max_body = 0;      // ClientOptions::max_response_bytes
+  bool too_large = false;  // the body passed max_body; the transfer was aborted
 };
 
 namespace {
@@ -99,6 +101,10 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
       }
       return bytes;
     }
+  }
+  if (attempt->body.size() + bytes > attempt->max_body) {
+    attempt->too_large = true;
+    return 0;  // makes curl abort the transfer
   }
   attempt->body.append(data, bytes);
   return bytes;
@@ -283,6 +289,7 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request) {
   bool force_token = false;
   for (int attempt_number = 1;; ++attempt_number) {
     Attempt attempt;
+    attempt.max_body = options_.max_response_bytes;
     void* curl = Acquire();
     const Status performed = Perform(curl, request, force_token, attempt);
     force_token = false;
@@ -295,6 +302,11 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request) {
       curl_easy_cleanup(static_cast<CURL*>(curl));
     } else {
       Release(curl);
+    }
+    if (attempt.too_large) {
+      return Status::ResourceExhausted(request.method + " " + config_.server + request.target +
+                                       ": the response is larger than " +
+                                       std::to_string(options_.max_response_bytes) + " bytes");
     }
     const bool last = attempt_number >= options_.max_attempts;
     std::chrono::milliseconds wait = backoff;
@@ -333,12 +345,18 @@ Result<long> HttpTransport::Stream(const HttpRequest& request,
                                    const std::function<bool(std::string_view)>& on_data,
                                    const std::atomic<bool>* stop, std::string* error_body) {
   Attempt attempt;
+  attempt.max_body = options_.max_response_bytes;
   attempt.on_data = &on_data;
   attempt.stop = stop;
   CURL* curl = curl_easy_init();
   const Status performed = Perform(curl, request, /*force_token=*/false, attempt);
   curl_easy_cleanup(curl);
   if (!performed.ok()) return performed;
+  if (attempt.too_large) {
+    return Status::ResourceExhausted(request.method + " " + config_.server + request.target +
+                                     ": the error response is larger than " +
+                                     std::to_string(options_.max_response_bytes) + " bytes");
+  }
   if (attempt.ended_by_caller) return attempt.code == 0 ? 200L : attempt.code;
   if (attempt.curl_code != CURLE_OK) {
     const std::string reason = attempt.error[0] != '\0'
