@@ -1,28 +1,24 @@
 #include "nodesim/dra_node.h"
 
-#include <fstream>
 #include <sstream>
 
 #include "core/contract.h"
+#include "core/dra_capacity.h"
 #include "core/quantity.h"
 #include "dra/device_model.h"
+#include "io/file.h"
 
 namespace gpuslice::nodesim {
 namespace {
 
 using nlohmann::json;
 
-// What the scheduler books for a request of `bytes` under the request policy.
-uint64_t Booked(uint64_t bytes, const core::DraConfig& policy) {
-  if (bytes <= policy.memory_min_bytes) return policy.memory_min_bytes;
-  return policy.memory_min_bytes + (bytes - policy.memory_min_bytes + policy.memory_step_bytes - 1) /
-                                       policy.memory_step_bytes * policy.memory_step_bytes;
-}
-
+// The env of a CDI containerEdits object; entries that are not "NAME=value" strings are skipped.
 std::map<std::string, std::string> EnvOf(const json& edits) {
   std::map<std::string, std::string> env;
-  if (!edits.is_object() || !edits.contains("env")) return env;
+  if (!edits.is_object() || !edits.contains("env") || !edits["env"].is_array()) return env;
   for (const json& entry : edits["env"]) {
+    if (!entry.is_string()) continue;
     const std::string text = entry.get<std::string>();
     const size_t equals = text.find('=');
     if (equals != std::string::npos) env[text.substr(0, equals)] = text.substr(equals + 1);
@@ -83,7 +79,7 @@ Result<std::vector<ContainerPlacement>> DraNode::Admit(
     if (const auto it = request.capacity.find("compute"); it != request.capacity.end()) {
       compute = static_cast<int>(std::min<int64_t>(it->second.Value().value_or(0), 101));
     }
-    const uint64_t booking = Booked(memory, policy);
+    const uint64_t booking = core::BookedClaimMemory(memory, policy);
     for (int64_t n = 0; n < request.count; ++n) {
       size_t chosen = node.gpus.size();
       uint64_t most_free = 0;
@@ -163,12 +159,18 @@ Result<std::vector<ContainerPlacement>> DraNode::Admit(
           claim = &it2->second;
         }
         if (claim == nullptr) continue;
-        std::ifstream file(claim->cdi_spec_path);
-        const json spec = json::parse(file, nullptr, /*allow_exceptions=*/false);
-        if (spec.is_discarded()) continue;
-        std::map<std::string, std::string> env = EnvOf(spec["containerEdits"]);
-        for (const json& device : spec["devices"]) {
-          for (const auto& [variable, value] : EnvOf(device["containerEdits"])) env[variable] = value;
+        Result<std::string> text = io::ReadFile(claim->cdi_spec_path);
+        if (!text.ok()) return text.status();
+        const json spec = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+        if (spec.is_discarded() || !spec.is_object()) {
+          return Status::Internal(claim->cdi_spec_path + ": the CDI spec prepare wrote is not JSON");
+        }
+        std::map<std::string, std::string> env = EnvOf(spec.value("containerEdits", json()));
+        for (const json& device : spec.value("devices", json::array())) {
+          if (!device.is_object()) continue;
+          for (const auto& [variable, value] : EnvOf(device.value("containerEdits", json()))) {
+            env[variable] = value;
+          }
         }
         ContainerPlacement placement{pod_name, container.name, std::string(dra::kDriverName), {}, {}};
         for (const dra::PreparedDevice& device : claim->devices) {
