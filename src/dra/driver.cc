@@ -179,13 +179,13 @@ void Driver::Wake() {
 void Driver::Run() {
   using SteadyClock = std::chrono::steady_clock;
   SteadyClock::time_point next_resync = SteadyClock::now() + options_.resync;
-  std::optional<SteadyClock::time_point> retry_at;
+  // When the failed publish is tried again; max() while none failed.
+  SteadyClock::time_point retry_at = SteadyClock::time_point::max();
   std::chrono::milliseconds backoff = options_.retry_initial;
   while (!stop_.load()) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      const SteadyClock::time_point until =
-          retry_at ? std::min(*retry_at, next_resync) : next_resync;
+      const SteadyClock::time_point until = std::min(retry_at, next_resync);
       wake_.wait_until(lock, until, [&] { return stop_.load() || dirty_; });
       if (stop_.load()) break;
     }
@@ -200,7 +200,7 @@ void Driver::Run() {
     bool due = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      due = dirty_ || (retry_at && now >= *retry_at);
+      due = dirty_ || now >= retry_at;
       dirty_ = false;
       // Health first: an unhealthy GPU is tainted in the very slice written below.
       const std::map<std::string, std::string> unhealthy = tracker_.Unhealthy();
@@ -229,7 +229,7 @@ void Driver::Run() {
     const Status published = publisher_.Reconcile(DesiredSlice());
     if (published.ok()) {
       published_.store(true);
-      retry_at.reset();
+      retry_at = SteadyClock::time_point::max();
       backoff = options_.retry_initial;
     } else {
       spdlog::warn("publishing the ResourceSlice (retry in {} ms): {}", backoff.count(),
