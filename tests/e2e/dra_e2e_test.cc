@@ -321,14 +321,24 @@ TEST_F(DraTest, BadClaimsGetAClearErrorOnTheClaimOrThePod) {
                            &seen))
       << seen;
 
-  // A claim allocated (by hand, as another scheduler could) to a GPU this node lacks: the
-  // driver's error on the pod, from NodePrepareResources.
+  // A claim allocated and reserved by hand for a pod bound by hand, as another scheduler could
+  // do, to a GPU this node lacks: the driver's error on the pod, from NodePrepareResources.
+  // (Left to kube-scheduler v1.37.2, a claim allocated this way is never reserved: its status
+  // update fails with "status.allocation: field cannot be modified once set".)
   Apply(ns.name(),
         "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata:\n  name: ghost\nspec:\n"
         "  devices:\n    requests:\n    - name: gpu\n      exactly:\n"
         "        deviceClassName: gpu.gpuslice.io\n        capacity:\n          requests:\n"
         "            memory: 1Gi\n");
-  const nlohmann::json allocation = {
+  std::string pod = ClaimAndPod("ghost", "1Gi");
+  pod = pod.substr(pod.find("---\n") + 4);
+  const std::string spec = "\nspec:\n";
+  pod.replace(pod.find(spec), spec.size(), spec + "  nodeName: " + NodeName() + "\n");
+  Apply(ns.name(), pod);
+  const std::string pod_uid =
+      Kubectl("-n " + ns.name() + " get pod ghost -o jsonpath='{.metadata.uid}'").out;
+  ASSERT_FALSE(pod_uid.empty());
+  const nlohmann::json status = {
       {"status",
        {{"allocation",
          {{"devices",
@@ -337,15 +347,14 @@ TEST_F(DraTest, BadClaimsGetAClearErrorOnTheClaimOrThePod) {
                                      {"driver", "gpu.gpuslice.io"},
                                      {"pool", NodeName()},
                                      {"device", "gpu-7"},
-                                     {"consumedCapacity", {{"memory", "1Gi"}, {"compute", "0"}}}}})}}}}}}}};
+                                     {"consumedCapacity", {{"memory", "1Gi"}, {"compute", "0"}}}}})}}}}},
+        {"reservedFor",
+         nlohmann::json::array({{{"resource", "pods"}, {"name", "ghost"}, {"uid", pod_uid}}})}}}};
   const CommandResult patched = Kubectl("-n " + ns.name() +
                                             " patch resourceclaim ghost --subresource=status "
                                             "--type=merge -p " +
-                                            Quote(allocation.dump()));
+                                            Quote(status.dump()));
   ASSERT_EQ(patched.exit_code, 0) << patched.Describe();
-  std::string pod = ClaimAndPod("ghost", "1Gi");
-  pod = pod.substr(pod.find("---\n") + 4);
-  Apply(ns.name(), pod);
   EXPECT_TRUE(WaitForEvent(ns.name(), "ghost", "FailedPrepareDynamicResources",
                            "this node has no device gpu-7", &seen))
       << "events of pod ghost: " << seen
