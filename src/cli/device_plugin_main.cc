@@ -1,5 +1,6 @@
-// gpuslice-device-plugin: the node agent. Reads the config (flags > environment > file),
-// loads NVML (or the simulated NVML), and runs until SIGTERM either the device plugin (SIGHUP
+// gpuslice-device-plugin: the node agent. Reads the config (flags > environment > file, the
+// file a per-node config where the node's label names one), loads NVML (or the simulated NVML;
+// waiting for the driver when asked to), and runs until SIGTERM either the device plugin (SIGHUP
 // reloads) or, with --mode=dra, the DRA driver gpu.gpuslice.io. One binary for both: the same
 // GPU discovery, health, simulated GPUs and Allocate contract, in the same image and chart.
 #include <malloc.h>
@@ -10,9 +11,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -25,6 +28,7 @@
 #include "io/file.h"
 #include "kubeapi/client.h"
 #include "plugin/http_endpoint.h"
+#include "plugin/node_labels.h"
 #include "plugin/plugin_manager.h"
 #include "sim/environment.h"
 
@@ -34,7 +38,6 @@ using namespace gpuslice;
 
 struct Flags {
   std::string mode = "devicePlugin";
-  std::string node_name;
   std::string kubeconfig;
   std::string config_path;
   std::string device_plugin_dir;
@@ -48,10 +51,31 @@ struct Flags {
   std::string region_cleanup_grace = "2m";
   std::string region_cleanup_confirmation = "1m";
   std::string region_cleanup_interval = "1m";
+  std::string node_name;
+  std::string node_config_label = "gpuslice.io/config";
+  std::string node_config_interval = "10s";
+  std::string cdi_spec_dir;
+  std::string nvidia_driver_root;
+  std::string nvidia_driver_root_host;
+  bool fail_on_init_error = true;
 };
 
-// Parses one of the region cleanup flags: a duration of at least a second, such as "30s".
-Result<std::chrono::milliseconds> ParseCleanupDelay(std::string_view flag, std::string_view text) {
+// How long the agent waits between tries while the NVIDIA driver is not there.
+constexpr std::chrono::seconds kDriverRetry{10};
+
+// Sleeps `duration` unless SIGTERM or SIGINT arrives first (they are blocked, see main).
+// Returns whether one did.
+bool StopSignalWithin(std::chrono::seconds duration) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  const timespec timeout{static_cast<time_t>(duration.count()), 0};
+  return sigtimedwait(&set, nullptr, &timeout) > 0;
+}
+
+// Parses a flag that holds a delay: a duration of at least a second, such as "30s".
+Result<std::chrono::milliseconds> ParseDelayFlag(std::string_view flag, std::string_view text) {
   Result<std::chrono::milliseconds> delay = core::ParseDuration(text);
   if (!delay.ok()) return delay.status().WithContext(std::string(flag));
   if (*delay < std::chrono::seconds(1)) {
@@ -73,11 +97,66 @@ std::string DefaultSimulationState(const std::string& spec) {
          std::to_string(getuid()) + "-" + suffix + ".state";
 }
 
-Result<core::Config> LoadConfig(const Flags& flags) {
-  if (flags.config_path.empty()) return core::Config{};
-  Result<std::string> text = io::ReadFile(flags.config_path);
+Result<core::Config> LoadConfig(const std::string& path) {
+  if (path.empty()) return core::Config{};
+  Result<std::string> text = io::ReadFile(path);
   if (!text.ok()) return text.status();
-  return core::ParseConfig(*text, flags.config_path);
+  return core::ParseConfig(*text, path);
+}
+
+// The per-node config the node's label names when the agent starts, if it names one this
+// release has: the node then never advertises the default config's slices first. Reading the
+// label is retried briefly; without an answer the node starts on the default config and the
+// watcher switches it once the API server answers.
+std::optional<std::string> InitialNodeConfig(const Flags& flags,
+                                             const plugin::NodeLabelReader& read) {
+  for (int attempt = 1;; ++attempt) {
+    Result<std::map<std::string, std::string>> labels = read();
+    if (labels.ok()) {
+      const auto it = labels->find(flags.node_config_label);
+      if (it == labels->end()) return std::nullopt;
+      const std::string path = plugin::NodeConfigPath(flags.config_path, it->second);
+      if (access(path.c_str(), R_OK) != 0) return std::nullopt;  // the watcher reports it
+      spdlog::info("node {}: label {}={} selects {}", flags.node_name, flags.node_config_label,
+                   it->second, path);
+      return it->second;
+    }
+    if (attempt == 3) {
+      spdlog::warn("cannot read node {}'s labels ({}): starting on the default config",
+                   flags.node_name, labels.status().message());
+      return std::nullopt;
+    }
+    if (StopSignalWithin(std::chrono::seconds(2))) return std::nullopt;
+  }
+}
+
+// Loads NVML, from the driver root when one is given. With failOnInitError false, a driver
+// that is not there yet (a driver container still starting) is waited for, without advertising
+// anything; nullptr when a stop signal ends the wait.
+Result<std::unique_ptr<gpu::NvmlBackend>> LoadNvml(const Flags& flags,
+                                                   gpu::NvmlBackendOptions options) {
+  std::string last_error;
+  while (true) {
+    Result<std::unique_ptr<gpu::NvmlBackend>> backend =
+        [&]() -> Result<std::unique_ptr<gpu::NvmlBackend>> {
+      if (!flags.nvidia_driver_root.empty() && flags.simulate.empty()) {
+        Result<std::string> library =
+            gpu::FindDriverLibrary(flags.nvidia_driver_root, "libnvidia-ml.so.1");
+        if (!library.ok()) return library.status();
+        options.library = *library;
+      }
+      return gpu::NvmlBackend::Create(options);
+    }();
+    if (backend.ok() || flags.fail_on_init_error) return backend;
+    if (backend.status().message() != last_error) {
+      last_error = backend.status().message();
+      spdlog::error(
+          "{}: waiting for the NVIDIA driver (failOnInitError is false), trying every "
+          "{} s",
+          last_error, kDriverRetry.count());
+    }
+    if (StopSignalWithin(kDriverRetry)) return std::unique_ptr<gpu::NvmlBackend>();
+  }
 }
 
 // Blocks SIGTERM, SIGINT and SIGHUP's delivery to this thread until one arrives; returns it.
@@ -136,8 +215,9 @@ int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
   return cli::kExitOk;
 }
 
+// The DRA driver serves no /metrics yet (docs/dra.md).
 bool ServesMetrics(const Flags& flags) {
-  return !flags.metrics_address.empty() && flags.metrics_address != "off";
+  return flags.mode != "dra" && !flags.metrics_address.empty() && flags.metrics_address != "off";
 }
 
 int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides) {
@@ -148,7 +228,37 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
       return cli::kExitUsage;
     }
   }
-  Result<core::Config> config = LoadConfig(flags);
+  plugin::NodeLabelReader read_labels;
+  std::optional<std::string> node_config;
+  const bool dra = flags.mode == "dra";
+  // With --mode=dra, --node-name names the driver's pool too: per-node configs then apply where
+  // there is a config file and a service account to read the Node with (not out of cluster).
+  if (!flags.node_name.empty() && !(dra && flags.config_path.empty())) {
+    if (flags.config_path.empty()) {
+      spdlog::critical("--node-name selects per-node configs beside --config, which is not set");
+      return cli::kExitUsage;
+    }
+    Result<plugin::ApiServerAccess> access = plugin::InClusterAccess();
+    if (access.ok()) {
+      read_labels = [access = *access, node = flags.node_name] {
+        return plugin::ReadNodeLabels(access, node, std::chrono::seconds(10));
+      };
+      node_config = InitialNodeConfig(flags, read_labels);
+    } else if (dra) {
+      spdlog::info("no per-node config: {}", access.status().message());
+    } else {
+      spdlog::critical("--node-name: {}", access.status().message());
+      return cli::kExitUsage;
+    }
+  }
+  Result<std::chrono::milliseconds> label_interval =
+      ParseDelayFlag("--node-config-interval", flags.node_config_interval);
+  if (!label_interval.ok()) {
+    spdlog::critical("{}", label_interval.status().message());
+    return cli::kExitUsage;
+  }
+  Result<core::Config> config = LoadConfig(
+      node_config ? plugin::NodeConfigPath(flags.config_path, *node_config) : flags.config_path);
   if (!config.ok()) {
     spdlog::critical("invalid config: {}", config.status().message());
     return cli::kExitUsage;
@@ -178,26 +288,42 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     }
     setenv("GPUSLICE_SIM_SPEC", flags.simulate.c_str(), 1);
     setenv("GPUSLICE_SIM_STATE", state.c_str(), 1);
-    simulated = plugin::SimulatedDriver{state};
+    simulated = plugin::SimulatedDriver{state, flags.cdi_spec_dir};
     nvml.library = cli::SiblingLibDir() + "/libgpuslice-sim-nvml.so";
     spdlog::info("simulated GPUs \"{}\", shared state {} (inject XIDs with: gpuslice sim xid "
                  "--state {} --gpu 0 --xid 79)",
                  flags.simulate, state, state);
   }
-  Result<std::unique_ptr<gpu::NvmlBackend>> backend = gpu::NvmlBackend::Create(nvml);
+  plugin::MetricsRegistry metrics;
+  // Up before NVML, so the liveness probe finds a waiting agent healthy.
+  std::atomic<plugin::PluginManager*> serving{nullptr};
+  std::unique_ptr<plugin::HttpEndpoint> http;
+  if (ServesMetrics(flags)) {
+    Result<std::unique_ptr<plugin::HttpEndpoint>> endpoint = plugin::HttpEndpoint::Start(
+        flags.metrics_address, metrics,
+        [&serving]() -> const plugin::PluginManager* { return serving.load(); });
+    if (!endpoint.ok()) {
+      spdlog::critical("{}", endpoint.status().message());
+      return cli::kExitFailure;
+    }
+    http = std::move(*endpoint);
+    spdlog::info("metrics and health on port {} (/metrics, /healthz)", http->port());
+  }
+  Result<std::unique_ptr<gpu::NvmlBackend>> backend = LoadNvml(flags, nvml);
   if (!backend.ok()) {
     spdlog::critical("{}", backend.status().message());
     return cli::kExitFailure;
   }
+  if (*backend == nullptr) return cli::kExitOk;  // stopped while waiting for the driver
   if (flags.mode == "dra") return RunDra(flags, *config, **backend, simulated);
 
   plugin::PluginManagerOptions options;
   Result<std::chrono::milliseconds> grace =
-      ParseCleanupDelay("--region-cleanup-grace", flags.region_cleanup_grace);
+      ParseDelayFlag("--region-cleanup-grace", flags.region_cleanup_grace);
   Result<std::chrono::milliseconds> confirmation =
-      ParseCleanupDelay("--region-cleanup-confirmation", flags.region_cleanup_confirmation);
+      ParseDelayFlag("--region-cleanup-confirmation", flags.region_cleanup_confirmation);
   Result<std::chrono::milliseconds> interval =
-      ParseCleanupDelay("--region-cleanup-interval", flags.region_cleanup_interval);
+      ParseDelayFlag("--region-cleanup-interval", flags.region_cleanup_interval);
   for (const Status& status : {grace.status(), confirmation.status(), interval.status()}) {
     if (!status.ok()) {
       spdlog::critical("{}", status.message());
@@ -211,23 +337,27 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
   options.config_overrides = overrides;
   options.pod_resources_socket = flags.pod_resources_socket;
   options.simulated_driver = simulated;
-  plugin::MetricsRegistry metrics;
+  options.node_config = node_config;
+  if (!flags.nvidia_driver_root.empty()) {
+    options.driver_root.view = flags.nvidia_driver_root;
+    options.driver_root.host = flags.nvidia_driver_root;
+  }
+  if (!flags.nvidia_driver_root_host.empty())
+    options.driver_root.host = flags.nvidia_driver_root_host;
   plugin::PluginManager manager(options, *config, **backend, metrics,
                                 core::SystemClock::Get());
   if (Status started = manager.Start(); !started.ok()) {
     spdlog::critical("{}", started.message());
     return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
   }
-  std::unique_ptr<plugin::HttpEndpoint> http;
-  if (ServesMetrics(flags)) {
-    Result<std::unique_ptr<plugin::HttpEndpoint>> endpoint =
-        plugin::HttpEndpoint::Start(flags.metrics_address, metrics, manager);
-    if (!endpoint.ok()) {
-      spdlog::critical("{}", endpoint.status().message());
-      return cli::kExitFailure;
-    }
-    http = std::move(*endpoint);
-    spdlog::info("metrics and health on port {} (/metrics, /healthz)", http->port());
+  serving = &manager;
+  // After the manager, so it stops first: its callback uses the manager.
+  std::unique_ptr<plugin::NodeLabelWatcher> watcher;
+  if (read_labels) {
+    watcher = std::make_unique<plugin::NodeLabelWatcher>(
+        plugin::NodeLabelWatcherOptions{flags.node_config_label, *label_interval}, read_labels,
+        [&manager](std::optional<std::string> name) { manager.SelectNodeConfig(std::move(name)); });
+    watcher->Start();
   }
 
   // Signals arrive on this thread only (they are blocked everywhere else, see main).
@@ -247,6 +377,9 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
   // Run() returns only after the signal thread called Stop().
   manager.Run();
   signals.join();
+  if (watcher != nullptr) watcher->Stop();
+  serving = nullptr;
+  http.reset();  // before the manager it reports on goes
   return cli::kExitOk;
 }
 
@@ -276,9 +409,6 @@ int main(int argc, char** argv) {
       ->envname("GPUSLICE_MODE")
       ->check(CLI::IsMember({"devicePlugin", "dra"}))
       ->capture_default_str();
-  app.add_option("--node-name", flags.node_name,
-                 "This node's name (--mode=dra): the pool of its ResourceSlice")
-      ->envname("NODE_NAME");
   app.add_option("--kubeconfig", flags.kubeconfig,
                  "Kubeconfig for the API server (--mode=dra; default: the pod's service account, "
                  "then $KUBECONFIG, then ~/.kube/config)")
@@ -323,6 +453,35 @@ int main(int argc, char** argv) {
   app.add_option("--region-cleanup-interval", flags.region_cleanup_interval,
                  "How often the kubelet's pod resources are listed to find finished allocations")
       ->envname("GPUSLICE_REGION_CLEANUP_INTERVAL")
+      ->capture_default_str();
+  app.add_option("--node-name", flags.node_name,
+                 "This node's name: its label --node-config-label picks a per-node config "
+                 "(node-NAME.yaml beside --config), switched live when the label changes; with "
+                 "--mode=dra also the pool of the node's ResourceSlice")
+      ->envname("NODE_NAME");
+  app.add_option("--node-config-label", flags.node_config_label,
+                 "The node label naming the node's config")
+      ->envname("GPUSLICE_NODE_CONFIG_LABEL")
+      ->capture_default_str();
+  app.add_option("--node-config-interval", flags.node_config_interval,
+                 "How often the node's labels are read")
+      ->envname("GPUSLICE_NODE_CONFIG_INTERVAL")
+      ->capture_default_str();
+  app.add_option("--cdi-spec-dir", flags.cdi_spec_dir,
+                 "With --simulate: where to write the CDI spec that names the simulated GPUs "
+                 "nvidia.com/gpu=<uuid> (a directory the container runtime reads CDI specs from)")
+      ->envname("GPUSLICE_CDI_SPEC_DIR");
+  app.add_option("--nvidia-driver-root", flags.nvidia_driver_root,
+                 "Where the agent sees the NVIDIA driver's root (a driver container's root): NVML "
+                 "is loaded from it, and passDeviceSpecs looks for device nodes in its dev/")
+      ->envname("GPUSLICE_NVIDIA_DRIVER_ROOT");
+  app.add_option("--nvidia-driver-root-host", flags.nvidia_driver_root_host,
+                 "The node's path of --nvidia-driver-root, for device nodes handed to the kubelet "
+                 "(default: the same path)")
+      ->envname("GPUSLICE_NVIDIA_DRIVER_ROOT_HOST");
+  app.add_option("--fail-on-init-error", flags.fail_on_init_error,
+                 "Exit when NVML cannot be loaded; false: wait for the driver, advertising nothing")
+      ->envname("GPUSLICE_FAIL_ON_INIT_ERROR")
       ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
       ->envname("GPUSLICE_LOG_LEVEL")

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
 
 #include "core/duration.h"
 #include "core/quantity.h"
@@ -119,6 +120,7 @@ class ConfigReader {
                       GpuSelector* selector) const;
   Status ReadHealth(const YAML::Node& node, const std::string& path, HealthConfig* health) const;
   Status ReadDra(const YAML::Node& node, const std::string& path, DraConfig* dra) const;
+  Status ReadStrategies(const YAML::Node& node, std::vector<DeviceListStrategy>* strategies) const;
   Result<Config> Read(const YAML::Node& root) const;
 
   static std::string Join(const std::string& path, std::string_view key) {
@@ -169,11 +171,12 @@ Status ConfigReader::ReadProfile(const YAML::Node& node, const std::string& path
   if (is_default) {
     GPUSLICE_RETURN_IF_ERROR(CheckMap(node, path,
                                       {"slices", "reservedMemory", "resourceName", "enforceCompute",
-                                       "injection", "allowDisable"}));
+                                       "injection", "allowDisable", "distinctGpus"}));
   } else {
     GPUSLICE_RETURN_IF_ERROR(CheckMap(node, path,
                                       {"name", "match", "slices", "reservedMemory", "resourceName",
-                                       "enforceCompute", "injection", "allowDisable"}));
+                                       "enforceCompute", "injection", "allowDisable",
+                                       "distinctGpus"}));
     const YAML::Node& name = node["name"];
     if (!name) return Error(node, Join(path, "name"), "is required");
     Result<std::string> text = String(name, Join(path, "name"));
@@ -219,6 +222,11 @@ Status ConfigReader::ReadProfile(const YAML::Node& node, const std::string& path
     Result<bool> value = Bool(allow, Join(path, "allowDisable"));
     if (!value.ok()) return value.status();
     profile->allow_disable = *value;
+  }
+  if (const YAML::Node& distinct = node["distinctGpus"]) {
+    Result<bool> value = Bool(distinct, Join(path, "distinctGpus"));
+    if (!value.ok()) return value.status();
+    profile->distinct_gpus = *value;
   }
   if (const YAML::Node& injection = node["injection"]) {
     Result<std::string> text = String(injection, Join(path, "injection"));
@@ -320,13 +328,48 @@ Status ConfigReader::ReadDra(const YAML::Node& node, const std::string& path,
   return Status::Ok();
 }
 
+Status ConfigReader::ReadStrategies(const YAML::Node& node,
+                                    std::vector<DeviceListStrategy>* strategies) const {
+  const std::string path = "deviceListStrategy";
+  // NVIDIA's plugin takes one name or a list; so does gpuslice.
+  std::vector<YAML::Node> items;
+  if (node.IsScalar()) {
+    items.push_back(node);
+  } else if (node.IsSequence() && node.size() > 0) {
+    for (size_t i = 0; i < node.size(); ++i) items.push_back(node[i]);
+  } else {
+    return Error(node, path, "expected envvar, cdi-cri, cdi-annotations or a non-empty list of them");
+  }
+  strategies->clear();
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string item_path = node.IsScalar() ? path : Index(path, i);
+    Result<std::string> text = String(items[i], item_path);
+    if (!text.ok()) return text.status();
+    std::optional<DeviceListStrategy> strategy;
+    for (DeviceListStrategy known : {DeviceListStrategy::kEnvvar, DeviceListStrategy::kCdiCri,
+                                     DeviceListStrategy::kCdiAnnotations}) {
+      if (*text == DeviceListStrategyName(known)) strategy = known;
+    }
+    if (!strategy) {
+      return Error(items[i], item_path,
+                   "\"" + *text + "\" is not one of envvar, cdi-cri, cdi-annotations");
+    }
+    if (std::find(strategies->begin(), strategies->end(), *strategy) != strategies->end()) {
+      return Error(items[i], item_path, "\"" + *text + "\" is listed twice");
+    }
+    strategies->push_back(*strategy);
+  }
+  return Status::Ok();
+}
+
 Result<Config> ConfigReader::Read(const YAML::Node& root) const {
   if (!root.IsDefined() || root.IsNull()) {
     return ErrorAt(YAML::Mark::null_mark(), "", "the config is empty (expected version: v1)");
   }
   GPUSLICE_RETURN_IF_ERROR(CheckMap(root, "",
                                     {"version", "devicePluginDir", "allocationPolicy", "health",
-                                     "library", "regionsDir", "defaultProfile", "profiles", "dra"}));
+                                     "library", "regionsDir", "deviceListStrategy",
+                                     "passDeviceSpecs", "defaultProfile", "profiles", "dra"}));
   const YAML::Node& version = root["version"];
   if (!version) return Error(root, "version", "is required and must be v1");
   Result<std::string> version_text = String(version, "version");
@@ -367,6 +410,14 @@ Result<Config> ConfigReader::Read(const YAML::Node& root) const {
     Result<std::string> path = AbsolutePath(dir, "regionsDir");
     if (!path.ok()) return path.status();
     config.regions_host_dir = *path;
+  }
+  if (const YAML::Node& strategy = root["deviceListStrategy"]) {
+    GPUSLICE_RETURN_IF_ERROR(ReadStrategies(strategy, &config.device_list_strategies));
+  }
+  if (const YAML::Node& pass = root["passDeviceSpecs"]) {
+    Result<bool> value = Bool(pass, "passDeviceSpecs");
+    if (!value.ok()) return value.status();
+    config.pass_device_specs = *value;
   }
   if (const YAML::Node& profile = root["defaultProfile"]) {
     GPUSLICE_RETURN_IF_ERROR(
@@ -431,10 +482,28 @@ void EmitProfile(const SlicingProfile& profile, bool is_default, YAML::Emitter& 
       << (profile.injection == LibraryInjection::kEnv ? "env" : "preload");
   // Written only when set: the default is what every rendered config should keep.
   if (profile.allow_disable) out << YAML::Key << "allowDisable" << YAML::Value << true;
+  if (profile.distinct_gpus) out << YAML::Key << "distinctGpus" << YAML::Value << true;
   out << YAML::EndMap;
 }
 
 }  // namespace
+
+std::string_view DeviceListStrategyName(DeviceListStrategy strategy) {
+  switch (strategy) {
+    case DeviceListStrategy::kEnvvar:
+      return "envvar";
+    case DeviceListStrategy::kCdiCri:
+      return "cdi-cri";
+    case DeviceListStrategy::kCdiAnnotations:
+      return "cdi-annotations";
+  }
+  return "unknown";
+}
+
+bool Config::UsesStrategy(DeviceListStrategy strategy) const {
+  return std::find(device_list_strategies.begin(), device_list_strategies.end(), strategy) !=
+         device_list_strategies.end();
+}
 
 const std::vector<int>& DefaultResetRequiredXids() {
   // NVIDIA's XID catalog: double-bit ECC (48), row remapping pending or failed (63, 64),
@@ -495,6 +564,20 @@ Status ValidateConfig(const Config& config) {
   if (config.health.recovery_window.count() < 0) {
     return Status::InvalidArgument("health.recoveryWindow must not be negative");
   }
+  if (config.device_list_strategies.empty()) {
+    return Status::InvalidArgument("deviceListStrategy: give at least one of envvar, cdi-cri, "
+                                   "cdi-annotations");
+  }
+  for (size_t i = 0; i < config.device_list_strategies.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (config.device_list_strategies[i] == config.device_list_strategies[j]) {
+        return Status::InvalidArgument(
+            "deviceListStrategy: \"" +
+            std::string(DeviceListStrategyName(config.device_list_strategies[i])) +
+            "\" is listed twice");
+      }
+    }
+  }
   return ValidateDraConfig(config.dra);
 }
 
@@ -545,6 +628,12 @@ std::string FormatConfig(const Config& config) {
   out << YAML::Key << "library" << YAML::Value << YAML::BeginMap << YAML::Key << "hostDir"
       << YAML::Value << config.library_host_dir << YAML::EndMap;
   out << YAML::Key << "regionsDir" << YAML::Value << config.regions_host_dir;
+  out << YAML::Key << "deviceListStrategy" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (DeviceListStrategy strategy : config.device_list_strategies) {
+    out << std::string(DeviceListStrategyName(strategy));
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "passDeviceSpecs" << YAML::Value << config.pass_device_specs;
   out << YAML::Key << "defaultProfile" << YAML::Value;
   EmitProfile(config.default_profile, /*is_default=*/true, out);
   out << YAML::Key << "profiles" << YAML::Value << YAML::BeginSeq;

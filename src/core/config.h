@@ -7,6 +7,8 @@
 //   health: {enabled: true, ignoredXids: [74], resetRequiredXids: [92], recoveryWindow: 5m}
 //   library: {hostDir: /var/lib/gpuslice/lib}
 //   regionsDir: /var/lib/gpuslice/regions
+//   deviceListStrategy: envvar          # or cdi-cri, cdi-annotations, or a list of them
+//   passDeviceSpecs: false              # also list /dev/nvidia* in Allocate (static CPUManager)
 //   defaultProfile: {slices: 1, resourceName: nvidia.com/gpu}
 //   profiles:
 //   - name: h100-quarters
@@ -17,6 +19,7 @@
 //     enforceCompute: true
 //     injection: preload                # preload | env
 //     allowDisable: false               # may GPUSLICE_DISABLE=1 switch enforcement off?
+//     distinctGpus: false               # k slices of a container on k different GPUs
 //   dra:                                # gpuslice-device-plugin --mode=dra only
 //     memory: {default: 1Gi, min: 256Mi, step: 256Mi}
 //     compute: {default: 0}             # 0: a claim naming no compute is not throttled
@@ -44,6 +47,18 @@ enum class AllocationPolicy {
   kPacked,  // fill GPUs that already have slices in use first: whole GPUs stay free
   kSpread,  // prefer the least used GPUs: neighbours compete less for compute
 };
+
+// How Allocate tells the container runtime which GPUs a container gets (NVIDIA's device
+// plugin's deviceListStrategy, same names). gpuslice's own environment and mounts reach the
+// container with every strategy.
+enum class DeviceListStrategy {
+  kEnvvar,          // NVIDIA_VISIBLE_DEVICES=<uuids>, for the NVIDIA container runtime (legacy)
+  kCdiCri,          // the CDI devices field of the Allocate response: nvidia.com/gpu=<uuid>
+  kCdiAnnotations,  // the same CDI device names in cdi.k8s.io/ annotations
+};
+
+// The config's spelling of `strategy`: "envvar", "cdi-cri", "cdi-annotations".
+std::string_view DeviceListStrategyName(DeviceListStrategy strategy);
 
 struct HealthConfig {
   bool enabled = true;
@@ -94,9 +109,19 @@ struct Config {
   std::string library_host_dir = "/var/lib/gpuslice/lib";
   // Host directory under which each allocation gets its own region directory.
   std::string regions_host_dir = "/var/lib/gpuslice/regions";
+  // One or more, each at most once. Any CDI strategy without kEnvvar sets
+  // NVIDIA_VISIBLE_DEVICES=void, so an image's own NVIDIA_VISIBLE_DEVICES=all cannot make the
+  // NVIDIA runtime add every GPU of the node.
+  std::vector<DeviceListStrategy> device_list_strategies = {DeviceListStrategy::kEnvvar};
+  // Also answer Allocate with the GPUs' device nodes (/dev/nvidia<minor> and the control
+  // devices that exist), so containers of nodes with the static CPU manager policy keep their
+  // GPUs when the kubelet recreates them.
+  bool pass_device_specs = false;
   SlicingProfile default_profile;
   std::vector<SlicingProfile> profiles;
   DraConfig dra;
+
+  bool UsesStrategy(DeviceListStrategy strategy) const;
 };
 
 // The XIDs that never mark a GPU unhealthy unless configured otherwise.

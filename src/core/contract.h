@@ -58,6 +58,11 @@ inline constexpr std::string_view kSimCudaLibraryName = "libcuda.so.1";
 inline constexpr std::string_view kSimNvmlLibraryName = "libnvidia-ml.so.1";
 inline constexpr std::string_view kContainerSimStateDir = "/var/run/gpuslice-sim";
 inline constexpr std::string_view kSimStateEnv = "GPUSLICE_SIM_STATE";
+// Where containers get their GPUs through CDI (deviceListStrategy cdi-cri or cdi-annotations),
+// each simulated GPU's CDI device sets <prefix><its UUID, '-' written '_'>=<its UUID>: the
+// simulated driver then shows a process exactly those GPUs, as the device nodes of NVIDIA's CDI
+// devices do on a GPU node, whatever NVIDIA_VISIBLE_DEVICES says.
+inline constexpr std::string_view kSimCdiGpuEnvPrefix = "GPUSLICE_SIM_CDI_GPU_";
 
 // The library keeps state for this many GPUs per process: the GPUs of the allocation, and one
 // more that stands for every GPU the process can see without a limit of its own (it gets a zero

@@ -18,6 +18,7 @@ struct GpuInfo {
   // CUDA compute capability ("9.0" for Hopper); -1 when the driver does not say.
   int compute_major = -1;
   int compute_minor = -1;
+  bool mig_enabled = false;  // in MIG mode: its memory belongs to its MIG devices, not to it
 };
 
 }  // namespace gpuslice::core

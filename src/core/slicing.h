@@ -43,6 +43,10 @@ struct SlicingProfile {
   // Whether GPUSLICE_DISABLE=1 in a container may switch enforcement off (for debugging). Off
   // by default: a pod spec can set any variable, so only the operator may allow it.
   bool allow_disable = false;
+  // Whether the k slices of one container go to k different GPUs, one slice on each (tensor-
+  // and pipeline-parallel serving needs that many devices). Off: slices of a container share a
+  // GPU whenever one GPU can hold them.
+  bool distinct_gpus = false;
 };
 
 // What a container holding `k` slices of one GPU may use on it.

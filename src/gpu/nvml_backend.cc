@@ -1,5 +1,7 @@
 #include "gpu/nvml_backend.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -25,6 +27,27 @@ int ReadSysfsNumaNode(const std::string& sysfs_root, const std::string& bus_id) 
 }
 
 }  // namespace
+
+Result<std::string> FindDriverLibrary(const std::string& root, std::string_view name) {
+  // Debian and Ubuntu driver packages use the multiarch directories, RHEL and its kin lib64.
+  static constexpr std::string_view kDirectories[] = {"usr/lib64",
+                                                      "usr/lib/x86_64-linux-gnu",
+                                                      "usr/lib/aarch64-linux-gnu",
+                                                      "lib64",
+                                                      "lib/x86_64-linux-gnu",
+                                                      "lib/aarch64-linux-gnu",
+                                                      "usr/lib",
+                                                      "lib"};
+  const std::string base = root.empty() || root.back() == '/' ? root : root + "/";
+  std::string searched;
+  for (std::string_view directory : kDirectories) {
+    const std::string path = base + std::string(directory) + "/" + std::string(name);
+    if (access(path.c_str(), R_OK) == 0) return path;
+    searched += (searched.empty() ? "" : ", ") + std::string(directory);
+  }
+  return Status::NotFound(std::string(name) + " is not under the driver root " + root +
+                          " (searched " + searched + ")");
+}
 
 Result<std::unique_ptr<NvmlBackend>> NvmlBackend::Create(const NvmlBackendOptions& options) {
   Result<std::unique_ptr<internal::NvmlLibrary>> library =
@@ -113,6 +136,12 @@ Result<core::GpuInfo> NvmlBackend::DescribeGpu(unsigned int i) {
       nvml_->DeviceGetCudaComputeCapability(device, &major, &minor_version) == NVML_SUCCESS) {
     gpu.compute_major = major;
     gpu.compute_minor = minor_version;
+  }
+  // NOT_SUPPORTED on GPUs without MIG: they are whole GPUs.
+  unsigned int mig_current = NVML_DEVICE_MIG_DISABLE, mig_pending = NVML_DEVICE_MIG_DISABLE;
+  if (nvml_->DeviceGetMigMode != nullptr &&
+      nvml_->DeviceGetMigMode(device, &mig_current, &mig_pending) == NVML_SUCCESS) {
+    gpu.mig_enabled = mig_current == NVML_DEVICE_MIG_ENABLE;
   }
   return gpu;
 }

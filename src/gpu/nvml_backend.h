@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "gpu/gpu_backend.h"
 
@@ -22,6 +23,12 @@ struct NvmlBackendOptions {
   // Root of sysfs, for the NUMA node of drivers whose NVML lacks nvmlDeviceGetNumaNodeId.
   std::string sysfs_root = "/sys";
 };
+
+// Finds the driver library `name` (e.g. libnvidia-ml.so.1) under a driver root such as the GPU
+// Operator's driver container root: in its usr/lib64, usr/lib/<arch>-linux-gnu, lib64,
+// lib/<arch>-linux-gnu, usr/lib or lib, in that order. Returns the path, or NotFound naming the
+// root and the directories searched.
+Result<std::string> FindDriverLibrary(const std::string& root, std::string_view name);
 
 class NvmlBackend : public GpuBackend {
  public:

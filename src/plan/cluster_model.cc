@@ -10,6 +10,8 @@
 namespace gpuslice::plan {
 namespace {
 
+constexpr std::string_view kInstanceGpuCountLabel = "karpenter.k8s.aws/instance-gpu-count";
+
 std::vector<Requirements> Alternatives(const kube::PodSpec& spec) {
   const Requirements selector = Requirements::FromLabels(spec.node_selector);
   std::vector<Requirements> out;
@@ -125,6 +127,19 @@ Result<ClusterModel> BuildClusterModel(const ClusterModelInput& input) {
         shapes.emplace(pod.pod_template.get(), static_cast<int>(shapes.size())).first->second;
     demand.requests = model.space.FromAmounts(*amounts);
     demand.alternatives = Alternatives(pod.spec());
+    if (input.rewrite && input.rewrite->distinct_gpus) {
+      const auto slices = amounts->find(input.rewrite->resource_name);
+      if (slices != amounts->end() && slices->second > 1) {
+        // As a user would say it to Karpenter: more than k-1 GPUs.
+        const Requirement enough = Requirement::FromSelector({std::string(kInstanceGpuCountLabel),
+                                                              kube::SelectorOperator::kGt,
+                                                              {std::to_string(slices->second - 1)},
+                                                              std::nullopt});
+        for (Requirements& alternative : demand.alternatives) {
+          alternative.Add(std::string(kInstanceGpuCountLabel), enough);
+        }
+      }
+    }
     demand.relaxations = Relaxations(pod.spec(), demand.alternatives);
     demand.tolerations = &pod.spec().tolerations;
     model.pods.push_back(std::move(demand));

@@ -22,6 +22,9 @@ struct GpuRewrite {
   // With a per-slice memory target, pods that state their GPU memory (the gpuslice.io/gpu-memory
   // annotation) ask for ceil(memory / slice_memory) slices instead of one per GPU.
   std::optional<uint64_t> slice_memory;
+  // Each slice of a pod on a GPU of its own (the plugin's distinctGpus): a pod asking k slices
+  // fits only instance types with at least k GPUs.
+  bool distinct_gpus = false;
 };
 
 struct ClusterModelInput {

@@ -283,7 +283,8 @@ Result<Plan> MakePlan(const kube::Manifests& input, const PlanOptions& options) 
   }
 
   progress("slices: provisioning " + std::to_string(plan.pods) + " pods");
-  GpuRewrite rewrite{plan.slice_resource, slice_memory};
+  GpuRewrite rewrite{plan.slice_resource, slice_memory,
+                     profile && profile->DistinctGpus(plan.slice_resource)};
   Result<ClusterModel> sliced = BuildClusterModel({&manifests, &catalog, sliced_overlays, rewrite});
   if (!sliced.ok()) return sliced.status();
   plan.warnings.insert(plan.warnings.end(), sliced->warnings.begin(), sliced->warnings.end());

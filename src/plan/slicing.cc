@@ -172,6 +172,15 @@ SlicingProfile SlicingProfile::FromConfig(core::Config config, std::string sourc
   return profile;
 }
 
+bool SlicingProfile::DistinctGpus(std::string_view resource) const {
+  if (!config_) return false;
+  const auto distinct = [&](const core::SlicingProfile& p) {
+    return p.distinct_gpus && p.resource_name == resource;
+  };
+  return distinct(config_->default_profile) ||
+         std::any_of(config_->profiles.begin(), config_->profiles.end(), distinct);
+}
+
 Result<GpuSlices> SlicingProfile::For(const InstanceType& type) const {
   Result<GpuSlices> slices = Slices(type);
   if (!slices.ok() || type.gpu_count == 0) return slices;

@@ -60,6 +60,11 @@ class SlicingProfile {
   // would refuse the GPU).
   Result<GpuSlices> For(const InstanceType& type) const;
 
+  // Whether the device plugin config gives each slice of a container a GPU of its own
+  // (distinctGpus) in some profile advertising `resource`: plan then gives a pod asking k
+  // slices only instance types with at least k GPUs.
+  bool DistinctGpus(std::string_view resource) const;
+
   // The per-slice memory target of FromSliceMemory profiles.
   std::optional<uint64_t> slice_memory() const { return slice_memory_; }
   // "v100=4, a10g=2 as gpuslice.io/slice", "slices of at least 10Gi as gpuslice.io/slice",

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "core/contract.h"
 #include "core/slicing.h"
 #include "io/file.h"
+#include "plugin/cdi.h"
 
 namespace gpuslice::plugin {
 namespace {
@@ -61,7 +63,52 @@ void AddSimulatedDriver(const SimulatedDriver& simulated, const std::string& lib
       std::string(contract::kContainerSimStateDir) + "/" + state_name;
 }
 
+// The control devices NVIDIA's driver creates besides one node per GPU; not every node has all.
+constexpr std::string_view kControlDevices[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
+                                                "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"};
+
+std::string UnderRoot(const std::string& root, std::string_view path) {
+  if (root.empty() || root == "/") return std::string(path);
+  return (root.back() == '/' ? root.substr(0, root.size() - 1) : root) + std::string(path);
+}
+
+void AddDeviceNodes(const RuntimeOptions& runtime, const std::vector<const core::GpuInfo*>& gpus,
+                    ContainerAllocation& allocation) {
+  for (const core::GpuInfo* gpu : gpus) {
+    if (gpu->minor < 0) continue;
+    const std::string path = "/dev/nvidia" + std::to_string(gpu->minor);
+    allocation.devices.push_back({path, UnderRoot(runtime.driver_root.host, path)});
+  }
+  for (std::string_view path : kControlDevices) {
+    if (access(UnderRoot(runtime.driver_root.view, path).c_str(), F_OK) != 0) continue;
+    allocation.devices.push_back({std::string(path), UnderRoot(runtime.driver_root.host, path)});
+  }
+}
+
+bool UsesCdi(const RuntimeOptions& runtime) {
+  return std::any_of(runtime.strategies.begin(), runtime.strategies.end(),
+                     [](auto strategy) { return strategy != core::DeviceListStrategy::kEnvvar; });
+}
+
+bool Uses(const RuntimeOptions& runtime, core::DeviceListStrategy strategy) {
+  return std::find(runtime.strategies.begin(), runtime.strategies.end(), strategy) !=
+         runtime.strategies.end();
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 }  // namespace
+
+RuntimeOptions RuntimeOptionsFor(const core::Config& config, const DriverRoot& driver_root) {
+  RuntimeOptions runtime;
+  runtime.strategies = config.device_list_strategies;
+  runtime.pass_device_specs = config.pass_device_specs;
+  runtime.driver_root = driver_root;
+  return runtime;
+}
 
 Status WritePreloadFile(const std::string& library_dir) {
   const std::string path = library_dir + "/" + std::string(kPreloadFileName);
@@ -120,7 +167,8 @@ Result<ContainerAllocation> ContractBuilder::Build(const ContractRequest& reques
   allocation.limits.allow_disable = request.allow_disable;
   // The environment repeats the limits for programs that read them; the library trusts only
   // the file, since a pod spec can override any variable.
-  allocation.envs[std::string(contract::kVisibleDevicesEnv)] = Join(uuids, ",");
+  allocation.envs[std::string(contract::kVisibleDevicesEnv)] =
+      request.visible_devices_env ? Join(uuids, ",") : "void";
   allocation.envs[std::string(contract::kRegionEnv)] = region;
   if (Status valid = contract::ValidateLimitsFile(allocation.limits); !valid.ok()) {
     return Status::InvalidArgument("cannot write the container's limits: " + valid.message());
@@ -147,15 +195,20 @@ Result<ContainerAllocation> ContractBuilder::Build(const ContractRequest& reques
                                  library_dir_ + "/" + std::string(kPreloadFileName),
                                  /*read_only=*/true});
   }
-  if (simulated_ != nullptr) AddSimulatedDriver(*simulated_, library_dir_, allocation);
+  if (simulated_ != nullptr && request.simulated_driver_mounts) {
+    AddSimulatedDriver(*simulated_, library_dir_, allocation);
+  }
   return allocation;
 }
 
 Allocator::Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
                      std::string library_dir, RegionStore& regions,
-                     const SimulatedDriver* simulated)
+                     const SimulatedDriver* simulated, RuntimeOptions runtime)
     : inventory_(inventory),
       unhealthy_(std::move(unhealthy)),
+      regions_(regions),
+      simulated_(simulated),
+      runtime_(std::move(runtime)),
       contract_(std::move(library_dir), regions, simulated) {}
 
 Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
@@ -192,11 +245,36 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
   if (!on_unhealthy.empty()) {
     return Status::FailedPrecondition("devices on unhealthy GPUs: " + Join(on_unhealthy, ", "));
   }
+  for (const auto& [position, count] : slices_per_gpu) {
+    const SlicedGpu& sliced = inventory_.gpus()[position];
+    if (!sliced.profile.distinct_gpus || count == 1) continue;
+    return Status::FailedPrecondition(
+        std::to_string(count) + " of the container's slices are on GPU " +
+        std::to_string(sliced.gpu.index) + " (" + sliced.gpu.uuid + "), but profile \"" +
+        (sliced.profile.name.empty() ? "defaultProfile" : sliced.profile.name) +
+        "\" gives each slice of a container a GPU of its own (distinctGpus)");
+  }
+  const bool cdi = UsesCdi(runtime_);
+  // Checked before the contract is built, which creates the allocation directory.
+  if (simulated_ != nullptr) {
+    const std::string spec = SimulatedCdiSpecPath(simulated_->cdi_spec_dir);
+    if (cdi && (simulated_->cdi_spec_dir.empty() || access(spec.c_str(), R_OK) != 0)) {
+      return Status::FailedPrecondition(
+          "deviceListStrategy names CDI devices, but the simulated GPUs' CDI spec is not at " +
+          (simulated_->cdi_spec_dir.empty() ? std::string("a CDI spec directory (--cdi-spec-dir)")
+                                            : spec));
+    }
+  }
 
   ContractRequest request;
   request.resource = std::string(resource);
   request.ids = device_ids;
+  // Enforcement can be switched off only where every profile involved allows it.
   request.allow_disable = true;
+  request.visible_devices_env = Uses(runtime_, core::DeviceListStrategy::kEnvvar);
+  request.simulated_driver_mounts = !cdi;
+  std::vector<const core::GpuInfo*> gpus;
+  std::vector<std::string> uuids;
   for (const auto& [position, count] : slices_per_gpu) {
     const SlicedGpu& sliced = inventory_.gpus()[position];
     const core::SliceLimits limits =
@@ -205,10 +283,30 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
     request.slicing.push_back(
         {sliced.gpu.uuid, sliced.profile.slices, sliced.profile.reserved_memory_bytes});
     request.env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
-    // Enforcement can be switched off only where every profile involved allows it.
     request.allow_disable &= sliced.profile.allow_disable;
+    gpus.push_back(&sliced.gpu);
+    uuids.push_back(sliced.gpu.uuid);
   }
-  return contract_.Build(request);
+  Result<ContainerAllocation> built = contract_.Build(request);
+  if (!built.ok()) return built.status();
+  ContainerAllocation allocation = std::move(*built);
+  const std::string& region_dir = allocation.region_dir;
+  std::vector<std::string> cdi_devices;
+  for (const std::string& uuid : uuids) cdi_devices.push_back(NvidiaCdiDevice(uuid));
+  if (Uses(runtime_, core::DeviceListStrategy::kCdiCri)) allocation.cdi_devices = cdi_devices;
+  if (Uses(runtime_, core::DeviceListStrategy::kCdiAnnotations)) {
+    // The allocation directory's name is unique per container allocation.
+    Result<std::string> key = CdiAnnotationKey(BaseName(region_dir));
+    if (!key.ok()) {
+      regions_.Remove(region_dir);
+      return Status::Internal(key.status().message());
+    }
+    allocation.annotations[*key] = Join(cdi_devices, ",");
+  }
+  if (runtime_.pass_device_specs && simulated_ == nullptr) {
+    AddDeviceNodes(runtime_, gpus, allocation);
+  }
+  return allocation;
 }
 
 }  // namespace gpuslice::plugin

@@ -45,8 +45,13 @@ v1beta1::ListAndWatchResponse BuildDeviceList(const PluginSnapshot& snapshot,
 }
 
 DevicePluginService::DevicePluginService(std::string resource, const PluginState& state,
-                                         MetricsRegistry& metrics, const SimulatedDriver* simulated)
-    : resource_(std::move(resource)), state_(state), metrics_(metrics), simulated_(simulated) {}
+                                         MetricsRegistry& metrics, const SimulatedDriver* simulated,
+                                         DriverRoot driver_root)
+    : resource_(std::move(resource)),
+      state_(state),
+      metrics_(metrics),
+      simulated_(simulated),
+      driver_root_(std::move(driver_root)) {}
 
 void DevicePluginService::Stop() {
   stopped_ = true;
@@ -113,7 +118,8 @@ grpc::Status DevicePluginService::Allocate(grpc::ServerContext*,
   if (stopped_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the plugin is stopping");
   const PluginSnapshot snapshot = state_.Get();
   Allocator allocator(*snapshot.inventory, snapshot.unhealthy, snapshot.config->library_host_dir,
-                      *snapshot.regions, simulated_);
+                      *snapshot.regions, simulated_,
+                      RuntimeOptionsFor(*snapshot.config, driver_root_));
   std::vector<std::string> created;
   for (const auto& container : request->container_requests()) {
     Result<ContainerAllocation> allocation = allocator.Allocate(
@@ -136,6 +142,15 @@ grpc::Status DevicePluginService::Allocate(grpc::ServerContext*,
       m->set_container_path(mount.container_path);
       m->set_host_path(mount.host_path);
       m->set_read_only(mount.read_only);
+    }
+    for (const std::string& name : allocation->cdi_devices) out->add_cdi_devices()->set_name(name);
+    out->mutable_annotations()->insert(allocation->annotations.begin(),
+                                       allocation->annotations.end());
+    for (const DeviceNode& node : allocation->devices) {
+      v1beta1::DeviceSpec* device = out->add_devices();
+      device->set_container_path(node.container_path);
+      device->set_host_path(node.host_path);
+      device->set_permissions(node.permissions);
     }
   }
   metrics_.Increment(kMetricAllocations, {{"resource", resource_}},

@@ -25,7 +25,7 @@ class DevicePluginService final : public v1beta1::DevicePlugin::Service {
  public:
   // `simulated` is null on nodes with real GPUs; it must outlive the service.
   DevicePluginService(std::string resource, const PluginState& state, MetricsRegistry& metrics,
-                      const SimulatedDriver* simulated = nullptr);
+                      const SimulatedDriver* simulated = nullptr, DriverRoot driver_root = {});
 
   // Ends every ListAndWatch stream; later calls fail with UNAVAILABLE.
   void Stop();
@@ -54,6 +54,7 @@ class DevicePluginService final : public v1beta1::DevicePlugin::Service {
   const PluginState& state_;
   MetricsRegistry& metrics_;
   const SimulatedDriver* simulated_;
+  const DriverRoot driver_root_;
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> stream_epoch_{0};  // EndStreams() ends streams of earlier epochs
 };

@@ -28,7 +28,7 @@ Result<HttpAddress> ParseHttpAddress(const std::string& address) {
 
 Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& address,
                                                           const MetricsRegistry& metrics,
-                                                          const PluginManager& manager) {
+                                                          ServingManager serving) {
   Result<HttpAddress> parsed = ParseHttpAddress(address);
   if (!parsed.ok()) return parsed.status();
   const std::string& host = parsed->host;
@@ -37,14 +37,20 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& add
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();
   httplib::Server& server = *endpoint->server_;
-  server.Get("/metrics", [&metrics, &manager](const httplib::Request&,
-                                              httplib::Response& response) {
-    response.set_content(metrics.Render() + manager.RenderContainerMetrics(),
-                         "text/plain; version=0.0.4; charset=utf-8");
+  server.Get("/metrics", [&metrics, serving](const httplib::Request&,
+                                             httplib::Response& response) {
+    const PluginManager* manager = serving();
+    response.set_content(
+        metrics.Render() + (manager != nullptr ? manager->RenderContainerMetrics() : ""),
+        "text/plain; version=0.0.4; charset=utf-8");
   });
-  server.Get("/healthz", [&manager](const httplib::Request&, httplib::Response& response) {
-    nlohmann::json body = {{"status", "ok"}, {"resources", nlohmann::json::array()}};
-    for (const ResourceStatus& resource : manager.Resources()) {
+  server.Get("/healthz", [serving](const httplib::Request&, httplib::Response& response) {
+    const PluginManager* manager = serving();
+    nlohmann::json body = {{"status", manager != nullptr ? "ok" : "waiting for the NVIDIA driver"},
+                           {"resources", nlohmann::json::array()}};
+    const std::vector<ResourceStatus> served =
+        manager != nullptr ? manager->Resources() : std::vector<ResourceStatus>{};
+    for (const ResourceStatus& resource : served) {
       body["resources"].push_back({{"resource", resource.resource},
                                    {"socket", resource.socket_path},
                                    {"serving", resource.serving},

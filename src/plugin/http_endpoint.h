@@ -26,14 +26,19 @@ struct HttpAddress {
 // so the binary can refuse a bad flag before it starts serving anything.
 Result<HttpAddress> ParseHttpAddress(const std::string& address);
 
+// The manager whose resources /healthz reports and whose containers /metrics lists, or nullptr
+// while the agent waits for the NVIDIA driver (failOnInitError false): healthy too, the pod
+// must not be restarted for it.
+using ServingManager = std::function<const PluginManager*()>;
+
 // Serves on its own thread until destroyed.
 class HttpEndpoint {
  public:
   // `address` is "host:port" (port 0 picks a free one). Returns Unavailable naming the address
-  // when it cannot be bound.
+  // when it cannot be bound. `serving` is called from the endpoint's thread.
   static Result<std::unique_ptr<HttpEndpoint>> Start(const std::string& address,
                                                      const MetricsRegistry& metrics,
-                                                     const PluginManager& manager);
+                                                     ServingManager serving);
   ~HttpEndpoint();
 
   int port() const { return port_; }

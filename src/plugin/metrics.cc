@@ -110,6 +110,17 @@ void DeclarePluginMetrics(MetricsRegistry& registry) {
                    "allocation.");
   registry.Declare(kMetricConfigReloads, Type::kCounter,
                    "Config reloads, by result (applied, rejected, unchanged).");
+  registry.Declare(kMetricNodeConfig, Type::kGauge,
+                   "1 for the config the node serves: a per-node config its label names, or "
+                   "default.");
+  registry.Declare(kMetricNodeConfigUnknown, Type::kGauge,
+                   "1 while the node's config label names a config the release does not have; "
+                   "the node keeps serving its previous config.");
+  registry.Declare(kMetricMigExcluded, Type::kGauge,
+                   "1 for each GPU in MIG mode, which is not advertised: gpuslice slices whole "
+                   "GPUs only.");
+  registry.Declare(kMetricCdiSpecErrors, Type::kCounter,
+                   "Failed writes of the simulated GPUs' CDI spec.");
 }
 
 }  // namespace gpuslice::plugin

@@ -56,6 +56,10 @@ inline constexpr const char* kMetricRegistrations = "gpuslice_registrations_tota
 inline constexpr const char* kMetricConfigReloads = "gpuslice_config_reloads_total";
 inline constexpr const char* kMetricReslicePending = "gpuslice_gpu_reslice_pending";
 inline constexpr const char* kMetricRegionsRemoved = "gpuslice_regions_removed_total";
+inline constexpr const char* kMetricNodeConfig = "gpuslice_node_config";
+inline constexpr const char* kMetricNodeConfigUnknown = "gpuslice_node_config_unknown";
+inline constexpr const char* kMetricMigExcluded = "gpuslice_gpu_mig_excluded";
+inline constexpr const char* kMetricCdiSpecErrors = "gpuslice_cdi_spec_errors_total";
 
 void DeclarePluginMetrics(MetricsRegistry& registry);
 

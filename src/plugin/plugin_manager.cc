@@ -5,11 +5,12 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,7 @@
 
 #include "io/file.h"
 #include "plugin/allocator.h"
+#include "plugin/cdi.h"
 #include "plugin/container_metrics.h"
 #include "plugin/kubelet_client.h"
 #include "plugin/reslicing.h"
@@ -87,7 +89,21 @@ std::string DirName(const std::string& path) {
   return parent.empty() ? "." : parent.string();
 }
 
+// A label value can name a per-node config: what Kubernetes allows in label values (so no '/'
+// and no path of its own), and not starting with '.'.
+bool IsNodeConfigName(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name.front() == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
 }  // namespace
+
+std::string NodeConfigPath(const std::string& config_path, std::string_view name) {
+  return DirName(config_path) + "/" + std::string(kNodeConfigFilePrefix) + std::string(name) +
+         ".yaml";
+}
 
 struct PluginManager::Server {
   std::string resource;
@@ -112,6 +128,10 @@ PluginManager::PluginManager(PluginManagerOptions options, core::Config config,
       tracker_(config.health, clock),
       config_(std::make_shared<const core::Config>(std::move(config))) {
   DeclarePluginMetrics(metrics_);
+  active_config_path_ = options_.node_config && !options_.config_path.empty()
+                            ? NodeConfigPath(options_.config_path, *options_.node_config)
+                            : options_.config_path;
+  metrics_.Set(kMetricNodeConfig, {{"name", options_.node_config.value_or("default")}}, 1);
 }
 
 PluginManager::~PluginManager() {
@@ -138,7 +158,7 @@ Status PluginManager::Start() {
     return Status::Internal(std::string("cannot create inotify/eventfd: ") + std::strerror(errno));
   }
   if (!options_.config_path.empty()) {
-    Result<std::string> text = io::ReadFile(options_.config_path);
+    Result<std::string> text = io::ReadFile(active_config_path_);
     if (text.ok()) config_text_ = *text;
     config_dir_watch_ =
         inotify_add_watch(inotify_fd_, DirName(options_.config_path).c_str(),
@@ -179,6 +199,18 @@ Status PluginManager::ApplyConfig(core::Config config) {
   if (discovery->gpus.empty() && !discovery->failures.empty()) {
     return Status::Unavailable("no GPU answers NVML: " + discovery->failures.front());
   }
+  // A GPU in MIG mode lends its memory and SMs to its MIG devices: slicing it as a whole GPU
+  // would promise containers memory that is not there.
+  metrics_.Clear(kMetricMigExcluded);
+  std::erase_if(discovery->gpus, [&](const core::GpuInfo& gpu) {
+    if (!gpu.mig_enabled) return false;
+    spdlog::warn(
+        "GPU {} {} ({}) is in MIG mode: not advertised (gpuslice slices whole GPUs; "
+        "serve MIG devices with NVIDIA's device plugin, or turn MIG off)",
+        gpu.index, gpu.uuid, gpu.name);
+    metrics_.Set(kMetricMigExcluded, {{"gpu", gpu.uuid}, {"index", std::to_string(gpu.index)}}, 1);
+    return true;
+  });
   Result<std::vector<const core::SlicingProfile*>> assigned =
       core::AssignProfiles(config, discovery->gpus);
   if (!assigned.ok()) return assigned.status();
@@ -217,6 +249,18 @@ Status PluginManager::ApplyConfig(core::Config config) {
   }
   Status preload = WritePreloadFile(config.library_host_dir);
   if (!preload.ok()) spdlog::warn("{}", preload.message());
+  if (options_.simulated_driver && !options_.simulated_driver->cdi_spec_dir.empty()) {
+    SimulatedCdiSpec spec{options_.simulated_driver->cdi_spec_dir,
+                          config.library_host_dir,
+                          options_.simulated_driver->state_host_path,
+                          {}};
+    for (const SlicedGpu& sliced : inventory->gpus()) spec.gpu_uuids.push_back(sliced.gpu.uuid);
+    Status written = WriteSimulatedCdiSpec(spec);
+    if (!written.ok()) {
+      metrics_.Increment(kMetricCdiSpecErrors, {});
+      spdlog::error("{}: containers given CDI devices cannot start", written.message());
+    }
+  }
 
   const bool dir_changed = config_->device_plugin_dir != config.device_plugin_dir;
   if (dir_changed || plugin_dir_watch_ < 0) {
@@ -302,7 +346,7 @@ void PluginManager::Reconcile() {
       server->resource = resource;
       server->service = std::make_unique<DevicePluginService>(
           resource, state_, metrics_,
-          options_.simulated_driver ? &*options_.simulated_driver : nullptr);
+          options_.simulated_driver ? &*options_.simulated_driver : nullptr, options_.driver_root);
       servers_.push_back(std::move(server));
     }
   }
@@ -400,20 +444,20 @@ void PluginManager::HandleInotify() {
     }
   }
   if (config_touched && !options_.config_path.empty()) {
-    Result<std::string> text = io::ReadFile(options_.config_path);
+    Result<std::string> text = io::ReadFile(active_config_path_);
     if (text.ok() && *text != config_text_) file_changed_ = true;
   }
 }
 
 Status PluginManager::Reload(bool force) {
-  Result<std::string> text = io::ReadFile(options_.config_path);
+  Result<std::string> text = io::ReadFile(active_config_path_);
   if (!text.ok()) return text.status();
   if (!force && *text == config_text_) {
     metrics_.Increment(kMetricConfigReloads, {{"result", "unchanged"}});
     return Status::Ok();
   }
   config_text_ = *text;
-  Result<core::Config> config = core::ParseConfig(*text, options_.config_path);
+  Result<core::Config> config = core::ParseConfig(*text, active_config_path_);
   Status status = config.status();
   if (config.ok()) {
     if (options_.config_overrides) options_.config_overrides(*config);
@@ -421,6 +465,39 @@ Status PluginManager::Reload(bool force) {
   }
   metrics_.Increment(kMetricConfigReloads, {{"result", status.ok() ? "applied" : "rejected"}});
   return status;
+}
+
+void PluginManager::ApplyNodeConfigSelection() {
+  std::optional<std::optional<std::string>> request;
+  {
+    std::lock_guard<std::mutex> lock(node_config_mutex_);
+    request.swap(node_config_request_);
+  }
+  if (!request || options_.config_path.empty()) return;
+  const std::optional<std::string>& name = *request;
+  metrics_.Clear(kMetricNodeConfigUnknown);
+  const std::string path =
+      name ? NodeConfigPath(options_.config_path, *name) : options_.config_path;
+  if (name && (!IsNodeConfigName(*name) || !Exists(path))) {
+    spdlog::error(
+        "the node's label names config \"{}\", which this release does not have (no "
+        "{}; nodeConfigs in the chart's values): still serving {}",
+        *name, path, active_config_path_);
+    metrics_.Set(kMetricNodeConfigUnknown, {{"name", *name}}, 1);
+    return;
+  }
+  if (path == active_config_path_) return;
+  spdlog::info("the node's label selects {} config: serving {}",
+               name ? "per-node \"" + *name + "\"" : std::string("the default"), path);
+  active_config_path_ = path;
+  Status status = Reload(/*force=*/true);
+  if (!status.ok()) {
+    spdlog::error("config {} rejected, still serving the previous config: {}", path,
+                  status.message());
+    return;
+  }
+  metrics_.Clear(kMetricNodeConfig);
+  metrics_.Set(kMetricNodeConfig, {{"name", name.value_or("default")}}, 1);
 }
 
 void PluginManager::CollectGarbage() {
@@ -501,12 +578,13 @@ void PluginManager::Run() {
       }
     }
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) HandleInotify();
+    ApplyNodeConfigSelection();
     const bool forced = reload_requested_.exchange(false);
     if (forced || file_changed_) {
       file_changed_ = false;
       Status status = Reload(forced);
       if (status.ok()) {
-        spdlog::info("config {} applied", options_.config_path);
+        spdlog::info("config {} applied", active_config_path_);
       } else {
         spdlog::error("config reload rejected, still serving the previous config: {}",
                       status.message());
@@ -554,6 +632,14 @@ void PluginManager::Stop() {
 
 void PluginManager::RequestReload() {
   reload_requested_ = true;
+  Wake();
+}
+
+void PluginManager::SelectNodeConfig(std::optional<std::string> name) {
+  {
+    std::lock_guard<std::mutex> lock(node_config_mutex_);
+    node_config_request_ = std::move(name);
+  }
   Wake();
 }
 

@@ -1,8 +1,9 @@
 // The device plugin's life cycle: discovers GPUs, serves one gRPC server per resource name,
 // registers each with the kubelet and keeps it registered (kubelet restarts, the plugin's own
 // socket being deleted, the kubelet not listening yet), applies config reloads without a
-// restart, feeds health changes to ListAndWatch, and removes region directories of
-// allocations that no longer exist.
+// restart, switches to the per-node config a node label names, feeds health changes to
+// ListAndWatch, and removes region directories of allocations that no longer exist. GPUs in
+// MIG mode are left out; on simulated GPUs it keeps their CDI spec current.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.h"
@@ -30,8 +32,15 @@ namespace gpuslice::plugin {
 // How long a /metrics scrape waits for the kubelet's PodResources listing.
 inline constexpr std::chrono::milliseconds kContainerMetricsListTimeout{1000};
 
+// A per-node config NAME is the file node-NAME.yaml beside the default config file.
+inline constexpr std::string_view kNodeConfigFilePrefix = "node-";
+
+// The file of per-node config `name`: "<directory of config_path>/node-<name>.yaml".
+std::string NodeConfigPath(const std::string& config_path, std::string_view name);
+
 struct PluginManagerOptions {
-  // The config file to reload on SIGHUP and on change; empty: the initial config is fixed.
+  // The config file to reload on SIGHUP and on change; empty: the initial config is fixed. A
+  // node whose label names a per-node config (SelectNodeConfig) serves that file instead.
   std::string config_path;
   // Applied to every config read from config_path, so flags and environment beat the file.
   std::function<void(core::Config&)> config_overrides;
@@ -51,6 +60,11 @@ struct PluginManagerOptions {
   HealthMonitorOptions health;
   // Set on nodes with simulated GPUs: containers also get the simulated driver.
   std::optional<SimulatedDriver> simulated_driver;
+  // Where the NVIDIA driver is, for passDeviceSpecs.
+  DriverRoot driver_root;
+  // The per-node config the node starts with (its label's value when the agent started);
+  // nullopt: config_path. The initial config handed to the constructor is that file's.
+  std::optional<std::string> node_config;
 };
 
 struct ResourceStatus {
@@ -83,6 +97,15 @@ class PluginManager {
   // even when the file is unchanged (SIGHUP).
   void RequestReload();
 
+  // Thread-safe: asks the control loop to serve per-node config `name` (nullopt: the default
+  // config file). A name without a file is logged and counted in gpuslice_node_config_unknown,
+  // and the node keeps its current config; busy GPUs keep their slicing until free, as with any
+  // reload.
+  void SelectNodeConfig(std::optional<std::string> name);
+
+  // The config file served now. Control-loop thread, or before Run().
+  const std::string& active_config_path() const { return active_config_path_; }
+
   // Thread-safe snapshot for /healthz and tests.
   std::vector<ResourceStatus> Resources() const;
 
@@ -95,6 +118,8 @@ class PluginManager {
 
   // Re-reads the config file and applies it when it changed, or always when `force`.
   Status Reload(bool force);
+  // Applies a pending SelectNodeConfig request.
+  void ApplyNodeConfigSelection();
   Status ApplyConfig(core::Config config);
   void Reconcile();
   Status StartServer(Server& server);
@@ -119,6 +144,10 @@ class PluginManager {
   std::unique_ptr<HealthMonitor> monitor_;
   std::shared_ptr<const core::Config> config_;
   std::string config_text_;  // the file content last applied (or rejected)
+  std::string active_config_path_;  // config_path or a per-node config; control-loop thread
+
+  std::mutex node_config_mutex_;  // guards node_config_request_
+  std::optional<std::optional<std::string>> node_config_request_;
 
   mutable std::mutex servers_mutex_;  // guards servers_ for Resources()
   std::vector<std::unique_ptr<Server>> servers_;

@@ -20,6 +20,7 @@ struct GpuCandidate {
   int used;                  // slices not available to this request
   std::set<int> free;        // available slices not yet chosen
   bool holds_must_include;   // a slice of this GPU is already in the answer
+  int capacity = 0;          // slices this GPU can still add to the answer
 };
 
 }  // namespace
@@ -40,7 +41,7 @@ Result<std::vector<std::string>> PreferAllocation(const Inventory& inventory,
     // changed it) is simply not chosen.
     Result<SliceRef> ref = inventory.Resolve(resource, id);
     if (!ref.ok()) continue;
-    auto [it, inserted] = candidates.try_emplace(ref->gpu, GpuCandidate{ref->gpu, 0, {}, false});
+    auto [it, inserted] = candidates.try_emplace(ref->gpu, GpuCandidate{ref->gpu, 0, {}, false, 0});
     it->second.free.insert(ref->slice);
   }
   std::set<std::pair<size_t, int>> chosen;
@@ -61,17 +62,45 @@ Result<std::vector<std::string>> PreferAllocation(const Inventory& inventory,
                                    std::to_string(size));
   }
   int free_total = 0;
+  int distinct_free = 0;  // GPUs of distinct-GPU profiles that can still give a slice
+  std::string distinct_profile;
   for (auto& [gpu, candidate] : candidates) {
-    candidate.used = inventory.gpus()[gpu].profile.slices - static_cast<int>(candidate.free.size());
+    const core::SlicingProfile& profile = inventory.gpus()[gpu].profile;
+    candidate.used = profile.slices - static_cast<int>(candidate.free.size());
+    int included = 0;
     for (const auto& [chosen_gpu, slice] : chosen) {
       if (chosen_gpu != gpu) continue;
       candidate.holds_must_include = true;
       candidate.free.erase(slice);
+      ++included;
     }
-    free_total += static_cast<int>(candidate.free.size());
+    if (profile.distinct_gpus) {
+      distinct_profile = profile.name.empty() ? "defaultProfile" : profile.name;
+      if (included > 1) {
+        return Status::InvalidArgument(
+            std::to_string(included) + " devices that must be included are on GPU " +
+            inventory.gpus()[gpu].gpu.uuid + ", but profile \"" + distinct_profile +
+            "\" gives each slice of a container a GPU of its own (distinctGpus)");
+      }
+      // One slice per GPU: a GPU that already gives a must-include slice gives no other.
+      candidate.capacity = included > 0 || candidate.free.empty() ? 0 : 1;
+      distinct_free += candidate.capacity;
+    } else {
+      candidate.capacity = static_cast<int>(candidate.free.size());
+    }
+    free_total += candidate.capacity;
   }
   int remaining = size - static_cast<int>(chosen.size());
   if (remaining > free_total) {
+    if (!distinct_profile.empty()) {
+      return Status::ResourceExhausted(
+          "profile \"" + distinct_profile +
+          "\" gives each slice of a container a GPU of its own "
+          "(distinctGpus): " +
+          std::to_string(size) + " " + std::string(resource) + " devices need " +
+          std::to_string(size) + " GPUs with a free slice, and only " +
+          std::to_string(free_total + chosen.size()) + " can give one");
+    }
     return Status::ResourceExhausted("only " + std::to_string(free_total + chosen.size()) + " of " +
                                      std::to_string(size) + " requested " + std::string(resource) +
                                      " devices are available");
@@ -79,7 +108,7 @@ Result<std::vector<std::string>> PreferAllocation(const Inventory& inventory,
 
   std::vector<GpuCandidate*> order;
   for (auto& [gpu, candidate] : candidates) {
-    if (!candidate.free.empty()) order.push_back(&candidate);
+    if (candidate.capacity > 0) order.push_back(&candidate);
   }
   const bool packed = policy == core::AllocationPolicy::kPacked;
   auto prefer = [packed](const GpuCandidate* a, const GpuCandidate* b) {
@@ -90,22 +119,27 @@ Result<std::vector<std::string>> PreferAllocation(const Inventory& inventory,
   // One GPU that holds the whole rest of the request, if there is one.
   GpuCandidate* single = nullptr;
   for (GpuCandidate* candidate : order) {
-    if (static_cast<int>(candidate->free.size()) < remaining) continue;
+    if (candidate->capacity < remaining) continue;
     if (single == nullptr || prefer(candidate, single)) single = candidate;
   }
   if (single != nullptr) {
     order = {single};
   } else {
+    // The fewest GPUs: those that can give the most first. GPUs of distinct-GPU profiles give
+    // one each, so among them the policy alone decides.
     std::sort(order.begin(), order.end(), [&](const GpuCandidate* a, const GpuCandidate* b) {
       if (a->holds_must_include != b->holds_must_include) return a->holds_must_include;
-      if (a->free.size() != b->free.size()) return a->free.size() > b->free.size();
+      if (a->capacity != b->capacity) return a->capacity > b->capacity;
       return prefer(a, b);
     });
   }
   for (GpuCandidate* candidate : order) {
-    for (auto it = candidate->free.begin(); it != candidate->free.end() && remaining > 0; ++it) {
+    int taken = 0;
+    for (auto it = candidate->free.begin();
+         it != candidate->free.end() && remaining > 0 && taken < candidate->capacity; ++it) {
       chosen.insert({candidate->gpu, *it});
       --remaining;
+      ++taken;
     }
   }
   std::vector<std::string> ids;

@@ -1,8 +1,12 @@
 #include "sim/environment.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+
+#include "core/contract.h"
 
 namespace gpuslice::sim {
 namespace {
@@ -43,6 +47,21 @@ Result<OpenedState> OpenOrCreateState(const std::string& path, const std::string
                      "' is ignored (remove the file to start over)";
   }
   return opened;
+}
+
+std::optional<std::string> ContainerVisibleDevices() {
+  const std::string_view prefix = core::contract::kSimCdiGpuEnvPrefix;
+  std::string injected;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view variable(*entry);
+    const size_t equals = variable.find('=');
+    if (variable.substr(0, prefix.size()) != prefix || equals == std::string_view::npos) continue;
+    injected += (injected.empty() ? "" : ",") + std::string(variable.substr(equals + 1));
+  }
+  if (!injected.empty()) return injected;
+  const char* visible = Get(kVisibleDevicesEnv);
+  if (visible == nullptr) return std::nullopt;
+  return std::string(visible);
 }
 
 Result<std::vector<int>> VisibleGpus(const SimState& state, const char* visible_devices) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,12 @@ Result<OpenedState> OpenStateFromEnvironment();
 // YAML reader is linked, a spec file) when it is missing or empty. The device plugin and
 // node-sim call it before they load the simulated NVML, which reads spec strings only.
 Result<OpenedState> OpenOrCreateState(const std::string& path, const std::string& spec_text);
+
+// What decides the GPUs a container shows, in NVIDIA_VISIBLE_DEVICES's form: the UUIDs of the
+// CDI devices the runtime injected (core/contract.h's kSimCdiGpuEnvPrefix variables), which on
+// a GPU node are device nodes and win whatever NVIDIA_VISIBLE_DEVICES says; where there are
+// none, NVIDIA_VISIBLE_DEVICES itself (nullopt when unset).
+std::optional<std::string> ContainerVisibleDevices();
 
 // The node indexes of the GPUs a process may use, in node order, given the value of
 // NVIDIA_VISIBLE_DEVICES (nullptr when unset). Unset, empty or "all": every GPU; "none" or

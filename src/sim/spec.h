@@ -52,6 +52,8 @@ struct GpuSpec {
   uint64_t kernel_local_memory_bytes = 0;
   // Launches a process may queue on the GPU before cuLaunchKernel blocks, as on real hardware.
   uint32_t launch_queue_depth = 1024;
+  // In MIG mode, as nvmlDeviceGetMigMode reports it: the device plugin must not slice it whole.
+  bool mig_mode = false;
 };
 
 struct SimSpec {

@@ -9,6 +9,7 @@
 //     - model: H100-80GB
 //       count: 2                 # optional, default 1
 //       kernelDuration: 2ms      # any GpuSpec knob or fact, see kGpuKeys
+//       migMode: true            # optional: the GPU is in MIG mode (nvmlDeviceGetMigMode)
 //     - model: T4
 //       uuid: GPU-0a1b2c3d-0000-4000-8000-000000000001
 //       pciBusId: "0000:3b:00.0"
@@ -31,7 +32,7 @@ namespace {
 
 constexpr std::array<std::string_view, 6> kTopKeys = {"version",  "driverVersion", "cudaVersion",
                                                       "uuidSeed", "numaNodes",     "gpus"};
-constexpr std::array<std::string_view, 17> kGpuKeys = {"model",
+constexpr std::array<std::string_view, 18> kGpuKeys = {"model",
                                                        "count",
                                                        "uuid",
                                                        "name",
@@ -47,7 +48,8 @@ constexpr std::array<std::string_view, 17> kGpuKeys = {"model",
                                                        "smCount",
                                                        "computeCapability",
                                                        "clockKHz",
-                                                       "memoryClockKHz"};
+                                                       "memoryClockKHz",
+                                                       "migMode"};
 
 // Error messages point at "<file>:<line>: <field path>".
 class Reader {
@@ -232,6 +234,15 @@ Status ApplyGpuFields(const Reader& reader, const YAML::Node& node, const std::s
     Result<int64_t> khz = reader.Integer(v, p, 1, 100'000'000);
     if (!khz.ok()) return khz.status();
     gpu->memory_clock_khz = static_cast<int>(*khz);
+    return Status::Ok();
+  }));
+  GPUSLICE_RETURN_IF_ERROR(field("migMode", [&](const YAML::Node& v, const std::string& p) {
+    Result<std::string> text = reader.Scalar(v, p);
+    if (!text.ok()) return text.status();
+    if (*text != "true" && *text != "false") {
+      return reader.Error(v, p, "'" + *text + "' must be true or false");
+    }
+    gpu->mig_mode = *text == "true";
     return Status::Ok();
   }));
   return field("computeCapability", [&](const YAML::Node& v, const std::string& p) {

@@ -82,6 +82,7 @@ void Initialize(StateFile* file, const SimSpec& spec, std::string_view spec_text
     facts.module_memory_bytes = gpu.module_memory_bytes;
     facts.kernel_local_memory_bytes = gpu.kernel_local_memory_bytes;
     facts.launch_queue_depth = gpu.launch_queue_depth;
+    facts.mig_mode = gpu.mig_mode ? 1 : 0;
     state.memory_lock.Init();
     state.timeline_lock.Init();
     state.event_lock.Init();

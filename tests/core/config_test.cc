@@ -215,6 +215,65 @@ TEST(ValidateConfig, ChecksConfigsBuiltInCode) {
   EXPECT_NE(ValidateConfig(config).message().find("profiles[0].match"), std::string::npos);
 }
 
+TEST(ParseConfig, DeviceListStrategyIsOneNameOrAList) {
+  Result<Config> plain = ParseConfig("version: v1\n", "c.yaml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->device_list_strategies, std::vector<DeviceListStrategy>{DeviceListStrategy::kEnvvar});
+  EXPECT_FALSE(plain->pass_device_specs);
+  EXPECT_FALSE(plain->default_profile.distinct_gpus);
+
+  Result<Config> one = ParseConfig("version: v1\ndeviceListStrategy: cdi-cri\n", "c.yaml");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->device_list_strategies, std::vector<DeviceListStrategy>{DeviceListStrategy::kCdiCri});
+  EXPECT_TRUE(one->UsesStrategy(DeviceListStrategy::kCdiCri));
+  EXPECT_FALSE(one->UsesStrategy(DeviceListStrategy::kEnvvar));
+
+  Result<Config> two = ParseConfig(
+      "version: v1\ndeviceListStrategy: [envvar, cdi-annotations]\npassDeviceSpecs: true\n"
+      "defaultProfile: {slices: 4, distinctGpus: true}\n",
+      "c.yaml");
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(two->device_list_strategies,
+            (std::vector<DeviceListStrategy>{DeviceListStrategy::kEnvvar,
+                                             DeviceListStrategy::kCdiAnnotations}));
+  EXPECT_TRUE(two->pass_device_specs);
+  EXPECT_TRUE(two->default_profile.distinct_gpus);
+
+  Result<Config> reparsed = ParseConfig(FormatConfig(*two), "formatted.yaml");
+  ASSERT_TRUE(reparsed.ok()) << reparsed.status().ToString() << "\n" << FormatConfig(*two);
+  EXPECT_EQ(reparsed->device_list_strategies, two->device_list_strategies);
+  EXPECT_TRUE(reparsed->pass_device_specs);
+  EXPECT_TRUE(reparsed->default_profile.distinct_gpus);
+}
+
+TEST(ParseConfig, RejectsUnknownOrRepeatedStrategiesNamingThem) {
+  const BadConfig cases[] = {
+      {"version: v1\ndeviceListStrategy: cdi\n",
+       "c.yaml:2:21: deviceListStrategy: \"cdi\" is not one of envvar, cdi-cri, cdi-annotations"},
+      {"version: v1\ndeviceListStrategy: [envvar, volume-mounts]\n",
+       "c.yaml:2:30: deviceListStrategy[1]: \"volume-mounts\" is not one of"},
+      {"version: v1\ndeviceListStrategy: [cdi-cri, cdi-cri]\n",
+       "deviceListStrategy[1]: \"cdi-cri\" is listed twice"},
+      {"version: v1\ndeviceListStrategy: []\n", "deviceListStrategy: expected envvar"},
+      {"version: v1\ndeviceListStrategy: {envvar: true}\n", "deviceListStrategy: expected envvar"},
+      {"version: v1\npassDeviceSpecs: maybe\n", "passDeviceSpecs: expected true or false"},
+      {"version: v1\nprofiles:\n- name: a\n  match: {models: [x]}\n  distinctGpus: 2\n",
+       "c.yaml:5:17: profiles[0].distinctGpus: expected true or false"},
+  };
+  for (const BadConfig& c : cases) {
+    SCOPED_TRACE(c.yaml);
+    Result<Config> config = ParseConfig(c.yaml, "c.yaml");
+    ASSERT_FALSE(config.ok());
+    EXPECT_NE(config.status().message().find(c.expected), std::string::npos)
+        << "got: " << config.status().message();
+  }
+  Config built;
+  built.device_list_strategies.clear();
+  EXPECT_NE(ValidateConfig(built).message().find("deviceListStrategy"), std::string::npos);
+  built.device_list_strategies = {DeviceListStrategy::kCdiCri, DeviceListStrategy::kCdiCri};
+  EXPECT_NE(ValidateConfig(built).message().find("listed twice"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gpuslice::core
 

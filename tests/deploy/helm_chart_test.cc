@@ -259,5 +259,149 @@ TEST_F(HelmChartTest, AdmissionPolicyProtectsEveryPathTheAllocateResponseMounts)
   EXPECT_FALSE(Render("admissionPolicy: {enabled: false}\n").count("ValidatingAdmissionPolicy"));
 }
 
+TEST_F(HelmChartTest, SchemaRefusesMisspeltKeysAndWrongTypesWithHelmsError) {
+  struct Case {
+    std::string arguments;
+    std::string says;
+  };
+  const Case cases[] = {
+      {"--set confg.version=v1", "Additional property confg is not allowed"},
+      {"--set config.deviceListStrategy=cdi", "config.deviceListStrategy"},
+      {"--set config.defaultProfile.slicez=2", "Additional property slicez is not allowed"},
+      {"--set config.defaultProfile.slices=two", "config.defaultProfile.slices: Invalid type"},
+      {"--set metrics.port=0", "metrics.port: Must be greater than or equal to 1"},
+      {"--set failOnInitError=no", "failOnInitError: Invalid type"},
+      {"--set-json 'nodeConfigs={\"big\":{\"defaultProfle\":{}}}'",
+       "Additional property defaultProfle is not allowed"},
+      {"--set-json 'nodeConfigs={\"a/b\":{}}'", "nodeConfigs"},
+      {"--set nvidiaDriverRoot=run/nvidia/driver", "nvidiaDriverRoot"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.arguments);
+    HelmRun run = Helm("template test " + kChart + " " + c.arguments);
+    EXPECT_NE(run.exit_code, 0);
+    EXPECT_NE(run.output.find("values don't meet the specifications of the schema"),
+              std::string::npos)
+        << run.output;
+    EXPECT_NE(run.output.find(c.says), std::string::npos) << run.output;
+  }
+  // Lists of strategies are fine.
+  HelmRun list =
+      Helm("template test " + kChart + " --set 'config.deviceListStrategy={envvar,cdi-cri}'");
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+}
+
+bool HasArgument(const YAML::Node& container, const std::string& argument) {
+  for (const auto& a : container["args"]) {
+    if (a.as<std::string>() == argument) return true;
+  }
+  return false;
+}
+
+TEST_F(HelmChartTest, NodeConfigsBecomePerNodeFilesOverTheConfigWithRbacToReadTheNode) {
+  auto plain = Render();
+  EXPECT_FALSE(plain.count("ClusterRole"));
+  ASSERT_TRUE(plain.count("ServiceAccount"));
+  const YAML::Node plain_container =
+      plain["DaemonSet"]["spec"]["template"]["spec"]["containers"][0];
+  for (const auto& env : plain_container["env"])
+    EXPECT_NE(env["name"].as<std::string>(), "NODE_NAME");
+
+  auto docs = Render(R"(config:
+  version: v1
+  deviceListStrategy: cdi-cri
+  profiles:
+  - name: t4
+    match: {models: ["*T4"]}
+    slices: 2
+nodeConfigs:
+  h100-quarters:
+    defaultProfile: {slices: 4, resourceName: gpuslice.io/quarter, distinctGpus: true}
+    profiles: []
+)");
+  const YAML::Node data = docs["ConfigMap"]["data"];
+  ASSERT_TRUE(data["node-h100-quarters.yaml"]) << data;
+  Result<core::Config> node =
+      core::ParseConfig(data["node-h100-quarters.yaml"].as<std::string>(), "node");
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  EXPECT_EQ(node->default_profile.slices, 4);
+  EXPECT_TRUE(node->default_profile.distinct_gpus);
+  EXPECT_TRUE(node->profiles.empty());  // lists are replaced, not merged
+  // What the node config does not say comes from config.
+  EXPECT_EQ(node->device_list_strategies,
+            std::vector<core::DeviceListStrategy>{core::DeviceListStrategy::kCdiCri});
+  Result<core::Config> base = core::ParseConfig(data["config.yaml"].as<std::string>(), "config");
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  EXPECT_EQ(base->profiles.size(), 1u);
+  EXPECT_EQ(base->default_profile.slices, 1);
+
+  const YAML::Node spec = docs["DaemonSet"]["spec"]["template"]["spec"];
+  EXPECT_EQ(spec["serviceAccountName"].as<std::string>(),
+            docs["ServiceAccount"]["metadata"]["name"].as<std::string>());
+  bool node_name = false;
+  for (const auto& env : spec["containers"][0]["env"]) {
+    node_name |= env["name"].as<std::string>() == "NODE_NAME" &&
+                 env["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>() == "spec.nodeName";
+  }
+  EXPECT_TRUE(node_name);
+  EXPECT_TRUE(HasArgument(spec["containers"][0], "--node-config-interval=10s"));
+  const YAML::Node rule = docs["ClusterRole"]["rules"][0];
+  EXPECT_EQ(rule["resources"][0].as<std::string>(), "nodes");
+  // The agent only reads its own Node.
+  ASSERT_EQ(rule["verbs"].size(), 1u);
+  EXPECT_EQ(rule["verbs"][0].as<std::string>(), "get");
+  EXPECT_EQ(docs["ClusterRoleBinding"]["subjects"][0]["name"].as<std::string>(),
+            spec["serviceAccountName"].as<std::string>());
+  // The admission policy protects the per-node config's resource name too.
+  EXPECT_NE(Variable(docs["ValidatingAdmissionPolicy"], "resources").find("gpuslice.io/quarter"),
+            std::string::npos);
+}
+
+TEST_F(HelmChartTest, NvidiasKnobsReachThePod) {
+  auto docs = Render(R"(failOnInitError: false
+nvidiaDriverRoot: /run/nvidia/driver
+securityContext: {privileged: true, allowPrivilegeEscalation: true, capabilities: null}
+podSecurityContext: {runAsUser: 0}
+fullnameOverride: slicer
+simulate: 1xT4
+)");
+  ASSERT_TRUE(docs.count("DaemonSet"));
+  EXPECT_EQ(docs["DaemonSet"]["metadata"]["name"].as<std::string>(), "slicer");
+  const YAML::Node spec = docs["DaemonSet"]["spec"]["template"]["spec"];
+  const YAML::Node container = spec["containers"][0];
+  EXPECT_TRUE(HasArgument(container, "--fail-on-init-error=false"));
+  EXPECT_TRUE(HasArgument(container, "--nvidia-driver-root=/driver-root"));
+  EXPECT_TRUE(HasArgument(container, "--nvidia-driver-root-host=/run/nvidia/driver"));
+  EXPECT_TRUE(HasArgument(container, "--cdi-spec-dir=/var/run/cdi"));
+  EXPECT_TRUE(container["securityContext"]["privileged"].as<bool>());
+  // Helm merges values over the defaults: null drops a default key.
+  EXPECT_FALSE(container["securityContext"]["capabilities"]);
+  EXPECT_EQ(spec["securityContext"]["runAsUser"].as<int>(), 0);
+  std::map<std::string, std::string> host_paths;
+  for (const auto& volume : spec["volumes"]) {
+    if (volume["hostPath"])
+      host_paths[volume["name"].as<std::string>()] = volume["hostPath"]["path"].as<std::string>();
+  }
+  EXPECT_EQ(host_paths["driver-root"], "/run/nvidia/driver");
+  EXPECT_EQ(host_paths["cdi-specs"], "/var/run/cdi");
+  bool driver_root_read_only = false;
+  for (const auto& mount : container["volumeMounts"]) {
+    if (mount["name"].as<std::string>() == "driver-root") {
+      driver_root_read_only =
+          mount["readOnly"].as<bool>() && mount["mountPath"].as<std::string>() == "/driver-root";
+    }
+  }
+  EXPECT_TRUE(driver_root_read_only);
+
+  auto defaults = Render("nameOverride: slices\n");
+  const YAML::Node plain = defaults["DaemonSet"]["spec"]["template"]["spec"];
+  EXPECT_EQ(defaults["DaemonSet"]["metadata"]["name"].as<std::string>(), "test-slices");
+  EXPECT_EQ(defaults["DaemonSet"]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"].as<std::string>(),
+            "slices");
+  EXPECT_TRUE(HasArgument(plain["containers"][0], "--fail-on-init-error=true"));
+  EXPECT_FALSE(plain["securityContext"]);
+  EXPECT_FALSE(plain["containers"][0]["securityContext"]["allowPrivilegeEscalation"].as<bool>());
+}
+
 }  // namespace
 }  // namespace gpuslice

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "fakes/temp_dir.h"
+#include "sim/spec.h"
 #include "sim/state.h"
 
 namespace gpuslice::gpu {
@@ -21,8 +23,16 @@ class NvmlBackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
+    // A YAML spec, for the GPU in MIG mode; the state is made here, since the simulated NVML
+    // reads spec strings only.
+    const std::string spec_file = dir_->Sub("node.yaml");
+    std::ofstream(spec_file) << "version: v1\ngpus:\n- model: H100-80GB\n- model: T4\n"
+                                "- model: A100-80GB\n  migMode: true\n";
+    Result<sim::SimSpec> spec = sim::ParseSpec(spec_file);
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    ASSERT_TRUE(sim::SimState::Create(dir_->Sub("sim.state"), *spec, spec_file, false).ok());
     setenv("GPUSLICE_SIM_STATE", dir_->Sub("sim.state").c_str(), 1);
-    setenv("GPUSLICE_SIM_SPEC", "1xH100-80GB,1xT4", 1);
+    setenv("GPUSLICE_SIM_SPEC", spec_file.c_str(), 1);
     unsetenv("NVIDIA_VISIBLE_DEVICES");
   }
   static void TearDownTestSuite() {
@@ -62,8 +72,8 @@ TEST_F(NvmlBackendTest, DiscoversEveryFactOfEachGpu) {
   ASSERT_TRUE(discovery.ok()) << discovery.status().ToString();
   EXPECT_TRUE(discovery->failures.empty());
   const std::vector<core::GpuInfo>* gpus = &discovery->gpus;
-  ASSERT_EQ(gpus->size(), 2u);
-  for (int i = 0; i < 2; ++i) {
+  ASSERT_EQ(gpus->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
     const core::GpuInfo& gpu = (*gpus)[static_cast<size_t>(i)];
     const sim::GpuSpec& spec = state_->gpu(i);
     EXPECT_EQ(gpu.index, i);
@@ -73,6 +83,7 @@ TEST_F(NvmlBackendTest, DiscoversEveryFactOfEachGpu) {
     EXPECT_EQ(gpu.minor, spec.minor);
     EXPECT_EQ(gpu.pci_bus_id, spec.pci_bus_id);
     EXPECT_EQ(gpu.numa_node, spec.numa_node);
+    EXPECT_EQ(gpu.mig_enabled, spec.mig_mode);
   }
   EXPECT_EQ((*gpus)[0].name, "NVIDIA H100 80GB HBM3");
   EXPECT_EQ((*gpus)[1].memory_bytes, uint64_t{15360} << 20);
@@ -83,6 +94,9 @@ TEST_F(NvmlBackendTest, DiscoversEveryFactOfEachGpu) {
   EXPECT_EQ((*gpus)[1].compute_minor, 5);
   EXPECT_EQ(discovery->driver_version, state_->driver_version());
   EXPECT_EQ(discovery->cuda_driver_version, state_->cuda_version());
+  // nvmlDeviceGetMigMode: NOT_SUPPORTED on the T4, enabled on the A100.
+  EXPECT_FALSE((*gpus)[1].mig_enabled);
+  EXPECT_TRUE((*gpus)[2].mig_enabled);
 }
 
 // One GPU that stopped answering must not hide the others from the node.
@@ -91,7 +105,7 @@ TEST_F(NvmlBackendTest, DiscoversTheGpusThatAnswerAndNamesTheOnesThatDoNot) {
   Result<Discovery> discovery = backend_->Discover();
   ASSERT_TRUE(state_->SetLost(0, false).ok());
   ASSERT_TRUE(discovery.ok()) << discovery.status().ToString();
-  ASSERT_EQ(discovery->gpus.size(), 1u);
+  ASSERT_EQ(discovery->gpus.size(), 2u);
   EXPECT_EQ(discovery->gpus[0].uuid, state_->gpu(1).uuid);
   ASSERT_EQ(discovery->failures.size(), 1u);
   EXPECT_EQ(discovery->failures[0].rfind("GPU 0: ", 0), 0u) << discovery->failures[0];
@@ -122,6 +136,24 @@ TEST_F(NvmlBackendTest, ALostGpuFailsItsCheckAndIsNamedByItsEvent) {
   ASSERT_TRUE(state_->SetLost(0, false).ok());
   EXPECT_TRUE(backend_->CheckGpu(uuid).ok());
   EXPECT_FALSE(backend_->CheckGpu("GPU-00000000-0000-0000-0000-000000000000").ok());
+}
+
+TEST(FindDriverLibrary, LooksInTheDriverRootsLibraryDirectories) {
+  testing::TempDir root;
+  Result<std::string> none = FindDriverLibrary(root.path(), "libnvidia-ml.so.1");
+  ASSERT_EQ(none.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(none.status().message().find(root.path()), std::string::npos);
+  EXPECT_NE(none.status().message().find("usr/lib/x86_64-linux-gnu"), std::string::npos);
+
+  // Ubuntu's multiarch directory, and RHEL's lib64, which comes first.
+  std::filesystem::create_directories(root.Sub("usr/lib/x86_64-linux-gnu"));
+  std::ofstream(root.Sub("usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1")) << "nvml";
+  EXPECT_EQ(*FindDriverLibrary(root.path(), "libnvidia-ml.so.1"),
+            root.Sub("usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"));
+  std::filesystem::create_directories(root.Sub("usr/lib64"));
+  std::ofstream(root.Sub("usr/lib64/libnvidia-ml.so.1")) << "nvml";
+  EXPECT_EQ(*FindDriverLibrary(root.path() + "/", "libnvidia-ml.so.1"),
+            root.Sub("usr/lib64/libnvidia-ml.so.1"));
 }
 
 TEST(NvmlBackend, ExplainsAMissingOrForeignLibrary) {

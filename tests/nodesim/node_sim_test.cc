@@ -79,6 +79,33 @@ TEST_F(NodeSimTest, RejectsAContainerAskingForTwoGpusliceResources) {
       << report.unplaced[0].reason;
 }
 
+// Tensor-parallel pods: each slice of a container on a GPU of its own, each with its limit.
+TEST_F(NodeSimTest, DistinctGpusProfileSpreadsAPodsSlicesOverGpus) {
+  auto node = Start("version: v1\ndefaultProfile: {slices: 2, distinctGpus: true}\n", "2xT4");
+  if (node == nullptr) GTEST_SKIP() << "simulated NVML or libgpuslice.so not built in " << kLibDir;
+  // tp3 first, while four slices are free: it fails for want of GPUs, not of slices.
+  NodeSimReport report =
+      node->Run(Pods(Pod("tp3", "nvidia.com/gpu: 3") + Pod("tp2", "nvidia.com/gpu: 2") +
+                     Pod("one", "nvidia.com/gpu: 1"))
+                    .pods);
+  ASSERT_EQ(report.placements.size(), 2u);
+  EXPECT_EQ(report.placements[0].pod, "default/tp2");
+  ASSERT_EQ(report.placements[0].gpus.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const VisibleGpu& gpu = report.placements[0].gpus[static_cast<size_t>(i)];
+    EXPECT_EQ(gpu.index, i);
+    EXPECT_EQ(gpu.slices, 1);
+    EXPECT_EQ(gpu.memory_limit_bytes, report.gpus[static_cast<size_t>(i)].slice_memory_bytes);
+    EXPECT_EQ(gpu.compute_percent, 50);
+  }
+  // Three distinct GPUs do not exist on a two-GPU node, however many slices are free.
+  ASSERT_EQ(report.unplaced.size(), 1u);
+  EXPECT_EQ(report.unplaced[0].pod, "default/tp3");
+  EXPECT_NE(report.unplaced[0].reason.find("a GPU of its own"), std::string::npos)
+      << report.unplaced[0].reason;
+  EXPECT_EQ(report.placements[1].pod, "default/one");
+}
+
 TEST(NodeSim, ReportsAConfigThatDoesNotFitTheGpus) {
   if (!std::filesystem::exists(kLibDir + "/libgpuslice-sim-nvml.so")) {
     GTEST_SKIP() << "simulated NVML not built in " << kLibDir;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/config.h"
 #include "plan/fixtures.h"
 #include "plan/render.h"
 
@@ -331,6 +332,32 @@ TEST(MakePlan, WarnsWhenOverlaysAndPluginConfigDisagree) {
   EXPECT_THAT(plan.warnings,
               Contains(HasSubstr("NodePool gpu, p3.8xlarge: the NodeOverlays declare 16 "
                                  "gpuslice.io/slice but the device plugin config advertises 8")));
+}
+
+// Tensor-parallel pods with the plugin's distinctGpus: two slices on two GPUs, so a node with
+// one GPU can never hold such a pod, however many slices it has free.
+TEST(MakePlan, DistinctGpuSlicesNeedAsManyGpusPerNode) {
+  const kube::Manifests input =
+      Parse(NodePool("gpu", "p3") + Deployment({.name = "tp", .replicas = 2, .gpus = 2}));
+  Result<core::Config> config = core::ParseConfig(
+      "version: v1\ndefaultProfile: {slices: 4, resourceName: gpuslice.io/slice}\n", "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const Plan shared = MakePlanOrDie(input, SlicingProfile::FromConfig(*config, "shared"));
+  ASSERT_EQ(shared.scenarios.size(), 3u);
+  EXPECT_THAT(Nodes(shared.scenarios[2]), ElementsAre("gpu/p3.2xlarge x1"));
+
+  config->default_profile.distinct_gpus = true;
+  const Plan distinct = MakePlanOrDie(input, SlicingProfile::FromConfig(*config, "distinct"));
+  ASSERT_EQ(distinct.scenarios.size(), 3u);
+  for (size_t i = 1; i < 3; ++i) {
+    SCOPED_TRACE(distinct.scenarios[i].name);
+    EXPECT_THAT(Nodes(distinct.scenarios[i]), ElementsAre("gpu/p3.8xlarge x1"));
+    EXPECT_EQ(distinct.scenarios[i].pods_placed, 2u);
+  }
+  // One-slice pods are not constrained.
+  const Plan single = MakePlanOrDie(Parse(NodePool("gpu", "p3") + Deployment({.name = "one"})),
+                                    SlicingProfile::FromConfig(*config, "distinct"));
+  EXPECT_THAT(Nodes(single.scenarios[2]), ElementsAre("gpu/p3.2xlarge x1"));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "fakes/fake_clock.h"
 #include "fakes/fake_gpu_backend.h"
 #include "fakes/temp_dir.h"
+#include "plugin/cdi.h"
 
 namespace gpuslice::plugin {
 namespace {
@@ -199,6 +200,143 @@ TEST_F(AllocatorTest, RefusesWhenTheLibraryIsNotInstalled) {
   ASSERT_EQ(allocation.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(allocation.status().message().find(library_dir_ + "/libgpuslice.so"),
             std::string::npos);
+}
+
+TEST_F(AllocatorTest, CdiStrategiesNameNvidiasDevicesAndKeepTheContract) {
+  RuntimeOptions runtime;
+  runtime.strategies = {core::DeviceListStrategy::kCdiCri,
+                        core::DeviceListStrategy::kCdiAnnotations};
+  Allocator allocator(inventory_, {}, library_dir_, *regions_, nullptr, runtime);
+  Result<ContainerAllocation> allocation =
+      allocator.Allocate("nvidia.com/gpu", {t4_.uuid + "::0", h100_.uuid + "::1"});
+  ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
+  const std::vector<std::string> names = {"nvidia.com/gpu=" + h100_.uuid,
+                                          "nvidia.com/gpu=" + t4_.uuid};
+  EXPECT_EQ(allocation->cdi_devices, names);
+  ASSERT_EQ(allocation->annotations.size(), 1u);
+  const auto& [key, value] = *allocation->annotations.begin();
+  EXPECT_EQ(key, "cdi.k8s.io/gpuslice_" +
+                     std::filesystem::path(allocation->region_dir).filename().string());
+  EXPECT_EQ(value, names[0] + "," + names[1]);
+  // An image's NVIDIA_VISIBLE_DEVICES=all must not reach an NVIDIA runtime.
+  EXPECT_EQ(allocation->envs.at("NVIDIA_VISIBLE_DEVICES"), "void");
+  // gpuslice's own contract is all there.
+  EXPECT_EQ(allocation->envs.at("GPUSLICE_MEMORY_LIMIT_0"), std::to_string(20 * kGiB));
+  EXPECT_EQ(allocation->limits.gpus.size(), 2u);
+  EXPECT_EQ(allocation->mounts.size(), 3u);  // region, limits, library (the T4 uses LD_PRELOAD)
+  EXPECT_TRUE(allocation->devices.empty());
+
+  // Each allocation gets an annotation key of its own.
+  Result<ContainerAllocation> second = allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::2"});
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE(second->annotations.begin()->first, key);
+}
+
+TEST_F(AllocatorTest, EnvvarAndCdiTogetherSetBoth) {
+  RuntimeOptions runtime;
+  runtime.strategies = {core::DeviceListStrategy::kEnvvar, core::DeviceListStrategy::kCdiCri};
+  Allocator allocator(inventory_, {}, library_dir_, *regions_, nullptr, runtime);
+  Result<ContainerAllocation> allocation =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0"});
+  ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
+  EXPECT_EQ(allocation->envs.at("NVIDIA_VISIBLE_DEVICES"), h100_.uuid);
+  EXPECT_EQ(allocation->cdi_devices, std::vector<std::string>{"nvidia.com/gpu=" + h100_.uuid});
+  EXPECT_TRUE(allocation->annotations.empty());
+}
+
+TEST_F(AllocatorTest, PassesDeviceNodesUnderTheDriverRoot) {
+  // A driver container's root: the control devices it has are passed, the others not.
+  const std::string root = dir_.Sub("driver");
+  std::filesystem::create_directories(root + "/dev");
+  std::ofstream(root + "/dev/nvidiactl") << "";
+  std::ofstream(root + "/dev/nvidia-uvm") << "";
+  RuntimeOptions runtime;
+  runtime.pass_device_specs = true;
+  runtime.driver_root = {root, "/run/nvidia/driver"};
+  Allocator allocator(inventory_, {}, library_dir_, *regions_, nullptr, runtime);
+  Result<ContainerAllocation> allocation =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0", t4_.uuid + "::1"});
+  ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
+  std::vector<std::pair<std::string, std::string>> devices;
+  for (const DeviceNode& node : allocation->devices) {
+    EXPECT_EQ(node.permissions, "rw");
+    devices.emplace_back(node.container_path, node.host_path);
+  }
+  EXPECT_EQ(devices, (std::vector<std::pair<std::string, std::string>>{
+                         {"/dev/nvidia0", "/run/nvidia/driver/dev/nvidia0"},
+                         {"/dev/nvidia1", "/run/nvidia/driver/dev/nvidia1"},
+                         {"/dev/nvidiactl", "/run/nvidia/driver/dev/nvidiactl"},
+                         {"/dev/nvidia-uvm", "/run/nvidia/driver/dev/nvidia-uvm"}}));
+  // Off by default.
+  EXPECT_TRUE(MakeAllocator().Allocate("nvidia.com/gpu", {h100_.uuid + "::1"})->devices.empty());
+}
+
+TEST_F(AllocatorTest, DistinctGpusProfileRefusesTwoSlicesOfOneGpu) {
+  Result<core::Config> config = core::ParseConfig(R"(version: v1
+defaultProfile: {slices: 4, distinctGpus: true}
+)",
+                                                  "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  Result<Inventory> inventory = Inventory::Build(*config, {h100_, t4_});
+  ASSERT_TRUE(inventory.ok());
+  Allocator allocator(*inventory, {}, library_dir_, *regions_);
+  Result<ContainerAllocation> shared =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0", h100_.uuid + "::1"});
+  ASSERT_EQ(shared.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(shared.status().message().find("2 of the container's slices are on GPU 0"),
+            std::string::npos)
+      << shared.status().message();
+  EXPECT_NE(shared.status().message().find("\"defaultProfile\""), std::string::npos);
+
+  // One slice on each of two GPUs: two visible GPUs, each with one slice's limits.
+  Result<ContainerAllocation> apart =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0", t4_.uuid + "::3"});
+  ASSERT_TRUE(apart.ok()) << apart.status().ToString();
+  EXPECT_EQ(apart->envs.at("NVIDIA_VISIBLE_DEVICES"), h100_.uuid + "," + t4_.uuid);
+  EXPECT_EQ(apart->envs.at("GPUSLICE_MEMORY_LIMIT_0"), std::to_string(81 * kGiB / 4));
+  EXPECT_EQ(apart->envs.at("GPUSLICE_MEMORY_LIMIT_1"), std::to_string(16 * kGiB / 4));
+  EXPECT_EQ(apart->envs.at("GPUSLICE_COMPUTE_LIMIT_1"), "25");
+}
+
+TEST_F(AllocatorTest, SimulatedGpusComeThroughTheirCdiSpecWithCdiStrategies) {
+  std::filesystem::create_directories(library_dir_ + "/sim");
+  std::ofstream(library_dir_ + "/sim/libcuda.so.1") << "cuda";
+  std::ofstream(library_dir_ + "/sim/libnvidia-ml.so.1") << "nvml";
+  const std::string cdi_dir = dir_.Sub("cdi");
+  std::filesystem::create_directories(cdi_dir);
+  const SimulatedDriver simulated{dir_.Sub("sim/state"), cdi_dir};
+  RuntimeOptions runtime;
+  runtime.strategies = {core::DeviceListStrategy::kCdiCri};
+  runtime.pass_device_specs = true;  // simulated GPUs have no device nodes
+  Allocator allocator(inventory_, {}, library_dir_, *regions_, &simulated, runtime);
+
+  // No spec written yet: the container could not start, so Allocate says why.
+  Result<ContainerAllocation> missing = allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0"});
+  ASSERT_EQ(missing.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.status().message().find(SimulatedCdiSpecPath(cdi_dir)), std::string::npos)
+      << missing.status().message();
+
+  ASSERT_TRUE(WriteSimulatedCdiSpec(
+                  {cdi_dir, library_dir_, simulated.state_host_path, {h100_.uuid, t4_.uuid}})
+                  .ok());
+  Result<ContainerAllocation> allocation =
+      allocator.Allocate("nvidia.com/gpu", {h100_.uuid + "::0"});
+  ASSERT_TRUE(allocation.ok()) << allocation.status().ToString();
+  EXPECT_EQ(allocation->cdi_devices, std::vector<std::string>{"nvidia.com/gpu=" + h100_.uuid});
+  EXPECT_TRUE(allocation->devices.empty());
+  // The driver libraries and the state come from the CDI spec, not from Allocate.
+  for (const MountSpec& mount : allocation->mounts) {
+    EXPECT_EQ(mount.container_path.find("/usr/lib/x86_64-linux-gnu"), std::string::npos);
+    EXPECT_EQ(mount.container_path.find("gpuslice-sim"), std::string::npos);
+  }
+  EXPECT_EQ(allocation->envs.count("GPUSLICE_SIM_STATE"), 0u);
+
+  // With envvar, Allocate mounts them itself, as before.
+  Allocator envvar(inventory_, {}, library_dir_, *regions_, &simulated);
+  Result<ContainerAllocation> legacy = envvar.Allocate("nvidia.com/gpu", {h100_.uuid + "::1"});
+  ASSERT_TRUE(legacy.ok()) << legacy.status().ToString();
+  EXPECT_EQ(legacy->envs.count("GPUSLICE_SIM_STATE"), 1u);
+  EXPECT_TRUE(legacy->cdi_devices.empty());
 }
 
 TEST(WritePreloadFile, RewritesOnlyWhenDifferent) {

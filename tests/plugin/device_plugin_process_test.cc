@@ -236,5 +236,51 @@ TEST_F(SimulatedNodeTest, CriticalXidMarksTheGpuUnhealthyUntilItRecovers) {
   EXPECT_NE(plugin->Output().find("is healthy again"), std::string::npos);
 }
 
+// failOnInitError false: a driver container still starting (its root has no NVML yet) makes
+// the agent wait, healthy and advertising nothing, and serve once the library appears there.
+TEST_F(SimulatedNodeTest, WaitsForTheDriverUnderItsRootWhenFailOnInitErrorIsFalse) {
+  fs::create_directories(dir_.Sub("driver/usr/lib64"));
+  const std::vector<std::string> argv = {kPlugin,
+                                         "--config=" + dir_.Sub("config.yaml"),
+                                         "--device-plugin-dir=" + dir_.Sub("dp"),
+                                         "--pod-resources-socket=" + dir_.Sub("pr/kubelet.sock"),
+                                         "--metrics-address=127.0.0.1:0",
+                                         "--nvidia-driver-root=" + dir_.Sub("driver")};
+  // The simulated NVML stands in for the driver's: it finds its GPUs through these.
+  const std::map<std::string, std::optional<std::string>> env = {
+      {"GPUSLICE_SIM_STATE", dir_.Sub("sim.state")},
+      {"GPUSLICE_SIM_SPEC", kSpec},
+      {"NVIDIA_VISIBLE_DEVICES", std::nullopt}};
+
+  testing::Subprocess failing(argv, env, dir_.Sub("failing.log"));
+  EXPECT_EQ(failing.Wait(kWait), 1);
+  EXPECT_NE(
+      failing.Output().find("libnvidia-ml.so.1 is not under the driver root " + dir_.Sub("driver")),
+      std::string::npos)
+      << failing.Output();
+
+  StartKubelet();
+  std::vector<std::string> waiting_argv = argv;
+  waiting_argv.push_back("--fail-on-init-error=false");
+  testing::Subprocess plugin(waiting_argv, env, dir_.Sub("plugin.log"));
+  const int port = MetricsPort(plugin);
+  ASSERT_GT(port, 0) << plugin.Output();
+  httplib::Client http("127.0.0.1", port);
+  auto health = http.Get("/healthz");
+  ASSERT_TRUE(health && health->status == 200) << plugin.Output();
+  EXPECT_EQ(nlohmann::json::parse(health->body)["status"], "waiting for the NVIDIA driver");
+  EXPECT_TRUE(kubelet_->Registrations().empty());
+
+  fs::create_symlink(kSimNvml, dir_.Sub("driver/usr/lib64/libnvidia-ml.so.1"));
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 9); }, kWait))
+      << plugin.Output();
+  health = http.Get("/healthz");
+  ASSERT_TRUE(health && health->status == 200);
+  EXPECT_EQ(nlohmann::json::parse(health->body)["status"], "ok");
+  plugin.Signal(SIGTERM);
+  EXPECT_EQ(plugin.Wait(kWait), 0) << plugin.Output();
+}
+
 }  // namespace
 }  // namespace gpuslice

@@ -14,6 +14,7 @@
 #include "fakes/fake_gpu_backend.h"
 #include "fakes/temp_dir.h"
 #include "kubelet/device_manager.h"
+#include "plugin/cdi.h"
 
 namespace gpuslice::plugin {
 namespace {
@@ -50,7 +51,8 @@ class PluginManagerTest : public ::testing::Test {
   }
   void TearDown() override { StopPlugin(); }
 
-  void WriteConfig(int h100_slices, const std::string& extra = "") {
+  void WriteConfig(int h100_slices, const std::string& extra = "",
+                   const std::string& file = "config.yaml") {
     std::ofstream(dir_.Sub("config.tmp")) << "version: v1\n"
                                           << "devicePluginDir: " << dir_.Sub("dp") << "\n"
                                           << "library: {hostDir: " << dir_.Sub("lib") << "}\n"
@@ -61,7 +63,7 @@ class PluginManagerTest : public ::testing::Test {
                                           << "  resourceName: gpuslice.io/slice\n"
                                           << extra;
     // Replace atomically, as editors and ConfigMap updates do.
-    fs::rename(dir_.Sub("config.tmp"), dir_.Sub("config.yaml"));
+    fs::rename(dir_.Sub("config.tmp"), dir_.Sub(file));
   }
 
   void StartKubelet() {
@@ -71,7 +73,7 @@ class PluginManagerTest : public ::testing::Test {
     kubelet_ = std::move(*kubelet);
   }
 
-  void StartPlugin() {
+  void StartPlugin(const std::function<void(PluginManagerOptions&)>& adjust = {}) {
     std::ifstream file(dir_.Sub("config.yaml"));
     std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     Result<core::Config> config = core::ParseConfig(text, "config.yaml");
@@ -88,6 +90,7 @@ class PluginManagerTest : public ::testing::Test {
     options.region_confirmation = 100ms;
     options.reslice_check_interval = 50ms;
     options.health = {20ms, 20ms};
+    if (adjust) adjust(options);
     manager_ = std::make_unique<PluginManager>(options, *config, *backend_, metrics_,
                                                core::SystemClock::Get());
     ASSERT_TRUE(manager_->Start().ok());
@@ -363,6 +366,84 @@ TEST_F(PluginManagerTest, RefusesToStartWhenTheConfigDoesNotFitTheGpus) {
   EXPECT_EQ(started.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(started.message().find("matched by both profile"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir_.Sub("dp")) && !fs::is_empty(dir_.Sub("dp")));
+}
+
+TEST_F(PluginManagerTest, ServesThePerNodeConfigTheNodeLabelNamesLive) {
+  WriteConfig(2, "", "node-halves.yaml");
+  StartKubelet();
+  StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 4); }, kWait));
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfig, {{"name", "default"}}), 1);
+
+  manager_->SelectNodeConfig("halves");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 2); }, kWait));
+  EXPECT_TRUE(Eventually([&] {
+    return metrics_.Get(kMetricNodeConfig, {{"name", "halves"}}) == 1;
+  }));
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfig, {{"name", "default"}}), 0);
+  // The per-node config file is watched like the default one.
+  WriteConfig(1, "", "node-halves.yaml");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 1); }, kWait));
+
+  // A name without a config, or one that could be a path, changes nothing but the metric.
+  for (const std::string name : {"missing", "..", "../config"}) {
+    manager_->SelectNodeConfig(name);
+    EXPECT_TRUE(Eventually([&] {
+      return metrics_.Get(kMetricNodeConfigUnknown, {{"name", name}}) == 1;
+    })) << name;
+    EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 1u);
+  }
+  EXPECT_EQ(manager_->active_config_path(), dir_.Sub("node-halves.yaml"));
+
+  // Without the label the node serves the default config again.
+  manager_->SelectNodeConfig(std::nullopt);
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 4); }, kWait));
+  EXPECT_TRUE(Eventually([&] {
+    return metrics_.Get(kMetricNodeConfig, {{"name", "default"}}) == 1;
+  }));
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfigUnknown, {{"name", "../config"}}), 0);
+}
+
+TEST_F(PluginManagerTest, StartsOnThePerNodeConfigItIsGiven) {
+  WriteConfig(2, "", "node-halves.yaml");
+  StartKubelet();
+  StartPlugin([&](PluginManagerOptions& options) { options.node_config = "halves"; });
+  EXPECT_EQ(manager_->active_config_path(), dir_.Sub("node-halves.yaml"));
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfig, {{"name", "halves"}}), 1);
+  // Edits of the per-node file, not of config.yaml, reach the node.
+  WriteConfig(1, "", "node-halves.yaml");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 1); }, kWait));
+}
+
+TEST_F(PluginManagerTest, LeavesGpusInMigModeOutAndCountsThem) {
+  gpus_[0].mig_enabled = true;
+  backend_ = std::make_unique<testing::FakeGpuBackend>(gpus_);
+  StartKubelet();
+  StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 1); }, kWait));
+  EXPECT_TRUE(manager_->Resources().size() == 1 &&
+              manager_->Resources()[0].resource == "nvidia.com/gpu");
+  EXPECT_EQ(metrics_.Get(kMetricMigExcluded, {{"gpu", gpus_[0].uuid}, {"index", "0"}}), 1);
+  EXPECT_EQ(metrics_.Get(kMetricMigExcluded, {{"gpu", gpus_[1].uuid}, {"index", "1"}}), 0);
+}
+
+TEST_F(PluginManagerTest, WritesTheSimulatedGpusCdiSpec) {
+  fs::create_directories(dir_.Sub("cdi"));
+  StartPlugin([&](PluginManagerOptions& options) {
+    options.simulated_driver = SimulatedDriver{dir_.Sub("sim/state"), dir_.Sub("cdi")};
+  });
+  std::ifstream file(SimulatedCdiSpecPath(dir_.Sub("cdi")));
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, FormatSimulatedCdiSpec({dir_.Sub("cdi"),
+                                          dir_.Sub("lib"),
+                                          dir_.Sub("sim/state"),
+                                          {gpus_[0].uuid, gpus_[1].uuid}}));
 }
 
 }  // namespace

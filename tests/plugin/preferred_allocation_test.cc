@@ -112,5 +112,51 @@ TEST_F(PreferAllocationTest, PassesOverAvailableDevicesItNoLongerHas) {
             StatusCode::kResourceExhausted);
 }
 
+// Tensor-parallel pods: each slice of the container on a GPU of its own.
+class DistinctGpusTest : public PreferAllocationTest {
+ protected:
+  void SetUp() override {
+    core::Config config;
+    config.default_profile.slices = 4;
+    config.default_profile.distinct_gpus = true;
+    Result<Inventory> built = Inventory::Build(
+        config,
+        {MakeGpu(0, "T4", 16 * kGiB), MakeGpu(1, "T4", 16 * kGiB), MakeGpu(2, "T4", 16 * kGiB)});
+    ASSERT_TRUE(built.ok());
+    inventory_ = std::move(*built);
+  }
+};
+
+TEST_F(DistinctGpusTest, TakesOneSliceOfEachOfKGpusChosenByThePolicy) {
+  // GPU 2 is the most used, GPU 0 the least.
+  auto available = AvailableExcept({{1, 0}, {2, 0}, {2, 1}});
+  EXPECT_EQ(*Prefer(AllocationPolicy::kPacked, available, {}, 2),
+            (std::vector<std::string>{Id(1, 1), Id(2, 2)}));
+  EXPECT_EQ(*Prefer(AllocationPolicy::kSpread, available, {}, 2),
+            (std::vector<std::string>{Id(0, 0), Id(1, 1)}));
+  EXPECT_EQ(*Prefer(AllocationPolicy::kPacked, available, {}, 3),
+            (std::vector<std::string>{Id(0, 0), Id(1, 1), Id(2, 2)}));
+  // A must-include slice keeps its GPU out of the rest of the answer.
+  EXPECT_EQ(*Prefer(AllocationPolicy::kPacked, available, {Id(2, 3)}, 2),
+            (std::vector<std::string>{Id(1, 1), Id(2, 3)}));
+}
+
+TEST_F(DistinctGpusTest, RefusesMoreSlicesThanGpusWithAFreeSliceNamingTheProfile) {
+  // Six slices are free, but on two GPUs only: GPU 2 is full.
+  auto available = AvailableExcept({{2, 0}, {2, 1}, {2, 2}, {2, 3}});
+  Result<std::vector<std::string>> three = Prefer(AllocationPolicy::kPacked, available, {}, 3);
+  ASSERT_EQ(three.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(three.status().message().find("profile \"defaultProfile\" gives each slice of a "
+                                          "container a GPU of its own"),
+            std::string::npos)
+      << three.status().message();
+  EXPECT_NE(three.status().message().find("only 2 can give one"), std::string::npos)
+      << three.status().message();
+  EXPECT_EQ(Prefer(AllocationPolicy::kPacked, available, {}, 4).status().code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_EQ(Prefer(AllocationPolicy::kPacked, available, {Id(0, 0), Id(0, 1)}, 2).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace gpuslice::plugin

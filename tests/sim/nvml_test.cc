@@ -423,6 +423,24 @@ TEST_F(NvmlTest, ContainersSeeOnlyTheirVisibleDevices) {
   EXPECT_EQ(Probe({{std::string(kVisibleDevicesEnv), "all"}})["count"], "3");
 }
 
+// Through CDI a container gets the device nodes of its GPUs, whatever NVIDIA_VISIBLE_DEVICES
+// (void, or an image's "all") says; the simulated GPUs' CDI devices mark theirs.
+TEST_F(NvmlTest, CdiDevicesDecideWhichGpusAContainerSees) {
+  const std::string h100 = state_->gpu(1).uuid;
+  const std::string t4 = state_->gpu(2).uuid;
+  auto marker = [](std::string uuid) {
+    std::replace(uuid.begin(), uuid.end(), '-', '_');
+    return "GPUSLICE_SIM_CDI_GPU_" + uuid;
+  };
+  auto answers =
+      Probe({{marker(t4), t4}, {marker(h100), h100}, {std::string(kVisibleDevicesEnv), "void"}});
+  EXPECT_EQ(answers["init"], "0");
+  EXPECT_EQ(answers["count"], "2");
+  EXPECT_EQ(answers["device0"], h100 + " minor 1");
+  EXPECT_EQ(answers["device1"], t4 + " minor 2");
+  EXPECT_EQ(Probe({{marker(t4), t4}, {std::string(kVisibleDevicesEnv), "all"}})["count"], "1");
+}
+
 TEST_F(NvmlTest, MisconfigurationFailsInitWithTheReason) {
   auto unset = Probe({{std::string(kStateEnv), std::nullopt}});
   EXPECT_EQ(unset["init"], std::to_string(NVML_ERROR_DRIVER_NOT_LOADED));

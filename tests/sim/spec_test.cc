@@ -187,6 +187,8 @@ TEST(ParseSpecYaml, ErrorsNameFileLineFieldAndValue) {
       {"version: v1\ngpus:\n  - {model: T4, memory: 1Gi, memory: 2Gi}\n",
        "n.yaml:3:30: duplicate key \"memory\" (first at line 3, column 17)"},
       {"- just\n- a list\n", "expected a mapping"},
+      {"version: v1\ngpus:\n  - {model: A100-80GB, migMode: sometimes}\n",
+       "gpus[0].migMode: 'sometimes' must be true or false"},
   };
   for (const Case& c : cases) {
     Result<SimSpec> spec = ParseSpecYaml(c.yaml, "n.yaml");
@@ -194,6 +196,15 @@ TEST(ParseSpecYaml, ErrorsNameFileLineFieldAndValue) {
     EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument) << c.yaml;
     EXPECT_THAT(spec.status().message(), HasSubstr(c.message)) << c.yaml;
   }
+}
+
+TEST(ParseSpecYaml, PutsAGpuInMigMode) {
+  Result<SimSpec> spec = ParseSpecYaml(
+      "version: v1\ngpus:\n  - {model: A100-80GB, migMode: true}\n  - {model: A100-80GB}\n",
+      "n.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_TRUE(spec->gpus[0].mig_mode);
+  EXPECT_FALSE(spec->gpus[1].mig_mode);
 }
 
 TEST(ParseSpec, ReadsYamlFilesAndReportsMissingOnes) {

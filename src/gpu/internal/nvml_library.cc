@@ -51,6 +51,7 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Load(const std::string& librar
   if (!Bind(h, "nvmlSystemGetCudaDriverVersion_v2", &n.SystemGetCudaDriverVersion)) {
     Bind(h, "nvmlSystemGetCudaDriverVersion", &n.SystemGetCudaDriverVersion);
   }
+  Bind(h, "nvmlDeviceGetMigMode", &n.DeviceGetMigMode);
   if (missing != nullptr) {
     return Status::Unavailable("NVML library \"" + library + "\" lacks " + missing +
                                " (the driver is too old for gpuslice)");

@@ -40,6 +40,8 @@ class NvmlLibrary {
   nvmlReturn_t (*DeviceGetCudaComputeCapability)(nvmlDevice_t, int*, int*) = nullptr;
   nvmlReturn_t (*SystemGetDriverVersion)(char*, unsigned int) = nullptr;
   nvmlReturn_t (*SystemGetCudaDriverVersion)(int*) = nullptr;
+  // Optional: drivers before R450 know no MIG.
+  nvmlReturn_t (*DeviceGetMigMode)(nvmlDevice_t, unsigned int*, unsigned int*) = nullptr;
   nvmlReturn_t (*DeviceGetSupportedEventTypes)(nvmlDevice_t, unsigned long long*) = nullptr;
   nvmlReturn_t (*EventSetCreate)(nvmlEventSet_t*) = nullptr;
   nvmlReturn_t (*DeviceRegisterEvents)(nvmlDevice_t, unsigned long long, nvmlEventSet_t) = nullptr;

@@ -84,7 +84,8 @@ CUresult Driver::Init() {
   if (!opened.ok()) return fail(opened.status().message());
   if (!opened->warning.empty())
     std::fprintf(stderr, "gpuslice-sim-cuda: %s\n", opened->warning.c_str());
-  const char* container_devices = std::getenv(std::string(kVisibleDevicesEnv).c_str());
+  const std::optional<std::string> visible_devices = ContainerVisibleDevices();
+  const char* container_devices = visible_devices ? visible_devices->c_str() : nullptr;
   Result<std::vector<int>> visible = VisibleGpus(*opened->state, container_devices);
   if (!visible.ok()) return fail(visible.status().message());
   const char* cuda_devices = std::getenv("CUDA_VISIBLE_DEVICES");

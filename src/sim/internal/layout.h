@@ -57,7 +57,7 @@ struct GpuFacts {
   uint64_t module_memory_bytes;
   uint64_t kernel_local_memory_bytes;
   uint32_t launch_queue_depth;
-  uint32_t reserved;
+  uint32_t mig_mode;  // 0 or 1; files written before it existed hold 0 here
 };
 
 struct XidRecord {

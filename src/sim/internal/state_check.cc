@@ -126,6 +126,7 @@ GpuSpec ReadFacts(const GpuFacts& facts) {
   gpu.module_memory_bytes = facts.module_memory_bytes;
   gpu.kernel_local_memory_bytes = facts.kernel_local_memory_bytes;
   gpu.launch_queue_depth = facts.launch_queue_depth;
+  gpu.mig_mode = facts.mig_mode != 0;
   return gpu;
 }
 

@@ -197,9 +197,16 @@ GPUSLICE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_
   });
 }
 
-GPUSLICE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int*,
-                                                       unsigned int*) {
-  return WithGpu(device, [](int) { return NVML_ERROR_NOT_SUPPORTED; });
+GPUSLICE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int* current,
+                                                       unsigned int* pending) {
+  if (current == nullptr || pending == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  return WithGpu(device, [&](int gpu) {
+    // A simulated GPU not put in MIG mode answers as GPUs without MIG support do.
+    if (!Library().state().gpu(gpu).mig_mode) return NVML_ERROR_NOT_SUPPORTED;
+    *current = NVML_DEVICE_MIG_ENABLE;
+    *pending = NVML_DEVICE_MIG_ENABLE;
+    return NVML_SUCCESS;
+  });
 }
 
 GPUSLICE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device,

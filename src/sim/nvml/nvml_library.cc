@@ -21,10 +21,10 @@ nvmlReturn_t NvmlLibrary::Init() {
   if (init_count_.load(std::memory_order_acquire) == 0) {
     if (state_ != nullptr) retired_states_.push_back(std::move(state_));
     Result<OpenedState> opened = OpenStateFromEnvironment();
+    const std::optional<std::string> devices = ContainerVisibleDevices();
     Result<std::vector<int>> visible =
-        opened.ok()
-            ? VisibleGpus(*opened->state, std::getenv(std::string(kVisibleDevicesEnv).c_str()))
-            : Result<std::vector<int>>(opened.status());
+        opened.ok() ? VisibleGpus(*opened->state, devices ? devices->c_str() : nullptr)
+                    : Result<std::vector<int>>(opened.status());
     Result<unsigned int> pid_offset =
         HostPidOffset(std::getenv(std::string(kHostPidOffsetEnv).c_str()));
     if (!visible.ok() || !pid_offset.ok()) {
