@@ -94,8 +94,13 @@ TEST_F(HelmDraTest, DraModeRunsTheDriverWithItsSocketsAndCdiDirectory) {
   EXPECT_EQ(host_paths["kubelet-registry"], config->dra.kubelet_registry_dir);
   EXPECT_EQ(host_paths["cdi"], config->dra.cdi_dir);
   EXPECT_FALSE(host_paths.count("device-plugins"));
+  // The API server refuses a DaemonSet with two mounts at one path (the simulated GPUs' CDI
+  // directory of device plugin mode is /var/run/cdi too).
+  std::set<std::string> mount_paths;
   for (const auto& mount : container["volumeMounts"]) {
     const std::string name = mount["name"].as<std::string>();
+    EXPECT_TRUE(mount_paths.insert(mount["mountPath"].as<std::string>()).second)
+        << "two mounts at " << mount["mountPath"].as<std::string>();
     if (host_paths.count(name)) {
       EXPECT_EQ(mount["mountPath"].as<std::string>(), host_paths[name]) << name;
     }
