@@ -290,9 +290,10 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     setenv("GPUSLICE_SIM_STATE", state.c_str(), 1);
     simulated = plugin::SimulatedDriver{state, flags.cdi_spec_dir};
     nvml.library = cli::SiblingLibDir() + "/libgpuslice-sim-nvml.so";
-    spdlog::info("simulated GPUs \"{}\", shared state {} (inject XIDs with: gpuslice sim xid "
-                 "--state {} --gpu 0 --xid 79)",
-                 flags.simulate, state, state);
+    spdlog::info(
+        "simulated GPUs \"{}\", shared state {} (inject XIDs with: gpuslice sim xid "
+        "--state {} --gpu 0 --xid 79)",
+        flags.simulate, state, state);
   }
   plugin::MetricsRegistry metrics;
   // Up before NVML, so the liveness probe finds a waiting agent healthy.
@@ -344,8 +345,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
   }
   if (!flags.nvidia_driver_root_host.empty())
     options.driver_root.host = flags.nvidia_driver_root_host;
-  plugin::PluginManager manager(options, *config, **backend, metrics,
-                                core::SystemClock::Get());
+  plugin::PluginManager manager(options, *config, **backend, metrics, core::SystemClock::Get());
   if (Status started = manager.Start(); !started.ok()) {
     spdlog::critical("{}", started.message());
     return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
@@ -398,10 +398,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   Flags flags;
-  CLI::App app{"gpuslice-device-plugin: advertises GPU slices to the kubelet (device plugin API "
-               "v1beta1) and sets up each container's memory limit and compute share. Flags beat "
-               "environment variables, which beat the config file.",
-               "gpuslice-device-plugin"};
+  CLI::App app{
+      "gpuslice-device-plugin: advertises GPU slices to the kubelet (device plugin API "
+      "v1beta1) and sets up each container's memory limit and compute share. Flags beat "
+      "environment variables, which beat the config file.",
+      "gpuslice-device-plugin"};
   app.set_version_flag("--version", GPUSLICE_VERSION);
   app.add_option("--mode", flags.mode,
                  "devicePlugin: advertise slices to the kubelet's device manager; dra: the DRA "
@@ -413,8 +414,9 @@ int main(int argc, char** argv) {
                  "Kubeconfig for the API server (--mode=dra; default: the pod's service account, "
                  "then $KUBECONFIG, then ~/.kube/config)")
       ->envname("GPUSLICE_KUBECONFIG");
-  app.add_option("--config", flags.config_path, "Config file (YAML, version: v1); reloaded on "
-                                                "SIGHUP and when it changes")
+  app.add_option("--config", flags.config_path,
+                 "Config file (YAML, version: v1); reloaded on "
+                 "SIGHUP and when it changes")
       ->envname("GPUSLICE_CONFIG");
   app.add_option("--device-plugin-dir", flags.device_plugin_dir,
                  "Kubelet device plugin directory (default /var/lib/kubelet/device-plugins)")
@@ -429,8 +431,9 @@ int main(int argc, char** argv) {
   app.add_option("--simulate", flags.simulate,
                  "Run on simulated GPUs instead of NVML, e.g. 2xH100-80GB,1xT4 or a spec file")
       ->envname("GPUSLICE_SIMULATE");
-  app.add_option("--simulate-state", flags.simulate_state,
-                 "Shared state file of the simulated GPUs (default: one per user and spec in $TMPDIR)")
+  app.add_option(
+         "--simulate-state", flags.simulate_state,
+         "Shared state file of the simulated GPUs (default: one per user and spec in $TMPDIR)")
       ->envname("GPUSLICE_SIMULATE_STATE");
   app.add_option("--pod-resources-socket", flags.pod_resources_socket,
                  "Kubelet PodResources socket, used to clean up finished allocations")

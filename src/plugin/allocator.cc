@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
 
 #include "core/contract.h"
@@ -113,22 +112,11 @@ RuntimeOptions RuntimeOptionsFor(const core::Config& config, const DriverRoot& d
 Status WritePreloadFile(const std::string& library_dir) {
   const std::string path = library_dir + "/" + std::string(kPreloadFileName);
   const std::string wanted = std::string(core::contract::kContainerLibraryPath) + "\n";
-  // Bounded and never blocking: whatever is at the path, it is replaced unless it is the file.
+  // Bounded and never blocking, whatever is at the path; rewritten only when it differs.
   Result<std::string> existing = io::ReadFile(path, 4096);
   if (existing.ok() && *existing == wanted) return Status::Ok();
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::trunc);
-    file << wanted;
-    if (!file.flush()) {
-      return Status::Internal("cannot write " + temporary + ": " + std::strerror(errno));
-    }
-  }
   // Atomic replace: a container starting right now mounts either the old or the new file.
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    return Status::Internal("cannot replace " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
+  return io::WriteFile(path, wanted);
 }
 
 ContractBuilder::ContractBuilder(std::string library_dir, RegionStore& regions,

@@ -2,10 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/contract.h"
@@ -104,22 +100,8 @@ Status WriteSimulatedCdiSpec(const SimulatedCdiSpec& spec) {
   const std::string wanted = FormatSimulatedCdiSpec(spec);
   Result<std::string> existing = io::ReadFile(path, 1 << 20);
   if (existing.ok() && *existing == wanted) return Status::Ok();
-  // A dot file: the runtime reads only *.json and *.yaml, so never the half-written one.
-  const std::string temporary = spec.spec_dir + "/." + std::string(kSpecFileName) + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::trunc);
-    file << wanted;
-    if (!file.flush()) {
-      return Status::Unavailable("cannot write the simulated GPUs' CDI spec " + temporary + ": " +
-                                 std::strerror(errno));
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    std::remove(temporary.c_str());
-    return Status::Unavailable("cannot replace " + path + ": " + std::strerror(saved));
-  }
-  return Status::Ok();
+  // The temporary file's name ends in neither .json nor .yaml, so the runtime never reads it.
+  return io::WriteFile(path, wanted);
 }
 
 }  // namespace gpuslice::plugin

@@ -2,9 +2,8 @@
 
 #include <httplib.h>
 
-#include <nlohmann/json.hpp>
-
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 namespace gpuslice::plugin {
 
@@ -13,8 +12,7 @@ Result<HttpAddress> ParseHttpAddress(const std::string& address) {
   int port = -1;
   if (colon != std::string::npos) {
     const std::string digits = address.substr(colon + 1);
-    const auto [end, error] =
-        std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
     if (digits.empty() || error != std::errc() || end != digits.data() + digits.size()) port = -1;
   }
   if (colon == std::string::npos || port < 0 || port > 65535) {
@@ -37,8 +35,7 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& add
   std::unique_ptr<HttpEndpoint> endpoint(new HttpEndpoint());
   endpoint->server_ = std::make_unique<httplib::Server>();
   httplib::Server& server = *endpoint->server_;
-  server.Get("/metrics", [&metrics, serving](const httplib::Request&,
-                                             httplib::Response& response) {
+  server.Get("/metrics", [&metrics, serving](const httplib::Request&, httplib::Response& response) {
     const PluginManager* manager = serving();
     response.set_content(
         metrics.Render() + (manager != nullptr ? manager->RenderContainerMetrics() : ""),

@@ -4,8 +4,6 @@
 // slices inside their containers.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -19,26 +17,6 @@ namespace gpuslice::e2e {
 namespace {
 
 using ::testing::HasSubstr;
-
-// The simulated H100-80GB's memory, as NVML reports a real one (81,559 MiB), in four slices.
-constexpr uint64_t kH100Bytes = 81559ULL << 20;
-constexpr uint64_t kH100Slice = kH100Bytes / 4;
-
-void Apply(const std::string& ns, const std::string& manifest) {
-  const CommandResult applied = Kubectl("-n " + ns + " apply -f -", manifest);
-  ASSERT_EQ(applied.exit_code, 0) << applied.Describe();
-}
-
-nlohmann::json Contract(const std::string& ns, const std::string& pod) {
-  const CommandResult contract = Probe(ns, pod, "contract");
-  EXPECT_EQ(contract.exit_code, 0) << contract.Describe();
-  try {
-    return nlohmann::json::parse(contract.out);
-  } catch (const nlohmann::json::exception& e) {
-    ADD_FAILURE() << "cuda-probe contract printed no JSON: " << contract.out;
-    return nlohmann::json::object();
-  }
-}
 
 // The seed's Deployment (examples/gpu-example-deployment.yaml), running the probe.
 std::string SeedDeployment(int replicas) {
@@ -143,13 +121,23 @@ TEST_F(ClusterTest, ContainerGetsTheContractAndIsHeldToItsSlice) {
   // other cannot take more than the rest.
   const uint64_t held = kH100Slice / 2;
   const std::string holder_output = "/tmp/gpuslice-e2e-holder.out";
-  const pid_t holder = fork();
-  if (holder == 0) {
-    setpgid(0, 0);  // so the parent can end kubectl and the shell with it
-    Shell("kubectl -n " + ns.name() + " exec probe -- cuda-probe hold " + std::to_string(held) +
-          " >" + holder_output + " 2>&1");
-    _exit(0);
-  }
+  const std::string holder_pid = "/tmp/gpuslice-e2e-holder.pid";
+  unlink(holder_pid.c_str());
+  // In a session of its own, so that killing its process group ends kubectl and its exec; the
+  // shell writes its pid, which kubectl keeps, before it becomes kubectl.
+  const CommandResult holder =
+      Shell("setsid sh -c " +
+            Quote("echo $$ >" + holder_pid + "; exec kubectl -n " + ns.name() +
+                  " exec probe -- cuda-probe hold " + std::to_string(held)) +
+            " >" + holder_output + " 2>&1 </dev/null &");
+  ASSERT_EQ(holder.exit_code, 0) << holder.Describe();
+  std::string holder_group;
+  ASSERT_TRUE(WaitFor(std::chrono::seconds(10), [&](std::string* seen) {
+    holder_group = Shell("cat " + holder_pid).out;
+    *seen = "no pid in " + holder_pid;
+    return !holder_group.empty();
+  }));
+  holder_group = holder_group.substr(0, holder_group.find('\n'));
   std::string why;
   const bool sharing = WaitFor(
       std::chrono::seconds(60),
@@ -161,11 +149,11 @@ TEST_F(ClusterTest, ContainerGetsTheContractAndIsHeldToItsSlice) {
       },
       &why);
   EXPECT_TRUE(sharing) << "the second process could still allocate past the shared limit: " << why
-                       << "\nthe first process said: " << Shell("cat " + holder_output).out;
+                       << "\nthe first process said: "
+                       << Shell("cat " + holder_output + " 2>&1").out;
   const CommandResult rest = Probe(ns.name(), "probe", "alloc " + std::to_string(held / 2));
   EXPECT_EQ(rest.exit_code, 0) << rest.Describe();
-  kill(-holder, SIGKILL);
-  waitpid(holder, nullptr, 0);
+  Shell("kill -KILL -- -" + holder_group);
 }
 
 // What a tenant who may only write pod specs tries: turning enforcement off, raising its own
@@ -177,8 +165,7 @@ TEST_F(ClusterTest, PodSpecCannotWidenItsSlice) {
   pod.replace(pod.find("    args: [sleep]\n"), 18,
               "    args: [sleep]\n    env:\n    - {name: GPUSLICE_DISABLE, value: \"1\"}\n"
               "    - {name: GPUSLICE_MEMORY_LIMIT_0, value: \"" +
-                  std::to_string(kH100Bytes) +
-                  "\"}\n    - {name: LD_PRELOAD, value: \"\"}\n");
+                  std::to_string(kH100Bytes) + "\"}\n    - {name: LD_PRELOAD, value: \"\"}\n");
   Apply(ns.name(), pod);
   WaitRunning(ns.name(), "greedy");
   const nlohmann::json contract = Contract(ns.name(), "greedy");
@@ -205,8 +192,9 @@ TEST_F(ClusterTest, PodMountingOverTheLibraryIsRefused) {
   EXPECT_THAT(applied.err, HasSubstr("gpuslice: a pod that gets GPU slices may not mount"));
   // The same volume one level up is allowed: the plugin's deeper mounts land on top of it.
   std::string parent = ProbePod("parent", "nvidia.com/gpu", 1);
-  parent.replace(parent.find("    args: [sleep]\n"), 18,
-                 "    args: [sleep]\n    volumeMounts:\n    - {name: mine, mountPath: /usr/local}\n");
+  parent.replace(
+      parent.find("    args: [sleep]\n"), 18,
+      "    args: [sleep]\n    volumeMounts:\n    - {name: mine, mountPath: /usr/local}\n");
   parent += "  volumes:\n  - {name: mine, emptyDir: {}}\n";
   Apply(ns.name(), parent);
   WaitRunning(ns.name(), "parent");
@@ -239,15 +227,7 @@ TEST_F(ClusterTest, KubeletRestartKeepsPodsAndTheRegistration) {
   ASSERT_EQ(restart.exit_code, 0) << restart.Describe();
 
   std::string why;
-  ASSERT_TRUE(WaitFor(
-      std::chrono::seconds(120),
-      [&](std::string* seen) {
-        const int64_t advertised = Allocatable("nvidia.com/gpu");
-        *seen = "nvidia.com/gpu allocatable " + std::to_string(advertised);
-        return advertised == 8;
-      },
-      &why))
-      << why;
+  ASSERT_TRUE(WaitForAllocatable("nvidia.com/gpu", 8, &why)) << why;
   const nlohmann::json pod_after = KubectlJson("-n " + ns.name() + " get pod before");
   EXPECT_EQ(pod_after["status"]["phase"], "Running");
   EXPECT_EQ(pod_after["status"]["containerStatuses"][0]["containerID"],
@@ -322,15 +302,7 @@ TEST_F(ClusterTest, HelmUpgradeReslicesFreeGpusAndBusyOnesWait) {
 
   // The free H100 takes two slices at once; the busy one keeps its four until it is free.
   std::string why;
-  ASSERT_TRUE(WaitFor(
-      std::chrono::seconds(120),
-      [&](std::string* seen) {
-        const int64_t advertised = Allocatable("nvidia.com/gpu");
-        *seen = "nvidia.com/gpu allocatable " + std::to_string(advertised);
-        return advertised == 6;
-      },
-      &why))
-      << why;
+  ASSERT_TRUE(WaitForAllocatable("nvidia.com/gpu", 6, &why)) << why;
   const std::string metrics = PluginHttp("/metrics");
   const std::string series = "gpuslice_gpu_reslice_pending{gpu=\"" + busy_gpu + "\"";
   const size_t at = metrics.find(series);
@@ -341,15 +313,7 @@ TEST_F(ClusterTest, HelmUpgradeReslicesFreeGpusAndBusyOnesWait) {
 
   const CommandResult deleted = Kubectl("-n " + ns.name() + " delete pod busy --wait=true");
   ASSERT_EQ(deleted.exit_code, 0) << deleted.Describe();
-  ASSERT_TRUE(WaitFor(
-      std::chrono::seconds(120),
-      [&](std::string* seen) {
-        const int64_t advertised = Allocatable("nvidia.com/gpu");
-        *seen = "nvidia.com/gpu allocatable " + std::to_string(advertised);
-        return advertised == 4;
-      },
-      &why))
-      << why;
+  ASSERT_TRUE(WaitForAllocatable("nvidia.com/gpu", 4, &why)) << why;
   unlink(values.c_str());
 }
 
@@ -395,24 +359,9 @@ TEST_F(ClusterTest, XidTakesTheGpusSlicesAwayUntilItRecovers) {
                                     "--gpu 0 --xid 94");
   ASSERT_EQ(xid.exit_code, 0) << xid.Describe();
   std::string why;
-  EXPECT_TRUE(WaitFor(
-      std::chrono::seconds(60),
-      [&](std::string* seen) {
-        const int64_t advertised = Allocatable("nvidia.com/gpu");
-        *seen = "nvidia.com/gpu allocatable " + std::to_string(advertised);
-        return advertised == 4;
-      },
-      &why))
-      << why;
+  EXPECT_TRUE(WaitForAllocatable("nvidia.com/gpu", 4, &why, std::chrono::seconds(60))) << why;
   EXPECT_EQ(Allocatable("gpuslice.io/slice"), 2);
-  EXPECT_TRUE(WaitFor(
-      std::chrono::seconds(90),
-      [&](std::string* seen) {
-        const int64_t advertised = Allocatable("nvidia.com/gpu");
-        *seen = "nvidia.com/gpu allocatable " + std::to_string(advertised);
-        return advertised == 8;
-      },
-      &why))
+  EXPECT_TRUE(WaitForAllocatable("nvidia.com/gpu", 8, &why, std::chrono::seconds(90)))
       << "the GPU did not come back after its recovery window: " << why;
 }
 

@@ -21,11 +21,6 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 const std::string kDraRelease = "gpuslice-dra";
 const std::string kCdiDir = "/var/run/cdi";
 
-void Apply(const std::string& ns, const std::string& manifest) {
-  const CommandResult applied = Kubectl("-n " + ns + " apply -f -", manifest);
-  ASSERT_EQ(applied.exit_code, 0) << applied.Describe();
-}
-
 // A ResourceClaim asking gpu.gpuslice.io for `memory` (and `compute` unless empty), and a pod
 // running the probe with it.
 std::string ClaimAndPod(const std::string& name, const std::string& memory,
@@ -81,14 +76,7 @@ uint64_t MemoryTotal(const std::string& ns, const std::string& pod) {
 }
 
 nlohmann::json ContainerEnv(const std::string& ns, const std::string& pod) {
-  const CommandResult contract = Probe(ns, pod, "contract");
-  EXPECT_EQ(contract.exit_code, 0) << contract.Describe();
-  try {
-    return nlohmann::json::parse(contract.out)["env"];
-  } catch (const nlohmann::json::exception&) {
-    ADD_FAILURE() << "cuda-probe contract printed no JSON: " << contract.out;
-    return nlohmann::json::object();
-  }
+  return Contract(ns, pod).value("env", nlohmann::json::object());
 }
 
 std::string ClaimUid(const std::string& ns, const std::string& name) {

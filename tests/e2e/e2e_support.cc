@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -108,6 +109,19 @@ int64_t Allocatable(const std::string& resource) {
   }
 }
 
+bool WaitForAllocatable(const std::string& resource, int64_t count, std::string* why,
+                        std::chrono::seconds timeout) {
+  return WaitFor(
+      timeout,
+      [&](std::string* seen) {
+        const int64_t now = Allocatable(resource);
+        *seen = resource + " allocatable " + std::to_string(now) + ", expected " +
+                std::to_string(count);
+        return now == count;
+      },
+      why);
+}
+
 std::string DefaultValues() {
   // Two simulated models, two profiles, two resource names; short recovery and cleanup delays
   // so the suite's waits stay short.
@@ -133,15 +147,10 @@ std::map<std::string, int64_t> DefaultAllocatable() {
   return {{"nvidia.com/gpu", 8}, {"gpuslice.io/slice", 2}};
 }
 
-void InstallChart(const std::string& values_yaml, const std::map<std::string, int64_t>& expected) {
-  const std::string values = TempPath("values.yaml");
-  std::ofstream(values) << values_yaml;
-  const CommandResult helm =
-      Helm("upgrade --install " + kRelease + " " + Quote(kRepo + "/deploy/helm/gpuslice") +
-           " --namespace " + kReleaseNamespace + " --create-namespace --wait --timeout 180s -f " +
-           values);
-  unlink(values.c_str());
-  ASSERT_EQ(helm.exit_code, 0) << helm.Describe();
+namespace {
+
+// Waits for the DaemonSet's rollout and then for the node to advertise `expected`.
+void WaitForAgent(const std::map<std::string, int64_t>& expected) {
   // Helm's --wait counts a DaemonSet whose pods cannot start as ready during a rolling update.
   const CommandResult rollout = Kubectl("-n " + kReleaseNamespace + " rollout status daemonset/" +
                                         kRelease + " --timeout=180s");
@@ -163,6 +172,84 @@ void InstallChart(const std::string& values_yaml, const std::map<std::string, in
       },
       &why);
   ASSERT_TRUE(advertised) << why;
+}
+
+// The agent's ConfigMap as JSON, or "" when the release has none yet.
+std::string AgentConfigMap() {
+  const CommandResult data =
+      Kubectl("-n " + kReleaseNamespace + " get configmap " + kRelease + " -o jsonpath='{.data}'");
+  return data.exit_code == 0 ? data.out : "";
+}
+
+// Whether the agent's /healthz says it serves and every resource is registered with the
+// kubelet; `seen` says what it answered otherwise.
+bool AgentRegistered(std::string* seen) {
+  const CommandResult pods = Kubectl("-n " + kReleaseNamespace +
+                                     " get pods -l app.kubernetes.io/name=gpuslice -o "
+                                     "jsonpath='{range .items[*]}{.status.podIP} {end}'");
+  const CommandResult health =
+      Shell("curl -fsS --max-time 5 " +
+            Quote("http://" + pods.out.substr(0, pods.out.find(' ')) + ":9410/healthz"));
+  *seen = "agent pods " + pods.out + "; /healthz: " + health.out + health.err;
+  // While the old pod still terminates there are two.
+  if (pods.exit_code != 0 || std::count(pods.out.begin(), pods.out.end(), ' ') != 1 ||
+      health.exit_code != 0) {
+    return false;
+  }
+  try {
+    const nlohmann::json body = nlohmann::json::parse(health.out);
+    if (body.value("status", "") != "ok" || body["resources"].empty()) return false;
+    for (const nlohmann::json& resource : body["resources"]) {
+      if (!resource.value("registered", false)) return false;
+    }
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+void InstallChart(const std::string& values_yaml, const std::map<std::string, int64_t>& expected) {
+  const std::string config_before = AgentConfigMap();
+  const std::string values = TempPath("values.yaml");
+  std::ofstream(values) << values_yaml;
+  const CommandResult helm =
+      Helm("upgrade --install " + kRelease + " " + Quote(kRepo + "/deploy/helm/gpuslice") +
+           " --namespace " + kReleaseNamespace + " --create-namespace --wait --timeout 180s -f " +
+           values);
+  unlink(values.c_str());
+  ASSERT_EQ(helm.exit_code, 0) << helm.Describe();
+  // The kubelet refreshes a changed ConfigMap in a running pod only within its sync period, so
+  // a change that alters nothing the node advertises (a device list strategy, distinctGpus)
+  // would not be known to be served when the test goes on: the agent restarts to read it.
+  if (!config_before.empty() && AgentConfigMap() != config_before) {
+    const CommandResult restart =
+        Kubectl("-n " + kReleaseNamespace + " rollout restart daemonset/" + kRelease);
+    ASSERT_EQ(restart.exit_code, 0) << restart.Describe();
+    const CommandResult rollout = Kubectl("-n " + kReleaseNamespace + " rollout status daemonset/" +
+                                          kRelease + " --timeout=180s");
+    ASSERT_EQ(rollout.exit_code, 0) << rollout.Describe();
+    std::string why;
+    ASSERT_TRUE(WaitFor(std::chrono::seconds(90), AgentRegistered, &why)) << why;
+  }
+  WaitForAgent(expected);
+}
+
+void Apply(const std::string& ns, const std::string& manifest) {
+  const CommandResult applied = Kubectl("-n " + ns + " apply -f -", manifest);
+  ASSERT_EQ(applied.exit_code, 0) << applied.Describe();
+}
+
+nlohmann::json Contract(const std::string& ns, const std::string& pod) {
+  const CommandResult contract = Probe(ns, pod, "contract");
+  EXPECT_EQ(contract.exit_code, 0) << contract.Describe();
+  try {
+    return nlohmann::json::parse(contract.out);
+  } catch (const nlohmann::json::exception&) {
+    ADD_FAILURE() << "cuda-probe contract printed no JSON: " << contract.out;
+    return nlohmann::json::object();
+  }
 }
 
 std::string PluginPod() {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,11 @@ inline const std::string kStateDir = GPUSLICE_E2E_STATE_DIR;
 inline const std::string kProbeImage = "localhost/gpuslice-cuda-probe:e2e";
 inline const std::string kRelease = "gpuslice";
 inline const std::string kReleaseNamespace = "gpuslice";
+
+// The simulated H100-80GB's memory, as NVML reports a real one (81,559 MiB), in the four slices
+// of the default values.
+inline constexpr uint64_t kH100Bytes = 81559ULL << 20;
+inline constexpr uint64_t kH100Slice = kH100Bytes / 4;
 
 struct CommandResult {
   int exit_code = -1;
@@ -48,10 +54,14 @@ bool WaitFor(std::chrono::seconds timeout, const std::function<bool(std::string*
 std::string NodeName();
 // The node's allocatable count of `resource`; 0 when absent.
 int64_t Allocatable(const std::string& resource);
+// Waits up to `timeout` for the node's allocatable `resource` to be `count`; `why` says what
+// it was otherwise.
+bool WaitForAllocatable(const std::string& resource, int64_t count, std::string* why,
+                        std::chrono::seconds timeout = std::chrono::seconds(120));
 
 // Values of the chart every test starts from, and installs or upgrades the release to them
-// (`helm upgrade --install --wait`), waiting until the plugin advertises `expected`
-// (resource -> allocatable).
+// (`helm upgrade --install --wait`), restarting the agent when its config changed, and waits
+// until the plugin advertises `expected` (resource -> allocatable).
 void InstallChart(const std::string& values_yaml, const std::map<std::string, int64_t>& expected);
 std::string DefaultValues();
 std::map<std::string, int64_t> DefaultAllocatable();
@@ -72,6 +82,13 @@ CommandResult Probe(const std::string& ns, const std::string& pod, const std::st
 
 // One JSON document per line of `text`.
 std::vector<nlohmann::json> JsonLines(const std::string& text);
+
+// `kubectl apply` of `manifest` in namespace `ns`; fails the test when refused.
+void Apply(const std::string& ns, const std::string& manifest);
+
+// What the probe in pod `ns/name` finds of the Allocate contract (env, files, the preload
+// file), as `cuda-probe contract` prints it; an empty object, failing the test, otherwise.
+nlohmann::json Contract(const std::string& ns, const std::string& pod);
 
 // GET of the plugin pod's metrics port path, through the pod's IP on the node's bridge.
 std::string PluginHttp(const std::string& path);

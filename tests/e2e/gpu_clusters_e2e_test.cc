@@ -16,26 +16,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// The simulated H100-80GB's memory in four slices, as the default values cut it.
-constexpr uint64_t kH100Bytes = 81559ULL << 20;
-constexpr uint64_t kH100Slice = kH100Bytes / 4;
-
-void Apply(const std::string& ns, const std::string& manifest) {
-  const CommandResult applied = Kubectl("-n " + ns + " apply -f -", manifest);
-  ASSERT_EQ(applied.exit_code, 0) << applied.Describe();
-}
-
-nlohmann::json Contract(const std::string& ns, const std::string& pod) {
-  const CommandResult contract = Probe(ns, pod, "contract");
-  EXPECT_EQ(contract.exit_code, 0) << contract.Describe();
-  try {
-    return nlohmann::json::parse(contract.out);
-  } catch (const nlohmann::json::exception&) {
-    ADD_FAILURE() << "cuda-probe contract printed no JSON: " << contract.out;
-    return nlohmann::json::object();
-  }
-}
-
 // The default values with `text` added to their config block.
 std::string WithConfig(const std::string& text) {
   std::string values = DefaultValues();
@@ -53,18 +33,6 @@ double Metric(const std::string& series) {
     if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
   }
   return -1;
-}
-
-bool WaitForAllocatable(const std::string& resource, int64_t count, std::string* why) {
-  return WaitFor(
-      std::chrono::seconds(120),
-      [&](std::string* seen) {
-        const int64_t now = Allocatable(resource);
-        *seen = resource + " allocatable " + std::to_string(now) + ", expected " +
-                std::to_string(count);
-        return now == count;
-      },
-      why);
 }
 
 // Removes the node's gpuslice.io/config label when the test ends, however it ends.
