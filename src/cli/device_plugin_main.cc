@@ -1,6 +1,8 @@
 // gpuslice-device-plugin: the node agent. Reads the config (flags > environment > file, the
 // file a per-node config where the node's label names one), loads NVML (or the simulated NVML;
-// waiting for the driver when asked to), and runs the plugin until SIGTERM; SIGHUP reloads.
+// waiting for the driver when asked to), and runs until SIGTERM either the device plugin (SIGHUP
+// reloads) or, with --mode=dra, the DRA driver gpu.gpuslice.io. One binary for both: the same
+// GPU discovery, health, simulated GPUs and Allocate contract, in the same image and chart.
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -21,8 +23,10 @@
 #include "cli/paths.h"
 #include "core/config.h"
 #include "core/duration.h"
+#include "dra/driver.h"
 #include "gpu/nvml_backend.h"
 #include "io/file.h"
+#include "kubeapi/client.h"
 #include "plugin/http_endpoint.h"
 #include "plugin/node_labels.h"
 #include "plugin/plugin_manager.h"
@@ -33,6 +37,8 @@ namespace {
 using namespace gpuslice;
 
 struct Flags {
+  std::string mode = "devicePlugin";
+  std::string kubeconfig;
   std::string config_path;
   std::string device_plugin_dir;
   std::string allocation_policy;
@@ -153,8 +159,65 @@ Result<std::unique_ptr<gpu::NvmlBackend>> LoadNvml(const Flags& flags,
   }
 }
 
+// Blocks SIGTERM, SIGINT and SIGHUP's delivery to this thread until one arrives; returns it.
+int WaitForSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  int signal = 0;
+  while (sigwait(&set, &signal) != 0) {
+  }
+  return signal;
+}
+
+int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
+           const std::optional<plugin::SimulatedDriver>& simulated) {
+  Result<kubeapi::ClusterConfig> cluster = kubeapi::LoadDefault(flags.kubeconfig);
+  if (!cluster.ok()) {
+    spdlog::critical("--mode=dra needs the API server: {}", cluster.status().message());
+    return cli::kExitUsage;
+  }
+  kubeapi::ClientOptions client_options;
+  client_options.user_agent = "gpuslice-dra/" GPUSLICE_VERSION;
+  Result<std::unique_ptr<kubeapi::Client>> client =
+      kubeapi::Client::Create(*cluster, client_options);
+  if (!client.ok()) {
+    spdlog::critical("{}", client.status().message());
+    return cli::kExitUsage;
+  }
+  spdlog::info("API server {} ({})", (*client)->config().server, (*client)->config().source);
+  dra::DriverOptions options;
+  options.node_name = flags.node_name;
+  options.simulated_driver = simulated;
+  dra::Driver driver(options, std::move(config), backend, **client, core::SystemClock::Get());
+  if (Status started = driver.Start(); !started.ok()) {
+    spdlog::critical("{}", started.message());
+    return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
+  }
+  std::thread signals([&driver] {
+    while (true) {
+      const int signal = WaitForSignal();
+      if (signal == SIGHUP) {
+        spdlog::warn("SIGHUP: the DRA driver reads its config at start only; restart the pod "
+                     "to apply a new one");
+        continue;
+      }
+      spdlog::info("signal {}: shutting down (the ResourceSlice and prepared claims stay)",
+                   signal);
+      driver.Stop();
+      return;
+    }
+  });
+  driver.Run();
+  signals.join();
+  return cli::kExitOk;
+}
+
+// The DRA driver serves no /metrics yet (docs/dra.md).
 bool ServesMetrics(const Flags& flags) {
-  return !flags.metrics_address.empty() && flags.metrics_address != "off";
+  return flags.mode != "dra" && !flags.metrics_address.empty() && flags.metrics_address != "off";
 }
 
 int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides) {
@@ -167,20 +230,26 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
   }
   plugin::NodeLabelReader read_labels;
   std::optional<std::string> node_config;
-  if (!flags.node_name.empty()) {
+  const bool dra = flags.mode == "dra";
+  // With --mode=dra, --node-name names the driver's pool too: per-node configs then apply where
+  // there is a config file and a service account to read the Node with (not out of cluster).
+  if (!flags.node_name.empty() && !(dra && flags.config_path.empty())) {
     if (flags.config_path.empty()) {
       spdlog::critical("--node-name selects per-node configs beside --config, which is not set");
       return cli::kExitUsage;
     }
     Result<plugin::ApiServerAccess> access = plugin::InClusterAccess();
-    if (!access.ok()) {
+    if (access.ok()) {
+      read_labels = [access = *access, node = flags.node_name] {
+        return plugin::ReadNodeLabels(access, node, std::chrono::seconds(10));
+      };
+      node_config = InitialNodeConfig(flags, read_labels);
+    } else if (dra) {
+      spdlog::info("no per-node config: {}", access.status().message());
+    } else {
       spdlog::critical("--node-name: {}", access.status().message());
       return cli::kExitUsage;
     }
-    read_labels = [access = *access, node = flags.node_name] {
-      return plugin::ReadNodeLabels(access, node, std::chrono::seconds(10));
-    };
-    node_config = InitialNodeConfig(flags, read_labels);
   }
   Result<std::chrono::milliseconds> label_interval =
       ParseDelayFlag("--node-config-interval", flags.node_config_interval);
@@ -247,6 +316,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     return cli::kExitFailure;
   }
   if (*backend == nullptr) return cli::kExitOk;  // stopped while waiting for the driver
+  if (flags.mode == "dra") return RunDra(flags, *config, **backend, simulated);
 
   plugin::PluginManagerOptions options;
   Result<std::chrono::milliseconds> grace =
@@ -292,14 +362,8 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
 
   // Signals arrive on this thread only (they are blocked everywhere else, see main).
   std::thread signals([&manager] {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
     while (true) {
-      int signal = 0;
-      if (sigwait(&set, &signal) != 0) continue;
+      const int signal = WaitForSignal();
       if (signal == SIGHUP) {
         spdlog::info("SIGHUP: reloading the config");
         manager.RequestReload();
@@ -340,6 +404,16 @@ int main(int argc, char** argv) {
       "environment variables, which beat the config file.",
       "gpuslice-device-plugin"};
   app.set_version_flag("--version", GPUSLICE_VERSION);
+  app.add_option("--mode", flags.mode,
+                 "devicePlugin: advertise slices to the kubelet's device manager; dra: the DRA "
+                 "driver gpu.gpuslice.io (claims sized in memory and compute)")
+      ->envname("GPUSLICE_MODE")
+      ->check(CLI::IsMember({"devicePlugin", "dra"}))
+      ->capture_default_str();
+  app.add_option("--kubeconfig", flags.kubeconfig,
+                 "Kubeconfig for the API server (--mode=dra; default: the pod's service account, "
+                 "then $KUBECONFIG, then ~/.kube/config)")
+      ->envname("GPUSLICE_KUBECONFIG");
   app.add_option("--config", flags.config_path,
                  "Config file (YAML, version: v1); reloaded on "
                  "SIGHUP and when it changes")
@@ -385,7 +459,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--node-name", flags.node_name,
                  "This node's name: its label --node-config-label picks a per-node config "
-                 "(node-NAME.yaml beside --config), switched live when the label changes")
+                 "(node-NAME.yaml beside --config), switched live when the label changes; with "
+                 "--mode=dra also the pool of the node's ResourceSlice")
       ->envname("NODE_NAME");
   app.add_option("--node-config-label", flags.node_config_label,
                  "The node label naming the node's config")

@@ -179,7 +179,7 @@ int RunNodeSim(const NodeSimFlags& flags) {
     std::cerr << "gpuslice node-sim: " << node.status().message() << "\n";
     return node.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
   }
-  nodesim::NodeSimReport report = (*node)->Run(manifests.pods);
+  nodesim::NodeSimReport report = (*node)->Run(manifests);
   report.warnings.insert(report.warnings.begin(), manifests.warnings.begin(),
                          manifests.warnings.end());
   if (flags.output == OutputFormat::kTable) {

@@ -12,7 +12,9 @@
 #include "cli/output.h"
 #include "cli/plan_inputs.h"
 #include "cli/subcommands.h"
+#include "core/quantity.h"
 #include "kube/manifest.h"
+#include "plan/dra_packing.h"
 #include "plan/planner.h"
 
 namespace gpuslice::cli {
@@ -108,7 +110,7 @@ nlohmann::json ToJson(const plan::Plan& plan, const plan::Catalog& catalog) {
     }
     scenarios.push_back(std::move(scenario));
   }
-  return {
+  nlohmann::json result = {
       {"catalog",
        {{"source", catalog.source}, {"region", catalog.region}, {"priceDate", catalog.price_date}}},
       {"pods", plan.pods},
@@ -116,6 +118,27 @@ nlohmann::json ToJson(const plan::Plan& plan, const plan::Catalog& catalog) {
       {"sliceResource", plan.slice_resource},
       {"scenarios", scenarios},
       {"warnings", plan.warnings}};
+  if (plan.dra != nullptr) {
+    nlohmann::json packings = nlohmann::json::array();
+    for (const plan::DraPacking& packing : plan.dra->packings) {
+      nlohmann::json too_big = nlohmann::json::array();
+      for (const plan::UnschedulablePod& pod : packing.too_big) {
+        too_big.push_back({{"pod", pod.pod}, {"reason", pod.reason}});
+      }
+      packings.push_back({{"gpuModel", packing.gpu_model},
+                          {"gpuMemoryBytes", packing.gpu_memory_bytes},
+                          {"gpus", packing.gpus},
+                          {"shares", packing.shares},
+                          {"memoryBytes", packing.memory_bytes},
+                          {"tooBig", too_big}});
+    }
+    result["dra"] = {{"deviceClass", plan::kDraDeviceClass},
+                     {"pods", plan.dra->pods},
+                     {"shares", plan.dra->shares},
+                     {"karpenterProvisions", false},
+                     {"packings", packings}};
+  }
+  return result;
 }
 
 void PrintTable(const plan::Plan& plan, const plan::Catalog& catalog, const std::string& input,
@@ -186,6 +209,19 @@ void PrintTable(const plan::Plan& plan, const plan::Catalog& catalog, const std:
   if (any_unschedulable) {
     out << "\nUnschedulable pods:\n";
     unschedulable.Print(out);
+  }
+  if (plan.dra != nullptr) {
+    out << "\nDRA shares (DeviceClass " << plan::kDraDeviceClass << "): " << plan.dra->pods
+        << " pods, " << plan.dra->shares
+        << " shares; Karpenter cannot provision nodes for them yet. Packed by memory and compute "
+           "as kube-scheduler allocates them, they fill:\n";
+    for (const plan::DraPacking& packing : plan.dra->packings) {
+      out << "  " << packing.gpu_model << " (" << core::HumanBytes(packing.gpu_memory_bytes)
+          << "): " << packing.gpus << " GPUs for " << packing.shares << " shares ("
+          << core::HumanBytes(packing.memory_bytes) << ")";
+      if (!packing.too_big.empty()) out << "; " << packing.too_big.size() << " shares too big";
+      out << "\n";
+    }
   }
   if (!plan.warnings.empty()) {
     out << "\nWarnings:\n";

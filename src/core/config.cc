@@ -119,6 +119,7 @@ class ConfigReader {
   Status ReadSelector(const YAML::Node& node, const std::string& path,
                       GpuSelector* selector) const;
   Status ReadHealth(const YAML::Node& node, const std::string& path, HealthConfig* health) const;
+  Status ReadDra(const YAML::Node& node, const std::string& path, DraConfig* dra) const;
   Status ReadStrategies(const YAML::Node& node, std::vector<DeviceListStrategy>* strategies) const;
   Result<Config> Read(const YAML::Node& root) const;
 
@@ -272,6 +273,61 @@ Status ConfigReader::ReadHealth(const YAML::Node& node, const std::string& path,
   return Status::Ok();
 }
 
+Status ConfigReader::ReadDra(const YAML::Node& node, const std::string& path,
+                             DraConfig* dra) const {
+  GPUSLICE_RETURN_IF_ERROR(CheckMap(node, path,
+                                    {"memory", "compute", "requireMemory", "nvidiaDriver",
+                                     "cdiDir", "kubeletPluginsDir", "kubeletRegistryDir"}));
+  if (const YAML::Node& memory = node["memory"]) {
+    const std::string memory_path = Join(path, "memory");
+    GPUSLICE_RETURN_IF_ERROR(CheckMap(memory, memory_path, {"default", "min", "step"}));
+    for (const auto& [key, out] : {std::pair<const char*, uint64_t*>{"default",
+                                                                     &dra->memory_default_bytes},
+                                   {"min", &dra->memory_min_bytes},
+                                   {"step", &dra->memory_step_bytes}}) {
+      if (const YAML::Node& value = memory[key]) {
+        Result<uint64_t> bytes = Bytes(value, Join(memory_path, key));
+        if (!bytes.ok()) return bytes.status();
+        *out = *bytes;
+      }
+    }
+  }
+  if (const YAML::Node& compute = node["compute"]) {
+    GPUSLICE_RETURN_IF_ERROR(CheckMap(compute, Join(path, "compute"), {"default"}));
+    if (const YAML::Node& value = compute["default"]) {
+      Result<int64_t> percent = Integer(value, Join(path, "compute.default"), 0, 100);
+      if (!percent.ok()) return percent.status();
+      dra->compute_default_percent = static_cast<int>(*percent);
+    }
+  }
+  if (const YAML::Node& require = node["requireMemory"]) {
+    Result<bool> value = Bool(require, Join(path, "requireMemory"));
+    if (!value.ok()) return value.status();
+    dra->require_memory = *value;
+  }
+  if (const YAML::Node& driver = node["nvidiaDriver"]) {
+    Result<std::string> text = String(driver, Join(path, "nvidiaDriver"));
+    if (!text.ok()) return text.status();
+    if (*text == "env") {
+      dra->nvidia_driver = NvidiaDriverInjection::kEnv;
+    } else if (*text == "cdi") {
+      dra->nvidia_driver = NvidiaDriverInjection::kCdi;
+    } else {
+      return Error(driver, Join(path, "nvidiaDriver"), "\"" + *text + "\" is not one of env, cdi");
+    }
+  }
+  for (const auto& [key, out] : {std::pair<const char*, std::string*>{"cdiDir", &dra->cdi_dir},
+                                 {"kubeletPluginsDir", &dra->kubelet_plugins_dir},
+                                 {"kubeletRegistryDir", &dra->kubelet_registry_dir}}) {
+    if (const YAML::Node& dir = node[key]) {
+      Result<std::string> value = AbsolutePath(dir, Join(path, key));
+      if (!value.ok()) return value.status();
+      *out = *value;
+    }
+  }
+  return Status::Ok();
+}
+
 Status ConfigReader::ReadStrategies(const YAML::Node& node,
                                     std::vector<DeviceListStrategy>* strategies) const {
   const std::string path = "deviceListStrategy";
@@ -313,7 +369,7 @@ Result<Config> ConfigReader::Read(const YAML::Node& root) const {
   GPUSLICE_RETURN_IF_ERROR(CheckMap(root, "",
                                     {"version", "devicePluginDir", "allocationPolicy", "health",
                                      "library", "regionsDir", "deviceListStrategy",
-                                     "passDeviceSpecs", "defaultProfile", "profiles"}));
+                                     "passDeviceSpecs", "defaultProfile", "profiles", "dra"}));
   const YAML::Node& version = root["version"];
   if (!version) return Error(root, "version", "is required and must be v1");
   Result<std::string> version_text = String(version, "version");
@@ -397,6 +453,7 @@ Result<Config> ConfigReader::Read(const YAML::Node& root) const {
       config.profiles.push_back(std::move(profile));
     }
   }
+  if (const YAML::Node& dra = root["dra"]) GPUSLICE_RETURN_IF_ERROR(ReadDra(dra, "dra", &config.dra));
   return config;
 }
 
@@ -521,6 +578,34 @@ Status ValidateConfig(const Config& config) {
       }
     }
   }
+  return ValidateDraConfig(config.dra);
+}
+
+Status ValidateDraConfig(const DraConfig& dra) {
+  if (dra.memory_min_bytes == 0 || dra.memory_step_bytes == 0) {
+    return Status::InvalidArgument("dra.memory: min and step must be more than zero");
+  }
+  if (dra.memory_default_bytes < dra.memory_min_bytes ||
+      (dra.memory_default_bytes - dra.memory_min_bytes) % dra.memory_step_bytes != 0) {
+    return Status::InvalidArgument(
+        "dra.memory.default: " + FormatBytes(dra.memory_default_bytes) + " must be min (" +
+        FormatBytes(dra.memory_min_bytes) + ") plus a whole number of steps (" +
+        FormatBytes(dra.memory_step_bytes) + ")");
+  }
+  if (dra.compute_default_percent < 0 || dra.compute_default_percent > 100) {
+    return Status::InvalidArgument("dra.compute.default: " +
+                                   std::to_string(dra.compute_default_percent) +
+                                   " is out of range (0-100)");
+  }
+  for (const auto& [field, path] : {std::pair<const char*, const std::string*>{
+                                        "dra.cdiDir", &dra.cdi_dir},
+                                    {"dra.kubeletPluginsDir", &dra.kubelet_plugins_dir},
+                                    {"dra.kubeletRegistryDir", &dra.kubelet_registry_dir}}) {
+    if (path->empty() || path->front() != '/') {
+      return Status::InvalidArgument(std::string(field) + ": \"" + *path +
+                                     "\" must be an absolute path");
+    }
+  }
   return Status::Ok();
 }
 
@@ -555,7 +640,22 @@ std::string FormatConfig(const Config& config) {
   for (const SlicingProfile& profile : config.profiles) {
     EmitProfile(profile, /*is_default=*/false, out);
   }
-  out << YAML::EndSeq << YAML::EndMap;
+  out << YAML::EndSeq;
+  const DraConfig& dra = config.dra;
+  out << YAML::Key << "dra" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "memory" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
+      << "default" << YAML::Value << FormatBytes(dra.memory_default_bytes) << YAML::Key << "min"
+      << YAML::Value << FormatBytes(dra.memory_min_bytes) << YAML::Key << "step" << YAML::Value
+      << FormatBytes(dra.memory_step_bytes) << YAML::EndMap;
+  out << YAML::Key << "compute" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key
+      << "default" << YAML::Value << dra.compute_default_percent << YAML::EndMap;
+  out << YAML::Key << "requireMemory" << YAML::Value << dra.require_memory;
+  out << YAML::Key << "nvidiaDriver" << YAML::Value
+      << (dra.nvidia_driver == NvidiaDriverInjection::kCdi ? "cdi" : "env");
+  out << YAML::Key << "cdiDir" << YAML::Value << dra.cdi_dir;
+  out << YAML::Key << "kubeletPluginsDir" << YAML::Value << dra.kubelet_plugins_dir;
+  out << YAML::Key << "kubeletRegistryDir" << YAML::Value << dra.kubelet_registry_dir;
+  out << YAML::EndMap << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
 

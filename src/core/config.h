@@ -20,6 +20,14 @@
 //     injection: preload                # preload | env
 //     allowDisable: false               # may GPUSLICE_DISABLE=1 switch enforcement off?
 //     distinctGpus: false               # k slices of a container on k different GPUs
+//   dra:                                # gpuslice-device-plugin --mode=dra only
+//     memory: {default: 1Gi, min: 256Mi, step: 256Mi}
+//     compute: {default: 0}             # 0: a claim naming no compute is not throttled
+//     requireMemory: true
+//     nvidiaDriver: env                 # env | cdi
+//     cdiDir: /var/run/cdi
+//     kubeletPluginsDir: /var/lib/kubelet/plugins
+//     kubeletRegistryDir: /var/lib/kubelet/plugins_registry
 #pragma once
 
 #include <chrono>
@@ -66,6 +74,32 @@ struct HealthConfig {
   std::chrono::seconds recovery_window{std::chrono::minutes(5)};
 };
 
+// How containers on real GPUs get NVIDIA's driver (device nodes, libraries) beside gpuslice's
+// contract, in DRA mode.
+enum class NvidiaDriverInjection {
+  kEnv,  // NVIDIA_VISIBLE_DEVICES for the NVIDIA container runtime (legacy mode)
+  kCdi,  // NVIDIA's own CDI device nvidia.com/gpu=<uuid> (the toolkit's CDI specs)
+};
+
+// DRA mode: the request policies of the capacities every GPU publishes, and where the kubelet
+// and the container runtime look for the driver's sockets and CDI specs.
+struct DraConfig {
+  // Memory a claim consumes (requestPolicy of capacity `memory`): a claim naming less than
+  // `memory_min` gets the minimum; amounts round up to min + k*step. The largest is each GPU's
+  // memory less its profile's reservedMemory, rounded down to a step.
+  uint64_t memory_default_bytes = 1ULL << 30;
+  uint64_t memory_min_bytes = 256ULL << 20;
+  uint64_t memory_step_bytes = 256ULL << 20;
+  // Compute a claim naming none consumes; 0 books no share and leaves the claim unthrottled.
+  int compute_default_percent = 0;
+  // A claim must name its memory: one relying on the default gets an error on its pod.
+  bool require_memory = true;
+  NvidiaDriverInjection nvidia_driver = NvidiaDriverInjection::kEnv;
+  std::string cdi_dir = "/var/run/cdi";
+  std::string kubelet_plugins_dir = "/var/lib/kubelet/plugins";
+  std::string kubelet_registry_dir = "/var/lib/kubelet/plugins_registry";
+};
+
 struct Config {
   std::string device_plugin_dir = "/var/lib/kubelet/device-plugins";
   AllocationPolicy allocation_policy = AllocationPolicy::kPacked;
@@ -85,6 +119,7 @@ struct Config {
   bool pass_device_specs = false;
   SlicingProfile default_profile;
   std::vector<SlicingProfile> profiles;
+  DraConfig dra;
 
   bool UsesStrategy(DeviceListStrategy strategy) const;
 };
@@ -102,6 +137,10 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
 
 // Checks the cross-field rules ParseConfig also applies; for configs built in code.
 Status ValidateConfig(const Config& config);
+
+// The DRA part of ValidateConfig: the memory policy's default on its min + k*step grid, the
+// compute default in 0-100, absolute directories.
+Status ValidateDraConfig(const DraConfig& dra);
 
 // Serializes `config` as a v1 document that ParseConfig reads back to an equal Config.
 std::string FormatConfig(const Config& config);

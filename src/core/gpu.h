@@ -15,6 +15,9 @@ struct GpuInfo {
   int minor = -1;            // /dev/nvidia<minor>; -1 when unknown
   std::string pci_bus_id;    // "00000000:3B:00.0"; empty when unknown
   int numa_node = -1;        // -1 when the platform reports no NUMA affinity
+  // CUDA compute capability ("9.0" for Hopper); -1 when the driver does not say.
+  int compute_major = -1;
+  int compute_minor = -1;
   bool mig_enabled = false;  // in MIG mode: its memory belongs to its MIG devices, not to it
 };
 

@@ -16,6 +16,10 @@ namespace gpuslice::gpu {
 struct Discovery {
   std::vector<core::GpuInfo> gpus;    // in index order
   std::vector<std::string> failures;  // "GPU 3: nvmlDeviceGetUUID: GPU is lost", one per GPU
+  // The node's driver ("580.65.06") and the CUDA version it supports (13000 for 13.0); empty
+  // and 0 when the driver does not say.
+  std::string driver_version;
+  int cuda_driver_version = 0;
 };
 
 // A critical error reported by the driver for one GPU, or for all of them.

@@ -71,6 +71,16 @@ Result<Discovery> NvmlBackend::Discover() {
     return Status::Unavailable(nvml_->Describe("nvmlDeviceGetCount_v2", ret));
   }
   Discovery discovery;
+  char driver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE] = {};
+  if (nvml_->SystemGetDriverVersion != nullptr &&
+      nvml_->SystemGetDriverVersion(driver, sizeof(driver)) == NVML_SUCCESS) {
+    discovery.driver_version = driver;
+  }
+  int cuda = 0;
+  if (nvml_->SystemGetCudaDriverVersion != nullptr &&
+      nvml_->SystemGetCudaDriverVersion(&cuda) == NVML_SUCCESS) {
+    discovery.cuda_driver_version = cuda;
+  }
   for (unsigned int i = 0; i < count; ++i) {
     Result<core::GpuInfo> gpu = DescribeGpu(i);
     if (gpu.ok()) {
@@ -120,6 +130,12 @@ Result<core::GpuInfo> NvmlBackend::DescribeGpu(unsigned int i) {
     gpu.numa_node = static_cast<int>(numa);
   } else if (!gpu.pci_bus_id.empty()) {
     gpu.numa_node = ReadSysfsNumaNode(options_.sysfs_root, gpu.pci_bus_id);
+  }
+  int major = 0, minor_version = 0;
+  if (nvml_->DeviceGetCudaComputeCapability != nullptr &&
+      nvml_->DeviceGetCudaComputeCapability(device, &major, &minor_version) == NVML_SUCCESS) {
+    gpu.compute_major = major;
+    gpu.compute_minor = minor_version;
   }
   // NOT_SUPPORTED on GPUs without MIG: they are whole GPUs.
   unsigned int mig_current = NVML_DEVICE_MIG_DISABLE, mig_pending = NVML_DEVICE_MIG_DISABLE;

@@ -30,6 +30,8 @@ constexpr KindInfo kKinds[] = {
     {"CronJob", "batch/v1"},
     {"NodePool", "karpenter.sh/v1"},
     {"NodeOverlay", "karpenter.sh/v1alpha1"},
+    {"ResourceClaim", "resource.k8s.io/v1"},
+    {"ResourceClaimTemplate", "resource.k8s.io/v1"},
 };
 
 std::string ScalarOr(const Field& field, std::string fallback) {
@@ -90,6 +92,13 @@ Status ReadObject(const Field& root, Source source, Manifests* out) {
   Status status;
   if (internal::IsWorkloadKind(kind)) {
     status = internal::ReadWorkload(root, kind, source, out);
+  } else if (kind == "ResourceClaim" || kind == "ResourceClaimTemplate") {
+    Result<ClaimSpec> claim = internal::ReadClaim(root, kind == "ResourceClaimTemplate");
+    if (claim.ok()) {
+      claim->source = source;
+      out->claims.push_back(*std::move(claim));
+    }
+    status = claim.status();
   } else if (kind == "NodePool") {
     Result<NodePool> pool = internal::ReadNodePool(root);
     if (pool.ok()) {

@@ -1,6 +1,7 @@
 // The Kubernetes objects gpuslice reads from manifests, reduced to the fields that scheduling,
 // provisioning and the kubelet act on: pods (bare or expanded from workloads), DaemonSets,
-// Karpenter NodePools (karpenter.sh/v1) and NodeOverlays (karpenter.sh/v1alpha1).
+// Karpenter NodePools (karpenter.sh/v1) and NodeOverlays (karpenter.sh/v1alpha1), and the
+// ResourceClaims and ResourceClaimTemplates (resource.k8s.io/v1) pods name.
 //
 // Quantities stay exact (core::Quantity); kube/scheduling.h turns them into the integer units
 // the scheduler compares. Plain structs: copyable, thread-compatible.
@@ -41,6 +42,8 @@ struct Container {
   // An init container with `restartPolicy: Always` (a sidecar): it keeps running next to the
   // app containers, so its requests add to theirs.
   bool sidecar = false;
+  // resources.claims: the pod's resource claims (PodSpec::resource_claims) this container uses.
+  std::vector<std::string> claims;
 };
 
 enum class TaintEffect { kNoSchedule, kPreferNoSchedule, kNoExecute };
@@ -73,6 +76,14 @@ struct NodeSelectorRequirement {
 // All requirements of a term must hold (AND).
 using NodeSelectorTerm = std::vector<NodeSelectorRequirement>;
 
+// One entry of a pod's spec.resourceClaims: a claim made per pod from a template, or a claim
+// shared by name. Exactly one of the two names is set.
+struct PodResourceClaim {
+  std::string name;
+  std::string template_name;  // resourceClaimTemplateName
+  std::string claim_name;     // resourceClaimName
+};
+
 // A preferredDuringSchedulingIgnoredDuringExecution term: kube-scheduler scores it; Karpenter
 // treats the heaviest as required until the pod fits nowhere with it.
 struct PreferredSchedulingTerm {
@@ -82,6 +93,7 @@ struct PreferredSchedulingTerm {
 
 // What scheduling and the kubelet use of a pod spec.
 struct PodSpec {
+  std::vector<PodResourceClaim> resource_claims;
   std::vector<Container> init_containers;
   std::vector<Container> containers;
   Labels node_selector;
@@ -150,8 +162,28 @@ struct NodeOverlay {
   Source source;
 };
 
+// One request of a claim for devices: `count` devices of `device_class`, each with the
+// consumable capacity `capacity` (capacity.requests). A request that lists alternatives
+// (firstAvailable) is read as its first one, which the scheduler tries first.
+struct DeviceRequest {
+  std::string name;
+  std::string device_class;
+  int64_t count = 1;
+  ResourceList capacity;
+};
+
+// A ResourceClaim or ResourceClaimTemplate (resource.k8s.io/v1): the requests of its claim.
+struct ClaimSpec {
+  std::string namespace_name;
+  std::string name;
+  bool is_template = false;
+  std::vector<DeviceRequest> requests;
+  Source source;
+};
+
 // Everything read from a set of manifests, in input order.
 struct Manifests {
+  std::vector<ClaimSpec> claims;  // ResourceClaims and ResourceClaimTemplates
   std::vector<Pod> pods;
   std::vector<DaemonSet> daemon_sets;
   std::vector<NodePool> node_pools;

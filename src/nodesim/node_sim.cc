@@ -13,6 +13,9 @@
 
 #include "core/contract.h"
 #include "core/slicing.h"
+#include "dra/device_model.h"
+#include "kube/claims.h"
+#include "nodesim/dra_node.h"
 #include "gpu/nvml_backend.h"
 #include "plugin/allocator.h"
 #include "plugin/inventory.h"
@@ -59,7 +62,7 @@ class NodeSim::Impl {
   }
 
   Status Start(NodeSimOptions options);
-  NodeSimReport Run(const std::vector<kube::Pod>& pods);
+  NodeSimReport Run(const std::vector<kube::Pod>& pods, const kube::Manifests* claims);
 
   std::string dir_;
   core::Config config_;
@@ -69,6 +72,7 @@ class NodeSim::Impl {
   std::thread run_;
   std::unique_ptr<kubelet::DeviceManager> kubelet_;
   std::unique_ptr<plugin::Inventory> inventory_;
+  std::unique_ptr<DraNode> dra_;
 };
 
 Status NodeSim::Impl::Start(NodeSimOptions options) {
@@ -148,7 +152,8 @@ Status NodeSim::Impl::Start(NodeSimOptions options) {
   return Status::Ok();
 }
 
-NodeSimReport NodeSim::Impl::Run(const std::vector<kube::Pod>& pods) {
+NodeSimReport NodeSim::Impl::Run(const std::vector<kube::Pod>& pods,
+                                  const kube::Manifests* claims) {
   NodeSimReport report;
   std::map<std::string, const plugin::SlicedGpu*> by_uuid;
   for (const plugin::SlicedGpu& sliced : inventory_->gpus()) {
@@ -165,6 +170,24 @@ NodeSimReport NodeSim::Impl::Run(const std::vector<kube::Pod>& pods) {
 
   for (const kube::Pod& pod : pods) {
     const std::string pod_name = pod.namespace_name + "/" + pod.name;
+    if (claims != nullptr && !pod.spec().resource_claims.empty()) {
+      Result<std::vector<kube::ClaimedRequest>> shares =
+          kube::ClaimedRequests(pod, *claims, dra::kDriverName);
+      if (!shares.ok()) {
+        report.unplaced.push_back({pod_name, shares.status().message()});
+        continue;
+      }
+      if (!shares->empty()) {
+        if (dra_ == nullptr) dra_ = std::make_unique<DraNode>(dir_, config_, *inventory_);
+        Result<std::vector<ContainerPlacement>> placed = dra_->Admit(pod, *shares);
+        if (!placed.ok()) {
+          report.unplaced.push_back({pod_name, placed.status().message()});
+        } else {
+          report.placements.insert(report.placements.end(), placed->begin(), placed->end());
+        }
+        continue;
+      }
+    }
     struct Request {
       std::string container;
       std::string resource;
@@ -258,7 +281,13 @@ Result<std::unique_ptr<NodeSim>> NodeSim::Start(NodeSimOptions options) {
   return std::unique_ptr<NodeSim>(new NodeSim(std::move(impl)));
 }
 
-NodeSimReport NodeSim::Run(const std::vector<kube::Pod>& pods) { return impl_->Run(pods); }
+NodeSimReport NodeSim::Run(const std::vector<kube::Pod>& pods) {
+  return impl_->Run(pods, nullptr);
+}
+
+NodeSimReport NodeSim::Run(const kube::Manifests& manifests) {
+  return impl_->Run(manifests.pods, &manifests);
+}
 
 kubelet::DeviceManager& NodeSim::kubelet() { return *impl_->kubelet_; }
 

@@ -87,6 +87,11 @@ class NodeSim {
   // its containers' devices is rejected whole and its devices freed.
   NodeSimReport Run(const std::vector<kube::Pod>& pods);
 
+  // The same for `manifests.pods`, and pods whose claims (from `manifests`) ask DeviceClass
+  // gpu.gpuslice.io for shares are placed on the GPUs by memory and compute as kube-scheduler
+  // books them, and prepared by the DRA driver's own code (config.dra holds the policies).
+  NodeSimReport Run(const kube::Manifests& manifests);
+
   // The kubelet stand-in, for callers that drive the plugin directly (benchmarks).
   kubelet::DeviceManager& kubelet();
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "plan/cluster_model.h"
+#include "plan/dra_packing.h"
 #include "plan/instance_options.h"
 #include "plan/provisioner.h"
 
@@ -209,16 +210,24 @@ std::vector<const InstanceType*> NodePoolTypes(const Catalog& catalog, const kub
   return types;
 }
 
-Result<Plan> MakePlan(const kube::Manifests& manifests, const PlanOptions& options) {
-  if (manifests.node_pools.empty()) {
+Result<Plan> MakePlan(const kube::Manifests& input, const PlanOptions& options) {
+  if (input.node_pools.empty()) {
     return Status::InvalidArgument(
         "the manifests define no Karpenter NodePool (karpenter.sh/v1); plan provisions nodes "
         "from NodePools");
   }
   const Catalog& catalog = *options.catalog;
+  // Pods sized through DRA stay out of the provisioning simulation rather than be guessed at.
+  kube::Manifests manifests = input;
+  Result<DraPlan> dra = SetAsideDraPods(&manifests, catalog, options.dra_policy);
+  if (!dra.ok()) return dra.status();
   Plan plan;
   plan.pods = manifests.pods.size();
   plan.warnings = manifests.warnings;
+  if (dra->pods > 0) {
+    plan.warnings.insert(plan.warnings.end(), dra->warnings.begin(), dra->warnings.end());
+    plan.dra = std::make_shared<const DraPlan>(*std::move(dra));
+  }
   const auto progress = [&](const std::string& line) {
     if (options.progress) options.progress(line);
   };

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/config.h"
 #include "core/status.h"
 #include "kube/objects.h"
 #include "plan/catalog.h"
@@ -26,6 +28,8 @@ struct PlanOptions {
   bool optimize = true;  // also compute the optimum
   OptimizerOptions optimizer;
   std::function<void(std::string_view)> progress;  // optional one-line progress updates
+  // The DRA driver's request policies, for pods whose claims ask gpu.gpuslice.io for shares.
+  core::DraConfig dra_policy;
 };
 
 inline constexpr int kDefaultSlices = 4;
@@ -63,12 +67,16 @@ struct Scenario {
   double lower_bound = 0;
 };
 
+struct DraPlan;
+
 struct Plan {
-  size_t pods = 0;
+  size_t pods = 0;  // the pods Karpenter provisions for (DRA pods are apart, in `dra`)
   std::string slicing;  // how GPUs were sliced, for people
   std::string slice_resource;
   std::vector<Scenario> scenarios;  // whole, sliced, then optimal if asked
   std::vector<std::string> warnings;
+  // Pods with gpu.gpuslice.io claims, packed by memory (plan/dra_packing.h); null when none.
+  std::shared_ptr<const DraPlan> dra;
 };
 
 // Returns InvalidArgument for input the plan cannot use (no NodePool, a bad annotation,

@@ -119,15 +119,85 @@ Status WritePreloadFile(const std::string& library_dir) {
   return io::WriteFile(path, wanted);
 }
 
+ContractBuilder::ContractBuilder(std::string library_dir, RegionStore& regions,
+                                 const SimulatedDriver* simulated)
+    : library_dir_(std::move(library_dir)), regions_(regions), simulated_(simulated) {}
+
+Result<ContainerAllocation> ContractBuilder::Build(const ContractRequest& request) const {
+  namespace contract = core::contract;
+  if (request.gpus.empty()) return Status::InvalidArgument("the container gets no GPUs");
+  if (request.gpus.size() > static_cast<size_t>(contract::kMaxAllocatedGpus)) {
+    return Status::InvalidArgument("a container may see at most " +
+                                   std::to_string(contract::kMaxAllocatedGpus) + " GPUs");
+  }
+  const std::string library = library_dir_ + "/" + std::string(kLibraryFileName);
+  if (access(library.c_str(), R_OK) != 0) {
+    return Status::FailedPrecondition("the enforcement library is not installed at " + library +
+                                      " (" + std::strerror(errno) +
+                                      "); check the gpuslice init container");
+  }
+  if (simulated_ != nullptr) GPUSLICE_RETURN_IF_ERROR(CheckSimulatedDriver(library_dir_));
+
+  ContainerAllocation allocation;
+  std::vector<std::string> uuids;
+  for (size_t i = 0; i < request.gpus.size(); ++i) {
+    const GpuShare& gpu = request.gpus[i];
+    uuids.push_back(gpu.uuid);
+    allocation.limits.gpus.push_back({gpu.uuid, gpu.memory_bytes, gpu.compute_percent});
+    allocation.envs[contract::MemoryLimitEnv(static_cast<int>(i))] =
+        std::to_string(gpu.memory_bytes);
+    allocation.envs[contract::ComputeLimitEnv(static_cast<int>(i))] =
+        std::to_string(gpu.compute_percent);
+  }
+  const std::string region =
+      std::string(contract::kContainerRegionDir) + "/" + std::string(contract::kRegionFileName);
+  allocation.limits.region_path = region;
+  allocation.limits.allow_disable = request.allow_disable;
+  // The environment repeats the limits for programs that read them; the library trusts only
+  // the file, since a pod spec can override any variable.
+  allocation.envs[std::string(contract::kVisibleDevicesEnv)] =
+      request.visible_devices_env ? Join(uuids, ",") : "void";
+  allocation.envs[std::string(contract::kRegionEnv)] = region;
+  if (Status valid = contract::ValidateLimitsFile(allocation.limits); !valid.ok()) {
+    return Status::InvalidArgument("cannot write the container's limits: " + valid.message());
+  }
+
+  Result<std::string> region_dir = regions_.Create(request.resource, request.ids, request.slicing,
+                                                   contract::FormatLimitsFile(allocation.limits));
+  if (!region_dir.ok()) return region_dir.status();
+  allocation.region_dir = *region_dir;
+  // The region file itself, not its directory: a mount point cannot be deleted or replaced
+  // from inside the container, and the directory's other files stay out of reach.
+  allocation.mounts.push_back(
+      {region, *region_dir + "/" + std::string(contract::kRegionFileName), /*read_only=*/false});
+  allocation.mounts.push_back({std::string(contract::kContainerLimitsDir),
+                               *region_dir + "/" + std::string(kLimitsDirName),
+                               /*read_only=*/true});
+  allocation.mounts.push_back(
+      {std::string(contract::kContainerLibraryPath), library, /*read_only=*/true});
+  if (request.env_injection) {
+    allocation.envs[std::string(contract::kLdPreloadEnv)] =
+        std::string(contract::kContainerLibraryPath);
+  } else {
+    allocation.mounts.push_back({std::string(contract::kContainerPreloadFile),
+                                 library_dir_ + "/" + std::string(kPreloadFileName),
+                                 /*read_only=*/true});
+  }
+  if (simulated_ != nullptr && request.simulated_driver_mounts) {
+    AddSimulatedDriver(*simulated_, library_dir_, allocation);
+  }
+  return allocation;
+}
+
 Allocator::Allocator(const Inventory& inventory, std::map<std::string, std::string> unhealthy,
                      std::string library_dir, RegionStore& regions,
                      const SimulatedDriver* simulated, RuntimeOptions runtime)
     : inventory_(inventory),
       unhealthy_(std::move(unhealthy)),
-      library_dir_(std::move(library_dir)),
       regions_(regions),
       simulated_(simulated),
-      runtime_(std::move(runtime)) {}
+      runtime_(std::move(runtime)),
+      contract_(std::move(library_dir), regions, simulated) {}
 
 Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
                                                 const std::vector<std::string>& device_ids) const {
@@ -172,19 +242,9 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
         (sliced.profile.name.empty() ? "defaultProfile" : sliced.profile.name) +
         "\" gives each slice of a container a GPU of its own (distinctGpus)");
   }
-  if (slices_per_gpu.size() > static_cast<size_t>(core::contract::kMaxAllocatedGpus)) {
-    return Status::InvalidArgument("a container may see at most " +
-                                   std::to_string(core::contract::kMaxAllocatedGpus) + " GPUs");
-  }
-  const std::string library = library_dir_ + "/" + std::string(kLibraryFileName);
-  if (access(library.c_str(), R_OK) != 0) {
-    return Status::FailedPrecondition("the enforcement library is not installed at " + library +
-                                      " (" + std::strerror(errno) +
-                                      "); check the gpuslice init container");
-  }
   const bool cdi = UsesCdi(runtime_);
+  // Checked before the contract is built, which creates the allocation directory.
   if (simulated_ != nullptr) {
-    GPUSLICE_RETURN_IF_ERROR(CheckSimulatedDriver(library_dir_));
     const std::string spec = SimulatedCdiSpecPath(simulated_->cdi_spec_dir);
     if (cdi && (simulated_->cdi_spec_dir.empty() || access(spec.c_str(), R_OK) != 0)) {
       return Status::FailedPrecondition(
@@ -194,57 +254,39 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
     }
   }
 
-  namespace contract = core::contract;
-  ContainerAllocation allocation;
-  std::vector<std::string> uuids;
-  std::vector<RecordedSlicing> slicing;
-  bool env_injection = false;
+  ContractRequest request;
+  request.resource = std::string(resource);
+  request.ids = device_ids;
   // Enforcement can be switched off only where every profile involved allows it.
-  bool allow_disable = true;
-  int visible = 0;
+  request.allow_disable = true;
+  request.visible_devices_env = Uses(runtime_, core::DeviceListStrategy::kEnvvar);
+  request.simulated_driver_mounts = !cdi;
   std::vector<const core::GpuInfo*> gpus;
+  std::vector<std::string> uuids;
   for (const auto& [position, count] : slices_per_gpu) {
     const SlicedGpu& sliced = inventory_.gpus()[position];
     const core::SliceLimits limits =
         core::LimitsForSlices(sliced.profile, sliced.gpu.memory_bytes, count);
-    uuids.push_back(sliced.gpu.uuid);
-    gpus.push_back(&sliced.gpu);
-    slicing.push_back(
+    request.gpus.push_back({sliced.gpu.uuid, limits.memory_bytes, limits.compute_percent});
+    request.slicing.push_back(
         {sliced.gpu.uuid, sliced.profile.slices, sliced.profile.reserved_memory_bytes});
-    allocation.limits.gpus.push_back(
-        {sliced.gpu.uuid, limits.memory_bytes, limits.compute_percent});
-    allocation.envs[contract::MemoryLimitEnv(visible)] = std::to_string(limits.memory_bytes);
-    allocation.envs[contract::ComputeLimitEnv(visible)] = std::to_string(limits.compute_percent);
-    env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
-    allow_disable &= sliced.profile.allow_disable;
-    ++visible;
+    request.env_injection |= sliced.profile.injection == core::LibraryInjection::kEnv;
+    request.allow_disable &= sliced.profile.allow_disable;
+    gpus.push_back(&sliced.gpu);
+    uuids.push_back(sliced.gpu.uuid);
   }
-  const std::string region =
-      std::string(contract::kContainerRegionDir) + "/" + std::string(contract::kRegionFileName);
-  allocation.limits.region_path = region;
-  allocation.limits.allow_disable = allow_disable;
-  // The environment repeats the limits for programs that read them; the library trusts only
-  // the file, since a pod spec can override any variable. Where only CDI names the GPUs,
-  // "void" keeps an image's NVIDIA_VISIBLE_DEVICES=all from reaching an NVIDIA runtime.
-  allocation.envs[std::string(contract::kVisibleDevicesEnv)] =
-      Uses(runtime_, core::DeviceListStrategy::kEnvvar) ? Join(uuids, ",") : "void";
-  allocation.envs[std::string(contract::kRegionEnv)] = region;
-  if (Status valid = contract::ValidateLimitsFile(allocation.limits); !valid.ok()) {
-    return Status::Internal("cannot write the container's limits: " + valid.message());
-  }
-
-  Result<std::string> region_dir = regions_.Create(std::string(resource), device_ids, slicing,
-                                                   contract::FormatLimitsFile(allocation.limits));
-  if (!region_dir.ok()) return region_dir.status();
-  allocation.region_dir = *region_dir;
+  Result<ContainerAllocation> built = contract_.Build(request);
+  if (!built.ok()) return built.status();
+  ContainerAllocation allocation = std::move(*built);
+  const std::string& region_dir = allocation.region_dir;
   std::vector<std::string> cdi_devices;
   for (const std::string& uuid : uuids) cdi_devices.push_back(NvidiaCdiDevice(uuid));
   if (Uses(runtime_, core::DeviceListStrategy::kCdiCri)) allocation.cdi_devices = cdi_devices;
   if (Uses(runtime_, core::DeviceListStrategy::kCdiAnnotations)) {
     // The allocation directory's name is unique per container allocation.
-    Result<std::string> key = CdiAnnotationKey(BaseName(*region_dir));
+    Result<std::string> key = CdiAnnotationKey(BaseName(region_dir));
     if (!key.ok()) {
-      regions_.Remove(*region_dir);
+      regions_.Remove(region_dir);
       return Status::Internal(key.status().message());
     }
     allocation.annotations[*key] = Join(cdi_devices, ",");
@@ -252,24 +294,6 @@ Result<ContainerAllocation> Allocator::Allocate(std::string_view resource,
   if (runtime_.pass_device_specs && simulated_ == nullptr) {
     AddDeviceNodes(runtime_, gpus, allocation);
   }
-  // The region file itself, not its directory: a mount point cannot be deleted or replaced
-  // from inside the container, and the directory's other files stay out of reach.
-  allocation.mounts.push_back(
-      {region, *region_dir + "/" + std::string(contract::kRegionFileName), /*read_only=*/false});
-  allocation.mounts.push_back({std::string(contract::kContainerLimitsDir),
-                               *region_dir + "/" + std::string(kLimitsDirName),
-                               /*read_only=*/true});
-  allocation.mounts.push_back(
-      {std::string(contract::kContainerLibraryPath), library, /*read_only=*/true});
-  if (env_injection) {
-    allocation.envs[std::string(contract::kLdPreloadEnv)] =
-        std::string(contract::kContainerLibraryPath);
-  } else {
-    allocation.mounts.push_back({std::string(contract::kContainerPreloadFile),
-                                 library_dir_ + "/" + std::string(kPreloadFileName),
-                                 /*read_only=*/true});
-  }
-  if (simulated_ != nullptr && !cdi) AddSimulatedDriver(*simulated_, library_dir_, allocation);
   return allocation;
 }
 

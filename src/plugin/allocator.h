@@ -2,8 +2,11 @@
 // mounts of the Allocate contract (core/contract.h; docs/device-plugin.md) and the container's
 // allocation directory with its region and limits file, and name the container's GPUs to the
 // container runtime the way the config's deviceListStrategy says (plugin/cdi.h).
+// ContractBuilder is the one place that turns GPUs and limits into that contract; the device
+// plugin's Allocate and the DRA driver's NodePrepareResources both go through it.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -85,6 +88,55 @@ inline constexpr std::string_view kSimulatedDriverDirName = "sim";
 // says exactly that. Returns the I/O error naming the file.
 Status WritePreloadFile(const std::string& library_dir);
 
+// One GPU of a container's contract and the limits the container gets on it.
+struct GpuShare {
+  std::string uuid;
+  uint64_t memory_bytes = 0;
+  int compute_percent = 100;  // 1-100; 100: not throttled
+};
+
+// What a contract is built from.
+struct ContractRequest {
+  std::vector<GpuShare> gpus;  // the container's GPUs, in the order it sees them
+  // Recorded in the region directory's allocation.json: what the allocation was made for
+  // (a resource name and its device IDs, or the DRA driver's name and a claim's UID), and how
+  // each GPU was sliced.
+  std::string resource;
+  std::vector<std::string> ids;
+  std::vector<RecordedSlicing> slicing;
+  bool env_injection = false;  // LD_PRELOAD instead of the /etc/ld.so.preload mount
+  bool allow_disable = false;  // may GPUSLICE_DISABLE=1 switch enforcement off?
+  // NVIDIA_VISIBLE_DEVICES names the GPUs; false sets it to "void" (only CDI names them, and an
+  // image's own NVIDIA_VISIBLE_DEVICES=all must not reach an NVIDIA runtime).
+  bool visible_devices_env = true;
+  // On simulated nodes, mount the simulated driver; false where a CDI spec brings it instead.
+  bool simulated_driver_mounts = true;
+};
+
+// Turns GPUs and limits into a container's contract: the environment, the allocation directory
+// with its region and limits file, and the mounts (library, preload file, region file, limits
+// directory, and the simulated driver on simulated nodes).
+// Thread-safe when the RegionStore is (it is).
+class ContractBuilder {
+ public:
+  // `simulated` is null on nodes with real GPUs; it must outlive the builder.
+  ContractBuilder(std::string library_dir, RegionStore& regions,
+                  const SimulatedDriver* simulated = nullptr);
+
+  // Returns the contract; FailedPrecondition when the library (or the simulated driver) is not
+  // installed, InvalidArgument for no GPUs, more than a container may be limited on, or limits
+  // the limits file cannot hold, or the I/O error of creating the allocation directory.
+  // Creates nothing when it fails.
+  Result<ContainerAllocation> Build(const ContractRequest& request) const;
+
+  const std::string& library_dir() const { return library_dir_; }
+
+ private:
+  std::string library_dir_;
+  RegionStore& regions_;
+  const SimulatedDriver* simulated_;
+};
+
 // Builds container allocations against one inventory snapshot. Thread-safe when the
 // RegionStore is (it is).
 class Allocator {
@@ -106,10 +158,10 @@ class Allocator {
  private:
   const Inventory& inventory_;
   std::map<std::string, std::string> unhealthy_;
-  std::string library_dir_;
   RegionStore& regions_;
   const SimulatedDriver* simulated_;
   RuntimeOptions runtime_;
+  ContractBuilder contract_;
 };
 
 }  // namespace gpuslice::plugin

@@ -168,10 +168,15 @@ grpc::Status DevicePluginService::PreStartContainer(grpc::ServerContext*,
 
 Result<std::unique_ptr<UnixSocketServer>> UnixSocketServer::Start(const std::string& socket_path,
                                                                   grpc::Service* service) {
+  return Start(socket_path, std::vector<grpc::Service*>{service});
+}
+
+Result<std::unique_ptr<UnixSocketServer>> UnixSocketServer::Start(
+    const std::string& socket_path, const std::vector<grpc::Service*>& services) {
   unlink(socket_path.c_str());
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix://" + socket_path, grpc::InsecureServerCredentials());
-  builder.RegisterService(service);
+  for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     return Status::Unavailable("cannot serve gRPC on unix socket " + socket_path);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "deviceplugin/v1beta1/api.grpc.pb.h"
 #include "plugin/allocator.h"
@@ -65,6 +66,9 @@ class UnixSocketServer {
   // Unavailable naming the path when the socket cannot be bound.
   static Result<std::unique_ptr<UnixSocketServer>> Start(const std::string& socket_path,
                                                          grpc::Service* service);
+  // The same, serving several services on the one socket.
+  static Result<std::unique_ptr<UnixSocketServer>> Start(
+      const std::string& socket_path, const std::vector<grpc::Service*>& services);
   ~UnixSocketServer();
 
   // Stops serving (cancelling open calls after a short grace) and removes the socket file.

@@ -276,3 +276,51 @@ TEST(ParseConfig, RejectsUnknownOrRepeatedStrategiesNamingThem) {
 
 }  // namespace
 }  // namespace gpuslice::core
+
+namespace gpuslice::core {
+namespace {
+
+TEST(ParseConfig, ReadsTheDraBlock) {
+  Result<Config> config = ParseConfig(R"(version: v1
+dra:
+  memory: {default: 2Gi, min: 512Mi, step: 512Mi}
+  compute: {default: 10}
+  requireMemory: false
+  nvidiaDriver: cdi
+  cdiDir: /etc/cdi
+  kubeletPluginsDir: /k/plugins
+  kubeletRegistryDir: /k/registry
+)",
+                                      "dra.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->dra.memory_default_bytes, 2 * kGiB);
+  EXPECT_EQ(config->dra.memory_min_bytes, kGiB / 2);
+  EXPECT_EQ(config->dra.memory_step_bytes, kGiB / 2);
+  EXPECT_EQ(config->dra.compute_default_percent, 10);
+  EXPECT_FALSE(config->dra.require_memory);
+  EXPECT_EQ(config->dra.nvidia_driver, NvidiaDriverInjection::kCdi);
+  EXPECT_EQ(config->dra.cdi_dir, "/etc/cdi");
+  EXPECT_EQ(config->dra.kubelet_plugins_dir, "/k/plugins");
+  EXPECT_EQ(config->dra.kubelet_registry_dir, "/k/registry");
+  Result<Config> reparsed = ParseConfig(FormatConfig(*config), "formatted");
+  ASSERT_TRUE(reparsed.ok()) << reparsed.status().ToString();
+  EXPECT_EQ(FormatConfig(*reparsed), FormatConfig(*config));
+}
+
+TEST(ParseConfig, DraErrorsNameTheField) {
+  const auto error = [](const std::string& dra) {
+    Result<Config> config = ParseConfig("version: v1\ndra:\n" + dra, "c.yaml");
+    return config.ok() ? std::string("accepted") : config.status().message();
+  };
+  EXPECT_NE(error("  memory: {default: 1000Mi}\n").find("dra.memory.default: 1000Mi must be min"),
+            std::string::npos);
+  EXPECT_NE(error("  memory: {step: 0}\n").find("min and step must be more than zero"),
+            std::string::npos);
+  EXPECT_NE(error("  compute: {default: 101}\n").find("dra.compute.default"), std::string::npos);
+  EXPECT_NE(error("  nvidiaDriver: docker\n").find("not one of env, cdi"), std::string::npos);
+  EXPECT_NE(error("  cdiDir: cdi\n").find("dra.cdiDir"), std::string::npos);
+  EXPECT_NE(error("  memroy: {}\n").find("dra.memroy: unknown field"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpuslice::core

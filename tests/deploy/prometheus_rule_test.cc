@@ -82,6 +82,8 @@ TEST_F(PrometheusRuleTest, RenderedOnlyWhereTheOperatorsApiExists) {
   EXPECT_FALSE(RenderRule("--api-versions monitoring.coreos.com/v1 "
                           "--set metrics.prometheusRule.enabled=false")
                    .IsMap());
+  // The DRA driver serves no metrics yet: no alerts on series it never has.
+  EXPECT_FALSE(RenderRule("--api-versions monitoring.coreos.com/v1 --set mode=dra").IsMap());
   const YAML::Node labelled = RenderRule(
       "--api-versions monitoring.coreos.com/v1 "
       "--set metrics.prometheusRule.labels.release=kube-prometheus-stack");

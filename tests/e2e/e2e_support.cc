@@ -330,16 +330,28 @@ TestNamespace::~TestNamespace() {
   Kubectl("delete namespace " + name_ + " --wait=true --timeout=90s");
 }
 
-void ClusterTest::SetUp() {
+std::string ClusterSkipReason() {
   const std::string skip = ReadFile(kStateDir + "/skip");
-  if (!skip.empty()) GTEST_SKIP() << skip;
+  if (!skip.empty()) return skip;
   if (ReadFile(kStateDir + "/setup-seconds").empty()) {
-    GTEST_SKIP() << "tests/e2e/setup.sh has not brought the cluster up: run the suite through "
-                    "ctest (`ctest -L e2e`), which runs it first as the e2e_cluster fixture";
+    return "tests/e2e/setup.sh has not brought the cluster up: run the suite through ctest "
+           "(`ctest -L e2e`), which runs it first as the e2e_cluster fixture";
   }
   const CommandResult status = Shell(Quote(kRepo + "/scripts/cluster.sh") + " status");
-  ASSERT_EQ(status.exit_code, 0) << "the e2e cluster is not up any more:\n"
-                                 << status.out << status.err;
+  if (status.exit_code != 0) {
+    ADD_FAILURE() << "the e2e cluster is not up any more:\n" << status.out << status.err;
+    return "the e2e cluster is down";
+  }
+  return "";
+}
+
+void ClusterTest::SetUp() {
+  const std::string skip = ClusterSkipReason();
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  // The DRA tests' release shares the node's simulated GPUs: never both at once.
+  const CommandResult dra =
+      Helm("uninstall gpuslice-dra -n " + kReleaseNamespace + " --wait --ignore-not-found");
+  ASSERT_EQ(dra.exit_code, 0) << dra.Describe();
   InstallChart(DefaultValues(), DefaultAllocatable());
 }
 

@@ -104,6 +104,10 @@ class TestNamespace {
   std::string name_;
 };
 
+// Why the e2e tests cannot run (setup.sh's reason, or the suite not run through ctest), or
+// "" when the cluster is up. A cluster that went down is a test failure as well.
+std::string ClusterSkipReason();
+
 // Fixture of every e2e test: skips with setup.sh's reason when the cluster is not there, and
 // otherwise puts the release back to the default values.
 class ClusterTest : public ::testing::Test {

@@ -32,7 +32,10 @@ class FakeGpuBackend : public gpu::GpuBackend {
 
   Result<gpu::Discovery> Discover() override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return gpu::Discovery{gpus_, failures_};
+    gpu::Discovery discovery;
+    discovery.gpus = gpus_;
+    discovery.failures = failures_;
+    return discovery;
   }
 
   Result<gpu::XidEvent> WaitForXid(std::chrono::milliseconds timeout) override {

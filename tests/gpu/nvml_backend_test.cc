@@ -87,6 +87,13 @@ TEST_F(NvmlBackendTest, DiscoversEveryFactOfEachGpu) {
   }
   EXPECT_EQ((*gpus)[0].name, "NVIDIA H100 80GB HBM3");
   EXPECT_EQ((*gpus)[1].memory_bytes, uint64_t{15360} << 20);
+  // H100 is compute capability 9.0, T4 7.5.
+  EXPECT_EQ((*gpus)[0].compute_major, 9);
+  EXPECT_EQ((*gpus)[0].compute_minor, 0);
+  EXPECT_EQ((*gpus)[1].compute_major, 7);
+  EXPECT_EQ((*gpus)[1].compute_minor, 5);
+  EXPECT_EQ(discovery->driver_version, state_->driver_version());
+  EXPECT_EQ(discovery->cuda_driver_version, state_->cuda_version());
   // nvmlDeviceGetMigMode: NOT_SUPPORTED on the T4, enabled on the A100.
   EXPECT_FALSE((*gpus)[1].mig_enabled);
   EXPECT_TRUE((*gpus)[2].mig_enabled);

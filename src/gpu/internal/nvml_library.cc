@@ -46,6 +46,11 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Load(const std::string& librar
   require("nvmlEventSetWait_v2", &n.EventSetWait);
   require("nvmlEventSetFree", &n.EventSetFree);
   Bind(h, "nvmlDeviceGetNumaNodeId", &n.DeviceGetNumaNodeId);
+  Bind(h, "nvmlDeviceGetCudaComputeCapability", &n.DeviceGetCudaComputeCapability);
+  Bind(h, "nvmlSystemGetDriverVersion", &n.SystemGetDriverVersion);
+  if (!Bind(h, "nvmlSystemGetCudaDriverVersion_v2", &n.SystemGetCudaDriverVersion)) {
+    Bind(h, "nvmlSystemGetCudaDriverVersion", &n.SystemGetCudaDriverVersion);
+  }
   Bind(h, "nvmlDeviceGetMigMode", &n.DeviceGetMigMode);
   if (missing != nullptr) {
     return Status::Unavailable("NVML library \"" + library + "\" lacks " + missing +

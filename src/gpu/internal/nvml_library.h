@@ -36,6 +36,10 @@ class NvmlLibrary {
   nvmlReturn_t (*DeviceGetPciInfo)(nvmlDevice_t, nvmlPciInfo_t*) = nullptr;
   // Optional: drivers before R470 lack it; sysfs answers instead.
   nvmlReturn_t (*DeviceGetNumaNodeId)(nvmlDevice_t, unsigned int*) = nullptr;
+  // Optional: what discovery reports when present (DRA device attributes).
+  nvmlReturn_t (*DeviceGetCudaComputeCapability)(nvmlDevice_t, int*, int*) = nullptr;
+  nvmlReturn_t (*SystemGetDriverVersion)(char*, unsigned int) = nullptr;
+  nvmlReturn_t (*SystemGetCudaDriverVersion)(int*) = nullptr;
   // Optional: drivers before R450 know no MIG.
   nvmlReturn_t (*DeviceGetMigMode)(nvmlDevice_t, unsigned int*, unsigned int*) = nullptr;
   nvmlReturn_t (*DeviceGetSupportedEventTypes)(nvmlDevice_t, unsigned long long*) = nullptr;

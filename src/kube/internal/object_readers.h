@@ -28,6 +28,8 @@ Status ReadWorkload(const Field& root, std::string_view kind, const Source& sour
 bool IsWorkloadKind(std::string_view kind);
 
 Result<NodePool> ReadNodePool(const Field& root);
+// A ResourceClaim (`is_template` false) or ResourceClaimTemplate document.
+Result<ClaimSpec> ReadClaim(const Field& root, bool is_template);
 Result<NodeOverlay> ReadNodeOverlay(const Field& root);
 
 }  // namespace gpuslice::kube::internal

@@ -1,5 +1,6 @@
 #include "kube/internal/pod_spec_reader.h"
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -74,6 +75,14 @@ Result<Container> ReadContainer(const Field& field, bool init) {
   for (const auto& [resource, limit] : container.limits)
     container.requests.emplace(resource, limit);
   GPUSLICE_RETURN_IF_ERROR(ValidateContainerResources(resources, container));
+  const Field claims = resources["claims"];
+  GPUSLICE_RETURN_IF_ERROR(claims.ExpectSequence());
+  for (size_t i = 0; i < claims.size(); ++i) {
+    GPUSLICE_RETURN_IF_ERROR(claims.At(i).ExpectMap());
+    Result<std::string> claim = claims.At(i)["name"].String();
+    if (!claim.ok()) return claim.status();
+    container.claims.push_back(*std::move(claim));
+  }
   const Field restart_policy = field["restartPolicy"];
   if (restart_policy.present()) {
     Result<std::string> policy = restart_policy.String();
@@ -376,6 +385,42 @@ Result<PodSpec> ReadPodSpec(const Field& spec) {
   Result<ResourceList> overhead = spec["overhead"].Resources();
   if (!overhead.ok()) return overhead.status();
   out.overhead = *std::move(overhead);
+
+  const Field claims = spec["resourceClaims"];
+  GPUSLICE_RETURN_IF_ERROR(claims.ExpectSequence());
+  for (size_t i = 0; i < claims.size(); ++i) {
+    const Field entry = claims.At(i);
+    GPUSLICE_RETURN_IF_ERROR(entry.ExpectMap());
+    PodResourceClaim claim;
+    Result<std::string> name = entry["name"].String();
+    if (!name.ok()) return name.status();
+    claim.name = *name;
+    for (const auto& [key, target] : {std::pair<const char*, std::string*>{
+                                          "resourceClaimTemplateName", &claim.template_name},
+                                      {"resourceClaimName", &claim.claim_name}}) {
+      if (!entry[key].present()) continue;
+      Result<std::string> value = entry[key].String();
+      if (!value.ok()) return value.status();
+      *target = *value;
+    }
+    if (claim.template_name.empty() == claim.claim_name.empty()) {
+      return entry.Error("give exactly one of resourceClaimTemplateName and resourceClaimName");
+    }
+    out.resource_claims.push_back(std::move(claim));
+  }
+  for (const std::vector<Container>* list : {&out.containers, &out.init_containers}) {
+    for (const Container& container : *list) {
+      for (const std::string& name : container.claims) {
+        const bool known = std::any_of(
+            out.resource_claims.begin(), out.resource_claims.end(),
+            [&](const PodResourceClaim& claim) { return claim.name == name; });
+        if (!known) {
+          return claims.Error("container " + container.name + " uses claim \"" + name +
+                              "\", which spec.resourceClaims does not list");
+        }
+      }
+    }
+  }
   return out;
 }
 

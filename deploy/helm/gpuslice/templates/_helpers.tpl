@@ -32,6 +32,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
+{{/* "true" when this release runs the DRA driver; fails on a mode it does not know. */}}
+{{- define "gpuslice.draMode" -}}
+{{- if not (has .Values.mode (list "devicePlugin" "dra")) -}}
+{{- fail (printf "mode: %q is not one of devicePlugin, dra" (toString .Values.mode)) -}}
+{{- end -}}
+{{- eq .Values.mode "dra" -}}
+{{- end -}}
+
+{{/* A directory of config.dra: (list $draConfig "key" "default"). */}}
+{{- define "gpuslice.draDir" -}}
+{{- $dra := index . 0 -}}
+{{- index $dra (index . 1) | default (index . 2) -}}
+{{- end -}}
+
 {{/* The resource names the plugin advertises, with every per-node config, as a JSON (and CEL)
 list. */}}
 {{- define "gpuslice.resourceNames" -}}

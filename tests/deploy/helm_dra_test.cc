@@ -1,0 +1,187 @@
+// The chart with mode: dra, rendered by the real Helm: the driver's DaemonSet, its RBAC, the
+// DeviceClass and the admission policy, and a config the driver accepts.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include "core/config.h"
+#include "fakes/temp_dir.h"
+
+namespace gpuslice {
+namespace {
+
+const std::string kChart = std::string(GPUSLICE_SOURCE_DIR) + "/deploy/helm/gpuslice";
+
+class HelmDraTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (system("helm version >/dev/null 2>&1") != 0) {
+      GTEST_SKIP() << "helm is not installed (scripts/setup.sh --test-tools installs it)";
+    }
+  }
+
+  // Runs helm template with `values_yaml`; returns its exit code and every document.
+  int Render(const std::string& values_yaml, std::vector<YAML::Node>* documents,
+             std::string* output) {
+    std::ofstream(dir_.Sub("values.yaml")) << values_yaml;
+    const std::string command = "helm template test " + kChart +
+                                " --namespace gpu-system -f " + dir_.Sub("values.yaml") + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) return -1;
+    std::array<char, 4096> buffer{};
+    size_t n = 0;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output->append(buffer.data(), n);
+    const int status = pclose(pipe);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == 0) {
+      for (const YAML::Node& document : YAML::LoadAll(*output)) {
+        if (document.IsMap() && document["kind"]) documents->push_back(document);
+      }
+    }
+    return code;
+  }
+
+  static std::vector<YAML::Node> OfKind(const std::vector<YAML::Node>& documents,
+                                        const std::string& kind) {
+    std::vector<YAML::Node> found;
+    for (const YAML::Node& document : documents) {
+      if (document["kind"].as<std::string>() == kind) found.push_back(document);
+    }
+    return found;
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(HelmDraTest, DraModeRunsTheDriverWithItsSocketsAndCdiDirectory) {
+  std::vector<YAML::Node> documents;
+  std::string output;
+  ASSERT_EQ(Render("mode: dra\nsimulate: 1xA10G\n", &documents, &output), 0) << output;
+  const std::vector<YAML::Node> daemonsets = OfKind(documents, "DaemonSet");
+  ASSERT_EQ(daemonsets.size(), 1u);
+  const YAML::Node spec = daemonsets[0]["spec"]["template"]["spec"];
+  EXPECT_EQ(spec["serviceAccountName"].as<std::string>(), "test-gpuslice");
+  const YAML::Node container = spec["containers"][0];
+  std::set<std::string> args;
+  for (const auto& argument : container["args"]) args.insert(argument.as<std::string>());
+  EXPECT_TRUE(args.count("--mode=dra"));
+  EXPECT_TRUE(args.count("--simulate=1xA10G"));
+  EXPECT_FALSE(args.count("--pod-resources-socket=/var/lib/kubelet/pod-resources/kubelet.sock"));
+  bool node_name = false;
+  for (const auto& env : container["env"]) {
+    node_name |= env["name"].as<std::string>() == "NODE_NAME" &&
+                 env["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>() == "spec.nodeName";
+  }
+  EXPECT_TRUE(node_name);
+  EXPECT_FALSE(container["livenessProbe"]);
+
+  Result<core::Config> config = core::ParseConfig(
+      OfKind(documents, "ConfigMap")[0]["data"]["config.yaml"].as<std::string>(), "configmap");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  std::map<std::string, std::string> host_paths;
+  for (const auto& volume : spec["volumes"]) {
+    if (volume["hostPath"]) {
+      host_paths[volume["name"].as<std::string>()] = volume["hostPath"]["path"].as<std::string>();
+    }
+  }
+  EXPECT_EQ(host_paths["kubelet-plugins"], config->dra.kubelet_plugins_dir);
+  EXPECT_EQ(host_paths["kubelet-registry"], config->dra.kubelet_registry_dir);
+  EXPECT_EQ(host_paths["cdi"], config->dra.cdi_dir);
+  EXPECT_FALSE(host_paths.count("device-plugins"));
+  // The API server refuses a DaemonSet with two mounts at one path (the simulated GPUs' CDI
+  // directory of device plugin mode is /var/run/cdi too).
+  std::set<std::string> mount_paths;
+  for (const auto& mount : container["volumeMounts"]) {
+    const std::string name = mount["name"].as<std::string>();
+    EXPECT_TRUE(mount_paths.insert(mount["mountPath"].as<std::string>()).second)
+        << "two mounts at " << mount["mountPath"].as<std::string>();
+    if (host_paths.count(name)) {
+      EXPECT_EQ(mount["mountPath"].as<std::string>(), host_paths[name]) << name;
+    }
+  }
+  EXPECT_TRUE(daemonsets[0]["spec"]["template"]["metadata"]["annotations"]["checksum/config"]);
+}
+
+TEST_F(HelmDraTest, RbacGrantsOnlyWhatTheDriverTouches) {
+  std::vector<YAML::Node> documents;
+  std::string output;
+  ASSERT_EQ(Render("mode: dra\n", &documents, &output), 0) << output;
+  const std::vector<YAML::Node> roles = OfKind(documents, "ClusterRole");
+  ASSERT_EQ(roles.size(), 1u);
+  std::map<std::string, std::set<std::string>> verbs;
+  for (const auto& rule : roles[0]["rules"]) {
+    for (const auto& resource : rule["resources"]) {
+      for (const auto& verb : rule["verbs"]) {
+        verbs[resource.as<std::string>()].insert(verb.as<std::string>());
+      }
+    }
+  }
+  EXPECT_EQ(verbs.size(), 3u);
+  EXPECT_EQ(verbs["resourceclaims"], std::set<std::string>{"get"});
+  EXPECT_EQ(verbs["nodes"], std::set<std::string>{"get"});
+  EXPECT_EQ(verbs["resourceslices"],
+            (std::set<std::string>{"get", "list", "watch", "create", "update", "delete"}));
+  const std::vector<YAML::Node> bindings = OfKind(documents, "ClusterRoleBinding");
+  ASSERT_EQ(bindings.size(), 1u);
+  EXPECT_EQ(bindings[0]["subjects"][0]["name"].as<std::string>(), "test-gpuslice");
+  EXPECT_EQ(bindings[0]["subjects"][0]["namespace"].as<std::string>(), "gpu-system");
+}
+
+TEST_F(HelmDraTest, DeviceClassAndAdmissionPolicyComeWithDraModeOnly) {
+  std::vector<YAML::Node> dra;
+  std::string output;
+  ASSERT_EQ(Render("mode: dra\n", &dra, &output), 0) << output;
+  const std::vector<YAML::Node> classes = OfKind(dra, "DeviceClass");
+  ASSERT_EQ(classes.size(), 1u);
+  EXPECT_EQ(classes[0]["metadata"]["name"].as<std::string>(), "gpu.gpuslice.io");
+  EXPECT_EQ(classes[0]["spec"]["selectors"][0]["cel"]["expression"].as<std::string>(),
+            "device.driver == \"gpu.gpuslice.io\"");
+  // The claims' policies (one per kind), beside the protected-paths policy of every mode.
+  const auto claim_policies = [](const std::vector<YAML::Node>& documents, const char* kind) {
+    size_t count = 0;
+    for (const YAML::Node& document : OfKind(documents, kind)) {
+      const std::string name = document["metadata"]["name"].as<std::string>();
+      count += name.find("-resourceclaim") != std::string::npos ? 1 : 0;
+    }
+    return count;
+  };
+  EXPECT_EQ(claim_policies(dra, "ValidatingAdmissionPolicy"), 2u);
+  EXPECT_EQ(claim_policies(dra, "ValidatingAdmissionPolicyBinding"), 2u);
+  EXPECT_EQ(OfKind(dra, "ValidatingAdmissionPolicy").size(), 3u);
+
+  std::vector<YAML::Node> second;
+  output.clear();
+  ASSERT_EQ(Render("mode: dra\ndra: {deviceClass: false, admissionPolicy: false}\n", &second,
+                   &output),
+            0)
+      << output;
+  EXPECT_TRUE(OfKind(second, "DeviceClass").empty());
+  EXPECT_EQ(claim_policies(second, "ValidatingAdmissionPolicy"), 0u);
+
+  std::vector<YAML::Node> plugin;
+  output.clear();
+  ASSERT_EQ(Render("mode: devicePlugin\n", &plugin, &output), 0) << output;
+  EXPECT_TRUE(OfKind(plugin, "DeviceClass").empty());
+  // The ServiceAccount is every mode's; the driver's ClusterRole is DRA mode's only.
+  for (const YAML::Node& role : OfKind(plugin, "ClusterRole")) {
+    EXPECT_NE(role["metadata"]["name"].as<std::string>(), "test-gpuslice-dra");
+  }
+}
+
+TEST_F(HelmDraTest, AnUnknownModeIsRefused) {
+  std::vector<YAML::Node> documents;
+  std::string output;
+  EXPECT_NE(Render("mode: mig\n", &documents, &output), 0);
+  // values.schema.json refuses it before the templates' own check would.
+  EXPECT_THAT(output,
+              ::testing::HasSubstr("mode must be one of the following: \"devicePlugin\", \"dra\""));
+}
+
+}  // namespace
+}  // namespace gpuslice
