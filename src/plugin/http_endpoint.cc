@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 namespace gpuslice::plugin {
@@ -65,7 +66,17 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& add
   if (endpoint->port_ < 0) {
     return Status::Unavailable("cannot listen for HTTP on " + address);
   }
-  endpoint->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  HttpEndpoint* self = endpoint.get();
+  endpoint->thread_ = std::thread([self] {
+    self->server_->listen_after_bind();
+    self->listener_done_.store(true);
+  });
+  // cpp-httplib's stop() does nothing before the listener runs, and the listener would then
+  // serve forever: without this wait, an agent that exits at once (NVML missing) hangs in the
+  // destructor's join.
+  while (!server.is_running() && !endpoint->listener_done_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return endpoint;
 }
 

@@ -2,6 +2,7 @@
 // the per-container series) and /healthz.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,6 +48,7 @@ class HttpEndpoint {
   HttpEndpoint() = default;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listener_done_{false};  // listen_after_bind returned
   int port_ = 0;
 };
 
