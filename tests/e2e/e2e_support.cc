@@ -19,11 +19,13 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
+// A new empty file, named after `tag`, that the caller removes: the file mkstemps made is the
+// one returned, so nothing else is left behind in /tmp.
 std::string TempPath(const std::string& tag) {
-  char pattern[] = "/tmp/gpuslice-e2e-XXXXXX";
-  const int fd = mkstemp(pattern);
+  std::string pattern = "/tmp/gpuslice-e2e-XXXXXX-" + tag;
+  const int fd = mkstemps(pattern.data(), static_cast<int>(tag.size()) + 1);
   if (fd >= 0) close(fd);
-  return std::string(pattern) + "-" + tag;
+  return pattern;
 }
 
 }  // namespace
