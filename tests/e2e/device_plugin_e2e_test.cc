@@ -385,12 +385,7 @@ TEST_F(ClusterTest, ContainerSeriesShowWhatAPodHoldsAndRefusesWithinFiveSeconds)
   TestNamespace ns("e2e-container-metrics");
   const std::string pod = "holder";
   const uint64_t held = 3ULL << 30;
-  std::string manifest = ProbePod(pod, "nvidia.com/gpu", 1);
-  const std::string sleep_args = "args: [sleep]";
-  ASSERT_NE(manifest.find(sleep_args), std::string::npos) << manifest;
-  manifest.replace(manifest.find(sleep_args), sleep_args.size(),
-                   "args: [hold, \"" + std::to_string(held) + "\"]");
-  Apply(ns.name(), manifest);
+  Apply(ns.name(), HoldingProbePod(pod, "nvidia.com/gpu", 1, held));
   WaitRunning(ns.name(), pod);
 
   // Each scrape reads the regions and the kubelet's listing afresh: the pod's series are there

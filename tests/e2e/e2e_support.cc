@@ -262,15 +262,27 @@ std::string PluginPod() {
   return result.exit_code == 0 ? result.out : "";
 }
 
-std::string ProbePod(const std::string& name, const std::string& resource, int count) {
+namespace {
+
+std::string ProbePodRunning(const std::string& name, const std::string& resource, int count,
+                            const std::string& args) {
   return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
          "\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: probe\n"
          "    image: " +
-         kProbeImage +
-         "\n    imagePullPolicy: Never\n    args: [sleep]\n    resources:\n      limits:\n"
-         "        " +
-         resource + ": " + std::to_string(count) +
+         kProbeImage + "\n    imagePullPolicy: Never\n    args: " + args +
+         "\n    resources:\n      limits:\n        " + resource + ": " + std::to_string(count) +
          "\n  tolerations:\n  - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}\n";
+}
+
+}  // namespace
+
+std::string ProbePod(const std::string& name, const std::string& resource, int count) {
+  return ProbePodRunning(name, resource, count, "[sleep]");
+}
+
+std::string HoldingProbePod(const std::string& name, const std::string& resource, int count,
+                            uint64_t bytes) {
+  return ProbePodRunning(name, resource, count, "[hold, \"" + std::to_string(bytes) + "\"]");
 }
 
 void WaitRunning(const std::string& ns, const std::string& name, std::chrono::seconds timeout) {

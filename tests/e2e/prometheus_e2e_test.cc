@@ -290,12 +290,7 @@ TEST_F(PrometheusTest, DashboardAndAlertExpressionsRunOnTheScrapedAgent) {
   TestNamespace ns("e2e-prometheus");
   const std::string pod = "holder";
   const uint64_t held = kH100Slice / 100 * 95;
-  std::string manifest = ProbePod(pod, "nvidia.com/gpu", 1);
-  const std::string sleep_args = "args: [sleep]";
-  ASSERT_NE(manifest.find(sleep_args), std::string::npos) << manifest;
-  manifest.replace(manifest.find(sleep_args), sleep_args.size(),
-                   "args: [hold, \"" + std::to_string(held) + "\"]");
-  Apply(ns.name(), manifest);
+  Apply(ns.name(), HoldingProbePod(pod, "nvidia.com/gpu", 1, held));
   WaitRunning(ns.name(), pod);
 
   TempDir dir;
