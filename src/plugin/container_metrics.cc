@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/contract.h"
+#include "core/file_descriptor.h"
 #include "io/file.h"
 #include "plugin/metrics.h"
 
@@ -20,19 +21,7 @@ namespace {
 
 namespace region = core::region;
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using core::FileDescriptor;
 
 bool ReadAt(int fd, void* buffer, size_t size, size_t offset) {
   size_t done = 0;
