@@ -57,7 +57,8 @@ std::optional<uint64_t> RestoredBytes(unsigned int pid, const ProcessList& befor
   if (nvml_pid == 0) return std::nullopt;
   for (const nvmlProcessInfo_t& process : *after) {
     if (process.pid != nvml_pid) continue;
-    if (process.usedGpuMemory == static_cast<unsigned long long>(NVML_VALUE_NOT_AVAILABLE)) return std::nullopt;
+    if (process.usedGpuMemory == static_cast<unsigned long long>(NVML_VALUE_NOT_AVAILABLE))
+      return std::nullopt;
     return process.usedGpuMemory;
   }
   return std::nullopt;
@@ -85,9 +86,9 @@ GPUSLICE_HOOK CUresult cuCheckpointProcessRestore(int pid, CUcheckpointRestoreAr
   uint64_t bytes[core::region::kMaxDevices] = {};
   bool known = running;
   for (int slice = 0; known && slice < slices; ++slice) {
-    const std::optional<uint64_t> held = RestoredBytes(
-        static_cast<unsigned int>(pid), before[static_cast<size_t>(slice)],
-        internal::GpuProcesses(runtime.options(), slice));
+    const std::optional<uint64_t> held =
+        RestoredBytes(static_cast<unsigned int>(pid), before[static_cast<size_t>(slice)],
+                      internal::GpuProcesses(runtime.options(), slice));
     known = held.has_value();
     if (held) bytes[slice] = *held;
   }
@@ -100,9 +101,8 @@ GPUSLICE_HOOK CUresult cuCheckpointProcessRestore(int pid, CUcheckpointRestoreAr
     ledger.CountRefusal(0, 0);
   }
   // Restored processes are locked: checkpointing again takes their memory off the GPUs.
-  static const auto checkpoint =
-      internal::DriverFunction<decltype(&cuCheckpointProcessCheckpoint)>(
-          "cuCheckpointProcessCheckpoint");
+  static const auto checkpoint = internal::DriverFunction<decltype(&cuCheckpointProcessCheckpoint)>(
+      "cuCheckpointProcessCheckpoint");
   if (checkpoint == nullptr || checkpoint(pid, nullptr) != CUDA_SUCCESS) {
     Warn("process " + std::to_string(pid) +
          " was restored past the container's memory limit and could not be checkpointed again");

@@ -421,8 +421,8 @@ bool MemoryLedger::ChargeForProcess(pid_t pid, uint64_t start_time,
     if (bytes[device] == 0) continue;
     slot->used_bytes[device].store(bytes[device], std::memory_order_relaxed);
     std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
-    const uint64_t container_used = SaturatingAdd(used.load(std::memory_order_relaxed),
-                                                  bytes[device]);
+    const uint64_t container_used =
+        SaturatingAdd(used.load(std::memory_order_relaxed), bytes[device]);
     used.store(container_used, std::memory_order_relaxed);
     RaisePeak(region_->counters[device].peak_bytes, container_used);
     RaisePeak(CountersOf(slot)->peak_bytes[device], bytes[device]);

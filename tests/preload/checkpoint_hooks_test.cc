@@ -22,7 +22,7 @@ namespace gpuslice::testing {
 namespace {
 
 constexpr uint64_t kMiB = 1ULL << 20;
-const std::string kOutOfMemory = "err 2";  // CUDA_ERROR_OUT_OF_MEMORY
+const std::string kOutOfMemory = "err 2";     // CUDA_ERROR_OUT_OF_MEMORY
 const std::string kCheckpointed = "state 2";  // CU_PROCESS_STATE_CHECKPOINTED
 const std::string kRunning = "state 0";
 

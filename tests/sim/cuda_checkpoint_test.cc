@@ -9,9 +9,9 @@
 #include <string>
 
 #include "core/abi/cuda.h"
-#include "sim/state.h"
 #include "sim/child_process.h"
 #include "sim/cuda_test_support.h"
+#include "sim/state.h"
 
 namespace gpuslice::sim::testing {
 namespace {
@@ -39,10 +39,10 @@ class CheckpointTest : public CudaTest {
   void SetUp() override {
     CudaTest::SetUp();
     // The client's device 0 is the node's H100, as this process's.
-    client_.emplace(ChildProcess::Exec(
-        {std::string(GPUSLICE_BIN_DIR) + "/sim_cuda_client", "init", "alloc",
-         std::to_string(kClientBytes), "hold"},
-        {{"LD_LIBRARY_PATH", std::string(GPUSLICE_LIB_DIR) + "/sim"}}));
+    client_.emplace(
+        ChildProcess::Exec({std::string(GPUSLICE_BIN_DIR) + "/sim_cuda_client", "init", "alloc",
+                            std::to_string(kClientBytes), "hold"},
+                           {{"LD_LIBRARY_PATH", std::string(GPUSLICE_LIB_DIR) + "/sim"}}));
     ASSERT_EQ(client_->ReadLine(), "init=0");
     ASSERT_EQ(client_->ReadLine(), "alloc=0");
     ASSERT_EQ(client_->ReadLine(), "holding");

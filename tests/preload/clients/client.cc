@@ -600,7 +600,8 @@ class Client {
     if (command == "checkpoint-state") {
       CUprocessState state = CU_PROCESS_STATE_FAILED;
       result = api_.checkpoint_get_state(pid, &state);
-      return result == CUDA_SUCCESS ? "state " + std::to_string(static_cast<int>(state)) : Error(result);
+      return result == CUDA_SUCCESS ? "state " + std::to_string(static_cast<int>(state))
+                                    : Error(result);
     }
     if (command == "checkpoint") {
       result = api_.checkpoint_lock(pid, nullptr);
