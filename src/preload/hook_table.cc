@@ -86,6 +86,9 @@ const HookEntry kHooks[] = {
     {"cuStreamEndCapture", 10000, reinterpret_cast<void*>(&cuStreamEndCapture)},
     {"cuStreamEndCapture_ptsz", 10000, reinterpret_cast<void*>(&cuStreamEndCapture_ptsz)},
 
+    // A restored checkpoint brings memory back onto the GPU.
+    {"cuCheckpointProcessRestore", 12080, reinterpret_cast<void*>(&cuCheckpointProcessRestore)},
+
     // Every launch path.
     {"cuLaunch", 2000, reinterpret_cast<void*>(&cuLaunch)},
     {"cuLaunchGrid", 2000, reinterpret_cast<void*>(&cuLaunchGrid)},

@@ -382,6 +382,54 @@ void MemoryLedger::AddThrottled(int device, uint64_t nanos) {
   }
 }
 
+bool MemoryLedger::HoldsSlot(pid_t pid, uint64_t start_time) const {
+  if (pid <= 0 || start_time == 0) return false;
+  for (const ProcessSlot& slot : region_->slots) {
+    if (slot.pid.load(std::memory_order_acquire) == pid &&
+        slot.start_time.load(std::memory_order_acquire) == start_time) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool MemoryLedger::ChargeForProcess(pid_t pid, uint64_t start_time,
+                                    const uint64_t (&bytes)[core::region::kMaxDevices]) {
+  ReclaimDead();
+  int first = 0;  // the slice a refusal is counted on
+  while (first + 1 < core::region::kMaxDevices && bytes[first] == 0) ++first;
+  const auto refuse = [&](int device) {
+    CountRefusal(device, bytes[device]);
+    return false;
+  };
+  // Device 0's mutex (which also orders slot ownership) first, then the others in order, as
+  // EmptySlot takes them: with all of them held the charge is checked and made at once.
+  std::optional<DeviceLock> locks[core::region::kMaxDevices];
+  for (int device = 0; device < core::region::kMaxDevices; ++device) {
+    if (device != kOwnershipDevice && bytes[device] == 0) continue;
+    locks[device].emplace(*region_, device);
+    if (!locks[device]->locked()) return refuse(device == kOwnershipDevice ? first : device);
+  }
+  for (int device = 0; device < core::region::kMaxDevices; ++device) {
+    const uint64_t limit = Limit(device);
+    const uint64_t used = region_->devices[device].used_bytes.load(std::memory_order_relaxed);
+    if (bytes[device] > limit || used > limit - bytes[device]) return refuse(device);
+  }
+  ProcessSlot* slot = ClaimFreeSlot(pid, start_time);
+  if (slot == nullptr) return refuse(first);
+  for (int device = 0; device < core::region::kMaxDevices; ++device) {
+    if (bytes[device] == 0) continue;
+    slot->used_bytes[device].store(bytes[device], std::memory_order_relaxed);
+    std::atomic<uint64_t>& used = region_->devices[device].used_bytes;
+    const uint64_t container_used =
+        SaturatingAdd(used.load(std::memory_order_relaxed), bytes[device]);
+    used.store(container_used, std::memory_order_relaxed);
+    RaisePeak(region_->counters[device].peak_bytes, container_used);
+    RaisePeak(CountersOf(slot)->peak_bytes[device], bytes[device]);
+  }
+  return true;
+}
+
 bool MemoryLedger::EmptySlot(ProcessSlot& slot) {
   core::region::SlotCounters& counters = *CountersOf(&slot);
   region_->nvml_pids[&slot - region_->slots].store(0, std::memory_order_relaxed);

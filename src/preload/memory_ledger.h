@@ -66,6 +66,18 @@ class MemoryLedger {
   // even past the limit, which then refuses further charges until enough is given back.
   void ChargeHeld(int device, uint64_t bytes);
 
+  // True when process `pid`, started at `start_time` (clock ticks since boot, as /proc says),
+  // holds a slot of the container: all it holds stays charged there.
+  bool HoldsSlot(pid_t pid, uint64_t start_time) const;
+
+  // Charges memory the driver holds for another process, one this process's ledger never saw
+  // (a restored checkpoint's), `bytes[d]` on slice d, to a slot claimed for process `pid`
+  // started at `start_time`; ReclaimDead frees it when that process ends. All or nothing:
+  // false, with a refusal counted, when the container would pass a slice's limit or no slot
+  // is free.
+  bool ChargeForProcess(pid_t pid, uint64_t start_time,
+                        const uint64_t (&bytes)[core::region::kMaxDevices]);
+
   // Gives back `bytes` this process was charged on `device` (never more than it holds).
   void Refund(int device, uint64_t bytes);
 

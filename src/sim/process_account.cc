@@ -28,7 +28,9 @@ void Occupy(ProcessSlot& slot) {
     slot.tail_ns[i].store(0, std::memory_order_relaxed);
     slot.sampled_busy_ns[i] = 0;
     slot.contexts[i].store(0, std::memory_order_relaxed);
+    slot.checkpointed_memory[i].store(0, std::memory_order_relaxed);
   }
+  slot.checkpoint_state.store(internal::kCheckpointRunning, std::memory_order_relaxed);
   char command[16] = {};
   prctl(PR_GET_NAME, command, 0, 0, 0);
   std::memcpy(slot.command, command, sizeof(slot.command));

@@ -56,6 +56,9 @@ struct GpuUsage {
   std::vector<ProcessUsage> processes;  // running and exited processes that used the GPU
 };
 
+// Where a process stands in a checkpoint (cuCheckpointProcess*), as CUprocessState says.
+enum class CheckpointState { kRunning = 0, kLocked = 1, kCheckpointed = 2 };
+
 // A mapped state file. Thread-safe; every method may be called from any thread, and the
 // state stays consistent when any process using it is killed at any instruction.
 class SimState {
@@ -134,6 +137,20 @@ class SimState {
   // Finds processes that died without cleaning up and gives their memory back.
   void ReclaimDeadProcesses();
 
+  // Checkpoints of the running process `pid` (its PID as its slot records it), as another
+  // process drives them: Lock (running -> locked), Checkpoint (locked -> checkpointed: its
+  // memory leaves the GPUs, so their used memory and NVML's figures for it drop, and NVML no
+  // longer lists it), Restore (checkpointed -> locked: the memory comes back onto the same
+  // GPUs, all or nothing), Unlock (locked -> running). NotFound when no running process has
+  // the PID; FailedPrecondition for a transition its state does not allow; ResourceExhausted
+  // when a GPU has no room for what Restore brings back (the process stays checkpointed).
+  // The process's own calls are not blocked while it is locked, as the real driver's are.
+  Result<CheckpointState> ProcessCheckpointState(int pid);
+  Status LockProcess(int pid);
+  Status CheckpointProcess(int pid);
+  Status RestoreProcess(int pid);
+  Status UnlockProcess(int pid);
+
   // For ProcessAccount and the simulated libraries: the mapped file.
   internal::StateFile* file() const { return file_; }
   // Reclaims slot `slot`, whose owner is known to be dead and whose lock the caller holds.
@@ -148,6 +165,16 @@ class SimState {
   void LoadFacts();
   // Processes with any use of GPU `index` (all GPUs when -1), with their use of it.
   std::vector<ProcessUsage> CollectProcesses(int index) const;
+  // The slot of the running process `pid`, or -1.
+  int LiveSlotOfPid(int pid) const;
+  // Moves the running process `pid` from checkpoint state `from` to `to`, moving its memory
+  // on every GPU as `move` says first (all or nothing).
+  enum class Move { kNone, kToHost, kToGpus };
+  Status Transition(int pid, uint32_t from, uint32_t to, Move move);
+  // Moves GPU `index`'s memory of `slot` between the GPU and the checkpoint (to_gpu: back
+  // onto it, when it fits). Returns false when it does not fit. REQUIRES: the caller holds the
+  // GPU's memory lock.
+  bool MoveCheckpointedLocked(int slot, int index, bool to_gpu);
 
   std::string path_;
   internal::StateFile* file_;

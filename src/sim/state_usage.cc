@@ -37,7 +37,10 @@ void SimState::ReclaimSlot(int slot) {
     gpu.memory_used = gpu.memory_used > bytes ? gpu.memory_used - bytes : 0;
     process.memory[i].store(0, std::memory_order_relaxed);
     process.contexts[i].store(0, std::memory_order_relaxed);
+    // A checkpoint held in host memory goes with its process.
+    process.checkpointed_memory[i].store(0, std::memory_order_relaxed);
   }
+  process.checkpoint_state.store(internal::kCheckpointRunning, std::memory_order_relaxed);
   process.ended_ns.store(internal::RealtimeNs(), std::memory_order_relaxed);
   process.state.store(internal::kSlotExited, std::memory_order_release);
 }
@@ -167,6 +170,11 @@ std::vector<ProcessUsage> SimState::CollectProcesses(int index) const {
     const internal::ProcessSlot& process = file_->slots[slot];
     const uint32_t state = process.state.load(std::memory_order_acquire);
     if (state == internal::kSlotFree) continue;
+    // A checkpointed process holds nothing on the GPUs, so NVML does not list it there.
+    if (index >= 0 && process.checkpoint_state.load(std::memory_order_relaxed) ==
+                          internal::kCheckpointCheckpointed) {
+      continue;
+    }
     ProcessUsage usage;
     usage.pid = process.pid.load(std::memory_order_relaxed);
     usage.command = std::string(process.command, strnlen(process.command, sizeof(process.command)));

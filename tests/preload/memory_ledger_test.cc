@@ -577,5 +577,51 @@ TEST(MemoryLedger, ThreadsChargingSmallAmountsNeverPassTheLimitNorLoseAByte) {
   EXPECT_EQ(RegionUsed(mapping->region()), 0u);
 }
 
+TEST(MemoryLedger, AnotherProcessIsChargedOnASlotOfItsOwnAllOrNothing) {
+  Options options = TwoSlices();
+  auto mapping = internal::RegionMapping::MapPrivate();
+  ASSERT_TRUE(mapping.ok());
+  core::region::Region& region = *mapping->region();
+  MemoryLedger ledger(&region, options);
+  const pid_t restored = Spawn([] {
+    pause();
+    return 0;
+  });
+  const pid_t other = Spawn([] {
+    pause();
+    return 0;
+  });
+  const uint64_t started = StartTime(restored);
+  ASSERT_NE(started, 0u);
+  EXPECT_FALSE(ledger.HoldsSlot(restored, started));
+
+  uint64_t bytes[core::region::kMaxDevices] = {600, 5000};
+  EXPECT_TRUE(ledger.ChargeForProcess(restored, started, bytes));
+  EXPECT_TRUE(ledger.HoldsSlot(restored, started));
+  EXPECT_FALSE(ledger.HoldsSlot(restored, started + 1));  // a later process of the same PID
+  EXPECT_EQ(ledger.Used(0), 600u);
+  EXPECT_EQ(ledger.Used(1), 5000u);
+  EXPECT_EQ(ledger.Held(0), 0u);  // not this process's
+
+  // Slice 1 has room, slice 0 not: nothing is charged, and the refusal is counted once.
+  uint64_t more[core::region::kMaxDevices] = {500, 100};
+  EXPECT_FALSE(ledger.ChargeForProcess(other, StartTime(other), more));
+  EXPECT_FALSE(ledger.HoldsSlot(other, StartTime(other)));
+  EXPECT_EQ(ledger.Used(0), 600u);
+  EXPECT_EQ(ledger.Used(1), 5000u);
+  EXPECT_EQ(region.counters[0].refused_allocations.load(), 1u);
+  EXPECT_EQ(region.counters[0].refused_bytes.load(), 500u);
+  EXPECT_EQ(region.counters[1].refused_allocations.load(), 0u);
+
+  // Its charge goes when it ends.
+  kill(restored, SIGKILL);
+  ExitCode(restored);
+  EXPECT_EQ(ledger.ReclaimDead(), 1);
+  EXPECT_EQ(ledger.Used(0), 0u);
+  EXPECT_EQ(ledger.Used(1), 0u);
+  kill(other, SIGKILL);
+  ExitCode(other);
+}
+
 }  // namespace
 }  // namespace gpuslice::preload

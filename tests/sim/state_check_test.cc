@@ -181,6 +181,22 @@ TEST_F(StateCheckTest, EveryCorruptionIsNamed) {
          f.slots[0].memory[5].store(1);
        },
        "memory on GPU 5, which the node does not have"},
+      {"checkpointed memory on a missing gpu",
+       [](internal::StateFile& f) {
+         f.slots_in_use.store(1);
+         f.slots[0].state.store(internal::kSlotLive);
+         f.slots[0].pid.store(1);
+         f.slots[0].checkpointed_memory[6].store(1);
+       },
+       "memory on GPU 6, which the node does not have"},
+      {"checkpoint state",
+       [](internal::StateFile& f) {
+         f.slots_in_use.store(1);
+         f.slots[0].state.store(internal::kSlotLive);
+         f.slots[0].pid.store(1);
+         f.slots[0].checkpoint_state.store(7);
+       },
+       "process slot 0: checkpoint state 7"},
       {"memory total",
        [](internal::StateFile& f) { f.gpus[0].memory_used = 1 << 20; },
        "GPU 0: 1048576 bytes in use, but its processes hold 0"},

@@ -435,6 +435,15 @@ CUresult cuGraphUpload(CUgraphExec hGraph, CUstream hStream);
 CUresult cuGraphUpload_ptsz(CUgraphExec hGraphExec, CUstream hStream);
 CUresult cuGraphExecDestroy(CUgraphExec hGraphExec);
 
+// ---- Checkpoint and restore (of the process `pid`, from another process) ----
+
+CUresult cuCheckpointProcessGetRestoreThreadId(int pid, int* tid);
+CUresult cuCheckpointProcessGetState(int pid, CUprocessState* state);
+CUresult cuCheckpointProcessLock(int pid, CUcheckpointLockArgs* args);
+CUresult cuCheckpointProcessCheckpoint(int pid, CUcheckpointCheckpointArgs* args);
+CUresult cuCheckpointProcessRestore(int pid, CUcheckpointRestoreArgs* args);
+CUresult cuCheckpointProcessUnlock(int pid, CUcheckpointUnlockArgs* args);
+
 // ---- Legacy entry points (pre-CUDA 3.2 ABI and deprecated launches) ----
 // Exported by the driver for old binaries and reachable through cuGetProcAddress at old
 // versions; preload/ must count memory through them too.

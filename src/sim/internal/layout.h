@@ -19,7 +19,7 @@
 namespace gpuslice::sim::internal {
 
 inline constexpr char kMagic[8] = {'G', 'P', 'U', 'S', 'L', 'S', 'I', 'M'};
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutVersion = 4;
 inline constexpr int kMaxProcesses = 1024;
 inline constexpr int kXidRingSize = 64;
 inline constexpr int kUtilizationSnapshots = 32;
@@ -114,6 +114,13 @@ enum SlotState : uint32_t {
   kSlotExited = 2,  // owner gone, memory reclaimed; kept so its busy time can be read
 };
 
+// A process's checkpoint state (CUprocessState's values), set by whoever checkpoints it.
+enum CheckpointState : uint32_t {
+  kCheckpointRunning = 0,
+  kCheckpointLocked = 1,
+  kCheckpointCheckpointed = 2,
+};
+
 struct alignas(64) ProcessSlot {
   std::atomic<uint32_t> state;
   std::atomic<int32_t> pid;
@@ -126,6 +133,10 @@ struct alignas(64) ProcessSlot {
   // Its kernel time elapsed as of the GPU's last process sample; under timeline_lock.
   uint64_t sampled_busy_ns[kMaxGpus];
   std::atomic<uint32_t> contexts[kMaxGpus];
+  // Version 4 on. Its checkpoint state, changed under gpus[0].memory_lock, and while
+  // checkpointed the memory it held on each GPU (now in host memory, off memory[]).
+  std::atomic<uint32_t> checkpoint_state;
+  std::atomic<uint64_t> checkpointed_memory[kMaxGpus];
 };
 
 struct StateFile {

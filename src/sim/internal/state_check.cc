@@ -65,8 +65,13 @@ std::string LockFreeProblem(const StateFile& file, std::chrono::nanoseconds lock
     if (slot.pid.load(std::memory_order_relaxed) <= 0) {
       return name + "PID " + std::to_string(slot.pid.load(std::memory_order_relaxed));
     }
+    if (slot.checkpoint_state.load(std::memory_order_relaxed) > kCheckpointCheckpointed) {
+      return name + "checkpoint state " +
+             std::to_string(slot.checkpoint_state.load(std::memory_order_relaxed));
+    }
     for (int g = static_cast<int>(file.gpu_count); g < kMaxGpus; ++g) {
-      if (slot.memory[g].load(std::memory_order_relaxed) != 0) {
+      if (slot.memory[g].load(std::memory_order_relaxed) != 0 ||
+          slot.checkpointed_memory[g].load(std::memory_order_relaxed) != 0) {
         return name + "memory on GPU " + std::to_string(g) + ", which the node does not have";
       }
     }

@@ -49,6 +49,11 @@
 //   launch <path> <count>     path: kernel ex cooperative graph -> "ok" | "err <CUresult>"
 //   burn <milliseconds>       launches kernels back to back for that long, then waits for them
 //                             -> "ok <launches>"; burn-<path> with a launch path as above
+//   checkpoint <pid>          as cuda-checkpoint does, without a context of its own: cuInit,
+//                             then locks process <pid> and checkpoints it -> "ok" | "err ..."
+//   restore <pid>             cuInit, then restores process <pid> and unlocks it -> "ok" |
+//                             "err <CUresult>" (of the restore) | "unsupported"
+//   checkpoint-state <pid>    -> "state <CUprocessState>" | "err <CUresult>" | "unsupported"
 //   exit
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -146,6 +151,11 @@ class Client {
                                                : CU_LIMIT_STACK_SIZE;
       const CUresult result = api_.ctx_set_limit(limit, bytes);
       return result == CUDA_SUCCESS ? "ok" : Error(result);
+    }
+    if (command == "checkpoint" || command == "restore" || command == "checkpoint-state") {
+      int pid = 0;
+      in >> pid;
+      return Checkpoint(command, pid);
     }
     if (command == "library-launch") return LaunchLibraryKernel();
     if (command == "vmm-export") {
@@ -577,6 +587,30 @@ class Client {
     if (result == CUDA_SUCCESS) result = api_.mem_release(imported);
     if (result != CUDA_SUCCESS) return Error(result);
     return Keep({Kind::kMapped, range, bytes});
+  }
+
+  std::string Checkpoint(const std::string& command, int pid) {
+    if (api_.checkpoint_lock == nullptr || api_.checkpoint_checkpoint == nullptr ||
+        api_.checkpoint_restore == nullptr || api_.checkpoint_unlock == nullptr ||
+        api_.checkpoint_get_state == nullptr) {
+      return "unsupported";
+    }
+    CUresult result = api_.init(0);
+    if (result != CUDA_SUCCESS) return Error(result);
+    if (command == "checkpoint-state") {
+      CUprocessState state = CU_PROCESS_STATE_FAILED;
+      result = api_.checkpoint_get_state(pid, &state);
+      return result == CUDA_SUCCESS ? "state " + std::to_string(static_cast<int>(state))
+                                    : Error(result);
+    }
+    if (command == "checkpoint") {
+      result = api_.checkpoint_lock(pid, nullptr);
+      if (result == CUDA_SUCCESS) result = api_.checkpoint_checkpoint(pid, nullptr);
+    } else {
+      result = api_.checkpoint_restore(pid, nullptr);
+      if (result == CUDA_SUCCESS) result = api_.checkpoint_unlock(pid, nullptr);
+    }
+    return result == CUDA_SUCCESS ? "ok" : Error(result);
   }
 
   std::string LaunchLibraryKernel() {

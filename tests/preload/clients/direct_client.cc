@@ -47,6 +47,11 @@ int main() {
   api.launch_kernel = &cuLaunchKernel;
   api.launch_kernel_ex = &cuLaunchKernelEx;
   api.launch_cooperative_kernel = &cuLaunchCooperativeKernel;
+  api.checkpoint_lock = &cuCheckpointProcessLock;
+  api.checkpoint_checkpoint = &cuCheckpointProcessCheckpoint;
+  api.checkpoint_restore = &cuCheckpointProcessRestore;
+  api.checkpoint_unlock = &cuCheckpointProcessUnlock;
+  api.checkpoint_get_state = &cuCheckpointProcessGetState;
 #ifdef GPUSLICE_REAL_CUDA_H
   // The names applications write; cuda.h maps each to the symbol of its current version.
   api.ctx_create = &cuCtxCreate;

@@ -84,6 +84,11 @@ struct DriverApi {
   CUresult (*launch_cooperative_kernel)(CUfunction, unsigned int, unsigned int, unsigned int,
                                         unsigned int, unsigned int, unsigned int, unsigned int,
                                         CUstream, void**) = nullptr;
+  CUresult (*checkpoint_lock)(int, CUcheckpointLockArgs*) = nullptr;
+  CUresult (*checkpoint_checkpoint)(int, CUcheckpointCheckpointArgs*) = nullptr;
+  CUresult (*checkpoint_restore)(int, CUcheckpointRestoreArgs*) = nullptr;
+  CUresult (*checkpoint_unlock)(int, CUcheckpointUnlockArgs*) = nullptr;
+  CUresult (*checkpoint_get_state)(int, CUprocessState*) = nullptr;
   // Legacy 32-bit entry points and the CUDA 10 and 11 cuGraphInstantiate; null where the
   // client's header does not declare them.
   CUresult (*mem_alloc_v1)(unsigned int*, unsigned int) = nullptr;
