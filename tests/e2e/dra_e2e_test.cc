@@ -1,12 +1,13 @@
 // gpuslice as the DRA driver gpu.gpuslice.io on a real Kubernetes (scripts/cluster.sh): the
 // chart with mode: dra on one simulated A10G (23,028 MiB, "24 GB"), claims sized in memory and
 // compute placed by the real kube-scheduler's consumable-capacity bookkeeping, prepared by the
-// driver through the real kubelet, injected by containerd through CDI, and held to their size
-// inside the containers.
+// driver through the real kubelet, injected by containerd through CDI, held to their size
+// inside the containers, and seen per container and claim on the driver's /metrics.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -285,6 +286,80 @@ TEST_F(DraTest, DriverRestartKeepsPreparedClaimsAndLaterUnpreparesThem) {
       &why))
       << why;
   EXPECT_EQ(DraSlices()[0]["metadata"]["uid"], slice) << "the slice was replaced";
+}
+
+// The value of the one series of `family` with all of `labels` in `metrics` (Prometheus text),
+// or "" when there is none.
+std::string SeriesValue(const std::string& metrics, const std::string& family,
+                        const std::vector<std::string>& labels) {
+  std::istringstream lines(metrics);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(family + "{", 0) != 0) continue;
+    const bool all = std::all_of(labels.begin(), labels.end(), [&](const std::string& label) {
+      return line.find(label) != std::string::npos;
+    });
+    if (all) return line.substr(line.rfind(' ') + 1);
+  }
+  return "";
+}
+
+TEST_F(DraTest, PodHoldingThreeGibibytesOfItsClaimShowsInMetrics) {
+  TestNamespace ns("e2e-dra-metrics");
+  Apply(ns.name(), ClaimAndPod("held", "4Gi"));
+  WaitRunning(ns.name(), "held");
+
+  // In a session of its own, so that killing its process group ends kubectl and its exec; the
+  // shell writes its pid, which kubectl keeps, before it becomes kubectl.
+  const std::string holder_output = "/tmp/gpuslice-e2e-dra-holder.out";
+  const std::string holder_pid = "/tmp/gpuslice-e2e-dra-holder.pid";
+  unlink(holder_pid.c_str());
+  unlink(holder_output.c_str());
+  const CommandResult holder =
+      Shell("setsid sh -c " +
+            Quote("echo $$ >" + holder_pid + "; exec kubectl -n " + ns.name() +
+                  " exec held -- cuda-probe hold " + std::to_string(3 * kGiB)) +
+            " >" + holder_output + " 2>&1 </dev/null &");
+  ASSERT_EQ(holder.exit_code, 0) << holder.Describe();
+  std::string holder_group;
+  std::string why;
+  ASSERT_TRUE(WaitFor(
+      std::chrono::seconds(10),
+      [&](std::string* seen) {
+        holder_group = Shell("cat " + holder_pid).out;
+        *seen = "no pid in " + holder_pid;
+        return !holder_group.empty();
+      },
+      &why))
+      << why;
+  holder_group = holder_group.substr(0, holder_group.find('\n'));
+  // The allocation is made once the probe says so.
+  const bool held = WaitFor(
+      std::chrono::seconds(60),
+      [&](std::string* seen) {
+        *seen = Shell("cat " + holder_output + " 2>&1").out;
+        return seen->find("\"result\":\"CUDA_SUCCESS\"") != std::string::npos;
+      },
+      &why);
+  if (!held) Shell("kill -KILL -- -" + holder_group);
+  ASSERT_TRUE(held) << "the probe did not hold 3 GiB: " << why;
+
+  const std::vector<std::string> labels = {
+      "namespace=\"" + ns.name() + "\"", "pod=\"held\"", "container=\"probe\"",
+      "claim=\"held\"", "resource=\"gpu.gpuslice.io\""};
+  std::string metrics;
+  const bool shown = WaitFor(
+      std::chrono::seconds(5),
+      [&](std::string* seen) {
+        metrics = PluginHttp("/metrics");
+        *seen = SeriesValue(metrics, "gpuslice_container_memory_used_bytes", labels);
+        return *seen == std::to_string(3 * kGiB);
+      },
+      &why);
+  Shell("kill -KILL -- -" + holder_group);
+  EXPECT_TRUE(shown) << "memory used was '" << why << "'; the driver's /metrics:\n" << metrics;
+  EXPECT_EQ(SeriesValue(metrics, "gpuslice_container_memory_limit_bytes", labels),
+            std::to_string(4 * kGiB));
 }
 
 TEST_F(DraTest, BadClaimsGetAClearErrorOnTheClaimOrThePod) {
