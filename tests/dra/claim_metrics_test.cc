@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/region.h"
+#include "dra/cdi.h"
 #include "dra/claim_preparer.h"
 #include "fakes/fake_gpu_backend.h"
 #include "fakes/pod_resources_server.h"
