@@ -108,6 +108,22 @@ Result<core::Config> LoadConfig(const std::string& path) {
 // release has: the node then never advertises the default config's slices first. Reading the
 // label is retried briefly; without an answer the node starts on the default config and the
 // watcher switches it once the API server answers.
+// The pod's service account, for reading its Node's labels. One attempt per read: the label
+// watcher and InitialNodeConfig retry at their own pace.
+Result<std::unique_ptr<kubeapi::Client>> NodeLabelClient() {
+  Result<kubeapi::ClusterConfig> config = kubeapi::LoadInCluster();
+  if (!config.ok()) {
+    return Status(config.status().code(),
+                  "per-node configs need the agent's pod and its service account: " +
+                      config.status().message());
+  }
+  kubeapi::ClientOptions options;
+  options.max_attempts = 1;
+  options.request_timeout = std::chrono::seconds(10);
+  options.user_agent = "gpuslice-device-plugin";
+  return kubeapi::Client::Create(std::move(*config), options);
+}
+
 std::optional<std::string> InitialNodeConfig(const Flags& flags,
                                              const plugin::NodeLabelReader& read) {
   for (int attempt = 1;; ++attempt) {
@@ -243,16 +259,15 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
       spdlog::critical("--node-name selects per-node configs beside --config, which is not set");
       return cli::kExitUsage;
     }
-    Result<plugin::ApiServerAccess> access = plugin::InClusterAccess();
-    if (access.ok()) {
-      read_labels = [access = *access, node = flags.node_name] {
-        return plugin::ReadNodeLabels(access, node, std::chrono::seconds(10));
-      };
+    Result<std::unique_ptr<kubeapi::Client>> client = NodeLabelClient();
+    if (client.ok()) {
+      read_labels = [client = std::shared_ptr<kubeapi::Client>(std::move(*client)),
+                     node = flags.node_name] { return plugin::ReadNodeLabels(*client, node); };
       node_config = InitialNodeConfig(flags, read_labels);
     } else if (dra) {
-      spdlog::info("no per-node config: {}", access.status().message());
+      spdlog::info("no per-node config: {}", client.status().message());
     } else {
-      spdlog::critical("--node-name: {}", access.status().message());
+      spdlog::critical("--node-name: {}", client.status().message());
       return cli::kExitUsage;
     }
   }

@@ -20,6 +20,7 @@ const std::pair<const char*, RowField> kFamilies[] = {
     {plugin::kMetricContainerMemoryLimit, &ContainerSliceRow::memory_limit_bytes},
     {plugin::kMetricContainerOomRefusals, &ContainerSliceRow::oom_refusals},
     {plugin::kMetricContainerComputeShare, &ContainerSliceRow::compute_share},
+    {plugin::kMetricContainerComputeUsed, &ContainerSliceRow::compute_used},
     {plugin::kMetricContainerThrottled, &ContainerSliceRow::throttled_seconds},
 };
 
@@ -77,7 +78,7 @@ Result<std::vector<ContainerSliceRow>> ContainerSliceRows(const std::vector<Samp
 
 std::vector<std::string> TopTableHeaders() {
   return {"NODE", "POD",      "CONTAINER",     "GPU",      "MEMORY USED / LIMIT",
-          "PEAK", "REFUSALS", "COMPUTE SHARE", "THROTTLED"};
+          "PEAK", "REFUSALS", "COMPUTE USED / SHARE", "THROTTLED"};
 }
 
 std::vector<std::string> TopTableCells(const ContainerSliceRow& row) {
@@ -88,13 +89,16 @@ std::vector<std::string> TopTableCells(const ContainerSliceRow& row) {
   const std::string refusals = row.oom_refusals && std::isfinite(*row.oom_refusals)
                                    ? FormatFixed(*row.oom_refusals, 0)
                                    : "-";
-  const std::string share =
-      row.compute_share && std::isfinite(*row.compute_share) ? Percent(*row.compute_share) : "-";
+  const auto percent_or_dash = [](const std::optional<double>& ratio) {
+    return ratio && std::isfinite(*ratio) ? Percent(*ratio) : std::string("-");
+  };
+  const std::string compute =
+      percent_or_dash(row.compute_used) + " / " + percent_or_dash(row.compute_share);
   const std::string throttled = row.throttled_seconds && std::isfinite(*row.throttled_seconds)
                                     ? FormatFixed(*row.throttled_seconds, 1) + "s"
                                     : "-";
   return {row.node, row.namespace_name + "/" + row.pod, row.container, row.gpu,
-          memory,   Bytes(row.memory_peak_bytes),       refusals,      share,
+          memory,   Bytes(row.memory_peak_bytes),       refusals,      compute,
           throttled};
 }
 
@@ -109,6 +113,7 @@ nlohmann::json TopRowJson(const ContainerSliceRow& row) {
           {"memoryPeakBytes", Json(row.memory_peak_bytes)},
           {"memoryLimitBytes", Json(row.memory_limit_bytes)},
           {"oomRefusals", Json(row.oom_refusals)},
+          {"computeUsed", Json(row.compute_used)},
           {"computeShare", Json(row.compute_share)},
           {"throttledSeconds", Json(row.throttled_seconds)}};
 }

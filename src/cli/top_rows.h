@@ -25,6 +25,7 @@ struct ContainerSliceRow {
   std::optional<double> memory_peak_bytes;
   std::optional<double> memory_limit_bytes;
   std::optional<double> oom_refusals;
+  std::optional<double> compute_used;   // 0-1
   std::optional<double> compute_share;  // 0-1
   std::optional<double> throttled_seconds;
 };

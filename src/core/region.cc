@@ -1,5 +1,6 @@
 #include "core/region.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -30,6 +31,8 @@ size_t LayoutSize(uint32_t version) {
     case 1:
       return kVersion1Size;
     case 2:
+      return kVersion2Size;
+    case 3:
       return kRegionSize;
     default:
       return 0;
@@ -76,6 +79,15 @@ DeviceUsage ReadDeviceUsage(const void* devices, const void* counters, int devic
   usage.throttled_launches = LoadAt(counters, at + offsetof(Counters, throttled_launches));
   usage.throttled_ns = LoadAt(counters, at + offsetof(Counters, throttled_ns));
   return usage;
+}
+
+std::vector<uint32_t> ReadNvmlPids(const void* nvml_pids) {
+  std::vector<uint32_t> pids(kMaxProcesses);
+  std::memcpy(pids.data(), nvml_pids, kNvmlPidsEnd - kNvmlPidsBegin);
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  if (!pids.empty() && pids.front() == 0) pids.erase(pids.begin());
+  return pids;
 }
 
 Status CheckLayout(const void* data, size_t size) {

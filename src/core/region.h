@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/contract.h"
 #include "core/status.h"
@@ -27,7 +28,8 @@ inline constexpr uint64_t kMagic = 0x4543494c53555047ULL;  // "GPUSLICE", little
 // prefix of the current one.
 //   1: header, devices, slots.
 //   2: adds the counters (Counters, SlotCounters) after the slots.
-inline constexpr uint32_t kLayoutVersion = 2;
+//   3: adds the NVML PID of each slot's process (nvml_pids) after the counters.
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint32_t kOldestReadableVersion = 1;
 inline constexpr int kMaxDevices = contract::kMaxVisibleGpus;
 // Processes of one container that can use CUDA at once. A process takes a slot on its first
@@ -97,17 +99,25 @@ struct Region {
   // Version 2 on.
   Counters counters[kMaxDevices];
   SlotCounters slot_counters[kMaxProcesses];
+  // Version 3 on. The PID NVML reports for the process in the slot of the same index (the
+  // host's, in a pod), 0 while unknown; emptied with the slot. The node agent attributes
+  // NVML's per-process utilization to the container through it. In an array of its own so a
+  // reader copies 4 KiB, not the slots.
+  std::atomic<uint32_t> nvml_pids[kMaxProcesses];
 };
 
 // Atomics in a file mapped by several processes must not hide a lock inside the process.
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(std::atomic<int32_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 inline constexpr size_t kRegionSize = sizeof(Region);
 // Version 1 is the current layout up to the counters; its size is fixed for good.
 inline constexpr size_t kVersion1Size = offsetof(Region, counters);
 static_assert(kVersion1Size == 329792, "layout version 1 must not change");
+inline constexpr size_t kVersion2Size = offsetof(Region, nvml_pids);
+static_assert(kVersion2Size == 986176, "layout version 2 must not change");
 
 // What a reader takes from a region for one GPU: the container's totals. The counters are
 // zero in a version-1 region, which has none.
@@ -125,6 +135,9 @@ struct DeviceUsage {
 inline constexpr size_t kDevicesEnd = offsetof(Region, slots);
 inline constexpr size_t kCountersBegin = offsetof(Region, counters);
 inline constexpr size_t kCountersEnd = offsetof(Region, slot_counters);
+// From version 3, the NVML PIDs [kNvmlPidsBegin, kNvmlPidsEnd).
+inline constexpr size_t kNvmlPidsBegin = offsetof(Region, nvml_pids);
+inline constexpr size_t kNvmlPidsEnd = kNvmlPidsBegin + sizeof(Region::nvml_pids);
 
 // Returns OK when `size` bytes at `data` hold a laid-out region of this version; otherwise
 // FailedPrecondition naming what differs (empty, foreign file, other version, other size).
@@ -145,6 +158,10 @@ size_t LayoutSize(uint32_t version);
 // a writer changing it meanwhile yields stale figures, never a fault.
 // REQUIRES: 0 <= device < kMaxDevices.
 DeviceUsage ReadDeviceUsage(const void* devices, const void* counters, int device);
+
+// Returns the distinct non-zero PIDs in `nvml_pids` (the bytes [kNvmlPidsBegin, kNvmlPidsEnd) of a
+// version-3 region), ascending. Copies, like ReadDeviceUsage.
+std::vector<uint32_t> ReadNvmlPids(const void* nvml_pids);
 
 // Returns the header a freshly laid-out region carries.
 Header CurrentHeader();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,13 @@ struct XidEvent {
   int xid = 0;           // NVIDIA XID code; 0 when the driver reported no code
 };
 
+// One of the driver's per-process utilization samples of a GPU (nvmlDeviceGetProcessUtilization).
+struct ProcessUtilizationSample {
+  unsigned int pid = 0;       // as the driver sees it: the host's PID
+  uint64_t timestamp_us = 0;  // CLOCK_REALTIME, microseconds
+  unsigned int sm_percent = 0;
+};
+
 // Thread-safety: every method may be called from any thread, concurrently.
 class GpuBackend {
  public:
@@ -44,6 +52,16 @@ class GpuBackend {
   // Returns OK when the driver still answers queries about the GPU, Unavailable (with the
   // driver's reason) otherwise. A GPU that stopped answering never counts as recovered.
   virtual Status CheckGpu(const std::string& uuid) = 0;
+
+  // Returns the per-process samples of GPU `uuid` taken after `after_us` (0: every sample the
+  // driver keeps). FailedPrecondition where the backend or driver cannot sample processes,
+  // Unavailable when the driver fails.
+  virtual Result<std::vector<ProcessUtilizationSample>> ProcessUtilization(const std::string& uuid,
+                                                                           uint64_t after_us) {
+    (void)uuid;
+    (void)after_us;
+    return Status::FailedPrecondition("this GPU backend does not sample per-process utilization");
+  }
 };
 
 }  // namespace gpuslice::gpu

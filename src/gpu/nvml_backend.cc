@@ -220,4 +220,42 @@ Status NvmlBackend::CheckGpu(const std::string& uuid) {
   return Status::Ok();
 }
 
+Result<std::vector<ProcessUtilizationSample>> NvmlBackend::ProcessUtilization(
+    const std::string& uuid, uint64_t after_us) {
+  if (nvml_->DeviceGetProcessUtilization == nullptr) {
+    return Status::FailedPrecondition("NVML lacks nvmlDeviceGetProcessUtilization");
+  }
+  nvmlDevice_t device = nullptr;
+  nvmlReturn_t ret = nvml_->DeviceGetHandleByUUID(uuid.c_str(), &device);
+  if (ret != NVML_SUCCESS) {
+    return Status::Unavailable(uuid + ": " + nvml_->Describe("nvmlDeviceGetHandleByUUID", ret));
+  }
+  std::vector<nvmlProcessUtilizationSample_t> samples;
+  // The count can grow between the sizing call and the filling one; a few tries absorb that.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    unsigned int count = static_cast<unsigned int>(samples.size());
+    ret = nvml_->DeviceGetProcessUtilization(device, samples.empty() ? nullptr : samples.data(),
+                                             &count, after_us);
+    // NVML answers NOT_FOUND when no process ran since `after_us`.
+    if (ret == NVML_ERROR_NOT_FOUND || (ret == NVML_SUCCESS && count == 0)) {
+      return std::vector<ProcessUtilizationSample>{};
+    }
+    if (ret == NVML_ERROR_NOT_SUPPORTED) {
+      return Status::FailedPrecondition(uuid + ": " +
+                                        nvml_->Describe("nvmlDeviceGetProcessUtilization", ret));
+    }
+    if (ret == NVML_SUCCESS && !samples.empty()) {
+      std::vector<ProcessUtilizationSample> out;
+      out.reserve(count);
+      for (unsigned int i = 0; i < count && i < samples.size(); ++i) {
+        out.push_back({samples[i].pid, samples[i].timeStamp, std::min(samples[i].smUtil, 100u)});
+      }
+      return out;
+    }
+    if (ret != NVML_SUCCESS && ret != NVML_ERROR_INSUFFICIENT_SIZE) break;
+    samples.resize(count + 8);
+  }
+  return Status::Unavailable(uuid + ": " + nvml_->Describe("nvmlDeviceGetProcessUtilization", ret));
+}
+
 }  // namespace gpuslice::gpu

@@ -41,6 +41,8 @@ class NvmlBackend : public GpuBackend {
   Result<Discovery> Discover() override;
   Result<XidEvent> WaitForXid(std::chrono::milliseconds timeout) override;
   Status CheckGpu(const std::string& uuid) override;
+  Result<std::vector<ProcessUtilizationSample>> ProcessUtilization(const std::string& uuid,
+                                                                   uint64_t after_us) override;
 
  private:
   NvmlBackend(std::unique_ptr<internal::NvmlLibrary> library, NvmlBackendOptions options);

@@ -125,8 +125,11 @@ Result<std::unique_ptr<Client>> Client::Create(ClusterConfig config, ClientOptio
 const ClusterConfig& Client::config() const { return transport_->config(); }
 
 Result<json> Client::Get(const ResourceType& type, const std::string& ns,
-                         const std::string& name) {
-  const HttpRequest request{"GET", ObjectPath(type, ns, name), "", "application/json", true};
+                         const std::string& name, const GetOptions& options) {
+  const HttpRequest request{
+      "GET",
+      WithQuery(ObjectPath(type, ns, name), {{"resourceVersion", options.resource_version}}),
+      "", "application/json", true};
   Result<HttpResponse> response = transport_->Send(request);
   if (!response.ok()) return response.status();
   if (!IsSuccess(response->code)) return ErrorFrom(request, *response);

@@ -49,6 +49,12 @@ enum class PatchType {
   kJson,            // application/json-patch+json (RFC 6902)
 };
 
+struct GetOptions {
+  // "0": whatever version the server has cached, without a quorum read from etcd: what a poll
+  // every few seconds from every node should ask for. Empty: the latest.
+  std::string resource_version;
+};
+
 struct ListOptions {
   std::string label_selector;
   std::string field_selector;
@@ -95,7 +101,7 @@ class Client {
   // (unreachable, or 429/5xx on every attempt), Internal (anything else).
 
   Result<nlohmann::json> Get(const ResourceType& type, const std::string& ns,
-                             const std::string& name);
+                             const std::string& name, const GetOptions& options = {});
 
   // Every page: a List object whose items are all the pages' items and whose
   // metadata.resourceVersion is the one to watch from.

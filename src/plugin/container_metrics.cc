@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/contract.h"
+#include "core/file_descriptor.h"
 #include "io/file.h"
 #include "plugin/metrics.h"
 
@@ -20,19 +21,7 @@ namespace {
 
 namespace region = core::region;
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using core::FileDescriptor;
 
 bool ReadAt(int fd, void* buffer, size_t size, size_t offset) {
   size_t done = 0;
@@ -51,6 +40,8 @@ struct RegionCopy {
   uint32_t version = 0;
   std::vector<unsigned char> devices = std::vector<unsigned char>(region::kDevicesEnd);
   std::vector<unsigned char> counters;
+  // From version 3: the PIDs NVML knows the container's processes by.
+  std::optional<std::vector<uint32_t>> nvml_pids;
 };
 
 std::optional<RegionCopy> ReadRegion(const std::string& path) {
@@ -73,6 +64,11 @@ std::optional<RegionCopy> ReadRegion(const std::string& path) {
     if (!ReadAt(fd.get(), copy.counters.data(), copy.counters.size(), region::kCountersBegin)) {
       return std::nullopt;
     }
+  }
+  if (copy.version >= 3) {
+    std::vector<unsigned char> pids(region::kNvmlPidsEnd - region::kNvmlPidsBegin);
+    if (!ReadAt(fd.get(), pids.data(), pids.size(), region::kNvmlPidsBegin)) return std::nullopt;
+    copy.nvml_pids = region::ReadNvmlPids(pids.data());
   }
   return copy;
 }
@@ -137,6 +133,10 @@ constexpr Family kFamilies[] = {
      [](const ContainerGpuUsage& g) -> std::optional<double> {
        return g.compute_percent / 100.0;
      }},
+    {kMetricContainerComputeUsed, "gauge",
+     "The fraction of the GPU's time the container's processes kept its SMs busy over the last "
+     "10 s, from the driver's per-process utilization.",
+     [](const ContainerGpuUsage& g) { return g.compute_used_ratio; }},
     {kMetricContainerThrottled, "counter",
      "Time the container's kernel launches waited at the compute gate.",
      [](const ContainerGpuUsage& g) -> std::optional<double> {
@@ -148,7 +148,8 @@ constexpr Family kFamilies[] = {
 }  // namespace
 
 std::vector<ContainerGpuUsage> CollectContainerUsage(const std::vector<AllocationRecord>& records,
-                                                     const std::vector<LiveAllocation>& live) {
+                                                     const std::vector<LiveAllocation>& live,
+                                                     const ComputeUsage* compute) {
   // The newest directory of each (resource, devices): records come oldest first.
   std::map<std::pair<std::string, std::vector<std::string>>, const AllocationRecord*> newest;
   for (const AllocationRecord& record : records) {
@@ -184,6 +185,11 @@ std::vector<ContainerGpuUsage> CollectContainerUsage(const std::vector<Allocatio
           gpu.usage = region::ReadDeviceUsage(
               copy->devices.data(), copy->counters.empty() ? nullptr : copy->counters.data(),
               static_cast<int>(i));
+        }
+        // A region not laid out yet names no process: none of its container has used the GPU.
+        if (compute != nullptr && (copy->empty || copy->nvml_pids.has_value())) {
+          gpu.compute_used_ratio =
+              compute->UsedRatio(gpu.gpu_uuid, copy->nvml_pids.value_or(std::vector<uint32_t>{}));
         }
       }
       usage.push_back(std::move(gpu));

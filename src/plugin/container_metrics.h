@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/region.h"
+#include "plugin/compute_usage.h"
 #include "plugin/region_store.h"
 
 namespace gpuslice::plugin {
@@ -19,6 +21,7 @@ inline constexpr const char* kMetricContainerMemoryLimit = "gpuslice_container_m
 inline constexpr const char* kMetricContainerOomRefusals = "gpuslice_container_oom_refusals_total";
 inline constexpr const char* kMetricContainerComputeShare =
     "gpuslice_container_compute_share_ratio";
+inline constexpr const char* kMetricContainerComputeUsed = "gpuslice_container_compute_used_ratio";
 inline constexpr const char* kMetricContainerThrottled =
     "gpuslice_container_throttled_seconds_total";
 
@@ -38,6 +41,10 @@ struct ContainerGpuUsage {
   // False for a version-1 region, which keeps no peak, refusals or waits.
   bool counters_known = false;
   core::region::DeviceUsage usage;
+  // The fraction of the GPU's time the container's processes kept it busy lately
+  // (ComputeUsage); nullopt where unknown: no sampling, or a region before version 3, which
+  // does not name its processes to NVML.
+  std::optional<double> compute_used_ratio;
 };
 
 // Joins `records` (the region store's allocation directories) to `live` (the kubelet's
@@ -46,9 +53,11 @@ struct ContainerGpuUsage {
 // limits file, reads the region (an empty region, not yet laid out, reads as all zero).
 // Directories the kubelet does not list, or whose limits file is unreadable, give no series.
 // Reads files only with read/pread, so a region a container truncates meanwhile yields an
-// unknown usage, never a fault. Thread-safe.
+// unknown usage, never a fault. With `compute`, each GPU's compute used is that of the processes
+// the region names. Thread-safe.
 std::vector<ContainerGpuUsage> CollectContainerUsage(const std::vector<AllocationRecord>& records,
-                                                     const std::vector<LiveAllocation>& live);
+                                                     const std::vector<LiveAllocation>& live,
+                                                     const ComputeUsage* compute = nullptr);
 
 // The Prometheus text (format 0.0.4) of `usage`: every family's HELP and TYPE, then one series
 // per container GPU labelled namespace, pod, container, gpu (UUID) and resource, and claim where

@@ -1,6 +1,6 @@
 // The labels of the agent's own Node, read from the Kubernetes API server with the pod's
-// service account, and a watcher that reports when one label changes: how a node label picks
-// the node's config (per-node configs). One GET of /api/v1/nodes/<name> over libcurl.
+// service account (kubeapi), and a watcher that reports when one label changes: how a node
+// label picks the node's config (per-node configs).
 #pragma once
 
 #include <chrono>
@@ -13,27 +13,15 @@
 #include <thread>
 
 #include "core/status.h"
+#include "kubeapi/client.h"
 
 namespace gpuslice::plugin {
 
-// How to reach the API server.
-struct ApiServerAccess {
-  std::string server;      // "https://10.96.0.1:443"; http:// only for tests
-  std::string token_file;  // bearer token, re-read on every request (tokens are rotated)
-  std::string ca_file;     // CA bundle for https; empty: the system's
-};
-
-// The pod's in-cluster access: KUBERNETES_SERVICE_HOST and _PORT, and the service account's
-// token and CA under /var/run/secrets/kubernetes.io/serviceaccount. FailedPrecondition saying
-// what is missing when the agent does not run in a pod.
-Result<ApiServerAccess> InClusterAccess();
-
-// Reads metadata.labels of Node `node`. Unavailable for transport errors and 5xx, NotFound for
-// 404, FailedPrecondition for 401/403 (naming the RBAC rule needed), InvalidArgument for a body
-// that is not a Node. Served from the API server's cache (resourceVersion=0).
-Result<std::map<std::string, std::string>> ReadNodeLabels(const ApiServerAccess& access,
-                                                          const std::string& node,
-                                                          std::chrono::milliseconds timeout);
+// Reads metadata.labels of Node `node`, from the API server's cache (resourceVersion=0): every
+// node polls it. kubeapi's errors, with FailedPrecondition (401/403) naming the RBAC rule
+// needed; InvalidArgument for a node name that is not one and for a body that is not a Node.
+Result<std::map<std::string, std::string>> ReadNodeLabels(kubeapi::Client& client,
+                                                          const std::string& node);
 
 // Reads the labels of a node: ReadNodeLabels, or a fake in tests.
 using NodeLabelReader = std::function<Result<std::map<std::string, std::string>>()>;

@@ -126,7 +126,8 @@ PluginManager::PluginManager(PluginManagerOptions options, core::Config config,
       metrics_(metrics),
       clock_(clock),
       tracker_(config.health, clock),
-      config_(std::make_shared<const core::Config>(std::move(config))) {
+      config_(std::make_shared<const core::Config>(std::move(config))),
+      compute_usage_(backend) {
   DeclarePluginMetrics(metrics_);
   active_config_path_ = options_.node_config && !options_.config_path.empty()
                             ? NodeConfigPath(options_.config_path, *options_.node_config)
@@ -516,6 +517,14 @@ void PluginManager::CollectGarbage() {
   }
 }
 
+void PluginManager::SampleComputeUsage() {
+  std::vector<std::string> uuids;
+  if (const std::shared_ptr<const Inventory> inventory = state_.Get().inventory) {
+    for (const SlicedGpu& sliced : inventory->gpus()) uuids.push_back(sliced.gpu.uuid);
+  }
+  compute_usage_.Sample(uuids);
+}
+
 std::string PluginManager::RenderContainerMetrics() const {
   const std::shared_ptr<RegionStore> regions = state_.Get().regions;
   if (regions == nullptr) return plugin::RenderContainerMetrics({});
@@ -527,7 +536,8 @@ std::string PluginManager::RenderContainerMetrics() const {
     spdlog::debug("container metrics left out: {}", live.status().message());
     return plugin::RenderContainerMetrics({});
   }
-  return plugin::RenderContainerMetrics(CollectContainerUsage(regions->Records(), *live));
+  return plugin::RenderContainerMetrics(
+      CollectContainerUsage(regions->Records(), *live, &compute_usage_));
 }
 
 bool PluginManager::SomeReslicePendingGpuIsFree() const {
@@ -560,6 +570,7 @@ std::chrono::milliseconds PluginManager::TimeUntilNextWork() const {
   const auto now = clock_.Now();
   auto next = next_gc_;
   if (!reslice_pending_.empty()) next = std::min(next, next_reslice_check_);
+  next = std::min(next, next_compute_sample_);
   for (const auto& server : servers_) {
     if (server->server != nullptr && !server->registered) next = std::min(next, server->next_attempt);
   }
@@ -599,6 +610,10 @@ void PluginManager::Run() {
     if (now >= next_gc_) {
       next_gc_ = now + options_.gc_interval;
       CollectGarbage();
+    }
+    if (now >= next_compute_sample_) {
+      next_compute_sample_ = now + options_.compute_sample_interval;
+      SampleComputeUsage();
     }
     if (!reslice_pending_.empty() && now >= next_reslice_check_) {
       next_reslice_check_ = now + options_.reslice_check_interval;

@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "gpu/gpu_backend.h"
 #include "plugin/allocator.h"
+#include "plugin/compute_usage.h"
 #include "plugin/device_plugin_service.h"
 #include "plugin/health.h"
 #include "plugin/metrics.h"
@@ -58,6 +59,8 @@ struct PluginManagerOptions {
   std::chrono::milliseconds region_confirmation{std::chrono::minutes(1)};
   // While a GPU keeps an old slicing for its containers, how often to look whether it is free.
   std::chrono::milliseconds reslice_check_interval{std::chrono::seconds(10)};
+  // How often the driver's per-process utilization is read for the compute-used series.
+  std::chrono::milliseconds compute_sample_interval{std::chrono::seconds(1)};
   HealthMonitorOptions health;
   // Set on nodes with simulated GPUs: containers also get the simulated driver.
   std::optional<SimulatedDriver> simulated_driver;
@@ -118,6 +121,7 @@ class PluginManager : public ServedAgent {
   void TryRegister(Server& server);
   void HandleInotify();
   void CollectGarbage();
+  void SampleComputeUsage();
   // Whether the kubelet lists no container on some GPU that keeps an old slicing.
   bool SomeReslicePendingGpuIsFree() const;
   void PublishHealth();
@@ -154,6 +158,8 @@ class PluginManager : public ServedAgent {
   bool file_changed_ = false;  // control-loop thread only
   core::Clock::TimePoint next_gc_;
   core::Clock::TimePoint next_reslice_check_;
+  core::Clock::TimePoint next_compute_sample_;
+  ComputeUsage compute_usage_;
   // GPUs keeping an old slicing for their containers. Control-loop thread only.
   std::set<std::string> reslice_pending_;
   std::mutex publish_mutex_;      // orders PublishHealth calls

@@ -137,6 +137,10 @@ ProcessSlot* MemoryLedger::Slot() {
     slot = ClaimFreeSlot(self, start_time);
   }
   slot_pid_ = self;
+  if (slot != nullptr) {
+    region_->nvml_pids[slot - region_->slots].store(nvml_pid_.load(std::memory_order_relaxed),
+                                                    std::memory_order_relaxed);
+  }
   slot_.store(slot, std::memory_order_release);
   return slot;
 }
@@ -361,6 +365,13 @@ void MemoryLedger::AddBusy(int device, uint64_t nanos) {
   if (ProcessSlot* slot = Slot()) slot->busy_ns[device].fetch_add(nanos, std::memory_order_relaxed);
 }
 
+void MemoryLedger::PublishNvmlPid(unsigned int nvml_pid) {
+  nvml_pid_.store(nvml_pid, std::memory_order_relaxed);
+  if (ProcessSlot* slot = Slot()) {
+    region_->nvml_pids[slot - region_->slots].store(nvml_pid, std::memory_order_relaxed);
+  }
+}
+
 void MemoryLedger::AddThrottled(int device, uint64_t nanos) {
   core::region::Counters& counters = region_->counters[device];
   counters.throttled_launches.fetch_add(1, std::memory_order_relaxed);
@@ -373,6 +384,7 @@ void MemoryLedger::AddThrottled(int device, uint64_t nanos) {
 
 bool MemoryLedger::EmptySlot(ProcessSlot& slot) {
   core::region::SlotCounters& counters = *CountersOf(&slot);
+  region_->nvml_pids[&slot - region_->slots].store(0, std::memory_order_relaxed);
   for (int device = 0; device < core::region::kMaxDevices; ++device) {
     slot.busy_ns[device].store(0, std::memory_order_relaxed);
     counters.peak_bytes[device].store(0, std::memory_order_relaxed);

@@ -94,6 +94,10 @@ class MemoryLedger {
   // Records one launch on `device` that waited `nanos` at the compute gate (region counters).
   void AddThrottled(int device, uint64_t nanos);
 
+  // Publishes `nvml_pid`, this process's PID in NVML's reports (preload/nvml_pid.h), beside its
+  // slot, for the node agent to attribute NVML's per-process utilization to the container.
+  void PublishNvmlPid(unsigned int nvml_pid);
+
   // Frees the slots of the container's processes known to have ended, giving their memory
   // back; a process /proc cannot tell about counts as running. Returns how many were freed.
   int ReclaimDead();
@@ -137,6 +141,8 @@ class MemoryLedger {
   // This process's holdings per device, in its own memory; changed under the device's mutex.
   std::atomic<uint64_t> held_[core::region::kMaxDevices] = {};
   std::atomic<bool> refuse_all_{false};
+  // Published again with each slot this process takes (a slot is emptied when reclaimed).
+  std::atomic<unsigned int> nvml_pid_{0};
 
   // Per slice: charges up to chunk_ come from reserve_, which is part of held_.
   struct alignas(64) Reserve {

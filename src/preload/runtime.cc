@@ -217,6 +217,11 @@ MemoryLedger& Runtime::ledger() {
   return *ledger_.load(std::memory_order_acquire);
 }
 
+void Runtime::SetNvmlPid(unsigned int pid) {
+  nvml_pid_.store(pid, std::memory_order_release);
+  ledger().PublishNvmlPid(pid);
+}
+
 void Runtime::AfterForkInChild() {
   // The parent's objects may be mid-use by threads that do not exist here: start afresh and
   // let the old ones go.

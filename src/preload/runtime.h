@@ -109,7 +109,8 @@ class Runtime {
   // This process's PID as NVML reports it (preload/nvml_pid.h), 0 while unknown: set when the
   // process makes its first context.
   unsigned int nvml_pid() const { return nvml_pid_.load(std::memory_order_acquire); }
-  void SetNvmlPid(unsigned int pid) { nvml_pid_.store(pid, std::memory_order_release); }
+  // Also publishes it in the region (MemoryLedger::PublishNvmlPid).
+  void SetNvmlPid(unsigned int pid);
 
   // Called in the child after fork: it holds none of its parent's memory and has no watcher.
   void AfterForkInChild();

@@ -187,6 +187,8 @@ TEST_F(TopAgainstAPluginTest, ShowsEachContainersUseOfItsSlice) {
   EXPECT_EQ(row["memoryLimitBytes"], kSliceOfGpu);
   EXPECT_EQ(row["oomRefusals"], 1);
   EXPECT_EQ(row["computeShare"], 0.25);
+  // The process has a context, so the plugin samples it, idle: a known figure, not null.
+  EXPECT_TRUE(row["computeUsed"].is_number()) << row.dump();
   EXPECT_EQ(document["errors"].size(), 0u);
 
   const Outcome table = Top({});
@@ -194,7 +196,9 @@ TEST_F(TopAgainstAPluginTest, ShowsEachContainersUseOfItsSlice) {
   EXPECT_THAT(table.output, HasSubstr("MEMORY USED / LIMIT"));
   EXPECT_THAT(table.output, HasSubstr("team-a/trainer"));
   EXPECT_THAT(table.output, HasSubstr("3.1 GiB / 10.0 GiB (31%)"));
-  EXPECT_THAT(table.output, HasSubstr("25%"));
+  EXPECT_THAT(table.output, HasSubstr("COMPUTE USED / SHARE"));
+  EXPECT_THAT(table.output, HasSubstr("% / 25%"));
+  RecordProperty("table", table.output);  // docs/observability.md shows it
 
   // The row goes with the pod.
   client.reset();
@@ -274,6 +278,7 @@ TEST_F(TopAgainstAPluginTest, FindsTheAgentsThroughTheApiServersPodProxy) {
       RunGpuslice({"top"}, dir + "/top.txt", {{"KUBECONFIG", kubeconfig("env", "s3cret")}});
   ASSERT_EQ(by_env.exit_code, 0) << by_env.output;
   EXPECT_THAT(by_env.output, HasSubstr("gpu-node-1"));
+  RecordProperty("table", by_env.output);  // docs/observability.md shows it
 
   const Outcome refused =
       RunGpuslice({"top", "--kubeconfig", kubeconfig("bad", "wrong")}, dir + "/top.txt");

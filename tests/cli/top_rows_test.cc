@@ -34,6 +34,7 @@ plugin::ContainerGpuUsage Usage(std::string ns, std::string pod, std::string gpu
   usage.usage.peak_bytes = 4ULL << 30;
   usage.usage.refused_allocations = 2;
   usage.usage.throttled_ns = 1'500'000'000;
+  usage.compute_used_ratio = 0.2;
   return usage;
 }
 
@@ -109,6 +110,7 @@ TEST(ParsePrometheusText, MutationsOfAgentOutputGiveSamplesOrAnError) {
 TEST(ContainerSliceRows, JoinsTheSeriesThePluginRendersIntoOneRowPerContainerGpu) {
   plugin::ContainerGpuUsage old = Usage("team-a", "old", "GPU-1");
   old.counters_known = false;  // a version-1 region: no peak, refusals or waits
+  old.compute_used_ratio = std::nullopt;
   const std::string text = plugin::RenderContainerMetrics(
       {Usage("team-b", "serve\"r", "GPU-2"), Usage("team-a", "trainer", "GPU-1"), old});
   Result<std::vector<Sample>> samples = ParsePrometheusText(
@@ -133,13 +135,15 @@ TEST(ContainerSliceRows, JoinsTheSeriesThePluginRendersIntoOneRowPerContainerGpu
   EXPECT_EQ(trainer.memory_limit_bytes, 10.0 * (1ULL << 30));
   EXPECT_EQ(trainer.oom_refusals, 2);
   EXPECT_EQ(trainer.compute_share, 0.25);
+  EXPECT_EQ(trainer.compute_used, 0.2);
   EXPECT_EQ(trainer.throttled_seconds, 1.5);
   EXPECT_THAT(TopTableCells(trainer),
               ElementsAre("node-1", "team-a/trainer", "main", "GPU-1", "3.0 GiB / 10.0 GiB (30%)",
-                          "4.0 GiB", "2", "25%", "1.5s"));
+                          "4.0 GiB", "2", "20% / 25%", "1.5s"));
   const nlohmann::json json = TopRowJson(trainer);
   EXPECT_EQ(json["memoryUsedBytes"], 3ULL << 30);
   EXPECT_EQ(json["computeShare"], 0.25);
+  EXPECT_EQ(json["computeUsed"], 0.2);
   EXPECT_EQ(json["oomRefusals"], 2);
 
   // What the agent did not export is unknown, not zero.
@@ -149,8 +153,9 @@ TEST(ContainerSliceRows, JoinsTheSeriesThePluginRendersIntoOneRowPerContainerGpu
   EXPECT_FALSE(version1.oom_refusals.has_value());
   EXPECT_THAT(TopTableCells(version1),
               ElementsAre("node-1", "team-a/old", "main", "GPU-1", "3.0 GiB / 10.0 GiB (30%)", "-",
-                          "-", "25%", "-"));
+                          "-", "- / 25%", "-"));
   EXPECT_TRUE(TopRowJson(version1)["memoryPeakBytes"].is_null());
+  EXPECT_TRUE(TopRowJson(version1)["computeUsed"].is_null());
   EXPECT_EQ(TopTableHeaders().size(), 9u);
 }
 

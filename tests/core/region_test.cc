@@ -84,6 +84,15 @@ TEST(RegionLayout, ReaderReadsTheCurrentAndTheFirstLayout) {
   EXPECT_FALSE(CheckLayout(bytes.data(), kVersion1Size).ok());
   // A version-1 header on a file of another size is not trusted.
   EXPECT_FALSE(CheckReadable(bytes.data(), bytes.size()).ok());
+
+  Header second = CurrentHeader();
+  second.version = 2;
+  second.size = kVersion2Size;
+  WriteHeader(bytes, second);
+  Result<uint32_t> counters = CheckReadable(bytes.data(), kVersion2Size);
+  ASSERT_TRUE(counters.ok()) << counters.status().message();
+  EXPECT_EQ(*counters, 2u);
+  EXPECT_FALSE(CheckReadable(bytes.data(), kRegionSize).ok());
 }
 
 TEST(RegionLayout, ReaderRefusesUnknownVersionsAndForeignFiles) {
@@ -91,7 +100,7 @@ TEST(RegionLayout, ReaderRefusesUnknownVersionsAndForeignFiles) {
   Header header = CurrentHeader();
   header.version = kLayoutVersion + 1;
   WriteHeader(bytes, header);
-  EXPECT_NE(CheckReadable(bytes.data(), bytes.size()).status().message().find("version 3"),
+  EXPECT_NE(CheckReadable(bytes.data(), bytes.size()).status().message().find("version " + std::to_string(kLayoutVersion + 1)),
             std::string::npos);
   header.version = 0;
   WriteHeader(bytes, header);
@@ -102,8 +111,13 @@ TEST(RegionLayout, ReaderRefusesUnknownVersionsAndForeignFiles) {
   EXPECT_FALSE(CheckReadable(bytes.data(), bytes.size()).ok());
 }
 
-TEST(RegionLayout, VersionOneIsAPrefixOfTheCurrentLayout) {
+TEST(RegionLayout, EachVersionIsAPrefixOfTheNext) {
   EXPECT_EQ(LayoutSize(1), kVersion1Size);
+  EXPECT_EQ(LayoutSize(2), kVersion2Size);
+  EXPECT_EQ(kCountersEnd, offsetof(Region, slot_counters));
+  EXPECT_LE(kCountersEnd, kVersion2Size);
+  EXPECT_EQ(kNvmlPidsBegin, kVersion2Size);
+  EXPECT_EQ(kNvmlPidsEnd, kRegionSize);
   EXPECT_EQ(LayoutSize(kLayoutVersion), kRegionSize);
   EXPECT_EQ(LayoutSize(kLayoutVersion + 1), 0u);
   EXPECT_LE(kDevicesEnd, kVersion1Size);
@@ -132,6 +146,18 @@ TEST(RegionLayout, ReadDeviceUsageCopiesTheContainerFigures) {
   EXPECT_EQ(old.used_bytes, 300u);
   EXPECT_EQ(old.peak_bytes, 0u);
   EXPECT_EQ(old.refused_allocations, 0u);
+}
+
+TEST(RegionLayout, ReadNvmlPidsGivesTheKnownPidsOnce) {
+  auto region = std::make_unique<Region>();
+  region->nvml_pids[0] = 4242;
+  region->nvml_pids[5] = 17;
+  region->nvml_pids[900] = 4242;  // a PID a process of the container wrote twice
+  const auto* base = reinterpret_cast<const unsigned char*>(region.get());
+  EXPECT_EQ(ReadNvmlPids(base + kNvmlPidsBegin), (std::vector<uint32_t>{17, 4242}));
+  auto blank = std::make_unique<Region>();
+  EXPECT_TRUE(ReadNvmlPids(reinterpret_cast<const unsigned char*>(blank.get()) + kNvmlPidsBegin)
+                  .empty());
 }
 
 }  // namespace

@@ -51,7 +51,8 @@ const std::map<std::pair<std::string, std::string>, Expected> kExpected = {
     {{"Peak memory", "A"}, {40, "gpuslice_container_memory_peak_bytes"}},
     {{"Peak memory", "B"}, {100, "gpuslice_container_memory_limit_bytes"}},
     {{"Refused allocations", "A"}, {1, ""}},
-    {{"Compute share", "A"}, {0.25, "gpuslice_container_compute_share_ratio"}},
+    {{"Compute used and share", "A"}, {0.2, "gpuslice_container_compute_used_ratio"}},
+    {{"Compute used and share", "B"}, {0.25, "gpuslice_container_compute_share_ratio"}},
     {{"Throttled time", "A"}, {0.5, ""}},
 };
 
@@ -120,7 +121,7 @@ TEST_F(GrafanaDashboardTest, HoldsTheChartsDashboardWithAPanelPerFigure) {
           << "no expectation for panel \"" << panel["title"] << "\" target " << target["refId"];
     }
   }
-  EXPECT_THAT(titles, ::testing::ElementsAre("Compute share", "Memory used / limit",
+  EXPECT_THAT(titles, ::testing::ElementsAre("Compute used and share", "Memory used / limit",
                                              "Memory used and limit", "Peak memory",
                                              "Refused allocations", "Throttled time"));
 }
@@ -185,6 +186,7 @@ TEST_F(GrafanaDashboardTest, PromtoolParsesAndEvaluatesEveryExpression) {
              {"gpuslice_container_memory_limit_bytes", "100x10"},
              {"gpuslice_container_memory_peak_bytes", "40x10"},
              {"gpuslice_container_oom_refusals_total", "0+60x10"},
+             {"gpuslice_container_compute_used_ratio", "0.2x10"},
              {"gpuslice_container_compute_share_ratio", "0.25x10"},
              {"gpuslice_container_throttled_seconds_total", "0+30x10"}}) {
       test_file << "  - {series: '" << family << labels << "', values: '" << values << "'}\n";

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -363,6 +365,69 @@ TEST_F(ClusterTest, XidTakesTheGpusSlicesAwayUntilItRecovers) {
   EXPECT_EQ(Allocatable("gpuslice.io/slice"), 2);
   EXPECT_TRUE(WaitForAllocatable("nvidia.com/gpu", 8, &why, std::chrono::seconds(90)))
       << "the GPU did not come back after its recovery window: " << why;
+}
+
+// The value of `family`'s series for container "probe" of `pod` in `ns` on the agent's
+// /metrics, or nullopt when it has none.
+std::optional<double> ContainerSeries(const std::string& metrics, const std::string& family,
+                                      const std::string& ns, const std::string& pod) {
+  const std::string prefix =
+      family + "{namespace=\"" + ns + "\",pod=\"" + pod + "\",container=\"probe\",";
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return std::nullopt;
+}
+
+TEST_F(ClusterTest, ContainerSeriesShowWhatAPodHoldsAndRefusesWithinFiveSeconds) {
+  TestNamespace ns("e2e-container-metrics");
+  const std::string pod = "holder";
+  const uint64_t held = 3ULL << 30;
+  Apply(ns.name(), HoldingProbePod(pod, "nvidia.com/gpu", 1, held));
+  WaitRunning(ns.name(), pod);
+
+  // Each scrape reads the regions and the kubelet's listing afresh: the pod's series are there
+  // as soon as its process holds the memory. The simulated context adds its own overhead.
+  std::string metrics;
+  std::string why;
+  EXPECT_TRUE(WaitFor(
+      std::chrono::seconds(5),
+      [&](std::string* seen) {
+        metrics = PluginHttp("/metrics");
+        const std::optional<double> used = ContainerSeries(
+            metrics, "gpuslice_container_memory_used_bytes", ns.name(), pod);
+        *seen = used ? std::to_string(*used) : "no series";
+        return used && *used >= static_cast<double>(held) &&
+               *used <= static_cast<double>(held + (256ULL << 20));
+      },
+      &why))
+      << "the holder's memory is not shown: " << why << "\n" << metrics;
+  EXPECT_EQ(ContainerSeries(metrics, "gpuslice_container_memory_limit_bytes", ns.name(), pod),
+            static_cast<double>(kH100Slice));
+  EXPECT_EQ(ContainerSeries(metrics, "gpuslice_container_oom_refusals_total", ns.name(), pod),
+            0.0);
+  EXPECT_EQ(ContainerSeries(metrics, "gpuslice_container_compute_share_ratio", ns.name(), pod),
+            0.25);
+  EXPECT_TRUE(
+      ContainerSeries(metrics, "gpuslice_container_compute_used_ratio", ns.name(), pod).has_value())
+      << metrics;
+
+  // A second process of the container asks for more than is left: refused, counted once.
+  const CommandResult refused = Probe(ns.name(), pod, "alloc " + std::to_string(kH100Slice));
+  EXPECT_EQ(refused.exit_code, 3) << refused.Describe();
+  EXPECT_TRUE(WaitFor(
+      std::chrono::seconds(5),
+      [&](std::string* seen) {
+        metrics = PluginHttp("/metrics");
+        const std::optional<double> refusals = ContainerSeries(
+            metrics, "gpuslice_container_oom_refusals_total", ns.name(), pod);
+        *seen = refusals ? std::to_string(*refusals) : "no series";
+        return refusals == 1.0;
+      },
+      &why))
+      << "one refusal is not counted once: " << why << "\n" << metrics;
 }
 
 TEST_F(ClusterTest, MetricsPassPromtool) {

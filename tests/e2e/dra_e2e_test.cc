@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "e2e/e2e_support.h"
@@ -225,9 +227,13 @@ TEST_F(DraTest, ExampleDeploymentGetsSixGibibytesAndAQuarter) {
   manifest.replace(manifest.find(image), image.size(),
                    "image: " + kProbeImage + "\n        imagePullPolicy: Never\n        args: [sleep]");
   Apply(ns.name(), manifest);
+  // kube-scheduler v1.37.2 counts a claim's consumed capacity twice while it writes the
+  // allocation (once from its informer, once as in flight). A replica tried in that moment
+  // finds the A10G full, and the claim updates that follow do not requeue it: it waits for the
+  // scheduler's periodic retry of unschedulable pods, at most 5 minutes (docs/dra.md).
   std::string why;
   ASSERT_TRUE(WaitFor(
-      std::chrono::seconds(180),
+      std::chrono::seconds(330),
       [&](std::string* seen) {
         const CommandResult pods = Kubectl("-n " + ns.name() +
                                            " get pods -l app=inference "
@@ -236,7 +242,8 @@ TEST_F(DraTest, ExampleDeploymentGetsSixGibibytesAndAQuarter) {
         return std::count(pods.out.begin(), pods.out.end(), '\n') == 3;
       },
       &why))
-      << why << Kubectl("-n " + ns.name() + " get pods,resourceclaims -o wide").out;
+      << why << Kubectl("-n " + ns.name() + " get pods,resourceclaims -o wide").out
+      << Kubectl("-n " + ns.name() + " get events --sort-by=.lastTimestamp").out;
   const std::string pod =
       Kubectl("-n " + ns.name() + " get pods -l app=inference -o jsonpath='{.items[0].metadata.name}'")
           .out;
@@ -289,77 +296,52 @@ TEST_F(DraTest, DriverRestartKeepsPreparedClaimsAndLaterUnpreparesThem) {
 }
 
 // The value of the one series of `family` with all of `labels` in `metrics` (Prometheus text),
-// or "" when there is none.
-std::string SeriesValue(const std::string& metrics, const std::string& family,
-                        const std::vector<std::string>& labels) {
+// or nullopt when there is none.
+std::optional<double> SeriesValue(const std::string& metrics, const std::string& family,
+                                  const std::vector<std::string>& labels) {
   std::istringstream lines(metrics);
-  std::string line;
-  while (std::getline(lines, line)) {
+  for (std::string line; std::getline(lines, line);) {
     if (line.rfind(family + "{", 0) != 0) continue;
     const bool all = std::all_of(labels.begin(), labels.end(), [&](const std::string& label) {
       return line.find(label) != std::string::npos;
     });
-    if (all) return line.substr(line.rfind(' ') + 1);
+    if (all) return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
   }
-  return "";
+  return std::nullopt;
 }
 
 TEST_F(DraTest, PodHoldingThreeGibibytesOfItsClaimShowsInMetrics) {
   TestNamespace ns("e2e-dra-metrics");
-  Apply(ns.name(), ClaimAndPod("held", "4Gi"));
+  const uint64_t held = 3 * kGiB;
+  // The claim's pod, its probe holding 3 GiB from its start, as e2e_support's HoldingProbePod.
+  std::string manifest = ClaimAndPod("held", "4Gi");
+  const std::string sleep = "args: [sleep]";
+  manifest.replace(manifest.find(sleep), sleep.size(),
+                   "args: [hold, \"" + std::to_string(held) + "\"]");
+  Apply(ns.name(), manifest);
   WaitRunning(ns.name(), "held");
 
-  // In a session of its own, so that killing its process group ends kubectl and its exec; the
-  // shell writes its pid, which kubectl keeps, before it becomes kubectl.
-  const std::string holder_output = "/tmp/gpuslice-e2e-dra-holder.out";
-  const std::string holder_pid = "/tmp/gpuslice-e2e-dra-holder.pid";
-  unlink(holder_pid.c_str());
-  unlink(holder_output.c_str());
-  const CommandResult holder =
-      Shell("setsid sh -c " +
-            Quote("echo $$ >" + holder_pid + "; exec kubectl -n " + ns.name() +
-                  " exec held -- cuda-probe hold " + std::to_string(3 * kGiB)) +
-            " >" + holder_output + " 2>&1 </dev/null &");
-  ASSERT_EQ(holder.exit_code, 0) << holder.Describe();
-  std::string holder_group;
-  std::string why;
-  ASSERT_TRUE(WaitFor(
-      std::chrono::seconds(10),
-      [&](std::string* seen) {
-        holder_group = Shell("cat " + holder_pid).out;
-        *seen = "no pid in " + holder_pid;
-        return !holder_group.empty();
-      },
-      &why))
-      << why;
-  holder_group = holder_group.substr(0, holder_group.find('\n'));
-  // The allocation is made once the probe says so.
-  const bool held = WaitFor(
-      std::chrono::seconds(60),
-      [&](std::string* seen) {
-        *seen = Shell("cat " + holder_output + " 2>&1").out;
-        return seen->find("\"result\":\"CUDA_SUCCESS\"") != std::string::npos;
-      },
-      &why);
-  if (!held) Shell("kill -KILL -- -" + holder_group);
-  ASSERT_TRUE(held) << "the probe did not hold 3 GiB: " << why;
-
+  // Each scrape lists the kubelet's claims and reads the claim's region afresh. The simulated
+  // context adds its own overhead, as in device plugin mode.
   const std::vector<std::string> labels = {
       "namespace=\"" + ns.name() + "\"", "pod=\"held\"", "container=\"probe\"",
-      "claim=\"held\"", "resource=\"gpu.gpuslice.io\""};
+      "resource=\"gpu.gpuslice.io\"", "claim=\"held\""};
   std::string metrics;
-  const bool shown = WaitFor(
+  std::string why;
+  EXPECT_TRUE(WaitFor(
       std::chrono::seconds(5),
       [&](std::string* seen) {
         metrics = PluginHttp("/metrics");
-        *seen = SeriesValue(metrics, "gpuslice_container_memory_used_bytes", labels);
-        return *seen == std::to_string(3 * kGiB);
+        const std::optional<double> used =
+            SeriesValue(metrics, "gpuslice_container_memory_used_bytes", labels);
+        *seen = used ? std::to_string(*used) : "no series";
+        return used && *used >= static_cast<double>(held) &&
+               *used <= static_cast<double>(held + (256ULL << 20));
       },
-      &why);
-  Shell("kill -KILL -- -" + holder_group);
-  EXPECT_TRUE(shown) << "memory used was '" << why << "'; the driver's /metrics:\n" << metrics;
+      &why))
+      << "the holder's memory is not shown: " << why << "\nthe driver's /metrics:\n" << metrics;
   EXPECT_EQ(SeriesValue(metrics, "gpuslice_container_memory_limit_bytes", labels),
-            std::to_string(4 * kGiB));
+            static_cast<double>(4 * kGiB));
 }
 
 TEST_F(DraTest, BadClaimsGetAClearErrorOnTheClaimOrThePod) {

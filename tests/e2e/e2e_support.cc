@@ -19,11 +19,13 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
+// A new empty file, named after `tag`, that the caller removes: the file mkstemps made is the
+// one returned, so nothing else is left behind in /tmp.
 std::string TempPath(const std::string& tag) {
-  char pattern[] = "/tmp/gpuslice-e2e-XXXXXX";
-  const int fd = mkstemp(pattern);
+  std::string pattern = "/tmp/gpuslice-e2e-XXXXXX-" + tag;
+  const int fd = mkstemps(pattern.data(), static_cast<int>(tag.size()) + 1);
   if (fd >= 0) close(fd);
-  return std::string(pattern) + "-" + tag;
+  return pattern;
 }
 
 }  // namespace
@@ -260,15 +262,27 @@ std::string PluginPod() {
   return result.exit_code == 0 ? result.out : "";
 }
 
-std::string ProbePod(const std::string& name, const std::string& resource, int count) {
+namespace {
+
+std::string ProbePodRunning(const std::string& name, const std::string& resource, int count,
+                            const std::string& args) {
   return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
          "\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: probe\n"
          "    image: " +
-         kProbeImage +
-         "\n    imagePullPolicy: Never\n    args: [sleep]\n    resources:\n      limits:\n"
-         "        " +
-         resource + ": " + std::to_string(count) +
+         kProbeImage + "\n    imagePullPolicy: Never\n    args: " + args +
+         "\n    resources:\n      limits:\n        " + resource + ": " + std::to_string(count) +
          "\n  tolerations:\n  - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}\n";
+}
+
+}  // namespace
+
+std::string ProbePod(const std::string& name, const std::string& resource, int count) {
+  return ProbePodRunning(name, resource, count, "[sleep]");
+}
+
+std::string HoldingProbePod(const std::string& name, const std::string& resource, int count,
+                            uint64_t bytes) {
+  return ProbePodRunning(name, resource, count, "[hold, \"" + std::to_string(bytes) + "\"]");
 }
 
 void WaitRunning(const std::string& ns, const std::string& name, std::chrono::seconds timeout) {

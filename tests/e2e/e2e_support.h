@@ -73,6 +73,10 @@ std::string PluginPod();
 // the GPU taint.
 std::string ProbePod(const std::string& name, const std::string& resource, int count);
 
+// The same pod, whose probe holds `bytes` of its first GPU from its start (`cuda-probe hold`).
+std::string HoldingProbePod(const std::string& name, const std::string& resource, int count,
+                            uint64_t bytes);
+
 // Waits for pod `name` in `ns` to be Running; fails the test with its status otherwise.
 void WaitRunning(const std::string& ns, const std::string& name,
                  std::chrono::seconds timeout = std::chrono::seconds(120));

@@ -1,10 +1,12 @@
 // An in-memory GpuBackend for unit tests: GPUs are set directly, XID events are queued by the
-// test and handed out by WaitForXid like NVML's event set does, and CheckGpu can be made to
-// fail per GPU.
+// test and handed out by WaitForXid like NVML's event set does, CheckGpu can be made to fail
+// per GPU, and per-process utilization samples are added by the test and read back as NVML
+// hands them out (those newer than the time asked for).
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -84,6 +86,24 @@ class FakeGpuBackend : public gpu::GpuBackend {
     std::lock_guard<std::mutex> lock(mutex_);
     gpus_ = std::move(gpus);
   }
+  Result<std::vector<gpu::ProcessUtilizationSample>> ProcessUtilization(
+      const std::string& uuid, uint64_t after_us) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!utilization_supported_) return Status::FailedPrecondition("not sampled by this fake");
+    std::vector<gpu::ProcessUtilizationSample> newer;
+    for (const auto& sample : utilization_[uuid]) {
+      if (sample.timestamp_us > after_us) newer.push_back(sample);
+    }
+    return newer;
+  }
+  void AddUtilization(const std::string& uuid, gpu::ProcessUtilizationSample sample) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    utilization_[uuid].push_back(sample);
+  }
+  void SetUtilizationSupported(bool supported) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    utilization_supported_ = supported;
+  }
   int checks() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return checks_;
@@ -96,6 +116,8 @@ class FakeGpuBackend : public gpu::GpuBackend {
   std::deque<gpu::XidEvent> events_;
   std::vector<std::string> failures_;
   std::set<std::string> failing_;
+  std::map<std::string, std::vector<gpu::ProcessUtilizationSample>> utilization_;
+  bool utilization_supported_ = true;
   bool events_supported_ = true;
   int checks_ = 0;
 };

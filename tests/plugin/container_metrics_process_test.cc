@@ -154,6 +154,19 @@ TEST_F(ContainerMetricsProcessTest, SeriesFollowAContainersUseOfItsSlice) {
   ASSERT_TRUE(throttled.has_value()) << body;
   EXPECT_GT(*throttled, 0.0);
 
+  // The same work shows as compute used once the plugin has sampled the driver (each second),
+  // named by the PID the library published; the gate held it near its 25% share.
+  std::optional<double> used;
+  for (auto deadline = std::chrono::steady_clock::now() + kWait;
+       std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(200ms)) {
+    body = Scrape();
+    used = Value(body, "gpuslice_container_compute_used_ratio", pod);
+    if (used.has_value() && *used > 0) break;
+  }
+  ASSERT_TRUE(used.has_value()) << body;
+  EXPECT_GT(*used, 0.0) << body;
+  EXPECT_LE(*used, 0.35) << body;
+
   // The series go with the pod.
   client.reset();
   kubelet_->ReleasePod(pod);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/contract.h"
+#include "fakes/fake_gpu_backend.h"
 #include "fakes/temp_dir.h"
 
 namespace gpuslice::plugin {
@@ -130,6 +132,57 @@ TEST(ContainerMetrics, ReadsARegionOfLayoutVersionOne) {
   // A version-1 region keeps no counters: no series pretends they are zero.
   EXPECT_EQ(text.find("gpuslice_container_memory_peak_bytes{"), std::string::npos);
   EXPECT_EQ(text.find("gpuslice_container_oom_refusals_total{"), std::string::npos);
+}
+
+TEST(ContainerMetrics, ComputeUsedIsThatOfTheProcessesTheRegionNames) {
+  testing::TempDir dir;
+  std::string current = CurrentRegion(0, 0, 0, 0);
+  const uint32_t pid = 4242;
+  std::memcpy(current.data() + region::kNvmlPidsBegin + 7 * sizeof(uint32_t), &pid, sizeof(pid));
+  // A version-2 region does not name its processes to NVML.
+  std::string second = current.substr(0, region::kVersion2Size);
+  region::Header header = region::CurrentHeader();
+  header.version = 2;
+  header.size = region::kVersion2Size;
+  std::memcpy(second.data(), &header, sizeof(header));
+  std::vector<AllocationRecord> records = {
+      MakeDirectory(dir, "a", {"GPU-bbbb::0"}, {{kGpuA, 100, 100}, {kGpuB, 1000, 50}}, current),
+      MakeDirectory(dir, "b", {"GPU-bbbb::1"}, {{kGpuB, 1000, 50}}, second),
+      MakeDirectory(dir, "c", {"GPU-bbbb::2"}, {{kGpuB, 1000, 50}}, ""),
+  };
+  testing::FakeGpuBackend backend({});
+  const uint64_t now = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  for (int i = 40; i >= 0; --i) {
+    backend.AddUtilization(kGpuB, {pid, now - static_cast<uint64_t>(i) * 100'000, 40});
+    backend.AddUtilization(kGpuB, {pid + 1, now - static_cast<uint64_t>(i) * 100'000, 60});
+  }
+  ComputeUsage compute(backend);
+  compute.Sample({kGpuA, kGpuB});
+  std::vector<ContainerGpuUsage> usage = CollectContainerUsage(
+      records,
+      {Live({"GPU-bbbb::0"}, "named"), Live({"GPU-bbbb::1"}, "older"),
+       Live({"GPU-bbbb::2"}, "unused")},
+      &compute);
+  ASSERT_EQ(usage.size(), 4u);
+  EXPECT_EQ(usage[0].compute_used_ratio, 0.0);  // GPU A: sampled, none of its processes ran
+  ASSERT_TRUE(usage[1].compute_used_ratio.has_value());
+  EXPECT_NEAR(*usage[1].compute_used_ratio, 0.4, 0.03);
+  EXPECT_FALSE(usage[2].compute_used_ratio.has_value());
+  EXPECT_EQ(usage[3].compute_used_ratio, 0.0);  // not laid out: no process used the GPU
+  const std::string text = RenderContainerMetrics(usage);
+  EXPECT_NE(text.find("# TYPE gpuslice_container_compute_used_ratio gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("\ngpuslice_container_compute_used_ratio{namespace=\"team-a\",pod=\"named\","
+                      "container=\"main\",gpu=\"GPU-bbbb\",resource=\"nvidia.com/gpu\"} 0."),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("gpuslice_container_compute_used_ratio{namespace=\"team-a\",pod=\"older\""),
+            std::string::npos);
+  // Without sampling, no series.
+  EXPECT_FALSE(CollectContainerUsage(records, {Live({"GPU-bbbb::0"}, "named")})[1]
+                   .compute_used_ratio.has_value());
 }
 
 TEST(ContainerMetrics, DamagedOrEmptyRegionsKeepTheLimitsOnly) {

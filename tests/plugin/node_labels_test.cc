@@ -1,5 +1,5 @@
-// ReadNodeLabels against a local HTTP server answering as the API server does, and the
-// watcher's change reports against a scripted reader. The in-cluster TLS path runs in the e2e
+// ReadNodeLabels through kubeapi's client against a local HTTP server answering as the API
+// server does, and the watcher's change reports against a scripted reader. The in-cluster TLS path runs in the e2e
 // suite (tests/e2e/gpu_clusters_e2e_test.cc), on a real API server.
 #include "plugin/node_labels.h"
 
@@ -65,15 +65,34 @@ class FakeApiServer {
   std::vector<std::string> queries_;
 };
 
+// A client as the agent makes one: a service-account token file, one attempt per read.
+std::unique_ptr<kubeapi::Client> ClientOf(const std::string& server, const std::string& token) {
+  kubeapi::ClusterConfig config;
+  config.server = server;
+  config.token_file = token;
+  config.source = "test";
+  kubeapi::ClientOptions options;
+  options.max_attempts = 1;
+  options.request_timeout = 5s;
+  Result<std::unique_ptr<kubeapi::Client>> client = kubeapi::Client::Create(config, options);
+  EXPECT_TRUE(client.ok()) << client.status().ToString();
+  return client.ok() ? std::move(*client) : nullptr;
+}
+
 class ReadNodeLabelsTest : public ::testing::Test {
  protected:
-  void SetUp() override { std::ofstream(dir_.Sub("token")) << "secret-token\n"; }
+  void SetUp() override {
+    std::ofstream(dir_.Sub("token")) << "secret-token\n";
+    client_ = ClientOf(server_.url(), dir_.Sub("token"));
+    ASSERT_NE(client_, nullptr);
+  }
   Result<std::map<std::string, std::string>> Read(const std::string& node = "gpu-node-1") {
-    return ReadNodeLabels({server_.url(), dir_.Sub("token"), ""}, node, 5s);
+    return ReadNodeLabels(*client_, node);
   }
 
   testing::TempDir dir_;
   FakeApiServer server_;
+  std::unique_ptr<kubeapi::Client> client_;
 };
 
 TEST_F(ReadNodeLabelsTest, ReadsTheNodesLabelsWithTheServiceAccountToken) {
@@ -102,13 +121,15 @@ TEST_F(ReadNodeLabelsTest, NamesWhatWentWrong) {
   };
   const Case cases[] = {
       {403, R"({"kind":"Status"})", StatusCode::kFailedPrecondition, "needs get on nodes"},
-      {404, R"({"kind":"Status"})", StatusCode::kNotFound, "node gpu-node-1 does not exist"},
-      {500, "etcd is down", StatusCode::kUnavailable, "HTTP 500: etcd is down"},
-      {200, "not json", StatusCode::kInvalidArgument, "not a Node object"},
+      {404, R"({"kind":"Status"})", StatusCode::kNotFound, "/api/v1/nodes/gpu-node-1"},
+      {500, "etcd is down", StatusCode::kUnavailable, "500: etcd is down"},
+      {200, "not json", StatusCode::kInternal, "not JSON"},
       {200, R"({"kind":"Pod","metadata":{}})", StatusCode::kInvalidArgument, "not a Node"},
       {200, R"({"kind":"Node","metadata":{"labels":{"a":1}}})", StatusCode::kInvalidArgument,
        "label a is not a string"},
-      {200, R"({"kind":"Node"})", StatusCode::kInvalidArgument, "not a Node object"},
+      {200, R"({"kind":"Node"})", StatusCode::kInvalidArgument, "has no metadata"},
+      {200, R"({"kind":"Node","metadata":{"labels":[]}})", StatusCode::kInvalidArgument,
+       "metadata.labels is not a map"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.body);
@@ -120,24 +141,9 @@ TEST_F(ReadNodeLabelsTest, NamesWhatWentWrong) {
         << labels.status().message();
   }
   EXPECT_EQ(Read("../../secrets").status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReadNodeLabels({server_.url(), dir_.Sub("no-token"), ""}, "n", 5s).status().code(),
-            StatusCode::kFailedPrecondition);
-  EXPECT_EQ(ReadNodeLabels({"http://127.0.0.1:1", dir_.Sub("token"), ""}, "n", 5s).status().code(),
-            StatusCode::kUnavailable);
-}
-
-TEST(InClusterAccess, NeedsTheServiceEnvironment) {
-  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
-  if (host != nullptr) GTEST_SKIP() << "running inside a pod: the variables are the real ones";
-  setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-  EXPECT_EQ(InClusterAccess().status().code(), StatusCode::kFailedPrecondition);
-  setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
-  Result<ApiServerAccess> access = InClusterAccess();
-  ASSERT_TRUE(access.ok());
-  EXPECT_EQ(access->server, "https://[fd00::1]:443");
-  EXPECT_EQ(access->token_file, "/var/run/secrets/kubernetes.io/serviceaccount/token");
-  unsetenv("KUBERNETES_SERVICE_HOST");
-  unsetenv("KUBERNETES_SERVICE_PORT");
+  std::unique_ptr<kubeapi::Client> unreachable = ClientOf("http://127.0.0.1:1", dir_.Sub("token"));
+  ASSERT_NE(unreachable, nullptr);
+  EXPECT_EQ(ReadNodeLabels(*unreachable, "n").status().code(), StatusCode::kUnavailable);
 }
 
 TEST(NodeLabelWatcher, ReportsTheFirstValueAndEveryChangeOnly) {

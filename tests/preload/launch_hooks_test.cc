@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
 
+#include "core/region.h"
 #include "preload/client_process.h"
 #include "preload/sim_fixture.h"
 #include "sim/state.h"
@@ -78,6 +81,38 @@ TEST_F(ComputeShareTest, SharesHoldWhereNvmlReportsHostPids) {
   const double small_percent = SplitBetweenTwoContainers(*small, *large, node());
   RecordProperty("share_of_30_percent_container", std::to_string(small_percent));
   EXPECT_NEAR(small_percent, 30, 5);
+}
+
+// The node agent finds a container's processes in NVML's utilization samples by the PIDs
+// the region names: the one NVML reports, not getpid().
+TEST_F(ComputeShareTest, EachProcessPublishesThePidNvmlKnowsItByInItsRegion) {
+  Environment env = SliceEnv(kSliceBytes, 50);
+  env["GPUSLICE_SIM_HOST_PID_OFFSET"] = "100000";
+  auto first = ClientProcess::Start(kDirectClient, node(), env);
+  auto second = ClientProcess::Start(kDirectClient, node(), env);
+  ASSERT_TRUE(first && second);
+  ASSERT_EQ(first->Send("init"), "ok");
+  ASSERT_EQ(second->Send("init"), "ok");
+  std::ifstream file(env["GPUSLICE_REGION"], std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(bytes.size(), core::region::kRegionSize);
+  std::vector<uint32_t> expected = {static_cast<uint32_t>(first->pid()) + 100000,
+                                    static_cast<uint32_t>(second->pid()) + 100000};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(core::region::ReadNvmlPids(bytes.data() + core::region::kNvmlPidsBegin), expected);
+
+  // A process that ends takes its PID with it once its slot is reclaimed.
+  const uint32_t kept = static_cast<uint32_t>(second->pid()) + 100000;
+  first.reset();
+  auto third = ClientProcess::Start(kDirectClient, node(), env);
+  ASSERT_TRUE(third);
+  ASSERT_EQ(third->Send("init"), "ok");
+  file.clear();
+  file.seekg(0);
+  bytes.assign((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  expected = {kept, static_cast<uint32_t>(third->pid()) + 100000};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(core::region::ReadNvmlPids(bytes.data() + core::region::kNvmlPidsBegin), expected);
 }
 
 TEST_F(ComputeShareTest, ALoneContainerStaysUnderItsShareOnEveryLaunchPath) {

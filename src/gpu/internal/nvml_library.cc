@@ -52,6 +52,7 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Load(const std::string& librar
     Bind(h, "nvmlSystemGetCudaDriverVersion", &n.SystemGetCudaDriverVersion);
   }
   Bind(h, "nvmlDeviceGetMigMode", &n.DeviceGetMigMode);
+  Bind(h, "nvmlDeviceGetProcessUtilization", &n.DeviceGetProcessUtilization);
   if (missing != nullptr) {
     return Status::Unavailable("NVML library \"" + library + "\" lacks " + missing +
                                " (the driver is too old for gpuslice)");

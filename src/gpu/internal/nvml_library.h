@@ -42,6 +42,9 @@ class NvmlLibrary {
   nvmlReturn_t (*SystemGetCudaDriverVersion)(int*) = nullptr;
   // Optional: drivers before R450 know no MIG.
   nvmlReturn_t (*DeviceGetMigMode)(nvmlDevice_t, unsigned int*, unsigned int*) = nullptr;
+  // Optional: per-process utilization, for the containers' compute-used series.
+  nvmlReturn_t (*DeviceGetProcessUtilization)(nvmlDevice_t, nvmlProcessUtilizationSample_t*,
+                                              unsigned int*, unsigned long long) = nullptr;
   nvmlReturn_t (*DeviceGetSupportedEventTypes)(nvmlDevice_t, unsigned long long*) = nullptr;
   nvmlReturn_t (*EventSetCreate)(nvmlEventSet_t*) = nullptr;
   nvmlReturn_t (*DeviceRegisterEvents)(nvmlDevice_t, unsigned long long, nvmlEventSet_t) = nullptr;

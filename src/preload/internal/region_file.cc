@@ -9,30 +9,18 @@
 #include <new>
 #include <utility>
 
+#include "core/file_descriptor.h"
+
 namespace gpuslice::preload::internal {
 namespace {
 
+using core::FileDescriptor;
 using core::region::kRegionSize;
 using core::region::Region;
 
 std::string OsError(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
-
-// Closes the descriptor (and so drops its lock) on every return path.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // An exclusive open-file-description lock on a whole file: owned by the descriptor, not the
 // process, so two threads' locks never merge; the kernel drops it when the holder dies. A
