@@ -189,7 +189,9 @@ int WaitForSignal() {
 }
 
 int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
-           const std::optional<plugin::SimulatedDriver>& simulated) {
+           const std::optional<plugin::SimulatedDriver>& simulated,
+           std::atomic<const plugin::ServedAgent*>& serving,
+           std::unique_ptr<plugin::HttpEndpoint>& http) {
   Result<kubeapi::ClusterConfig> cluster = kubeapi::LoadDefault(flags.kubeconfig);
   if (!cluster.ok()) {
     spdlog::critical("--mode=dra needs the API server: {}", cluster.status().message());
@@ -207,11 +209,13 @@ int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
   dra::DriverOptions options;
   options.node_name = flags.node_name;
   options.simulated_driver = simulated;
+  options.pod_resources_socket = flags.pod_resources_socket;
   dra::Driver driver(options, std::move(config), backend, **client, core::SystemClock::Get());
   if (Status started = driver.Start(); !started.ok()) {
     spdlog::critical("{}", started.message());
     return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
   }
+  serving = &driver;
   std::thread signals([&driver] {
     while (true) {
       const int signal = WaitForSignal();
@@ -228,12 +232,13 @@ int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
   });
   driver.Run();
   signals.join();
+  serving = nullptr;
+  http.reset();  // before the driver it reports on goes
   return cli::kExitOk;
 }
 
-// The DRA driver serves no /metrics yet (docs/dra.md).
 bool ServesMetrics(const Flags& flags) {
-  return flags.mode != "dra" && !flags.metrics_address.empty() && flags.metrics_address != "off";
+  return !flags.metrics_address.empty() && flags.metrics_address != "off";
 }
 
 int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides) {
@@ -312,12 +317,12 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
   }
   plugin::MetricsRegistry metrics;
   // Up before NVML, so the liveness probe finds a waiting agent healthy.
-  std::atomic<plugin::PluginManager*> serving{nullptr};
+  std::atomic<const plugin::ServedAgent*> serving{nullptr};
   std::unique_ptr<plugin::HttpEndpoint> http;
   if (ServesMetrics(flags)) {
     Result<std::unique_ptr<plugin::HttpEndpoint>> endpoint = plugin::HttpEndpoint::Start(
         flags.metrics_address, metrics,
-        [&serving]() -> const plugin::PluginManager* { return serving.load(); });
+        [&serving] { return serving.load(); });
     if (!endpoint.ok()) {
       spdlog::critical("{}", endpoint.status().message());
       return cli::kExitFailure;
@@ -331,7 +336,7 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     return cli::kExitFailure;
   }
   if (*backend == nullptr) return cli::kExitOk;  // stopped while waiting for the driver
-  if (flags.mode == "dra") return RunDra(flags, *config, **backend, simulated);
+  if (flags.mode == "dra") return RunDra(flags, *config, **backend, simulated, serving, http);
 
   plugin::PluginManagerOptions options;
   Result<std::chrono::milliseconds> grace =
@@ -451,7 +456,8 @@ int main(int argc, char** argv) {
          "Shared state file of the simulated GPUs (default: one per user and spec in $TMPDIR)")
       ->envname("GPUSLICE_SIMULATE_STATE");
   app.add_option("--pod-resources-socket", flags.pod_resources_socket,
-                 "Kubelet PodResources socket, used to clean up finished allocations")
+                 "Kubelet PodResources socket: names the containers in /metrics and (device "
+                 "plugin mode) finds finished allocations to clean up")
       ->envname("GPUSLICE_POD_RESOURCES_SOCKET")
       ->capture_default_str();
   app.add_option("--metrics-address", flags.metrics_address,

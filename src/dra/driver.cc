@@ -5,12 +5,19 @@
 #include <filesystem>
 #include <map>
 
+#include "dra/claim_metrics.h"
+#include "plugin/container_metrics.h"
+#include "plugin/kubelet_client.h"
+
 namespace gpuslice::dra {
 namespace {
 
 std::string PluginDir(const core::Config& config) {
   return config.dra.kubelet_plugins_dir + "/" + std::string(kDriverName);
 }
+
+// A scrape waits at most this long for the kubelet's listing, then renders without it.
+constexpr std::chrono::milliseconds kMetricsListTimeout{1000};
 
 }  // namespace
 
@@ -54,6 +61,33 @@ bool Driver::registered() const {
 }
 
 std::vector<PreparedClaim> Driver::Prepared() const { return preparer_->Prepared(); }
+
+std::vector<plugin::ResourceStatus> Driver::Resources() const {
+  plugin::ResourceStatus status;
+  status.resource = std::string(kDriverName);
+  status.socket_path = dra_socket();
+  status.serving = dra_server_ != nullptr && !stop_.load();
+  status.registered = registered();
+  for (const PublishedGpu& gpu : Snapshot().gpus) {
+    ++status.devices;
+    if (gpu.unhealthy_reason.empty()) ++status.healthy_devices;
+  }
+  return {status};
+}
+
+std::string Driver::RenderContainerMetrics() const {
+  if (options_.pod_resources_socket.empty()) return plugin::RenderContainerMetrics({});
+  // Listed at each scrape, as in device plugin mode: a container's series come with its first
+  // scrape and go with the pod, and a kubelet that does not answer leaves them out.
+  Result<std::vector<plugin::ContainerClaim>> listing =
+      plugin::ListContainerClaims(options_.pod_resources_socket, kMetricsListTimeout);
+  if (!listing.ok()) {
+    spdlog::debug("container metrics left out: {}", listing.status().message());
+    return plugin::RenderContainerMetrics({});
+  }
+  return plugin::RenderContainerMetrics(plugin::CollectContainerUsage(
+      regions_.Records(), ClaimAllocations(*listing, preparer_->Prepared())));
+}
 
 NodeSnapshot Driver::Snapshot() const {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -1,7 +1,9 @@
 // The DRA kubelet plugin of driver gpu.gpuslice.io (gpuslice-device-plugin --mode=dra): finds
 // the GPUs, serves the DRA and health services on its socket, registers through the kubelet's
 // plugin watcher, keeps the node's ResourceSlice current (GPUs found or lost, health) and
-// prepares claims through ClaimPreparer. Stopping it leaves the ResourceSlice and the prepared
+// prepares claims through ClaimPreparer. As a plugin::ServedAgent it gives the HTTP endpoint
+// its resource for /healthz and its containers' series for /metrics (dra/claim_metrics.h).
+// Stopping it leaves the ResourceSlice and the prepared
 // claims in place, so a restart changes nothing for running pods; when the driver stays away
 // (uninstalled), the kubelet deletes the slice itself.
 #pragma once
@@ -28,6 +30,7 @@
 #include "plugin/device_plugin_service.h"
 #include "plugin/health.h"
 #include "plugin/region_store.h"
+#include "plugin/served_agent.h"
 
 namespace gpuslice::dra {
 
@@ -41,14 +44,17 @@ struct DriverOptions {
   std::chrono::milliseconds retry_initial{std::chrono::milliseconds(500)};
   std::chrono::milliseconds retry_max{std::chrono::seconds(30)};
   plugin::HealthMonitorOptions health;
+  // The kubelet's PodResources socket, listed at each scrape to name the containers of the
+  // prepared claims; empty: /metrics has no per-container series.
+  std::string pod_resources_socket;
 };
 
-class Driver {
+class Driver : public plugin::ServedAgent {
  public:
   // `backend` and `client` must outlive the driver.
   Driver(DriverOptions options, core::Config config, gpu::GpuBackend& backend,
          kubeapi::Client& client, const core::Clock& clock);
-  ~Driver();
+  ~Driver() override;
 
   // Discovers the GPUs, loads the checkpoint, serves the sockets and starts the health
   // monitor and the slice watch. Returns InvalidArgument for a config that does not fit the
@@ -70,6 +76,11 @@ class Driver {
   NodeSnapshot Snapshot() const;
   std::string registration_socket() const;
   std::string dra_socket() const;
+
+  // plugin::ServedAgent, thread-safe. REQUIRES: Start() succeeded. The one resource is the
+  // driver (its DRA socket, registration, GPUs published and healthy ones).
+  std::vector<plugin::ResourceStatus> Resources() const override;
+  std::string RenderContainerMetrics() const override;
 
  private:
   Status Discover();

@@ -89,6 +89,10 @@ std::string LabelsOf(const ContainerGpuUsage& gpu) {
   AppendEscapedLabelValue(labels, gpu.gpu_uuid);
   labels += "\",resource=\"";
   AppendEscapedLabelValue(labels, gpu.resource);
+  if (!gpu.claim.empty()) {
+    labels += "\",claim=\"";
+    AppendEscapedLabelValue(labels, gpu.claim);
+  }
   labels += "\"}";
   return labels;
 }
@@ -170,6 +174,7 @@ std::vector<ContainerGpuUsage> CollectContainerUsage(const std::vector<Allocatio
       gpu.pod = allocation.pod;
       gpu.container = allocation.container;
       gpu.resource = allocation.resource;
+      gpu.claim = allocation.claim;
       gpu.gpu_uuid = limits->gpus[i].uuid;
       gpu.memory_limit_bytes = limits->gpus[i].memory_bytes;
       gpu.compute_percent = limits->gpus[i].compute_percent;

@@ -31,6 +31,7 @@ struct ContainerGpuUsage {
   std::string pod;
   std::string container;
   std::string resource;
+  std::string claim;  // the DRA claim's name; empty in device plugin mode
   std::string gpu_uuid;
   uint64_t memory_limit_bytes = 0;
   int compute_percent = 100;
@@ -59,7 +60,8 @@ std::vector<ContainerGpuUsage> CollectContainerUsage(const std::vector<Allocatio
                                                      const ComputeUsage* compute = nullptr);
 
 // The Prometheus text (format 0.0.4) of `usage`: every family's HELP and TYPE, then one series
-// per container GPU labelled namespace, pod, container, gpu (UUID) and resource.
+// per container GPU labelled namespace, pod, container, gpu (UUID) and resource, and claim where
+// the GPU came with a DRA claim.
 std::string RenderContainerMetrics(const std::vector<ContainerGpuUsage>& usage);
 
 }  // namespace gpuslice::plugin

@@ -27,7 +27,7 @@ Result<HttpAddress> ParseHttpAddress(const std::string& address) {
 
 Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& address,
                                                           const MetricsRegistry& metrics,
-                                                          ServingManager serving) {
+                                                          ServingAgent serving) {
   Result<HttpAddress> parsed = ParseHttpAddress(address);
   if (!parsed.ok()) return parsed.status();
   const std::string& host = parsed->host;
@@ -37,17 +37,17 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& add
   endpoint->server_ = std::make_unique<httplib::Server>();
   httplib::Server& server = *endpoint->server_;
   server.Get("/metrics", [&metrics, serving](const httplib::Request&, httplib::Response& response) {
-    const PluginManager* manager = serving();
+    const ServedAgent* agent = serving();
     response.set_content(
-        metrics.Render() + (manager != nullptr ? manager->RenderContainerMetrics() : ""),
+        metrics.Render() + (agent != nullptr ? agent->RenderContainerMetrics() : ""),
         "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/healthz", [serving](const httplib::Request&, httplib::Response& response) {
-    const PluginManager* manager = serving();
-    nlohmann::json body = {{"status", manager != nullptr ? "ok" : "waiting for the NVIDIA driver"},
+    const ServedAgent* agent = serving();
+    nlohmann::json body = {{"status", agent != nullptr ? "ok" : "waiting for the NVIDIA driver"},
                            {"resources", nlohmann::json::array()}};
     const std::vector<ResourceStatus> served =
-        manager != nullptr ? manager->Resources() : std::vector<ResourceStatus>{};
+        agent != nullptr ? agent->Resources() : std::vector<ResourceStatus>{};
     for (const ResourceStatus& resource : served) {
       body["resources"].push_back({{"resource", resource.resource},
                                    {"socket", resource.socket_path},

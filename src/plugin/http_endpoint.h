@@ -1,5 +1,5 @@
-// The plugin's HTTP endpoint: /metrics (Prometheus text format: the plugin's own metrics and
-// the per-container series) and /healthz.
+// The node agent's HTTP endpoint, in device plugin and DRA mode alike: /metrics (Prometheus
+// text format: the agent's own metrics and the per-container series) and /healthz.
 #pragma once
 
 #include <atomic>
@@ -10,7 +10,7 @@
 
 #include "core/status.h"
 #include "plugin/metrics.h"
-#include "plugin/plugin_manager.h"
+#include "plugin/served_agent.h"
 
 namespace httplib {
 class Server;
@@ -27,10 +27,10 @@ struct HttpAddress {
 // so the binary can refuse a bad flag before it starts serving anything.
 Result<HttpAddress> ParseHttpAddress(const std::string& address);
 
-// The manager whose resources /healthz reports and whose containers /metrics lists, or nullptr
-// while the agent waits for the NVIDIA driver (failOnInitError false): healthy too, the pod
-// must not be restarted for it.
-using ServingManager = std::function<const PluginManager*()>;
+// The agent whose resources /healthz reports and whose containers /metrics lists (the device
+// plugin's manager or the DRA driver), or nullptr while the agent waits for the NVIDIA driver
+// (failOnInitError false): healthy too, the pod must not be restarted for it.
+using ServingAgent = std::function<const ServedAgent*()>;
 
 // Serves on its own thread until destroyed.
 class HttpEndpoint {
@@ -39,7 +39,7 @@ class HttpEndpoint {
   // when it cannot be bound. `serving` is called from the endpoint's thread.
   static Result<std::unique_ptr<HttpEndpoint>> Start(const std::string& address,
                                                      const MetricsRegistry& metrics,
-                                                     ServingManager serving);
+                                                     ServingAgent serving);
   ~HttpEndpoint();
 
   int port() const { return port_; }

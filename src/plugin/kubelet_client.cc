@@ -3,7 +3,6 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 
-
 #include "deviceplugin/v1beta1/api.grpc.pb.h"
 #include "plugin/grpc_status.h"
 #include "podresources/v1/api.grpc.pb.h"
@@ -18,6 +17,19 @@ std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket) {
 bool IsSocket(const std::string& path) {
   struct stat info {};
   return stat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode);
+}
+
+Result<v1::ListPodResourcesResponse> ListPodResources(const std::string& socket,
+                                                     std::chrono::milliseconds timeout) {
+  if (!IsSocket(socket)) return Status::Unavailable("no PodResources socket at " + socket);
+  auto stub = v1::PodResourcesLister::NewStub(UnixChannel(socket));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  v1::ListPodResourcesRequest request;
+  v1::ListPodResourcesResponse response;
+  GPUSLICE_RETURN_IF_ERROR(FromGrpcStatus(stub->List(&context, request, &response),
+                                          "listing pod resources"));
+  return response;
 }
 
 }  // namespace
@@ -43,18 +55,10 @@ Status RegisterWithKubelet(const RegistrationRequest& request) {
 
 Result<std::vector<LiveAllocation>> ListLiveAllocations(const std::string& pod_resources_socket,
                                                         std::chrono::milliseconds timeout) {
-  if (!IsSocket(pod_resources_socket)) {
-    return Status::Unavailable("no PodResources socket at " + pod_resources_socket);
-  }
-  auto stub = v1::PodResourcesLister::NewStub(UnixChannel(pod_resources_socket));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + timeout);
-  v1::ListPodResourcesRequest request;
-  v1::ListPodResourcesResponse response;
-  GPUSLICE_RETURN_IF_ERROR(FromGrpcStatus(stub->List(&context, request, &response),
-                                          "listing pod resources"));
+  Result<v1::ListPodResourcesResponse> response = ListPodResources(pod_resources_socket, timeout);
+  if (!response.ok()) return response.status();
   std::vector<LiveAllocation> live;
-  for (const auto& pod : response.pod_resources()) {
+  for (const auto& pod : response->pod_resources()) {
     for (const auto& container : pod.containers()) {
       for (const auto& devices : container.devices()) {
         live.push_back({devices.resource_name(),
@@ -66,6 +70,31 @@ Result<std::vector<LiveAllocation>> ListLiveAllocations(const std::string& pod_r
     }
   }
   return live;
+}
+
+Result<std::vector<ContainerClaim>> ListContainerClaims(const std::string& pod_resources_socket,
+                                                        std::chrono::milliseconds timeout) {
+  Result<v1::ListPodResourcesResponse> response = ListPodResources(pod_resources_socket, timeout);
+  if (!response.ok()) return response.status();
+  std::vector<ContainerClaim> claims;
+  for (const auto& pod : response->pod_resources()) {
+    for (const auto& container : pod.containers()) {
+      for (const auto& dynamic : container.dynamic_resources()) {
+        ContainerClaim claim{pod.namespace_(), pod.name(), container.name(),
+                             dynamic.claim_namespace(), dynamic.claim_name(), {}};
+        for (const auto& resource : dynamic.claim_resources()) {
+          ClaimDevice device{resource.driver_name(), resource.pool_name(),
+                             resource.device_name(), {}};
+          for (const auto& cdi : resource.cdi_devices()) {
+            device.cdi_device_ids.push_back(cdi.name());
+          }
+          claim.devices.push_back(std::move(device));
+        }
+        claims.push_back(std::move(claim));
+      }
+    }
+  }
+  return claims;
 }
 
 }  // namespace gpuslice::plugin

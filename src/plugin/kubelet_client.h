@@ -1,5 +1,6 @@
 // Calls the plugin makes to the kubelet: registering a resource (Registration service on
-// kubelet.sock) and listing which containers hold which devices (PodResources service).
+// kubelet.sock) and listing which containers hold which devices or DRA claims (PodResources
+// service).
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,29 @@ Status RegisterWithKubelet(const RegistrationRequest& request);
 // a container keeps what it got under a resource name a later config renamed). Returns
 // Unavailable when the PodResources socket is missing or does not answer.
 Result<std::vector<LiveAllocation>> ListLiveAllocations(const std::string& pod_resources_socket,
+                                                        std::chrono::milliseconds timeout);
+
+// One device of a claim, as the kubelet reports it for a container.
+struct ClaimDevice {
+  std::string driver;
+  std::string pool;
+  std::string device;
+  std::vector<std::string> cdi_device_ids;  // fully qualified, "vendor.com/class=name"
+};
+
+// One DRA claim of one container (PodResources List, dynamic_resources).
+struct ContainerClaim {
+  std::string namespace_name;  // the pod's
+  std::string pod;
+  std::string container;
+  std::string claim_namespace;
+  std::string claim_name;
+  std::vector<ClaimDevice> devices;
+};
+
+// Lists the claims of every container that has some, with all drivers' devices. Returns
+// Unavailable when the PodResources socket is missing or does not answer.
+Result<std::vector<ContainerClaim>> ListContainerClaims(const std::string& pod_resources_socket,
                                                         std::chrono::milliseconds timeout);
 
 }  // namespace gpuslice::plugin

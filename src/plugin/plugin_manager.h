@@ -27,6 +27,7 @@
 #include "plugin/metrics.h"
 #include "plugin/plugin_state.h"
 #include "plugin/region_store.h"
+#include "plugin/served_agent.h"
 
 namespace gpuslice::plugin {
 
@@ -70,20 +71,11 @@ struct PluginManagerOptions {
   std::optional<std::string> node_config;
 };
 
-struct ResourceStatus {
-  std::string resource;
-  std::string socket_path;
-  bool serving = false;
-  bool registered = false;
-  int devices = 0;
-  int healthy_devices = 0;
-};
-
-class PluginManager {
+class PluginManager : public ServedAgent {
  public:
   PluginManager(PluginManagerOptions options, core::Config config, gpu::GpuBackend& backend,
                 MetricsRegistry& metrics, const core::Clock& clock);
-  ~PluginManager();
+  ~PluginManager() override;
 
   // Discovers the GPUs, builds the inventory, starts the servers and the health monitor.
   // Returns InvalidArgument when the config does not fit the GPUs (nothing is advertised),
@@ -110,11 +102,11 @@ class PluginManager {
   const std::string& active_config_path() const { return active_config_path_; }
 
   // Thread-safe snapshot for /healthz and tests.
-  std::vector<ResourceStatus> Resources() const;
+  std::vector<ResourceStatus> Resources() const override;
 
   // Thread-safe: the per-container series (plugin/container_metrics.h) of the containers the
   // kubelet lists now; only the families' HELP and TYPE when it cannot be asked.
-  std::string RenderContainerMetrics() const;
+  std::string RenderContainerMetrics() const override;
 
  private:
   struct Server;

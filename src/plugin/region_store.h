@@ -32,6 +32,8 @@ struct LiveAllocation {
   std::string namespace_name = {};
   std::string pod = {};
   std::string container = {};
+  // The DRA claim the devices came with; empty for a device plugin's allocation.
+  std::string claim = {};
 };
 
 // How a GPU was sliced when an allocation was made on it.

@@ -1,10 +1,11 @@
 // The chart with mode: dra, rendered by the real Helm: the driver's DaemonSet, its RBAC, the
-// DeviceClass and the admission policy, and a config the driver accepts.
+// DeviceClass and the admission policy, a config the driver accepts, and its monitoring.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -72,14 +73,18 @@ TEST_F(HelmDraTest, DraModeRunsTheDriverWithItsSocketsAndCdiDirectory) {
   for (const auto& argument : container["args"]) args.insert(argument.as<std::string>());
   EXPECT_TRUE(args.count("--mode=dra"));
   EXPECT_TRUE(args.count("--simulate=1xA10G"));
-  EXPECT_FALSE(args.count("--pod-resources-socket=/var/lib/kubelet/pod-resources/kubelet.sock"));
+  // /metrics names the containers of claims from the kubelet's PodResources listing.
+  EXPECT_TRUE(args.count("--pod-resources-socket=/var/lib/kubelet/pod-resources/kubelet.sock"));
+  EXPECT_TRUE(args.count("--metrics-address=:9410"));
+  EXPECT_FALSE(args.count("--region-cleanup-grace=2m"));
   bool node_name = false;
   for (const auto& env : container["env"]) {
     node_name |= env["name"].as<std::string>() == "NODE_NAME" &&
                  env["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>() == "spec.nodeName";
   }
   EXPECT_TRUE(node_name);
-  EXPECT_FALSE(container["livenessProbe"]);
+  EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
+  EXPECT_EQ(container["ports"][0]["containerPort"].as<int>(), 9410);
 
   Result<core::Config> config = core::ParseConfig(
       OfKind(documents, "ConfigMap")[0]["data"]["config.yaml"].as<std::string>(), "configmap");
@@ -94,6 +99,7 @@ TEST_F(HelmDraTest, DraModeRunsTheDriverWithItsSocketsAndCdiDirectory) {
   EXPECT_EQ(host_paths["kubelet-registry"], config->dra.kubelet_registry_dir);
   EXPECT_EQ(host_paths["cdi"], config->dra.cdi_dir);
   EXPECT_FALSE(host_paths.count("device-plugins"));
+  EXPECT_EQ(host_paths["pod-resources"], "/var/lib/kubelet/pod-resources");
   // The API server refuses a DaemonSet with two mounts at one path (the simulated GPUs' CDI
   // directory of device plugin mode is /var/run/cdi too).
   std::set<std::string> mount_paths;
@@ -172,6 +178,48 @@ TEST_F(HelmDraTest, DeviceClassAndAdmissionPolicyComeWithDraModeOnly) {
   for (const YAML::Node& role : OfKind(plugin, "ClusterRole")) {
     EXPECT_NE(role["metadata"]["name"].as<std::string>(), "test-gpuslice-dra");
   }
+}
+
+TEST_F(HelmDraTest, DraModeIsMonitoredLikeDevicePluginMode) {
+  std::vector<YAML::Node> documents;
+  std::string output;
+  ASSERT_EQ(Render("mode: dra\n", &documents, &output), 0) << output;
+  EXPECT_EQ(OfKind(documents, "Service").size(), 0u);  // without the operator's API, none
+  const std::vector<YAML::Node> configmaps = OfKind(documents, "ConfigMap");
+  EXPECT_EQ(std::count_if(configmaps.begin(), configmaps.end(),
+                          [](const YAML::Node& map) {
+                            return map["data"]["gpuslice-containers.json"].IsDefined();
+                          }),
+            1);
+
+  documents.clear();
+  std::ofstream(dir_.Sub("values.yaml")) << "mode: dra\n";
+  const std::string command = "helm template test " + kChart +
+                              " --namespace gpu-system --api-versions monitoring.coreos.com/v1 "
+                              "-f " + dir_.Sub("values.yaml") + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::array<char, 4096> buffer{};
+  size_t n = 0;
+  output.clear();
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
+  ASSERT_EQ(pclose(pipe), 0) << output;
+  for (const YAML::Node& document : YAML::LoadAll(output)) {
+    if (document.IsMap() && document["kind"]) documents.push_back(document);
+  }
+  const std::vector<YAML::Node> services = OfKind(documents, "Service");
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0]["spec"]["ports"][0]["targetPort"].as<std::string>(), "metrics");
+  EXPECT_EQ(OfKind(documents, "ServiceMonitor").size(), 1u);
+  // Only the per-container alerts: the driver neither reslices nor serves the GPU series.
+  const std::vector<YAML::Node> rules = OfKind(documents, "PrometheusRule");
+  ASSERT_EQ(rules.size(), 1u);
+  std::set<std::string> alerts;
+  for (const auto& rule : rules[0]["spec"]["groups"][0]["rules"]) {
+    alerts.insert(rule["alert"].as<std::string>());
+  }
+  EXPECT_EQ(alerts, (std::set<std::string>{"GpusliceContainerMemoryHigh",
+                                           "GpusliceContainerOomRefusals"}));
 }
 
 TEST_F(HelmDraTest, AnUnknownModeIsRefused) {

@@ -82,8 +82,7 @@ TEST_F(PrometheusRuleTest, RenderedOnlyWhereTheOperatorsApiExists) {
   EXPECT_FALSE(RenderRule("--api-versions monitoring.coreos.com/v1 "
                           "--set metrics.prometheusRule.enabled=false")
                    .IsMap());
-  // The DRA driver serves no metrics yet: no alerts on series it never has.
-  EXPECT_FALSE(RenderRule("--api-versions monitoring.coreos.com/v1 --set mode=dra").IsMap());
+  EXPECT_TRUE(RenderRule("--api-versions monitoring.coreos.com/v1 --set mode=dra").IsMap());
   const YAML::Node labelled = RenderRule(
       "--api-versions monitoring.coreos.com/v1 "
       "--set metrics.prometheusRule.labels.release=kube-prometheus-stack");
@@ -154,6 +153,49 @@ tests:
       exp_annotations:
         summary: GPU GPU-1 on node-a keeps its old slicing
         description: Containers still hold slices of it, so the configured slicing waits until they end.
+)";
+  CommandRun test = Command("cd " + dir_.path() + " && promtool test rules test.yaml");
+  EXPECT_EQ(test.exit_code, 0) << test.output;
+}
+
+// DRA mode keeps the per-container alerts only, and they fire on the DRA series (which add a
+// claim label) as on the device plugin's.
+TEST_F(PrometheusRuleTest, DraModesRulesPassPromtoolAndFireOnClaimSeries) {
+  if (system("promtool --version >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "promtool is not installed (Debian package prometheus)";
+  }
+  const YAML::Node rule = RenderRule("--api-versions monitoring.coreos.com/v1 --set mode=dra");
+  ASSERT_TRUE(rule.IsMap());
+  const std::string rules = WriteRuleFile(rule);
+  CommandRun check = Command("promtool check rules " + rules);
+  ASSERT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("SUCCESS: 2 rules found"), std::string::npos) << check.output;
+
+  const std::string c =
+      R"({namespace="team-a",pod="trainer",container="main",gpu="GPU-1",resource="gpu.gpuslice.io",claim="trainer-gpu"})";
+  std::ofstream(dir_.Sub("test.yaml")) << R"(rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'gpuslice_container_memory_used_bytes)" << c << R"(', values: '95x10'}
+  - {series: 'gpuslice_container_memory_limit_bytes)" << c << R"(', values: '100x10'}
+  - {series: 'gpuslice_container_oom_refusals_total)" << c << R"(', values: '0 0 0 1 1 1 1 1 1 1 1'}
+  alert_rule_test:
+  - eval_time: 6m
+    alertname: GpusliceContainerMemoryHigh
+    exp_alerts:
+    - exp_labels: {severity: warning, namespace: team-a, pod: trainer, container: main, gpu: GPU-1, resource: gpu.gpuslice.io, claim: trainer-gpu}
+      exp_annotations:
+        summary: Container team-a/trainer/main uses over 90% of its GPU memory slice
+        description: On GPU GPU-1 it holds 95% of its memory limit; its next allocations may be refused.
+  - eval_time: 5m
+    alertname: GpusliceContainerOomRefusals
+    exp_alerts:
+    - exp_labels: {severity: warning, namespace: team-a, pod: trainer, container: main, gpu: GPU-1, resource: gpu.gpuslice.io, claim: trainer-gpu}
+      exp_annotations:
+        summary: Container team-a/trainer/main had GPU allocations refused
+        description: 1 allocations on GPU GPU-1 were refused in the last 10m because they would have passed the container's memory limit.
 )";
   CommandRun test = Command("cd " + dir_.path() + " && promtool test rules test.yaml");
   EXPECT_EQ(test.exit_code, 0) << test.output;

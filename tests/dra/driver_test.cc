@@ -15,12 +15,14 @@
 
 #include "fakes/apiserver_fixture.h"
 #include "fakes/fake_gpu_backend.h"
+#include "fakes/pod_resources_server.h"
 #include "fakes/temp_dir.h"
 
 namespace gpuslice::dra {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using nlohmann::json;
 using testing::ApiServerFixture;
 
@@ -250,6 +252,40 @@ TEST_F(DriverTest, PreparesClaimsTheSchedulerAllocatedAndUnpreparesThem) {
   EXPECT_EQ(unprepared.claims().at(uid).error(), "");
   EXPECT_FALSE(std::filesystem::exists(spec));
   EXPECT_TRUE(driver_->Prepared().empty());
+}
+
+TEST_F(DriverTest, ServesItsResourceAndItsClaimsContainersToTheHttpEndpoint) {
+  testing::PodResourcesServer kubelet(dir_.Sub("pod-resources.sock"));
+  ASSERT_TRUE(kubelet.ok());
+  DriverOptions options = Options();
+  options.pod_resources_socket = dir_.Sub("pod-resources.sock");
+  StartDriver(options);
+  const std::vector<plugin::ResourceStatus> resources = driver_->Resources();
+  ASSERT_EQ(resources.size(), 1u);
+  EXPECT_EQ(resources[0].resource, "gpu.gpuslice.io");
+  EXPECT_EQ(resources[0].socket_path, driver_->dra_socket());
+  EXPECT_TRUE(resources[0].serving);
+  EXPECT_EQ(resources[0].devices, 2);
+  EXPECT_EQ(resources[0].healthy_devices, 2);
+
+  const std::string uid = AllocatedClaim("metered", "gpu-1", "4Gi", "25");
+  const drapb::NodePrepareResourcesResponse response = Prepare("metered", uid);
+  ASSERT_EQ(response.claims().at(uid).error(), "");
+  const auto& ids = response.claims().at(uid).devices(0).cdi_device_ids();
+  // Prepared but not yet listed by the kubelet for any container: no series.
+  EXPECT_THAT(driver_->RenderContainerMetrics(), Not(HasSubstr("claim=\"metered\"")));
+  kubelet.AddClaimContainer(node_, "server", "main", "metered", "gpu.gpuslice.io",
+                            {ids.begin(), ids.end()});
+  EXPECT_THAT(driver_->RenderContainerMetrics(),
+              HasSubstr("gpuslice_container_memory_limit_bytes{namespace=\"" + node_ +
+                        "\",pod=\"server\",container=\"main\",gpu=\"" +
+                        testing::MakeGpu(1, "NVIDIA A10G", 23028 * kMiB).uuid +
+                        "\",resource=\"gpu.gpuslice.io\",claim=\"metered\"} " +
+                        std::to_string(4 * 1024 * kMiB) + "\n"));
+
+  // Unprepared: the claim's region is gone, and its series with it.
+  ASSERT_EQ(Unprepare("metered", uid).claims().at(uid).error(), "");
+  EXPECT_THAT(driver_->RenderContainerMetrics(), Not(HasSubstr("claim=\"metered\"")));
 }
 
 TEST_F(DriverTest, BadClaimsGetAClearErrorEachAndTheOthersArePrepared) {

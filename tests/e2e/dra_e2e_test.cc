@@ -1,13 +1,16 @@
 // gpuslice as the DRA driver gpu.gpuslice.io on a real Kubernetes (scripts/cluster.sh): the
 // chart with mode: dra on one simulated A10G (23,028 MiB, "24 GB"), claims sized in memory and
 // compute placed by the real kube-scheduler's consumable-capacity bookkeeping, prepared by the
-// driver through the real kubelet, injected by containerd through CDI, and held to their size
-// inside the containers.
+// driver through the real kubelet, injected by containerd through CDI, held to their size
+// inside the containers, and seen per container and claim on the driver's /metrics.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "e2e/e2e_support.h"
@@ -290,6 +293,55 @@ TEST_F(DraTest, DriverRestartKeepsPreparedClaimsAndLaterUnpreparesThem) {
       &why))
       << why;
   EXPECT_EQ(DraSlices()[0]["metadata"]["uid"], slice) << "the slice was replaced";
+}
+
+// The value of the one series of `family` with all of `labels` in `metrics` (Prometheus text),
+// or nullopt when there is none.
+std::optional<double> SeriesValue(const std::string& metrics, const std::string& family,
+                                  const std::vector<std::string>& labels) {
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(family + "{", 0) != 0) continue;
+    const bool all = std::all_of(labels.begin(), labels.end(), [&](const std::string& label) {
+      return line.find(label) != std::string::npos;
+    });
+    if (all) return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return std::nullopt;
+}
+
+TEST_F(DraTest, PodHoldingThreeGibibytesOfItsClaimShowsInMetrics) {
+  TestNamespace ns("e2e-dra-metrics");
+  const uint64_t held = 3 * kGiB;
+  // The claim's pod, its probe holding 3 GiB from its start, as e2e_support's HoldingProbePod.
+  std::string manifest = ClaimAndPod("held", "4Gi");
+  const std::string sleep = "args: [sleep]";
+  manifest.replace(manifest.find(sleep), sleep.size(),
+                   "args: [hold, \"" + std::to_string(held) + "\"]");
+  Apply(ns.name(), manifest);
+  WaitRunning(ns.name(), "held");
+
+  // Each scrape lists the kubelet's claims and reads the claim's region afresh. The simulated
+  // context adds its own overhead, as in device plugin mode.
+  const std::vector<std::string> labels = {
+      "namespace=\"" + ns.name() + "\"", "pod=\"held\"", "container=\"probe\"",
+      "resource=\"gpu.gpuslice.io\"", "claim=\"held\""};
+  std::string metrics;
+  std::string why;
+  EXPECT_TRUE(WaitFor(
+      std::chrono::seconds(5),
+      [&](std::string* seen) {
+        metrics = PluginHttp("/metrics");
+        const std::optional<double> used =
+            SeriesValue(metrics, "gpuslice_container_memory_used_bytes", labels);
+        *seen = used ? std::to_string(*used) : "no series";
+        return used && *used >= static_cast<double>(held) &&
+               *used <= static_cast<double>(held + (256ULL << 20));
+      },
+      &why))
+      << "the holder's memory is not shown: " << why << "\nthe driver's /metrics:\n" << metrics;
+  EXPECT_EQ(SeriesValue(metrics, "gpuslice_container_memory_limit_bytes", labels),
+            static_cast<double>(4 * kGiB));
 }
 
 TEST_F(DraTest, BadClaimsGetAClearErrorOnTheClaimOrThePod) {
