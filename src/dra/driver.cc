@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -34,7 +35,8 @@ Driver::Driver(DriverOptions options, core::Config config, gpu::GpuBackend& back
       contract_(config_.library_host_dir, regions_,
                 options_.simulated_driver ? &*options_.simulated_driver : nullptr),
       publisher_(client_),
-      tracker_(config_.health, clock_) {
+      tracker_(config_.health, clock_),
+      compute_usage_(backend_) {
   PreparerOptions preparer;
   preparer.cdi_dir = config_.dra.cdi_dir;
   preparer.checkpoint_path = PluginDir(config_) + "/checkpoint.json";
@@ -85,8 +87,19 @@ std::string Driver::RenderContainerMetrics() const {
     spdlog::debug("container metrics left out: {}", listing.status().message());
     return plugin::RenderContainerMetrics({});
   }
-  return plugin::RenderContainerMetrics(plugin::CollectContainerUsage(
-      regions_.Records(), ClaimAllocations(*listing, preparer_->Prepared())));
+  return plugin::RenderContainerMetrics(
+      plugin::CollectContainerUsage(regions_.Records(),
+                                    ClaimAllocations(*listing, preparer_->Prepared()),
+                                    &compute_usage_));
+}
+
+void Driver::SampleComputeUsage() {
+  std::vector<std::string> uuids;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const PublishedGpu& gpu : gpus_) uuids.push_back(gpu.gpu.uuid);
+  }
+  compute_usage_.Sample(uuids);
 }
 
 NodeSnapshot Driver::Snapshot() const {
@@ -215,15 +228,21 @@ void Driver::Run() {
   SteadyClock::time_point next_resync = SteadyClock::now() + options_.resync;
   // When the failed publish is tried again; max() while none failed.
   SteadyClock::time_point retry_at = SteadyClock::time_point::max();
+  SteadyClock::time_point next_compute_sample = SteadyClock::now();
   std::chrono::milliseconds backoff = options_.retry_initial;
   while (!stop_.load()) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      const SteadyClock::time_point until = std::min(retry_at, next_resync);
+      const SteadyClock::time_point until =
+          std::min({retry_at, next_resync, next_compute_sample});
       wake_.wait_until(lock, until, [&] { return stop_.load() || dirty_; });
       if (stop_.load()) break;
     }
     const SteadyClock::time_point now = SteadyClock::now();
+    if (now >= next_compute_sample) {
+      SampleComputeUsage();
+      next_compute_sample = now + options_.compute_sample_interval;
+    }
     if (now >= next_resync) {
       if (Status discovered = Discover(); !discovered.ok()) {
         spdlog::warn("rediscovering the GPUs: {}", discovered.message());

@@ -25,6 +25,7 @@
 #include "dra/services.h"
 #include "dra/slice_publisher.h"
 #include "gpu/gpu_backend.h"
+#include "plugin/compute_usage.h"
 #include "kubeapi/client.h"
 #include "plugin/allocator.h"
 #include "plugin/device_plugin_service.h"
@@ -47,6 +48,8 @@ struct DriverOptions {
   // The kubelet's PodResources socket, listed at each scrape to name the containers of the
   // prepared claims; empty: /metrics has no per-container series.
   std::string pod_resources_socket;
+  // How often the driver's per-process utilization is read for the compute-used series.
+  std::chrono::milliseconds compute_sample_interval{std::chrono::seconds(1)};
 };
 
 class Driver : public plugin::ServedAgent {
@@ -87,6 +90,7 @@ class Driver : public plugin::ServedAgent {
   nlohmann::json DesiredSlice() const;
   void PublishHealth();
   void WatchSlices();
+  void SampleComputeUsage();
   void Wake();
 
   DriverOptions options_;
@@ -102,6 +106,7 @@ class Driver : public plugin::ServedAgent {
   HealthFeed health_feed_;
   plugin::HealthTracker tracker_;
   std::unique_ptr<plugin::HealthMonitor> monitor_;
+  plugin::ComputeUsage compute_usage_;
 
   std::unique_ptr<DraService> dra_service_;
   std::unique_ptr<HealthService> health_service_;

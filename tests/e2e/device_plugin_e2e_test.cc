@@ -371,14 +371,8 @@ TEST_F(ClusterTest, XidTakesTheGpusSlicesAwayUntilItRecovers) {
 // /metrics, or nullopt when it has none.
 std::optional<double> ContainerSeries(const std::string& metrics, const std::string& family,
                                       const std::string& ns, const std::string& pod) {
-  const std::string prefix =
-      family + "{namespace=\"" + ns + "\",pod=\"" + pod + "\",container=\"probe\",";
-  std::istringstream lines(metrics);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(prefix, 0) != 0) continue;
-    return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
-  }
-  return std::nullopt;
+  return SeriesValue(metrics, family,
+                     {"namespace=\"" + ns + "\"", "pod=\"" + pod + "\"", "container=\"probe\""});
 }
 
 TEST_F(ClusterTest, ContainerSeriesShowWhatAPodHoldsAndRefusesWithinFiveSeconds) {

@@ -295,21 +295,6 @@ TEST_F(DraTest, DriverRestartKeepsPreparedClaimsAndLaterUnpreparesThem) {
   EXPECT_EQ(DraSlices()[0]["metadata"]["uid"], slice) << "the slice was replaced";
 }
 
-// The value of the one series of `family` with all of `labels` in `metrics` (Prometheus text),
-// or nullopt when there is none.
-std::optional<double> SeriesValue(const std::string& metrics, const std::string& family,
-                                  const std::vector<std::string>& labels) {
-  std::istringstream lines(metrics);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(family + "{", 0) != 0) continue;
-    const bool all = std::all_of(labels.begin(), labels.end(), [&](const std::string& label) {
-      return line.find(label) != std::string::npos;
-    });
-    if (all) return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
-  }
-  return std::nullopt;
-}
-
 TEST_F(DraTest, PodHoldingThreeGibibytesOfItsClaimShowsInMetrics) {
   TestNamespace ns("e2e-dra-metrics");
   const uint64_t held = 3 * kGiB;
@@ -342,6 +327,18 @@ TEST_F(DraTest, PodHoldingThreeGibibytesOfItsClaimShowsInMetrics) {
       << "the holder's memory is not shown: " << why << "\nthe driver's /metrics:\n" << metrics;
   EXPECT_EQ(SeriesValue(metrics, "gpuslice_container_memory_limit_bytes", labels),
             static_cast<double>(4 * kGiB));
+  // The driver samples the GPU's processes every second as the device plugin does.
+  EXPECT_TRUE(WaitFor(
+      std::chrono::seconds(5),
+      [&](std::string* seen) {
+        metrics = PluginHttp("/metrics");
+        const std::optional<double> used =
+            SeriesValue(metrics, "gpuslice_container_compute_used_ratio", labels);
+        *seen = used ? std::to_string(*used) : "no series";
+        return used.has_value();
+      },
+      &why))
+      << "no compute used for the holder: " << why << "\n" << metrics;
 }
 
 TEST_F(DraTest, BadClaimsGetAClearErrorOnTheClaimOrThePod) {

@@ -285,6 +285,19 @@ std::string HoldingProbePod(const std::string& name, const std::string& resource
   return ProbePodRunning(name, resource, count, "[hold, \"" + std::to_string(bytes) + "\"]");
 }
 
+std::optional<double> SeriesValue(const std::string& metrics, const std::string& family,
+                                  const std::vector<std::string>& labels) {
+  std::istringstream lines(metrics);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(family + "{", 0) != 0) continue;
+    const bool all = std::all_of(labels.begin(), labels.end(), [&](const std::string& label) {
+      return line.find(label) != std::string::npos;
+    });
+    if (all) return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return std::nullopt;
+}
+
 void WaitRunning(const std::string& ns, const std::string& name, std::chrono::seconds timeout) {
   std::string why;
   const bool running = WaitFor(

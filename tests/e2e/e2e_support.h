@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,11 @@ std::string HoldingProbePod(const std::string& name, const std::string& resource
 // Waits for pod `name` in `ns` to be Running; fails the test with its status otherwise.
 void WaitRunning(const std::string& ns, const std::string& name,
                  std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// The value of the one series of `family` with all of `labels` (each `name="value"`) in
+// `metrics` (Prometheus text), or nullopt when there is none.
+std::optional<double> SeriesValue(const std::string& metrics, const std::string& family,
+                                  const std::vector<std::string>& labels);
 
 // Runs the probe in a pod: `kubectl exec ns/pod -- cuda-probe ARGS`.
 CommandResult Probe(const std::string& ns, const std::string& pod, const std::string& args);
