@@ -14,6 +14,8 @@
 #include <set>
 #include <utility>
 
+#include "core/file_descriptor.h"
+
 namespace gpuslice::io {
 namespace {
 
@@ -43,20 +45,6 @@ Result<std::string> ReadAll(int fd, const std::string& path, uint64_t max_bytes,
     text.append(buffer, static_cast<size_t>(got));
   }
 }
-
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  ~Descriptor() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool HasExtension(const std::string& name, const std::vector<std::string>& extensions) {
   return std::any_of(extensions.begin(), extensions.end(), [&](const std::string& extension) {
@@ -88,7 +76,7 @@ Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) {
     return ReadAll(STDIN_FILENO, "standard input", max_bytes, 0);
   }
   // O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused.
-  Descriptor fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  core::FileDescriptor fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (fd.get() < 0) {
     const std::string message = path + ": cannot open: " + Reason();
     if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound(message);
