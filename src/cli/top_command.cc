@@ -15,6 +15,7 @@
 #include "cli/prometheus_text.h"
 #include "cli/subcommands.h"
 #include "cli/top_rows.h"
+#include "kubeapi/client.h"
 
 namespace gpuslice::cli {
 namespace {
@@ -41,8 +42,20 @@ struct AgentUrl {
 // An agent named with --agent, and the client that reads it.
 struct DirectAgent {
   AgentUrl url;
-  std::unique_ptr<KubeApiClient> client;
+  std::unique_ptr<kubeapi::Client> client;
 };
+
+// One attempt per read, within --timeout: an agent that is down is reported at once, and the
+// next --watch round is the retry.
+kubeapi::ClientOptions ReadOptions(const TopFlags& flags) {
+  kubeapi::ClientOptions options;
+  options.max_attempts = 1;
+  options.request_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(flags.timeout_seconds * 1000));
+  options.connect_timeout = std::min(options.connect_timeout, options.request_timeout);
+  options.max_response_bytes = kMaxMetricsBytes;
+  return options;
+}
 
 Result<AgentUrl> ParseAgentUrl(const std::string& text) {
   std::string rest = text;
@@ -75,8 +88,10 @@ Result<AgentUrl> ParseAgentUrl(const std::string& text) {
   return url;
 }
 
+// A kubeconfig that is missing or unusable is the user's to mend: a usage error.
 int ExitCode(const Status& status) {
-  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound
+  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound ||
+                 status.code() == StatusCode::kFailedPrecondition
              ? kExitUsage
              : kExitFailure;
 }
@@ -106,19 +121,20 @@ void Add(Snapshot* snapshot, const std::string& where,
 
 // The agents named with --agent, then those the API server lists (each run, since agents come
 // and go with nodes).
-Snapshot Collect(const std::vector<DirectAgent>& agents, KubeApiClient* api,
+Snapshot Collect(const std::vector<DirectAgent>& agents, kubeapi::Client* api,
                  const TopFlags& flags) {
   Snapshot snapshot;
   for (const DirectAgent& agent : agents) {
     const std::string where = agent.url.base + agent.url.path;
-    Add(&snapshot, where,
-        Rows(agent.client->Get(agent.url.path, flags.timeout_seconds, kMaxMetricsBytes),
-             agent.url.name, where));
+    Add(&snapshot, where, Rows(agent.client->GetText(agent.url.path), agent.url.name, where));
   }
   if (api != nullptr) {
-    const std::string list_path = AgentPodsPath(flags.selector);
-    const std::string list_where = api->config().server + list_path;
-    Result<std::string> list = api->Get(list_path, flags.timeout_seconds, kMaxMetricsBytes);
+    const std::string list_where = api->config().server +
+                                   kubeapi::CollectionPath(kubeapi::types::kPods, "") +
+                                   "?labelSelector=" + kubeapi::PercentEncode(flags.selector);
+    kubeapi::ListOptions selector;
+    selector.label_selector = flags.selector;
+    Result<nlohmann::json> list = api->List(kubeapi::types::kPods, "", selector);
     Result<std::vector<AgentPod>> pods = list.ok() ? ParseAgentPods(*list, list_where)
                                                    : Result<std::vector<AgentPod>>(list.status());
     if (!pods.ok()) {
@@ -132,7 +148,7 @@ Snapshot Collect(const std::vector<DirectAgent>& agents, KubeApiClient* api,
         const std::string path = AgentMetricsPath(pod);
         const std::string where = api->config().server + path;
         Add(&snapshot, where,
-            Rows(api->Get(path, flags.timeout_seconds, kMaxMetricsBytes),
+            Rows(api->GetText(path),
                  pod.node.empty() ? pod.namespace_name + "/" + pod.name : pod.node, where));
       }
     }
@@ -172,27 +188,29 @@ int Run(const TopFlags& flags) {
       std::cerr << "gpuslice top: " << url.status().message() << "\n";
       return kExitUsage;
     }
-    KubeConfig plain;  // no TLS, no credentials: the agents serve plain HTTP
-    plain.source = "--agent";
+    kubeapi::ClusterConfig plain;  // no TLS, no credentials: the agents serve plain HTTP
+    plain.source = "--agent " + text;
     plain.server = url->base;
-    Result<std::unique_ptr<KubeApiClient>> client = KubeApiClient::Create(std::move(plain));
+    Result<std::unique_ptr<kubeapi::Client>> client =
+        kubeapi::Client::Create(std::move(plain), ReadOptions(flags));
     if (!client.ok()) {
       std::cerr << "gpuslice top: " << client.status().message() << "\n";
       return kExitFailure;
     }
     agents.push_back({*std::move(url), *std::move(client)});
   }
-  // Without --agent, as kubectl: the kubeconfig's cluster.
-  std::unique_ptr<KubeApiClient> api;
+  // Without --agent, as kubectl: the kubeconfig's cluster, or the pod's own.
+  std::unique_ptr<kubeapi::Client> api;
   if (agents.empty() || !flags.kubeconfig.empty() || !flags.context.empty()) {
-    Result<KubeConfig> config = ReadKubeConfig(flags.kubeconfig, flags.context);
+    Result<kubeapi::ClusterConfig> config = kubeapi::LoadDefault(flags.kubeconfig, flags.context);
     if (!config.ok()) {
       std::cerr << "gpuslice top: " << config.status().message()
                 << (flags.agents.empty() ? " (or name agents with --agent http://NODE:9410)" : "")
                 << "\n";
       return ExitCode(config.status());
     }
-    Result<std::unique_ptr<KubeApiClient>> client = KubeApiClient::Create(*std::move(config));
+    Result<std::unique_ptr<kubeapi::Client>> client =
+        kubeapi::Client::Create(*std::move(config), ReadOptions(flags));
     if (!client.ok()) {
       std::cerr << "gpuslice top: " << client.status().message() << "\n";
       return kExitFailure;
@@ -240,8 +258,8 @@ Subcommand AddTopCommand(CLI::App* root) {
   app->add_option("--kubeconfig", flags->kubeconfig,
                   "Find every node's agent through this kubeconfig's API server (the pods "
                   "--selector picks, their metrics read through the API server's pod proxy); "
-                  "without --agent, the kubeconfig kubectl would use ($KUBECONFIG, "
-                  "~/.kube/config)")
+                  "without --agent, the cluster kubectl would use (in a pod its service account, "
+                  "else $KUBECONFIG, else ~/.kube/config)")
       ->type_name("PATH");
   app->add_option("--context", flags->context, "The kubeconfig context; default: its current one");
   app->add_option("--selector", flags->selector,

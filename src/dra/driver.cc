@@ -17,9 +17,6 @@ std::string PluginDir(const core::Config& config) {
   return config.dra.kubelet_plugins_dir + "/" + std::string(kDriverName);
 }
 
-// A scrape waits at most this long for the kubelet's listing, then renders without it.
-constexpr std::chrono::milliseconds kMetricsListTimeout{1000};
-
 }  // namespace
 
 Driver::Driver(DriverOptions options, core::Config config, gpu::GpuBackend& backend,
@@ -81,8 +78,8 @@ std::string Driver::RenderContainerMetrics() const {
   if (options_.pod_resources_socket.empty()) return plugin::RenderContainerMetrics({});
   // Listed at each scrape, as in device plugin mode: a container's series come with its first
   // scrape and go with the pod, and a kubelet that does not answer leaves them out.
-  Result<std::vector<plugin::ContainerClaim>> listing =
-      plugin::ListContainerClaims(options_.pod_resources_socket, kMetricsListTimeout);
+  Result<std::vector<plugin::ContainerClaim>> listing = plugin::ListContainerClaims(
+      options_.pod_resources_socket, plugin::kContainerMetricsListTimeout);
   if (!listing.ok()) {
     spdlog::debug("container metrics left out: {}", listing.status().message());
     return plugin::RenderContainerMetrics({});

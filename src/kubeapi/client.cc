@@ -48,9 +48,12 @@ ApiError ReadApiError(const std::string& body) {
   return error;
 }
 
-Status ErrorFrom(const HttpRequest& request, const HttpResponse& response) {
+// Names the whole URL, as the transport's own errors do: `gpuslice top` reads from many servers.
+Status ErrorFrom(const std::string& server, const HttpRequest& request,
+                 const HttpResponse& response) {
   const ApiError error = ReadApiError(response.body);
-  std::string text = request.method + " " + request.target + ": " + std::to_string(response.code);
+  std::string text =
+      request.method + " " + server + request.target + ": " + std::to_string(response.code);
   if (!error.reason.empty()) text += " " + error.reason;
   if (!error.message.empty()) text += ": " + error.message;
   switch (response.code) {
@@ -124,6 +127,8 @@ Result<std::unique_ptr<Client>> Client::Create(ClusterConfig config, ClientOptio
 
 const ClusterConfig& Client::config() const { return transport_->config(); }
 
+const std::string& Client::server() const { return transport_->config().server; }
+
 Result<json> Client::Get(const ResourceType& type, const std::string& ns,
                          const std::string& name, const GetOptions& options) {
   const HttpRequest request{
@@ -132,8 +137,17 @@ Result<json> Client::Get(const ResourceType& type, const std::string& ns,
       "", "application/json", true};
   Result<HttpResponse> response = transport_->Send(request);
   if (!response.ok()) return response.status();
-  if (!IsSuccess(response->code)) return ErrorFrom(request, *response);
+  if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
   return ParseObject(request, *response);
+}
+
+Result<std::string> Client::GetText(const std::string& path_and_query) {
+  HttpRequest request{"GET", path_and_query, "", "application/json", true};
+  request.accept = "*/*";
+  Result<HttpResponse> response = transport_->Send(request);
+  if (!response.ok()) return response.status();
+  if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
+  return std::move(response->body);
 }
 
 Result<json> Client::List(const ResourceType& type, const std::string& ns,
@@ -152,7 +166,7 @@ Result<json> Client::List(const ResourceType& type, const std::string& ns,
         "", "application/json", true};
     Result<HttpResponse> response = transport_->Send(request);
     if (!response.ok()) return response.status();
-    if (!IsSuccess(response->code)) return ErrorFrom(request, *response);
+    if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
     Result<json> page = ParseObject(request, *response);
     if (!page.ok()) return page.status();
     if (page->contains("items") && (*page)["items"].is_array()) {
@@ -176,7 +190,7 @@ Result<json> Client::Create(const ResourceType& type, const std::string& ns, con
                             /*idempotent=*/false};
   Result<HttpResponse> response = transport_->Send(request);
   if (!response.ok()) return response.status();
-  if (!IsSuccess(response->code)) return ErrorFrom(request, *response);
+  if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
   return ParseObject(request, *response);
 }
 
@@ -187,7 +201,7 @@ Result<json> Client::CreateSubresource(const ResourceType& type, const std::stri
                             "application/json", /*idempotent=*/false};
   Result<HttpResponse> response = transport_->Send(request);
   if (!response.ok()) return response.status();
-  if (!IsSuccess(response->code)) return ErrorFrom(request, *response);
+  if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
   return ParseObject(request, *response);
 }
 
@@ -199,7 +213,7 @@ Result<json> Client::Update(const ResourceType& type, const std::string& ns, con
                             "application/json", true};
   Result<HttpResponse> response = transport_->Send(request);
   if (!response.ok()) return response.status();
-  if (!IsSuccess(response->code)) return ErrorFrom(request, *response);
+  if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
   return ParseObject(request, *response);
 }
 
@@ -210,7 +224,7 @@ Result<json> Client::Patch(const ResourceType& type, const std::string& ns,
                             ContentType(patch_type), /*idempotent=*/patch_type != PatchType::kJson};
   Result<HttpResponse> response = transport_->Send(request);
   if (!response.ok()) return response.status();
-  if (!IsSuccess(response->code)) return ErrorFrom(request, *response);
+  if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
   return ParseObject(request, *response);
 }
 
@@ -218,7 +232,7 @@ Status Client::Delete(const ResourceType& type, const std::string& ns, const std
   const HttpRequest request{"DELETE", ObjectPath(type, ns, name), "", "application/json", true};
   Result<HttpResponse> response = transport_->Send(request);
   if (!response.ok()) return response.status();
-  if (!IsSuccess(response->code)) return ErrorFrom(request, *response);
+  if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
   return Status::Ok();
 }
 
@@ -231,7 +245,7 @@ Status Client::DeleteCollection(const ResourceType& type, const std::string& ns,
                             "", "application/json", true};
   Result<HttpResponse> response = transport_->Send(request);
   if (!response.ok()) return response.status();
-  if (!IsSuccess(response->code)) return ErrorFrom(request, *response);
+  if (!IsSuccess(response->code)) return ErrorFrom(server(), request, *response);
   return Status::Ok();
 }
 
@@ -255,7 +269,7 @@ Result<json> Client::Mutate(const ResourceType& type, const std::string& ns,
         conflicts < transport_->options().max_conflict_retries) {
       continue;
     }
-    return ErrorFrom(request, *response);
+    return ErrorFrom(server(), request, *response);
   }
 }
 
@@ -328,7 +342,7 @@ Result<WatchEnd> Client::Watch(const ResourceType& type, const std::string& ns,
   if (!code.ok()) return code.status();
   if (stop != nullptr && stop->load()) return WatchEnd::kStopped;
   if (*code == 410) return WatchEnd::kExpired;
-  if (*code != 200) return ErrorFrom(request, HttpResponse{*code, error_body});
+  if (*code != 200) return ErrorFrom(server(), request, HttpResponse{*code, error_body});
   return WatchEnd::kClosed;
 }
 

@@ -103,6 +103,10 @@ class Client {
   Result<nlohmann::json> Get(const ResourceType& type, const std::string& ns,
                              const std::string& name, const GetOptions& options = {});
 
+  // GET of any path on the server, query included (a pod's metrics through the API server's
+  // pod proxy), with its body as text, whatever its type.
+  Result<std::string> GetText(const std::string& path_and_query);
+
   // Every page: a List object whose items are all the pages' items and whose
   // metadata.resourceVersion is the one to watch from.
   Result<nlohmann::json> List(const ResourceType& type, const std::string& ns,
@@ -153,6 +157,7 @@ class Client {
 
  private:
   explicit Client(std::unique_ptr<internal::HttpTransport> transport);
+  const std::string& server() const;
   std::unique_ptr<internal::HttpTransport> transport_;
 };
 

@@ -131,6 +131,10 @@ Result<ClusterConfig> ReadKubeconfig(const YAML::Node& root, const KubeconfigRea
   if (!ca_file.ok()) return ca_file.status();
   config.ca_data = *ca_data;
   config.ca_file = *ca_file;
+  if ((*cluster)["tls-server-name"]) {
+    return reader.Error(cluster_field + ".tls-server-name",
+                        "is not supported; name the server by the name its certificate holds");
+  }
   if (const YAML::Node& insecure = (*cluster)["insecure-skip-tls-verify"]) {
     config.insecure_skip_tls_verify = insecure.IsScalar() && insecure.Scalar() == "true";
   }
@@ -158,12 +162,15 @@ Result<ClusterConfig> ReadKubeconfig(const YAML::Node& root, const KubeconfigRea
       {"client-key", false, &config.client_key_file},
       {"token", false, &config.token},
       {"tokenFile", false, &config.token_file},
+      {"username", false, &config.username},
+      {"password", false, &config.password},
   };
   for (const Field& field : fields) {
-    Result<std::string> value = field.is_data ? reader.Data(*user, user_field, field.key)
-                                : std::string(field.key) == "token"
-                                    ? reader.String(*user, user_field, field.key)
-                                    : reader.FilePath(*user, user_field, field.key);
+    const std::string key = field.key;
+    const bool is_file = key == "client-certificate" || key == "client-key" || key == "tokenFile";
+    Result<std::string> value = field.is_data ? reader.Data(*user, user_field, key)
+                                : is_file     ? reader.FilePath(*user, user_field, key)
+                                              : reader.String(*user, user_field, key);
     if (!value.ok()) return value.status();
     *field.out = *value;
   }
@@ -227,22 +234,25 @@ Result<ClusterConfig> LoadKubeconfig(const std::string& path, const std::string&
   return ParseKubeconfig(*text, path, context_name);
 }
 
-Result<ClusterConfig> LoadDefault(const std::string& kubeconfig) {
-  if (!kubeconfig.empty()) return LoadKubeconfig(kubeconfig);
-  Result<ClusterConfig> in_cluster = LoadInCluster();
-  if (in_cluster.ok() || in_cluster.status().code() != StatusCode::kFailedPrecondition) {
-    return in_cluster;
+Result<ClusterConfig> LoadDefault(const std::string& kubeconfig, const std::string& context) {
+  if (!kubeconfig.empty()) return LoadKubeconfig(kubeconfig, context);
+  std::string not_in_cluster = "a context is named";
+  if (context.empty()) {
+    Result<ClusterConfig> in_cluster = LoadInCluster();
+    if (in_cluster.ok() || in_cluster.status().code() != StatusCode::kFailedPrecondition) {
+      return in_cluster;
+    }
+    not_in_cluster = in_cluster.status().message();
   }
   if (const char* env = std::getenv("KUBECONFIG"); env != nullptr && *env != '\0') {
     std::string first = env;
     first = first.substr(0, first.find(':'));
-    return LoadKubeconfig(first);
+    return LoadKubeconfig(first, context);
   }
   const char* home = std::getenv("HOME");
   const std::string home_config = std::string(home != nullptr ? home : "") + "/.kube/config";
-  if (home != nullptr && FileExists(home_config)) return LoadKubeconfig(home_config);
-  return Status::FailedPrecondition(in_cluster.status().message() + "; and there is no " +
-                                    home_config);
+  if (home != nullptr && FileExists(home_config)) return LoadKubeconfig(home_config, context);
+  return Status::FailedPrecondition(not_in_cluster + "; and there is no " + home_config);
 }
 
 }  // namespace gpuslice::kubeapi

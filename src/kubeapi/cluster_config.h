@@ -29,6 +29,10 @@ struct ClusterConfig {
   std::string token;
   std::string token_file;
 
+  // Basic authentication, for API servers fronted by a proxy that asks for it.
+  std::string username;
+  std::string password;
+
   // The namespace the config names (the pod's, or the context's); "default" when none.
   std::string namespace_name = "default";
 
@@ -49,16 +53,18 @@ Result<ClusterConfig> LoadInCluster(const InClusterOptions& options = {});
 // Reads a kubeconfig file: the context named `context_name`, or the file's current-context
 // when empty. Relative certificate, key and token file paths are taken relative to the file's
 // directory, as kubectl does. Returns InvalidArgument naming the file and the field for
-// anything malformed or missing, and for users that need an exec or auth-provider plugin
-// (gpuslice runs none).
+// anything malformed or missing, for users that need an exec or auth-provider plugin
+// (gpuslice runs none), and for a cluster's tls-server-name (libcurl cannot verify the server
+// against a name other than the one it connects to).
 Result<ClusterConfig> LoadKubeconfig(const std::string& path, const std::string& context_name = "");
 
 // Parses kubeconfig text; `path` names it in errors and anchors relative paths.
 Result<ClusterConfig> ParseKubeconfig(const std::string& text, const std::string& path,
                                       const std::string& context_name = "");
 
-// The usual order: `kubeconfig` when given, else in-cluster when in a pod, else $KUBECONFIG,
-// else ~/.kube/config. Returns the error of the last place tried.
-Result<ClusterConfig> LoadDefault(const std::string& kubeconfig);
+// The usual order: `kubeconfig` when given, else in-cluster when in a pod and no context is
+// named, else the first file of $KUBECONFIG, else ~/.kube/config. `context` empty: the
+// kubeconfig's current-context. Returns the error of the last place tried.
+Result<ClusterConfig> LoadDefault(const std::string& kubeconfig, const std::string& context = "");
 
 }  // namespace gpuslice::kubeapi

@@ -4,6 +4,7 @@
 // plugin's own metrics on /metrics; docs/observability.md lists the series.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,6 +15,10 @@
 #include "plugin/region_store.h"
 
 namespace gpuslice::plugin {
+
+// How long a /metrics scrape waits for the kubelet's PodResources listing, in both modes; past
+// it the scrape renders without the per-container series rather than hang the scraper.
+inline constexpr std::chrono::milliseconds kContainerMetricsListTimeout{1000};
 
 inline constexpr const char* kMetricContainerMemoryUsed = "gpuslice_container_memory_used_bytes";
 inline constexpr const char* kMetricContainerMemoryPeak = "gpuslice_container_memory_peak_bytes";

@@ -31,9 +31,6 @@
 
 namespace gpuslice::plugin {
 
-// How long a /metrics scrape waits for the kubelet's PodResources listing.
-inline constexpr std::chrono::milliseconds kContainerMetricsListTimeout{1000};
-
 // A per-node config NAME is the file node-NAME.yaml beside the default config file.
 inline constexpr std::string_view kNodeConfigFilePrefix = "node-";
 

@@ -284,9 +284,9 @@ TEST_F(TopAgainstAPluginTest, FindsTheAgentsThroughTheApiServersPodProxy) {
       RunGpuslice({"top", "--kubeconfig", kubeconfig("bad", "wrong")}, dir + "/top.txt");
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_THAT(refused.output,
-              HasSubstr(api.url() + "/api/v1/pods?labelSelector="
-                                    "app.kubernetes.io%2Fname%3Dgpuslice: HTTP 401: "
-                                    "Unauthorized"));
+              HasSubstr("GET " + api.url() +
+                        "/api/v1/pods?labelSelector=app.kubernetes.io%2Fname%3Dgpuslice&limit=500: "
+                        "401: Unauthorized"));
 }
 
 // A port on the loopback that nothing listens on: bound, then closed.

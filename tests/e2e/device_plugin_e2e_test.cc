@@ -408,6 +408,19 @@ TEST_F(ClusterTest, ContainerSeriesShowWhatAPodHoldsAndRefusesWithinFiveSeconds)
       ContainerSeries(metrics, "gpuslice_container_compute_used_ratio", ns.name(), pod).has_value())
       << metrics;
 
+  // `gpuslice top` as a user runs it: the kubeconfig's API server lists the agent pods and
+  // proxies to their metrics port.
+  const CommandResult top = Shell(Quote(kBinDir + "/gpuslice") + " top -o json");
+  ASSERT_EQ(top.exit_code, 0) << top.Describe();
+  nlohmann::json holder;
+  for (const nlohmann::json& row : nlohmann::json::parse(top.out)["containers"]) {
+    if (row["namespace"] == ns.name() && row["pod"] == pod) holder = row;
+  }
+  ASSERT_TRUE(holder.is_object()) << top.out;
+  EXPECT_EQ(holder["node"], NodeName());
+  EXPECT_GE(holder["memoryUsedBytes"].get<double>(), static_cast<double>(held)) << holder;
+  EXPECT_EQ(holder["memoryLimitBytes"].get<double>(), static_cast<double>(kH100Slice)) << holder;
+
   // A second process of the container asks for more than is left: refused, counted once.
   const CommandResult refused = Probe(ns.name(), pod, "alloc " + std::to_string(kH100Slice));
   EXPECT_EQ(refused.exit_code, 3) << refused.Describe();

@@ -130,7 +130,8 @@ TEST(ClientFaults, PersistentServerErrorsEndUnavailableWithTheServersMessage) {
   ASSERT_FALSE(node.ok());
   EXPECT_EQ(node.status().code(), StatusCode::kUnavailable);
   EXPECT_THAT(node.status().message(), HasSubstr("etcd is down"));
-  EXPECT_THAT(node.status().message(), HasSubstr("GET /api/v1/nodes/n: 500 InternalError"));
+  EXPECT_THAT(node.status().message(),
+              HasSubstr("GET " + api.url() + "/api/v1/nodes/n: 500 InternalError"));
   EXPECT_EQ(calls.load(), 3);
 }
 
@@ -485,6 +486,35 @@ TEST(ClientFaults, TokenFileIsReadAgainWhenItChangesAndAfterA401) {
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(denied.status().message(), HasSubstr("401 Unauthorized"));
+}
+
+TEST(ClientFaults, BasicAuthenticationAndGetTextOfAProxiedPath) {
+  FakeApiServer api;
+  const std::string path = "/api/v1/namespaces/ns/pods/agent:9410/proxy/metrics";
+  // "alice:s3 cret" in base64, as RFC 7617 sends it.
+  const std::string expected = "Basic YWxpY2U6czMgY3JldA==";
+  api.server().Get(path, [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Authorization") != expected) {
+      res.status = 401;
+      res.set_content(ApiStatus(401, "Unauthorized", "who are you"), "application/json");
+      return;
+    }
+    res.set_content("# TYPE up gauge\nup 1\n", "text/plain");
+  });
+  ClusterConfig config;
+  config.username = "alice";
+  config.password = "s3 cret";
+  auto client = Connect(api.url(), FastOptions(), config);
+  Result<std::string> text = client->GetText(path);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text, "# TYPE up gauge\nup 1\n");
+
+  config.password = "wrong";
+  Result<std::string> denied = Connect(api.url(), FastOptions(), config)->GetText(path);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(denied.status().message(),
+              HasSubstr("GET " + api.url() + path + ": 401 Unauthorized: who are you"));
 }
 
 TEST(ClientFaults, MissingCredentialFilesAreReportedBeforeAnyRequest) {

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -23,19 +24,25 @@ std::string Kubeconfig() {
   return "apiVersion: v1\nkind: Config\n"
          "clusters:\n"
          "- name: prod\n  cluster: {server: \"https://prod.example:6443/\", "
-         "certificate-authority-data: " + data + "}\n"
-         "- name: lab\n  cluster: {server: \"https://10.0.0.1\", certificate-authority: pki/ca.crt, "
+         "certificate-authority-data: " +
+         data +
+         "}\n"
+         "- name: lab\n  cluster: {server: \"https://10.0.0.1\", certificate-authority: "
+         "pki/ca.crt, "
          "insecure-skip-tls-verify: true}\n"
          "users:\n"
-         "- name: admin\n  user: {client-certificate-data: " + data + ", client-key-data: " + data +
+         "- name: admin\n  user: {client-certificate-data: " +
+         data + ", client-key-data: " + data +
          "}\n"
          "- name: robot\n  user: {token: abc123}\n"
+         "- name: proxied\n  user: {username: alice, password: \"s3 cret\"}\n"
          "- name: files\n  user: {client-certificate: /etc/pki/me.crt, client-key: me.key, "
          "tokenFile: tok}\n"
          "contexts:\n"
          "- name: prod-admin\n  context: {cluster: prod, user: admin}\n"
          "- name: lab-robot\n  context: {cluster: lab, user: robot, namespace: team-a}\n"
          "- name: lab-files\n  context: {cluster: lab, user: files}\n"
+         "- name: prod-proxied\n  context: {cluster: prod, user: proxied}\n"
          "current-context: prod-admin\n";
 }
 
@@ -81,6 +88,15 @@ TEST(Kubeconfig, RelativeFilesAreTakenFromTheKubeconfigsDirectory) {
   EXPECT_EQ(config->token_file, "conf/tok");
 }
 
+TEST(Kubeconfig, BasicAuthenticationUser) {
+  Result<ClusterConfig> config =
+      ParseKubeconfig(Kubeconfig(), "/home/me/.kube/config", "prod-proxied");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->username, "alice");
+  EXPECT_EQ(config->password, "s3 cret");
+  EXPECT_TRUE(config->token.empty());
+}
+
 TEST(Kubeconfig, ErrorsNameTheFileAndField) {
   const auto error = [](const std::string& text, const std::string& context = "") {
     Result<ClusterConfig> config = ParseKubeconfig(text, "/k/config", context);
@@ -106,6 +122,9 @@ TEST(Kubeconfig, ErrorsNameTheFileAndField) {
                     "clusters:\n- name: c\n  cluster: {server: https://x}\n"
                     "users:\n- name: u\n  user: {client-certificate: c.crt}\n"),
               HasSubstr("needs its key"));
+  EXPECT_THAT(error("current-context: a\ncontexts:\n- name: a\n  context: {cluster: c}\n"
+                    "clusters:\n- name: c\n  cluster: {server: https://x, tls-server-name: k}\n"),
+              HasSubstr("clusters[c].cluster.tls-server-name: is not supported"));
   EXPECT_THAT(error("[unclosed"), HasSubstr("not valid YAML"));
   EXPECT_THAT(error("- a list\n"), HasSubstr("expected a mapping"));
 }
@@ -137,7 +156,7 @@ TEST(KubeconfigFuzz, MutatedKubeconfigsNeverCrash) {
 class InClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"}) {
+    for (const char* name : {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBECONFIG"}) {
       const char* value = getenv(name);
       saved_.emplace_back(name, value != nullptr ? std::optional<std::string>(value) : std::nullopt);
     }
@@ -181,6 +200,31 @@ TEST_F(InClusterTest, ReadsTheServiceAccountDirectory) {
   EXPECT_EQ(config->token_file, dir_.Sub("token"));
   EXPECT_EQ(config->ca_file, dir_.Sub("ca.crt"));
   EXPECT_EQ(config->namespace_name, "gpuslice");
+}
+
+TEST_F(InClusterTest, LoadDefaultTakesTheKubeconfigsContextOverThePodsServiceAccount) {
+  if (access(InClusterOptions().service_account_dir.c_str(), F_OK) == 0) {
+    GTEST_SKIP() << "this test runs in a pod: its own service account would answer";
+  }
+  setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+  setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+  std::ofstream(dir_.Sub("kubeconfig")) << Kubeconfig();
+  setenv("KUBECONFIG", (dir_.Sub("kubeconfig") + ":/elsewhere").c_str(), 1);
+  Result<ClusterConfig> named = LoadDefault("", "lab-robot");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->server, "https://10.0.0.1");
+  EXPECT_EQ(named->token, "abc123");
+
+  // Without a context, a pod's own service account comes first, as in client-go.
+  Result<ClusterConfig> in_pod = LoadDefault("");
+  ASSERT_FALSE(in_pod.ok());
+  EXPECT_EQ(in_pod.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(in_pod.status().message(), HasSubstr("serviceaccount"));
+
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  Result<ClusterConfig> outside = LoadDefault("");
+  ASSERT_TRUE(outside.ok()) << outside.status().ToString();
+  EXPECT_EQ(outside->server, "https://prod.example:6443");
 }
 
 }  // namespace

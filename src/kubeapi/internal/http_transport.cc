@@ -250,7 +250,8 @@ Status HttpTransport::Perform(void* handle, const HttpRequest& request, bool for
   }
 
   curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Accept: application/json");
+  const std::string accept = "Accept: " + request.accept;
+  headers = curl_slist_append(headers, accept.c_str());
   // No "Expect: 100-continue" round trip before bodies.
   headers = curl_slist_append(headers, "Expect:");
   std::string authorization;
@@ -264,7 +265,13 @@ Status HttpTransport::Perform(void* handle, const HttpRequest& request, bool for
     }
     authorization = "Authorization: Bearer " + *token;
   }
-  if (!authorization.empty()) headers = curl_slist_append(headers, authorization.c_str());
+  if (!authorization.empty()) {
+    headers = curl_slist_append(headers, authorization.c_str());
+  } else if (!config_.username.empty()) {
+    curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(curl, CURLOPT_USERNAME, config_.username.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, config_.password.c_str());
+  }
   const std::string content_type = "Content-Type: " + request.content_type;
   if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
       request.method == "PATCH") {

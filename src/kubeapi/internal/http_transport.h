@@ -26,6 +26,7 @@ struct HttpRequest {
   // Whether sending it twice is harmless: only these are retried after a connection broke
   // mid-request (a POST may have been applied before the connection dropped).
   bool idempotent = true;
+  std::string accept = "application/json";
 };
 
 struct HttpResponse {
