@@ -412,8 +412,9 @@ TEST_F(ClusterTest, ContainerSeriesShowWhatAPodHoldsAndRefusesWithinFiveSeconds)
   // proxies to their metrics port.
   const CommandResult top = Shell(Quote(kBinDir + "/gpuslice") + " top -o json");
   ASSERT_EQ(top.exit_code, 0) << top.Describe();
+  const nlohmann::json rows = nlohmann::json::parse(top.out)["containers"];
   nlohmann::json holder;
-  for (const nlohmann::json& row : nlohmann::json::parse(top.out)["containers"]) {
+  for (const nlohmann::json& row : rows) {
     if (row["namespace"] == ns.name() && row["pod"] == pod) holder = row;
   }
   ASSERT_TRUE(holder.is_object()) << top.out;
