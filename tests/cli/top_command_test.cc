@@ -22,7 +22,7 @@
 #include "fakes/temp_dir.h"
 #include "kubelet/device_manager.h"
 #include "preload/client_process.h"
-#include "preload/sim_fixture.h"
+#include "preload/plugin_fixture.h"
 
 namespace gpuslice::testing {
 namespace {
@@ -32,10 +32,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 const std::string kGpuslice = std::string(GPUSLICE_BIN_DIR) + "/gpuslice";
-constexpr auto kWait = 30s;
-constexpr int kSlicesPerGpu = 4;
-constexpr uint64_t kSliceOfGpu = (40ULL << 30) / kSlicesPerGpu;  // A100-40GB in four
-
 struct Outcome {
   std::optional<int> exit_code;
   std::string output;  // stdout and stderr together
@@ -86,74 +82,14 @@ class FakeHttpServer {
   std::thread thread_;
 };
 
-class TopAgainstAPluginTest : public SimFixture {
+class TopAgainstAPluginTest : public PluginFixture {
  protected:
-  void SetUp() override {
-    const std::string dir = node().directory();
-    std::ofstream(dir + "/plugin.yaml")
-        << "version: v1\n"
-        << "library: {hostDir: " << GPUSLICE_LIB_DIR << "}\n"
-        << "regionsDir: " << dir << "/regions\n"
-        << "profiles:\n- name: a100\n  match: {models: ['*A100*']}\n"
-        << "  slices: " << kSlicesPerGpu << "\n";
-    fs::create_directories(dir + "/dp");
-    fs::create_directories(dir + "/pr");
-    auto kubelet = kubelet::DeviceManager::Start({dir + "/dp", dir + "/pr/kubelet.sock"});
-    ASSERT_TRUE(kubelet.ok()) << kubelet.status().ToString();
-    kubelet_ = std::move(*kubelet);
-    plugin_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{
-            std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin",
-            "--config=" + dir + "/plugin.yaml", "--device-plugin-dir=" + dir + "/dp",
-            "--pod-resources-socket=" + dir + "/pr/kubelet.sock", "--simulate=" + node().spec(),
-            "--simulate-state=" + node().state_path(), "--metrics-address=127.0.0.1:0"},
-        std::map<std::string, std::optional<std::string>>{{"NVIDIA_VISIBLE_DEVICES", std::nullopt}},
-        dir + "/plugin.log");
-    ASSERT_TRUE(kubelet_->WaitForDevices(
-        "nvidia.com/gpu", [](const auto& devices) { return devices.size() == kSlicesPerGpu; },
-        kWait))
-        << plugin_->Output();
-    const std::string marker = "metrics and health on port ";
-    for (int i = 0; i < 3000 && port_ < 0; ++i) {
-      const std::string output = plugin_->Output();
-      const size_t at = output.find(marker);
-      if (at != std::string::npos) {
-        port_ = std::atoi(output.c_str() + at + marker.size());
-      } else {
-        std::this_thread::sleep_for(10ms);
-      }
-    }
-    ASSERT_GT(port_, 0) << plugin_->Output();
-  }
-
-  // The container environment of an allocation, with each container path of a mount
-  // replaced by the mount's host side (the client runs on the host).
-  Environment Allocate(const std::string& pod, int slices) {
-    Result<kubelet::ContainerAllocation> allocation =
-        kubelet_->Allocate(pod, "main", "nvidia.com/gpu", slices);
-    EXPECT_TRUE(allocation.ok()) << allocation.status().ToString();
-    if (!allocation.ok()) return {};
-    Environment env(allocation->envs.begin(), allocation->envs.end());
-    for (auto& [name, value] : env) {
-      for (const kubelet::Mount& mount : allocation->mounts) {
-        if (value.rfind(mount.container_path, 0) == 0) {
-          value = mount.host_path + value.substr(mount.container_path.size());
-        }
-      }
-    }
-    return env;
-  }
-
   std::string Agent() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   Outcome Top(std::vector<std::string> args) {
     args.insert(args.begin(), {"top", "--agent", Agent()});
     return RunGpuslice(args, node().directory() + "/top.txt");
   }
-
-  std::unique_ptr<kubelet::DeviceManager> kubelet_;
-  std::unique_ptr<Subprocess> plugin_;
-  int port_ = -1;
 };
 
 TEST_F(TopAgainstAPluginTest, ShowsEachContainersUseOfItsSlice) {

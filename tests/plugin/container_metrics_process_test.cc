@@ -2,8 +2,8 @@
 // simulated GPU behind the kubelet stand-in (device plugin API and PodResources over unix
 // sockets), and a real client process with libgpuslice.so preloaded over the simulated driver,
 // started with the environment the plugin's Allocate returned.
-#include <httplib.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -16,7 +16,7 @@
 #include "fakes/subprocess.h"
 #include "kubelet/device_manager.h"
 #include "preload/client_process.h"
-#include "preload/sim_fixture.h"
+#include "preload/plugin_fixture.h"
 
 namespace gpuslice::testing {
 namespace {
@@ -24,71 +24,9 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr auto kWait = 30s;
-constexpr int kSlicesPerGpu = 4;
-constexpr uint64_t kSliceOfGpu = (40ULL << 30) / kSlicesPerGpu;  // A100-40GB in four
-
-class ContainerMetricsProcessTest : public SimFixture {
+class ContainerMetricsProcessTest : public PluginFixture {
  protected:
-  ContainerMetricsProcessTest() : SimFixture("    launchQueueDepth: 4\n") {}
-
-  void SetUp() override {
-    const std::string dir = node().directory();
-    std::ofstream(dir + "/plugin.yaml")
-        << "version: v1\n"
-        << "library: {hostDir: " << GPUSLICE_LIB_DIR << "}\n"
-        << "regionsDir: " << dir << "/regions\n"
-        << "profiles:\n- name: a100\n  match: {models: ['*A100*']}\n"
-        << "  slices: " << kSlicesPerGpu << "\n";
-    fs::create_directories(dir + "/dp");
-    fs::create_directories(dir + "/pr");
-    auto kubelet = kubelet::DeviceManager::Start({dir + "/dp", dir + "/pr/kubelet.sock"});
-    ASSERT_TRUE(kubelet.ok()) << kubelet.status().ToString();
-    kubelet_ = std::move(*kubelet);
-    plugin_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{
-            std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin",
-            "--config=" + dir + "/plugin.yaml", "--device-plugin-dir=" + dir + "/dp",
-            "--pod-resources-socket=" + dir + "/pr/kubelet.sock", "--simulate=" + node().spec(),
-            "--simulate-state=" + node().state_path(), "--metrics-address=127.0.0.1:0"},
-        std::map<std::string, std::optional<std::string>>{{"NVIDIA_VISIBLE_DEVICES", std::nullopt}},
-        dir + "/plugin.log");
-    ASSERT_TRUE(kubelet_->WaitForDevices(
-        "nvidia.com/gpu", [](const auto& devices) { return devices.size() == kSlicesPerGpu; },
-        kWait))
-        << plugin_->Output();
-    port_ = MetricsPort();
-    ASSERT_GT(port_, 0) << plugin_->Output();
-  }
-
-  int MetricsPort() {
-    const std::string marker = "metrics and health on port ";
-    for (int i = 0; i < 3000; ++i) {
-      const std::string output = plugin_->Output();
-      const size_t at = output.find(marker);
-      if (at != std::string::npos) return std::atoi(output.c_str() + at + marker.size());
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
-
-  // The container environment of an allocation, with each container path of a mount
-  // replaced by the mount's host side (the client runs on the host).
-  Environment Allocate(const std::string& pod, int slices) {
-    Result<kubelet::ContainerAllocation> allocation =
-        kubelet_->Allocate(pod, "main", "nvidia.com/gpu", slices);
-    EXPECT_TRUE(allocation.ok()) << allocation.status().ToString();
-    if (!allocation.ok()) return {};
-    Environment env(allocation->envs.begin(), allocation->envs.end());
-    for (auto& [name, value] : env) {
-      for (const kubelet::Mount& mount : allocation->mounts) {
-        if (value.rfind(mount.container_path, 0) == 0) {
-          value = mount.host_path + value.substr(mount.container_path.size());
-        }
-      }
-    }
-    return env;
-  }
+  ContainerMetricsProcessTest() : PluginFixture("    launchQueueDepth: 4\n") {}
 
   std::string Scrape() {
     httplib::Client http("127.0.0.1", port_);
@@ -109,10 +47,6 @@ class ContainerMetricsProcessTest : public SimFixture {
     if (at == std::string::npos) return std::nullopt;
     return std::strtod(body.c_str() + at + 1 + series.size(), nullptr);
   }
-
-  std::unique_ptr<kubelet::DeviceManager> kubelet_;
-  std::unique_ptr<Subprocess> plugin_;
-  int port_ = -1;
 };
 
 TEST_F(ContainerMetricsProcessTest, SeriesFollowAContainersUseOfItsSlice) {

@@ -12,7 +12,7 @@
 #include "fakes/subprocess.h"
 #include "kubelet/device_manager.h"
 #include "preload/client_process.h"
-#include "preload/sim_fixture.h"
+#include "preload/plugin_fixture.h"
 #include "sim/state.h"
 
 namespace gpuslice::testing {
@@ -20,9 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-constexpr auto kWait = 30s;
-constexpr int kSlicesPerGpu = 4;
 
 uint64_t Free(ClientProcess& client) {
   std::istringstream answer(client.Send("info"));
@@ -33,60 +30,10 @@ uint64_t Free(ClientProcess& client) {
   return free;
 }
 
-class EndToEndTest : public SimFixture {
+class EndToEndTest : public PluginFixture {
  protected:
   // A short launch queue keeps what a process has queued close to what NVML has measured.
-  EndToEndTest() : SimFixture("    launchQueueDepth: 4\n") {}
-
-  void SetUp() override {
-    const std::string dir = node().directory();
-    std::ofstream(dir + "/plugin.yaml")
-        << "version: v1\n"
-        << "library: {hostDir: " << GPUSLICE_LIB_DIR << "}\n"
-        << "regionsDir: " << dir << "/regions\n"
-        << "profiles:\n- name: a100\n  match: {models: ['*A100*']}\n"
-        << "  slices: " << kSlicesPerGpu << "\n";
-    fs::create_directories(dir + "/dp");
-    auto kubelet = kubelet::DeviceManager::Start({dir + "/dp", ""});
-    ASSERT_TRUE(kubelet.ok()) << kubelet.status().ToString();
-    kubelet_ = std::move(*kubelet);
-    plugin_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{
-            std::string(GPUSLICE_BIN_DIR) + "/gpuslice-device-plugin",
-            "--config=" + dir + "/plugin.yaml", "--device-plugin-dir=" + dir + "/dp",
-            "--simulate=" + node().spec(), "--simulate-state=" + node().state_path(),
-            "--metrics-address=127.0.0.1:0"},
-        std::map<std::string, std::optional<std::string>>{{"NVIDIA_VISIBLE_DEVICES", std::nullopt}},
-        dir + "/plugin.log");
-    ASSERT_TRUE(kubelet_->WaitForDevices(
-        "nvidia.com/gpu", [](const auto& devices) { return devices.size() == kSlicesPerGpu; },
-        kWait))
-        << plugin_->Output();
-  }
-
-  // The container environment of an allocation of `slices` slices: the response's envs, with
-  // each container path the response mounts (the region, the simulated driver's state) where
-  // the mount's host side is. (The clients run on the host, where there is no limits file:
-  // they read the environment.)
-  Environment Allocate(const std::string& pod, int slices) {
-    Result<kubelet::ContainerAllocation> allocation =
-        kubelet_->Allocate(pod, "main", "nvidia.com/gpu", slices);
-    EXPECT_TRUE(allocation.ok()) << allocation.status().ToString();
-    if (!allocation.ok()) return {};
-    Environment env(allocation->envs.begin(), allocation->envs.end());
-    for (auto& [name, value] : env) {
-      for (const kubelet::Mount& mount : allocation->mounts) {
-        if (value.rfind(mount.container_path, 0) == 0) {
-          value = mount.host_path + value.substr(mount.container_path.size());
-        }
-      }
-    }
-    EXPECT_TRUE(fs::exists(env["GPUSLICE_REGION"])) << "no mount holds the region";
-    return env;
-  }
-
-  std::unique_ptr<kubelet::DeviceManager> kubelet_;
-  std::unique_ptr<Subprocess> plugin_;
+  EndToEndTest() : PluginFixture("    launchQueueDepth: 4\n", /*pod_resources=*/false) {}
 };
 
 TEST_F(EndToEndTest, ClientsAreHeldToTheSlicesTheDevicePluginAllocated) {
