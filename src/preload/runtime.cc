@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/abi/cuda.h"
+#include "core/abi/gpu_uuid.h"
 #include "preload/busy_source.h"
 #include "preload/clock.h"
 #include "preload/internal/driver.h"
@@ -29,18 +30,6 @@ using internal::DriverFunction;
 
 // How often the watcher charges measured GPU time and refills credit.
 constexpr uint64_t kWatchPeriodNanos = 2'000'000;
-
-std::string FormatUuid(const CUuuid& uuid) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text = "GPU-";
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text += '-';
-    const auto byte = static_cast<unsigned char>(uuid.bytes[i]);
-    text += kHex[byte >> 4];
-    text += kHex[byte & 0xf];
-  }
-  return text;
-}
 
 void InChildAfterFork() { Runtime::Get().AfterForkInChild(); }
 
@@ -267,7 +256,7 @@ int Runtime::ResolveCudaDevice(CUdevice device) const {
   CUuuid uuid{};
   // A GPU whose UUID cannot be had cannot be told from a neighbour's: it gets no memory.
   if (get_uuid == nullptr || get_uuid(&uuid, device) != CUDA_SUCCESS) return kUnlistedSlice;
-  const int slice = options_.IndexOfUuid(FormatUuid(uuid));
+  const int slice = options_.IndexOfUuid(core::FormatGpuUuid(uuid.bytes));
   return slice >= 0 ? slice : kUnlistedSlice;
 }
 
@@ -282,7 +271,7 @@ void Runtime::ReportUnlistedCudaDevices() {
     if (ResolveCudaDevice(device) != kUnlistedSlice) continue;
     CUuuid uuid{};
     const bool known = get_uuid != nullptr && get_uuid(&uuid, device) == CUDA_SUCCESS;
-    const std::string name = known ? FormatUuid(uuid) : "CUDA device " + std::to_string(device);
+    const std::string name = known ? core::FormatGpuUuid(uuid.bytes) : "CUDA device " + std::to_string(device);
     unlisted.emplace_back(name, "CUDA device " + std::to_string(device) + " (" +
                                     (known ? name : "UUID unknown") + ")");
   }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/abi/gpu_uuid.h"
 #include "sim/cuda_test_support.h"
 
 namespace gpuslice::sim::testing {
@@ -30,13 +31,7 @@ TEST_F(CudaTest, DevicesAreTheNodesGpus) {
     EXPECT_EQ(total, gpu.memory_bytes);
     CUuuid uuid;
     GPUSLICE_ASSERT_CU(cuDeviceGetUuid_v2(&uuid, device));
-    char text[64];
-    const auto* b = reinterpret_cast<const unsigned char*>(uuid.bytes);
-    std::snprintf(text, sizeof(text),
-                  "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                  b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                  b[14], b[15]);
-    EXPECT_EQ(text, gpu.uuid);  // the UUID NVML reports
+    EXPECT_EQ(core::FormatGpuUuid(uuid.bytes), gpu.uuid);  // the UUID NVML reports
     int major = 0, minor = 0, sms = 0;
     GPUSLICE_ASSERT_CU(
         cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device));

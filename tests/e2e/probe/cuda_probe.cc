@@ -27,6 +27,7 @@
 #include <cuda.h>
 #else
 #include "core/abi/cuda_types.h"
+#include "core/abi/gpu_uuid.h"
 #endif
 
 namespace {
@@ -100,13 +101,7 @@ std::string Uuid(const Driver& driver, int ordinal) {
   CUuuid uuid{};
   Check(driver, driver.device_get(&device, ordinal), "cuDeviceGet");
   Check(driver, driver.device_get_uuid(&uuid, device), "cuDeviceGetUuid");
-  const auto* b = reinterpret_cast<const unsigned char*>(uuid.bytes);
-  char text[64];
-  std::snprintf(text, sizeof(text),
-                "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                b[14], b[15]);
-  return text;
+  return gpuslice::core::FormatGpuUuid(uuid.bytes);
 }
 
 uint64_t ParseBytes(const char* text) {
