@@ -73,6 +73,25 @@ class PrometheusRuleTest : public ::testing::Test {
     return path;
   }
 
+  // Renders the PrometheusRule with `extra` helm arguments into rules.yaml, where `promtool
+  // check rules` must find exactly `rules` rules.
+  void CheckRules(const std::string& extra, int rules) {
+    const YAML::Node rule = RenderRule(extra);
+    ASSERT_TRUE(rule.IsMap());
+    CommandRun check = Command("promtool check rules " + WriteRuleFile(rule));
+    ASSERT_EQ(check.exit_code, 0) << check.output;
+    EXPECT_NE(check.output.find("SUCCESS: " + std::to_string(rules) + " rules found"),
+              std::string::npos)
+        << check.output;
+  }
+
+  // `promtool test rules` of the unit tests `tests` (a test file over rules.yaml) must pass.
+  void TestRules(const std::string& tests) {
+    std::ofstream(dir_.Sub("test.yaml")) << tests;
+    CommandRun test = Command("cd " + dir_.path() + " && promtool test rules test.yaml");
+    EXPECT_EQ(test.exit_code, 0) << test.output;
+  }
+
   testing::TempDir dir_;
 };
 
@@ -94,27 +113,22 @@ TEST_F(PrometheusRuleTest, PromtoolAcceptsTheRulesAndEachAlertFiresOnlyWhenItSho
   if (system("promtool --version >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "promtool is not installed (Debian package prometheus)";
   }
-  const YAML::Node rule = RenderRule("--api-versions monitoring.coreos.com/v1");
-  ASSERT_TRUE(rule.IsMap());
-  const std::string rules = WriteRuleFile(rule);
-  CommandRun check = Command("promtool check rules " + rules);
-  ASSERT_EQ(check.exit_code, 0) << check.output;
-  EXPECT_NE(check.output.find("SUCCESS: 4 rules found"), std::string::npos) << check.output;
+  ASSERT_NO_FATAL_FAILURE(CheckRules("--api-versions monitoring.coreos.com/v1", 4));
 
   const std::string c = kContainer;
   const std::string other =
       R"({namespace="team-a",pod="server",container="main",gpu="GPU-1",resource="nvidia.com/gpu"})";
-  std::ofstream(dir_.Sub("test.yaml")) << R"(rule_files: [rules.yaml]
+  TestRules(R"(rule_files: [rules.yaml]
 evaluation_interval: 1m
 tests:
 - interval: 1m
   input_series:
-  - {series: 'gpuslice_container_memory_used_bytes)" << c << R"(', values: '95x10'}
-  - {series: 'gpuslice_container_memory_limit_bytes)" << c << R"(', values: '100x10'}
-  - {series: 'gpuslice_container_memory_used_bytes)" << other << R"(', values: '80x10'}
-  - {series: 'gpuslice_container_memory_limit_bytes)" << other << R"(', values: '100x10'}
-  - {series: 'gpuslice_container_oom_refusals_total)" << c << R"(', values: '0 0 0 1 1 1 1 1 1 1 1'}
-  - {series: 'gpuslice_container_oom_refusals_total)" << other << R"(', values: '3x10'}
+  - {series: 'gpuslice_container_memory_used_bytes)" + c + R"(', values: '95x10'}
+  - {series: 'gpuslice_container_memory_limit_bytes)" + c + R"(', values: '100x10'}
+  - {series: 'gpuslice_container_memory_used_bytes)" + other + R"(', values: '80x10'}
+  - {series: 'gpuslice_container_memory_limit_bytes)" + other + R"(', values: '100x10'}
+  - {series: 'gpuslice_container_oom_refusals_total)" + c + R"(', values: '0 0 0 1 1 1 1 1 1 1 1'}
+  - {series: 'gpuslice_container_oom_refusals_total)" + other + R"(', values: '3x10'}
   - {series: 'gpuslice_gpu_healthy{gpu="GPU-1",index="0",instance="node-a"}', values: '1 1 0x8'}
   - {series: 'gpuslice_gpu_healthy{gpu="GPU-2",index="1",instance="node-a"}', values: '1x10'}
   - {series: 'gpuslice_gpu_reslice_pending{gpu="GPU-1",index="0",instance="node-a"}', values: '1x40'}
@@ -153,9 +167,7 @@ tests:
       exp_annotations:
         summary: GPU GPU-1 on node-a keeps its old slicing
         description: Containers still hold slices of it, so the configured slicing waits until they end.
-)";
-  CommandRun test = Command("cd " + dir_.path() + " && promtool test rules test.yaml");
-  EXPECT_EQ(test.exit_code, 0) << test.output;
+)");
 }
 
 // DRA mode keeps the per-container alerts only, and they fire on the DRA series (which add a
@@ -164,23 +176,18 @@ TEST_F(PrometheusRuleTest, DraModesRulesPassPromtoolAndFireOnClaimSeries) {
   if (system("promtool --version >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "promtool is not installed (Debian package prometheus)";
   }
-  const YAML::Node rule = RenderRule("--api-versions monitoring.coreos.com/v1 --set mode=dra");
-  ASSERT_TRUE(rule.IsMap());
-  const std::string rules = WriteRuleFile(rule);
-  CommandRun check = Command("promtool check rules " + rules);
-  ASSERT_EQ(check.exit_code, 0) << check.output;
-  EXPECT_NE(check.output.find("SUCCESS: 2 rules found"), std::string::npos) << check.output;
+  ASSERT_NO_FATAL_FAILURE(CheckRules("--api-versions monitoring.coreos.com/v1 --set mode=dra", 2));
 
   const std::string c =
       R"({namespace="team-a",pod="trainer",container="main",gpu="GPU-1",resource="gpu.gpuslice.io",claim="trainer-gpu"})";
-  std::ofstream(dir_.Sub("test.yaml")) << R"(rule_files: [rules.yaml]
+  TestRules(R"(rule_files: [rules.yaml]
 evaluation_interval: 1m
 tests:
 - interval: 1m
   input_series:
-  - {series: 'gpuslice_container_memory_used_bytes)" << c << R"(', values: '95x10'}
-  - {series: 'gpuslice_container_memory_limit_bytes)" << c << R"(', values: '100x10'}
-  - {series: 'gpuslice_container_oom_refusals_total)" << c << R"(', values: '0 0 0 1 1 1 1 1 1 1 1'}
+  - {series: 'gpuslice_container_memory_used_bytes)" + c + R"(', values: '95x10'}
+  - {series: 'gpuslice_container_memory_limit_bytes)" + c + R"(', values: '100x10'}
+  - {series: 'gpuslice_container_oom_refusals_total)" + c + R"(', values: '0 0 0 1 1 1 1 1 1 1 1'}
   alert_rule_test:
   - eval_time: 6m
     alertname: GpusliceContainerMemoryHigh
@@ -196,9 +203,7 @@ tests:
       exp_annotations:
         summary: Container team-a/trainer/main had GPU allocations refused
         description: 1 allocations on GPU GPU-1 were refused in the last 10m because they would have passed the container's memory limit.
-)";
-  CommandRun test = Command("cd " + dir_.path() + " && promtool test rules test.yaml");
-  EXPECT_EQ(test.exit_code, 0) << test.output;
+)");
 }
 
 }  // namespace
