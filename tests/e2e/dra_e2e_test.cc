@@ -351,10 +351,13 @@ TEST_F(DraTest, BadClaimsGetAClearErrorOnTheClaimOrThePod) {
       "          deviceClassName: gpu.gpuslice.io\n");
   EXPECT_NE(unsized.exit_code, 0);
   EXPECT_THAT(unsized.err, HasSubstr("must name its memory"));
-  const CommandResult over = Kubectl("-n " + ns.name() + " apply -f -",
-                                     ClaimAndPod("overcompute", "1Gi", "150"));
-  EXPECT_NE(over.exit_code, 0);
-  EXPECT_THAT(over.err, HasSubstr("at most 100"));
+  for (const char* compute : {"150", "0"}) {
+    const CommandResult refused =
+        Kubectl("-n " + ns.name() + " apply -f -",
+                ClaimAndPod("compute-" + std::string(compute), "1Gi", compute));
+    EXPECT_NE(refused.exit_code, 0) << compute;
+    EXPECT_THAT(refused.err, HasSubstr("a percent of the GPU, 1 to 100")) << compute;
+  }
 
   // More memory than any GPU has: the scheduler's reason on the pod.
   Apply(ns.name(), ClaimAndPod("huge", "100Gi"));
