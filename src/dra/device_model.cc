@@ -76,7 +76,10 @@ json BuildDevice(const PublishedGpu& published, const NodeFacts& node,
   const core::GpuInfo& gpu = published.gpu;
   json attributes = {{"uuid", {{"string", gpu.uuid}}},
                      {"index", {{"int", gpu.index}}},
-                     {"productName", {{"string", gpu.name}}}};
+                     {"productName", {{"string", gpu.name}}},
+                     // The whole GPU's memory, for selectors on the model's size; what claims
+                     // can take of it is the capacity of the same name.
+                     {"memory", {{"int", gpu.memory_bytes}}}};
   if (const std::string family = ModelFamily(gpu.compute_major, gpu.compute_minor);
       !family.empty()) {
     attributes["family"] = {{"string", family}};

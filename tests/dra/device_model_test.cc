@@ -57,6 +57,7 @@ TEST(DeviceModel, DeviceCarriesAttributesCapacitiesAndSharing) {
   EXPECT_EQ(attributes["uuid"]["string"], A10G(2).gpu.uuid);
   EXPECT_EQ(attributes["index"]["int"], 2);
   EXPECT_EQ(attributes["productName"]["string"], "NVIDIA A10G");
+  EXPECT_EQ(attributes["memory"]["int"], A10G(2).gpu.memory_bytes);
   EXPECT_EQ(attributes["family"]["string"], "ampere");
   EXPECT_EQ(attributes["computeCapability"]["version"], "8.6.0");
   EXPECT_EQ(attributes["driverVersion"]["version"], "580.65.6");
