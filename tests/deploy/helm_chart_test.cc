@@ -76,6 +76,39 @@ class HelmChartTest : public ::testing::Test {
   testing::TempDir dir_;
 };
 
+// Device plugin mode on some nodes and DRA mode on others, as docs/dra.md shows: two releases,
+// each kept to its nodes by nodeSelector, whose cluster-wide objects do not collide.
+TEST_F(HelmChartTest, TwoReleasesInTwoModesKeepToTheirNodesAndDoNotCollide) {
+  const std::set<std::string> cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "DeviceClass",
+                                                "ValidatingAdmissionPolicy",
+                                                "ValidatingAdmissionPolicyBinding"};
+  std::set<std::string> cluster_wide;
+  for (const std::string mode : {"device-plugin", "dra"}) {
+    const std::string release = mode == "dra" ? "gpuslice-dra" : "gpuslice";
+    HelmRun run = Helm("template " + release + " " + kChart + " --namespace " + release +
+                       " --set-string 'nodeSelector.gpuslice\\.io/mode=" + mode + "'" +
+                       (mode == "dra" ? " --set mode=dra" : ""));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    int daemonsets = 0;
+    for (const YAML::Node& document : YAML::LoadAll(run.output)) {
+      if (!document.IsMap() || !document["kind"]) continue;
+      const std::string kind = document["kind"].as<std::string>();
+      if (kind == "DaemonSet") {
+        ++daemonsets;
+        EXPECT_EQ(document["spec"]["template"]["spec"]["nodeSelector"]["gpuslice.io/mode"]
+                      .as<std::string>(),
+                  mode);
+      }
+      if (cluster_scoped.count(kind) != 0) {
+        const std::string name = kind + "/" + document["metadata"]["name"].as<std::string>();
+        EXPECT_TRUE(cluster_wide.insert(name).second) << name << " is rendered by both releases";
+      }
+    }
+    EXPECT_EQ(daemonsets, 1) << release;
+  }
+  EXPECT_EQ(cluster_wide.count("DeviceClass/gpu.gpuslice.io"), 1u);
+}
+
 TEST_F(HelmChartTest, LintsClean) {
   HelmRun run = Helm("lint --strict " + kChart);
   EXPECT_EQ(run.exit_code, 0) << run.output;
