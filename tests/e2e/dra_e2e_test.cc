@@ -47,8 +47,13 @@ std::string DraValues() {
   std::ifstream file(kRepo + "/examples/dra/values.yaml");
   std::stringstream text;
   text << file.rdbuf();
-  // The example's values, on one simulated A10G with its own simulated state.
-  return text.str() +
+  // The example's values, on one simulated A10G with its own simulated state, and a GPU that
+  // had an XID back within 15 s.
+  std::string values = text.str();
+  const std::string config = "config:\n  version: v1\n";
+  values.replace(values.find(config), config.size(),
+                 config + "  health: {enabled: true, recoveryWindow: 15s}\n");
+  return values +
          "simulate: \"1xA10G\"\nsimulateStateDir: /var/lib/gpuslice/sim-dra\nlogLevel: debug\n";
 }
 
@@ -404,6 +409,60 @@ TEST_F(DraTest, BadClaimsGetAClearErrorOnTheClaimOrThePod) {
                            "this node has no device gpu-7", &seen))
       << "events of pod ghost: " << seen
       << Kubectl("-n " + ns.name() + " describe pod ghost").out;
+}
+
+// An XID on the GPU reaches the status of a pod that holds a claim on it, through the kubelet's
+// DRA health stream, and taints the device in the ResourceSlice so that no new claim lands on
+// it, until the GPU recovers.
+TEST_F(DraTest, XidShowsInThePodsStatusAndTaintsTheDeviceUntilItRecovers) {
+  TestNamespace ns("e2e-dra-health");
+  Apply(ns.name(), ClaimAndPod("watched", "2Gi"));
+  WaitRunning(ns.name(), "watched");
+  const std::string driver = DriverPod();
+  ASSERT_FALSE(driver.empty());
+  auto pod_health = [&] {
+    return Kubectl("-n " + ns.name() +
+                   " get pod watched -o "
+                   "jsonpath='{.status.containerStatuses[0].allocatedResourcesStatus}'")
+        .out;
+  };
+  auto tainted = [] {
+    return DraSlices().dump().find("gpu.gpuslice.io/unhealthy") != std::string::npos;
+  };
+  EXPECT_FALSE(tainted());
+
+  // XID 94 (contained ECC error) is critical but recoverable.
+  const CommandResult xid = Kubectl("-n " + kReleaseNamespace + " exec " + driver +
+                                    " -- gpuslice sim xid --state /var/lib/gpuslice/sim-dra/state "
+                                    "--gpu 0 --xid 94");
+  ASSERT_EQ(xid.exit_code, 0) << xid.Describe();
+  std::string why;
+  EXPECT_TRUE(WaitFor(
+      std::chrono::seconds(60),
+      [&](std::string* seen) {
+        *seen = pod_health();
+        return seen->find("\"Unhealthy\"") != std::string::npos;
+      },
+      &why))
+      << "the pod's allocatedResourcesStatus does not say Unhealthy: " << why;
+  EXPECT_TRUE(WaitFor(
+      std::chrono::seconds(60),
+      [&](std::string* seen) {
+        *seen = DraSlices().dump();
+        return tainted();
+      },
+      &why))
+      << "the device is not tainted: " << why;
+
+  EXPECT_TRUE(WaitFor(
+      std::chrono::seconds(90),
+      [&](std::string* seen) {
+        *seen = pod_health();
+        return seen->find("\"Healthy\"") != std::string::npos &&
+               seen->find("\"Unhealthy\"") == std::string::npos && !tainted();
+      },
+      &why))
+      << "the GPU did not come back after its recovery window: " << why;
 }
 
 TEST_F(DraTest, UninstallRemovesTheResourceSlices) {
