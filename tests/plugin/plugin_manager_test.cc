@@ -319,6 +319,37 @@ TEST_F(PluginManagerTest, ReslicesABusyGpuOnlyOnceItsContainersAreGone) {
   EXPECT_EQ(metrics_.Get(kMetricReslicePending, h100), 0);
 }
 
+// A relabel is a reload like any other: the busy GPU keeps its slicing until its containers
+// are gone, while the node already names the new config.
+TEST_F(PluginManagerTest, ReslicesABusyGpuOnARelabelOnlyOnceItsContainersAreGone) {
+  WriteConfig(8, "", "node-eighths.yaml");
+  StartKubelet();
+  StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 4); }, kWait));
+  ASSERT_TRUE(kubelet_->Allocate("ns/busy", "c", "gpuslice.io/slice", 1).ok());
+  const Labels h100 = {{"gpu", gpus_[0].uuid}, {"index", "0"}};
+  manager_->SelectNodeConfig("eighths");
+  // The name is published once the config has been applied, just after the GPU is marked
+  // pending.
+  ASSERT_TRUE(Eventually([&] {
+    return metrics_.Get(kMetricReslicePending, h100) == 1 &&
+           metrics_.Get(kMetricNodeConfig, {{"name", "eighths"}}) == 1;
+  }));
+  EXPECT_EQ(metrics_.Get(kMetricConfigReloads, {{"result", "applied"}}), 1);
+  EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 4u);
+  EXPECT_EQ(metrics_.Get(kMetricGpuSlices, {{"gpu", gpus_[0].uuid},
+                                            {"index", "0"},
+                                            {"model", gpus_[0].name},
+                                            {"profile", "h100"},
+                                            {"resource", "gpuslice.io/slice"}}),
+            4);
+  kubelet_->ReleasePod("ns/busy");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 8); }, kWait));
+  EXPECT_EQ(metrics_.Get(kMetricReslicePending, h100), 0);
+}
+
 // Moving a busy GPU to another resource name waits too, and its container's region survives
 // the cleanup rounds in between.
 TEST_F(PluginManagerTest, KeepsTheResourceAndRegionOfABusyGpuThatMoves) {
