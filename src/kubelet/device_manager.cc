@@ -316,7 +316,10 @@ Result<ContainerAllocation> DeviceManager::Allocate(const std::string& pod,
                                      " requested, " + std::to_string(available.size()) +
                                      " available");
   }
-  ContainerAllocation allocation{pod, container, resource, {}, {}, {}, false};
+  ContainerAllocation allocation;
+  allocation.pod = pod;
+  allocation.container = container;
+  allocation.resource = resource;
   if (preferred) {
     v1beta1::PreferredAllocationRequest request;
     auto* container_request = request.add_container_requests();
@@ -366,6 +369,12 @@ Result<ContainerAllocation> DeviceManager::Allocate(const std::string& pod,
   for (const auto& mount : answer.mounts()) {
     allocation.mounts.push_back({mount.container_path(), mount.host_path(), mount.read_only()});
   }
+  for (const auto& device : answer.devices()) {
+    allocation.devices.push_back(
+        {device.container_path(), device.host_path(), device.permissions()});
+  }
+  allocation.annotations.insert(answer.annotations().begin(), answer.annotations().end());
+  for (const auto& device : answer.cdi_devices()) allocation.cdi_devices.push_back(device.name());
   std::lock_guard<std::mutex> lock(impl_->mutex_);
   impl_->allocations_.push_back(allocation);
   return allocation;

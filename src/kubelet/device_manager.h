@@ -45,7 +45,14 @@ struct Mount {
   bool read_only = false;
 };
 
-// What a container got from Allocate.
+// A device node the kubelet hands the container runtime (passDeviceSpecs).
+struct DeviceSpec {
+  std::string container_path;
+  std::string host_path;
+  std::string permissions;  // cgroup access: any of r, w, m
+};
+
+// What a container got from Allocate: every field of the plugin's answer.
 struct ContainerAllocation {
   std::string pod;  // "namespace/name"
   std::string container;
@@ -53,6 +60,9 @@ struct ContainerAllocation {
   std::vector<std::string> device_ids;
   std::map<std::string, std::string> envs;
   std::vector<Mount> mounts;
+  std::vector<DeviceSpec> devices;
+  std::map<std::string, std::string> annotations;  // CDI devices as cdi.k8s.io/ annotations
+  std::vector<std::string> cdi_devices;             // fully qualified CDI device names
   bool used_preferred_allocation = false;
 };
 

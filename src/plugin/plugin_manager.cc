@@ -447,6 +447,10 @@ void PluginManager::HandleInotify() {
   if (config_touched && !options_.config_path.empty()) {
     Result<std::string> text = io::ReadFile(active_config_path_);
     if (text.ok() && *text != config_text_) file_changed_ = true;
+    if (rejected_node_config_) {
+      Result<std::string> wanted = io::ReadFile(rejected_node_config_->path);
+      if (wanted.ok() && *wanted != rejected_node_config_->text) rejected_file_changed_ = true;
+    }
   }
 }
 
@@ -458,7 +462,11 @@ Status PluginManager::Reload(bool force) {
     return Status::Ok();
   }
   config_text_ = *text;
-  Result<core::Config> config = core::ParseConfig(*text, active_config_path_);
+  return ApplyConfigText(active_config_path_, *text);
+}
+
+Status PluginManager::ApplyConfigText(const std::string& path, const std::string& text) {
+  Result<core::Config> config = core::ParseConfig(text, path);
   Status status = config.status();
   if (config.ok()) {
     if (options_.config_overrides) options_.config_overrides(*config);
@@ -475,6 +483,8 @@ void PluginManager::ApplyNodeConfigSelection() {
     request.swap(node_config_request_);
   }
   if (!request || options_.config_path.empty()) return;
+  // The label names something else now: a config rejected earlier is no longer wanted.
+  rejected_node_config_.reset();
   const std::optional<std::string>& name = *request;
   metrics_.Clear(kMetricNodeConfigUnknown);
   const std::string path =
@@ -488,15 +498,26 @@ void PluginManager::ApplyNodeConfigSelection() {
     return;
   }
   if (path == active_config_path_) return;
+  SwitchNodeConfig(name, path);
+}
+
+void PluginManager::SwitchNodeConfig(const std::optional<std::string>& name,
+                                     const std::string& path) {
   spdlog::info("the node's label selects {} config: serving {}",
                name ? "per-node \"" + *name + "\"" : std::string("the default"), path);
-  active_config_path_ = path;
-  Status status = Reload(/*force=*/true);
+  Result<std::string> text = io::ReadFile(path);
+  Status status = text.ok() ? ApplyConfigText(path, *text) : text.status();
   if (!status.ok()) {
-    spdlog::error("config {} rejected, still serving the previous config: {}", path,
+    // Nothing of the rejected file was applied, so the file watched and the name published
+    // stay those of the config the node still serves.
+    spdlog::error("config {} rejected, still serving {}: {}", path, active_config_path_,
                   status.message());
+    rejected_node_config_ = RejectedNodeConfig{name, path, text.ok() ? *text : std::string()};
     return;
   }
+  active_config_path_ = path;
+  config_text_ = *text;
+  rejected_node_config_.reset();
   metrics_.Clear(kMetricNodeConfig);
   metrics_.Set(kMetricNodeConfig, {{"name", name.value_or("default")}}, 1);
 }
@@ -590,6 +611,11 @@ void PluginManager::Run() {
     }
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) HandleInotify();
     ApplyNodeConfigSelection();
+    if (rejected_file_changed_ && rejected_node_config_) {
+      const RejectedNodeConfig wanted = *rejected_node_config_;
+      SwitchNodeConfig(wanted.name, wanted.path);
+    }
+    rejected_file_changed_ = false;
     const bool forced = reload_requested_.exchange(false);
     if (forced || file_changed_) {
       file_changed_ = false;

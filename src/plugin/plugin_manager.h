@@ -92,7 +92,9 @@ class PluginManager : public ServedAgent {
   // Thread-safe: asks the control loop to serve per-node config `name` (nullopt: the default
   // config file). A name without a file is logged and counted in gpuslice_node_config_unknown,
   // and the node keeps its current config; busy GPUs keep their slicing until free, as with any
-  // reload.
+  // reload. A config whose file is rejected is logged and counted in
+  // gpuslice_config_reloads_total{result="rejected"}; the node keeps serving, watching and
+  // naming its current config, and switches once the rejected file changes and is accepted.
   void SelectNodeConfig(std::optional<std::string> name);
 
   // The config file served now. Control-loop thread, or before Run().
@@ -110,8 +112,13 @@ class PluginManager : public ServedAgent {
 
   // Re-reads the config file and applies it when it changed, or always when `force`.
   Status Reload(bool force);
+  // Parses and applies config file `path`'s content `text`, counting the result.
+  Status ApplyConfigText(const std::string& path, const std::string& text);
   // Applies a pending SelectNodeConfig request.
   void ApplyNodeConfigSelection();
+  // Serves config file `path` (per-node config `name`, nullopt: the default) once it has been
+  // applied; a file that is rejected leaves the node on its current config.
+  void SwitchNodeConfig(const std::optional<std::string>& name, const std::string& path);
   Status ApplyConfig(core::Config config);
   void Reconcile();
   Status StartServer(Server& server);
@@ -138,6 +145,15 @@ class PluginManager : public ServedAgent {
   std::shared_ptr<const core::Config> config_;
   std::string config_text_;  // the file content last applied (or rejected)
   std::string active_config_path_;  // config_path or a per-node config; control-loop thread
+  // The config the node label names when its file was rejected: tried again when the file
+  // changes, until the label names another. Control-loop thread only.
+  struct RejectedNodeConfig {
+    std::optional<std::string> name;
+    std::string path;
+    std::string text;  // the content rejected (empty: the file could not be read)
+  };
+  std::optional<RejectedNodeConfig> rejected_node_config_;
+  bool rejected_file_changed_ = false;  // control-loop thread only
 
   std::mutex node_config_mutex_;  // guards node_config_request_
   std::optional<std::optional<std::string>> node_config_request_;

@@ -38,9 +38,10 @@ class DevicePluginProcessTest : public ::testing::Test {
     WriteConfig(4);
   }
 
-  void WriteConfig(int h100_slices) {
+  void WriteConfig(int h100_slices, const std::string& extra = "") {
     std::ofstream(dir_.Sub("config.tmp"))
         << "version: v1\n"
+        << extra
         << "library: {hostDir: " << dir_.Sub("lib") << "}\n"
         << "regionsDir: " << dir_.Sub("regions") << "\n"
         << "health: {recoveryWindow: 1s}\n"
@@ -280,6 +281,100 @@ TEST_F(SimulatedNodeTest, WaitsForTheDriverUnderItsRootWhenFailOnInitErrorIsFals
   EXPECT_EQ(nlohmann::json::parse(health->body)["status"], "ok");
   plugin.Signal(SIGTERM);
   EXPECT_EQ(plugin.Wait(kWait), 0) << plugin.Output();
+}
+
+// Each deviceListStrategy and passDeviceSpecs, from the real binary on a driver root (the
+// simulated NVML standing in for the driver's) to the kubelet over gRPC: the CDI devices field,
+// the CDI annotation, NVIDIA_VISIBLE_DEVICES and the device nodes at their node paths.
+TEST_F(SimulatedNodeTest, HandsTheKubeletEveryDeviceListStrategyAndTheDeviceNodes) {
+  fs::create_directories(dir_.Sub("driver/usr/lib64"));
+  fs::create_directories(dir_.Sub("driver/dev"));
+  fs::create_symlink(kSimNvml, dir_.Sub("driver/usr/lib64/libnvidia-ml.so.1"));
+  // Control devices are handed over only where the driver created them: no nvidia-modeset.
+  for (const char* node : {"nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"}) {
+    std::ofstream(dir_.Sub("driver/dev/") + node) << "";
+  }
+  const std::map<std::string, std::optional<std::string>> env = {
+      {"GPUSLICE_SIM_STATE", dir_.Sub("sim.state")},
+      {"GPUSLICE_SIM_SPEC", kSpec},
+      {"NVIDIA_VISIBLE_DEVICES", std::nullopt}};
+  auto run = [&](const std::string& strategies, const std::string& log) {
+    WriteConfig(4, "deviceListStrategy: " + strategies + "\npassDeviceSpecs: true\n");
+    return std::make_unique<testing::Subprocess>(
+        std::vector<std::string>{kPlugin, "--config=" + dir_.Sub("config.yaml"),
+                                 "--device-plugin-dir=" + dir_.Sub("dp"),
+                                 "--pod-resources-socket=" + dir_.Sub("pr/kubelet.sock"),
+                                 "--metrics-address=127.0.0.1:0",
+                                 "--nvidia-driver-root=" + dir_.Sub("driver"),
+                                 "--nvidia-driver-root-host=/run/nvidia/driver"},
+        env, dir_.Sub(log));
+  };
+  StartKubelet();
+
+  auto all = run("[envvar, cdi-cri, cdi-annotations]", "all.log");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 9); }, kWait))
+      << all->Output();
+  Result<kubelet::ContainerAllocation> allocation =
+      kubelet_->Allocate("default/llm", "server", "nvidia.com/gpu", 2);
+  ASSERT_TRUE(allocation.ok()) << allocation.status().ToString() << all->Output();
+  Result<core::DeviceIdParts> first = core::ParseDeviceId(allocation->device_ids[0]);
+  ASSERT_TRUE(first.ok());
+  const std::string uuid = first->gpu_uuid;
+  const std::string cdi_device = "nvidia.com/gpu=" + uuid;
+  EXPECT_EQ(allocation->envs.at("NVIDIA_VISIBLE_DEVICES"), uuid);
+  EXPECT_EQ(allocation->cdi_devices, std::vector<std::string>{cdi_device});
+  ASSERT_EQ(allocation->annotations.size(), 1u);
+  EXPECT_EQ(allocation->annotations.begin()->first.rfind("cdi.k8s.io/gpuslice_", 0), 0u)
+      << allocation->annotations.begin()->first;
+  EXPECT_EQ(allocation->annotations.begin()->second, cdi_device);
+  // gpuslice's own contract comes with every strategy.
+  EXPECT_EQ(allocation->envs.at("GPUSLICE_COMPUTE_LIMIT_0"), "50");
+
+  Result<std::unique_ptr<sim::SimState>> state = sim::SimState::Open(dir_.Sub("sim.state"));
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  int minor = -1;
+  for (int i = 0; i < (*state)->gpu_count(); ++i) {
+    if ((*state)->gpu(i).uuid == uuid) minor = (*state)->gpu(i).minor;
+  }
+  ASSERT_GE(minor, 0) << uuid;
+  std::map<std::string, std::string> devices;
+  for (const kubelet::DeviceSpec& device : allocation->devices) {
+    EXPECT_EQ(device.permissions, "rw") << device.container_path;
+    devices[device.container_path] = device.host_path;
+  }
+  const std::string gpu_node = "/dev/nvidia" + std::to_string(minor);
+  EXPECT_EQ(devices, (std::map<std::string, std::string>{
+                         {gpu_node, "/run/nvidia/driver" + gpu_node},
+                         {"/dev/nvidiactl", "/run/nvidia/driver/dev/nvidiactl"},
+                         {"/dev/nvidia-uvm", "/run/nvidia/driver/dev/nvidia-uvm"},
+                         {"/dev/nvidia-uvm-tools", "/run/nvidia/driver/dev/nvidia-uvm-tools"}}));
+  all->Signal(SIGTERM);
+  ASSERT_EQ(all->Wait(kWait), 0) << all->Output();
+
+  // Each CDI strategy alone: the GPU reaches the runtime only the way it names.
+  int registrations = 1;
+  for (const std::string strategy : {"cdi-cri", "cdi-annotations"}) {
+    SCOPED_TRACE(strategy);
+    auto plugin = run(strategy, strategy + ".log");
+    // Registered first: the devices the stopped plugin reported may still be listed.
+    ASSERT_TRUE(kubelet_->WaitForRegistrations("nvidia.com/gpu", ++registrations, kWait))
+        << plugin->Output();
+    ASSERT_TRUE(kubelet_->WaitForDevices(
+        "nvidia.com/gpu", [](const auto& d) { return AllHealthy(d, 9); }, kWait))
+        << plugin->Output();
+    Result<kubelet::ContainerAllocation> alone =
+        kubelet_->Allocate("default/" + strategy, "c", "nvidia.com/gpu", 1);
+    ASSERT_TRUE(alone.ok()) << alone.status().ToString() << plugin->Output();
+    // "void": an image's own NVIDIA_VISIBLE_DEVICES=all cannot add every GPU of the node.
+    EXPECT_EQ(alone->envs.at("NVIDIA_VISIBLE_DEVICES"), "void");
+    EXPECT_EQ(alone->cdi_devices.size(), strategy == "cdi-cri" ? 1u : 0u);
+    EXPECT_EQ(alone->annotations.size(), strategy == "cdi-annotations" ? 1u : 0u);
+    EXPECT_FALSE(alone->devices.empty());
+    EXPECT_TRUE(alone->envs.count("GPUSLICE_REGION"));
+    plugin->Signal(SIGTERM);
+    ASSERT_EQ(plugin->Wait(kWait), 0) << plugin->Output();
+  }
 }
 
 }  // namespace

@@ -319,6 +319,37 @@ TEST_F(PluginManagerTest, ReslicesABusyGpuOnlyOnceItsContainersAreGone) {
   EXPECT_EQ(metrics_.Get(kMetricReslicePending, h100), 0);
 }
 
+// A relabel is a reload like any other: the busy GPU keeps its slicing until its containers
+// are gone, while the node already names the new config.
+TEST_F(PluginManagerTest, ReslicesABusyGpuOnARelabelOnlyOnceItsContainersAreGone) {
+  WriteConfig(8, "", "node-eighths.yaml");
+  StartKubelet();
+  StartPlugin();
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 4); }, kWait));
+  ASSERT_TRUE(kubelet_->Allocate("ns/busy", "c", "gpuslice.io/slice", 1).ok());
+  const Labels h100 = {{"gpu", gpus_[0].uuid}, {"index", "0"}};
+  manager_->SelectNodeConfig("eighths");
+  // The name is published once the config has been applied, just after the GPU is marked
+  // pending.
+  ASSERT_TRUE(Eventually([&] {
+    return metrics_.Get(kMetricReslicePending, h100) == 1 &&
+           metrics_.Get(kMetricNodeConfig, {{"name", "eighths"}}) == 1;
+  }));
+  EXPECT_EQ(metrics_.Get(kMetricConfigReloads, {{"result", "applied"}}), 1);
+  EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 4u);
+  EXPECT_EQ(metrics_.Get(kMetricGpuSlices, {{"gpu", gpus_[0].uuid},
+                                            {"index", "0"},
+                                            {"model", gpus_[0].name},
+                                            {"profile", "h100"},
+                                            {"resource", "gpuslice.io/slice"}}),
+            4);
+  kubelet_->ReleasePod("ns/busy");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 8); }, kWait));
+  EXPECT_EQ(metrics_.Get(kMetricReslicePending, h100), 0);
+}
+
 // Moving a busy GPU to another resource name waits too, and its container's region survives
 // the cleanup rounds in between.
 TEST_F(PluginManagerTest, KeepsTheResourceAndRegionOfABusyGpuThatMoves) {
@@ -406,6 +437,52 @@ TEST_F(PluginManagerTest, ServesThePerNodeConfigTheNodeLabelNamesLive) {
     return metrics_.Get(kMetricNodeConfig, {{"name", "default"}}) == 1;
   }));
   EXPECT_EQ(metrics_.Get(kMetricNodeConfigUnknown, {{"name", "../config"}}), 0);
+}
+
+// A per-node config whose file is rejected changes nothing: the node keeps serving, watching
+// and naming the config it had, and takes the labelled one once its file is fixed.
+TEST_F(PluginManagerTest, KeepsFollowingThePreviousConfigWhenTheLabelledOneIsRejected) {
+  WriteConfig(2, "", "node-halves.yaml");
+  std::ofstream(dir_.Sub("node-broken.yaml")) << "version: v1\nprofiles: [oops\n";
+  StartKubelet();
+  StartPlugin();
+  manager_->SelectNodeConfig("halves");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 2); }, kWait));
+  ASSERT_TRUE(Eventually([&] {
+    return metrics_.Get(kMetricNodeConfig, {{"name", "halves"}}) == 1;
+  }));
+
+  manager_->SelectNodeConfig("broken");
+  ASSERT_TRUE(Eventually(
+      [&] { return metrics_.Get(kMetricConfigReloads, {{"result", "rejected"}}) == 1; }));
+  EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 2u);
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfig, {{"name", "halves"}}), 1);
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfig, {{"name", "broken"}}), 0);
+  // The file exists, so the name is not an unknown one.
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfigUnknown, {{"name", "broken"}}), 0);
+
+  // An edit of the config still served reaches the node.
+  WriteConfig(1, "", "node-halves.yaml");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 1); }, kWait));
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfig, {{"name", "halves"}}), 1);
+  EXPECT_EQ(metrics_.Get(kMetricConfigReloads, {{"result", "rejected"}}), 1);
+
+  // Fixing the labelled file switches the node to it.
+  WriteConfig(8, "", "node-broken.yaml");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 8); }, kWait));
+  EXPECT_TRUE(Eventually([&] {
+    return metrics_.Get(kMetricNodeConfig, {{"name", "broken"}}) == 1;
+  }));
+  EXPECT_EQ(metrics_.Get(kMetricNodeConfig, {{"name", "halves"}}), 0);
+  // From then on the node follows the labelled file, not the previous one.
+  WriteConfig(3, "", "node-halves.yaml");
+  WriteConfig(4, "", "node-broken.yaml");
+  ASSERT_TRUE(kubelet_->WaitForDevices(
+      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 4); }, kWait));
+  StopPlugin();
 }
 
 TEST_F(PluginManagerTest, StartsOnThePerNodeConfigItIsGiven) {
