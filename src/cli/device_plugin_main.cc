@@ -132,7 +132,16 @@ std::optional<std::string> InitialNodeConfig(const Flags& flags,
       const auto it = labels->find(flags.node_config_label);
       if (it == labels->end()) return std::nullopt;
       const std::string path = plugin::NodeConfigPath(flags.config_path, it->second);
-      if (access(path.c_str(), R_OK) != 0) return std::nullopt;  // the watcher reports it
+      if (access(path.c_str(), R_OK) != 0) {
+        // In device plugin mode the label watcher reports it, with its metric, and keeps
+        // looking; DRA mode reads the label once, so this is the only word of it.
+        if (flags.mode == "dra") {
+          spdlog::error("node {}: label {}={} names no config of this release ({} is not there): "
+                        "serving the default config",
+                        flags.node_name, flags.node_config_label, it->second, path);
+        }
+        return std::nullopt;
+      }
       spdlog::info("node {}: label {}={} selects {}", flags.node_name, flags.node_config_label,
                    it->second, path);
       return it->second;
