@@ -15,6 +15,7 @@
 
 #include "core/region.h"
 #include "preload/client_process.h"
+#include "preload/eventually.h"
 #include "preload/sim_fixture.h"
 #include "sim/state.h"
 
@@ -25,17 +26,6 @@ constexpr uint64_t kMiB = 1ULL << 20;
 const std::string kOutOfMemory = "err 2";     // CUDA_ERROR_OUT_OF_MEMORY
 const std::string kCheckpointed = "state 2";  // CU_PROCESS_STATE_CHECKPOINTED
 const std::string kRunning = "state 0";
-
-// Waits (bounded) for `condition`, which the library's background reconciliation makes true
-// within its period.
-bool Eventually(const std::function<bool()>& condition) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
 
 class CheckpointHooksTest : public SimFixture {
  protected:

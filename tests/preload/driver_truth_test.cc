@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "preload/client_process.h"
+#include "preload/eventually.h"
 #include "preload/sim_fixture.h"
 #include "sim/state.h"
 
@@ -26,17 +27,6 @@ const std::string kOutOfMemory = "err 2";  // CUDA_ERROR_OUT_OF_MEMORY
 
 int Allocated(const std::string& answer) {
   return answer.rfind("ok ", 0) == 0 ? std::stoi(answer.substr(3)) : -1;
-}
-
-// Waits (bounded) for `condition`, which the library's background reconciliation makes true
-// within its period.
-bool Eventually(const std::function<bool()>& condition) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
 }
 
 class DriverTruthTest : public SimFixture {
