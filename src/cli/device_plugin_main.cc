@@ -199,7 +199,7 @@ int WaitForSignal() {
 
 int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
            const std::optional<plugin::SimulatedDriver>& simulated,
-           std::atomic<const plugin::ServedAgent*>& serving,
+           plugin::MetricsRegistry& metrics, std::atomic<const plugin::ServedAgent*>& serving,
            std::unique_ptr<plugin::HttpEndpoint>& http) {
   Result<kubeapi::ClusterConfig> cluster = kubeapi::LoadDefault(flags.kubeconfig);
   if (!cluster.ok()) {
@@ -219,7 +219,8 @@ int RunDra(const Flags& flags, core::Config config, gpu::GpuBackend& backend,
   options.node_name = flags.node_name;
   options.simulated_driver = simulated;
   options.pod_resources_socket = flags.pod_resources_socket;
-  dra::Driver driver(options, std::move(config), backend, **client, core::SystemClock::Get());
+  dra::Driver driver(options, std::move(config), backend, **client, metrics,
+                     core::SystemClock::Get());
   if (Status started = driver.Start(); !started.ok()) {
     spdlog::critical("{}", started.message());
     return started.code() == StatusCode::kInvalidArgument ? cli::kExitUsage : cli::kExitFailure;
@@ -345,7 +346,9 @@ int Run(const Flags& flags, const std::function<void(core::Config&)>& overrides)
     return cli::kExitFailure;
   }
   if (*backend == nullptr) return cli::kExitOk;  // stopped while waiting for the driver
-  if (flags.mode == "dra") return RunDra(flags, *config, **backend, simulated, serving, http);
+  if (flags.mode == "dra") {
+    return RunDra(flags, *config, **backend, simulated, metrics, serving, http);
+  }
 
   plugin::PluginManagerOptions options;
   Result<std::chrono::milliseconds> grace =

@@ -127,6 +127,7 @@ nlohmann::json ToJson(const plan::Plan& plan, const plan::Catalog& catalog) {
       }
       packings.push_back({{"gpuModel", packing.gpu_model},
                           {"gpuMemoryBytes", packing.gpu_memory_bytes},
+                          {"reservedMemoryBytes", packing.reserved_memory_bytes},
                           {"gpus", packing.gpus},
                           {"shares", packing.shares},
                           {"memoryBytes", packing.memory_bytes},
@@ -216,8 +217,11 @@ void PrintTable(const plan::Plan& plan, const plan::Catalog& catalog, const std:
         << " shares; Karpenter cannot provision nodes for them yet. Packed by memory and compute "
            "as kube-scheduler allocates them, they fill:\n";
     for (const plan::DraPacking& packing : plan.dra->packings) {
-      out << "  " << packing.gpu_model << " (" << core::HumanBytes(packing.gpu_memory_bytes)
-          << "): " << packing.gpus << " GPUs for " << packing.shares << " shares ("
+      out << "  " << packing.gpu_model << " (" << core::HumanBytes(packing.gpu_memory_bytes);
+      if (packing.reserved_memory_bytes > 0) {
+        out << ", " << core::HumanBytes(packing.reserved_memory_bytes) << " reserved";
+      }
+      out << "): " << packing.gpus << " GPUs for " << packing.shares << " shares ("
           << core::HumanBytes(packing.memory_bytes) << ")";
       if (!packing.too_big.empty()) out << "; " << packing.too_big.size() << " shares too big";
       out << "\n";
@@ -243,6 +247,10 @@ int Run(const PlanFlags& flags) {
   plan::PlanOptions options;
   options.catalog = &inputs->catalog;
   options.profile = inputs->profile;
+  // The driver's config packs the DRA claims as the driver publishes and rounds them.
+  if (inputs->profile && inputs->profile->dra_policy() != nullptr) {
+    options.dra_policy = *inputs->profile->dra_policy();
+  }
   options.optimize = !flags.no_optimal;
   options.optimizer.max_ilp_pods = flags.ilp_max_pods;
   options.optimizer.time_limit_seconds = flags.time_limit;

@@ -9,6 +9,7 @@
 #include "dra/claim_metrics.h"
 #include "plugin/container_metrics.h"
 #include "plugin/kubelet_client.h"
+#include "plugin/mig.h"
 
 namespace gpuslice::dra {
 namespace {
@@ -20,11 +21,13 @@ std::string PluginDir(const core::Config& config) {
 }  // namespace
 
 Driver::Driver(DriverOptions options, core::Config config, gpu::GpuBackend& backend,
-               kubeapi::Client& client, const core::Clock& clock)
+               kubeapi::Client& client, plugin::MetricsRegistry& metrics,
+               const core::Clock& clock)
     : options_(std::move(options)),
       config_(std::move(config)),
       backend_(backend),
       client_(client),
+      metrics_(metrics),
       clock_(clock),
       // A directory of its own: the device plugin's cleanup never judges a claim's region by
       // the kubelet's device plugin allocations, should a node change modes.
@@ -110,6 +113,7 @@ Status Driver::Discover() {
   for (const std::string& failure : discovery->failures) {
     spdlog::warn("GPU not published: {}", failure);
   }
+  plugin::LeaveOutMigGpus(discovery->gpus, metrics_);
   Result<std::vector<const core::SlicingProfile*>> profiles =
       core::AssignProfiles(config_, discovery->gpus);
   if (!profiles.ok()) return profiles.status();

@@ -1,7 +1,8 @@
 // The DRA kubelet plugin of driver gpu.gpuslice.io (gpuslice-device-plugin --mode=dra): finds
 // the GPUs, serves the DRA and health services on its socket, registers through the kubelet's
 // plugin watcher, keeps the node's ResourceSlice current (GPUs found or lost, health) and
-// prepares claims through ClaimPreparer. As a plugin::ServedAgent it gives the HTTP endpoint
+// prepares claims through ClaimPreparer. GPUs in MIG mode are left out of the slice, as in
+// device plugin mode (plugin/mig.h). As a plugin::ServedAgent it gives the HTTP endpoint
 // its resource for /healthz and its containers' series for /metrics (dra/claim_metrics.h).
 // Stopping it leaves the ResourceSlice and the prepared
 // claims in place, so a restart changes nothing for running pods; when the driver stays away
@@ -30,6 +31,7 @@
 #include "plugin/allocator.h"
 #include "plugin/device_plugin_service.h"
 #include "plugin/health.h"
+#include "plugin/metrics.h"
 #include "plugin/region_store.h"
 #include "plugin/served_agent.h"
 
@@ -54,9 +56,10 @@ struct DriverOptions {
 
 class Driver : public plugin::ServedAgent {
  public:
-  // `backend` and `client` must outlive the driver.
+  // `backend`, `client` and `metrics` must outlive the driver. `metrics` is the registry the
+  // HTTP endpoint renders: the driver sets the GPUs it leaves out in MIG mode there.
   Driver(DriverOptions options, core::Config config, gpu::GpuBackend& backend,
-         kubeapi::Client& client, const core::Clock& clock);
+         kubeapi::Client& client, plugin::MetricsRegistry& metrics, const core::Clock& clock);
   ~Driver() override;
 
   // Discovers the GPUs, loads the checkpoint, serves the sockets and starts the health
@@ -97,6 +100,7 @@ class Driver : public plugin::ServedAgent {
   core::Config config_;
   gpu::GpuBackend& backend_;
   kubeapi::Client& client_;
+  plugin::MetricsRegistry& metrics_;
   const core::Clock& clock_;
 
   plugin::RegionStore regions_;

@@ -1,6 +1,5 @@
 #include "plan/dra_packing.h"
 
-#include <map>
 #include <set>
 
 #include "core/dra_capacity.h"
@@ -16,12 +15,23 @@ struct Share {
   int compute_percent = 0;
 };
 
-DraPacking Pack(const std::string& model, uint64_t gpu_memory, const std::vector<Share>& shares,
+struct GpuModel {
+  uint64_t memory_bytes = 0;
+  std::string name;
+  uint64_t reserved_bytes = 0;
+  auto operator<=>(const GpuModel&) const = default;
+};
+
+DraPacking Pack(const GpuModel& model, const std::vector<Share>& shares,
                 const core::DraConfig& policy) {
   DraPacking packing;
-  packing.gpu_model = model;
-  packing.gpu_memory_bytes = gpu_memory;
-  const uint64_t largest = core::LargestClaimMemory(gpu_memory, policy);
+  packing.gpu_model = model.name;
+  packing.gpu_memory_bytes = model.memory_bytes;
+  packing.reserved_memory_bytes = model.reserved_bytes;
+  // What the driver publishes as the GPU's memory capacity (dra/device_model.h).
+  const uint64_t capacity =
+      model.memory_bytes > model.reserved_bytes ? model.memory_bytes - model.reserved_bytes : 0;
+  const uint64_t largest = core::LargestClaimMemory(capacity, policy);
   std::vector<std::pair<uint64_t, int>> gpus;  // memory and compute booked on each GPU
   for (const Share& share : shares) {
     const uint64_t memory = core::BookedClaimMemory(share.memory_bytes, policy);
@@ -32,14 +42,14 @@ DraPacking Pack(const std::string& model, uint64_t gpu_memory, const std::vector
     if (memory > largest) {
       packing.too_big.push_back(
           {share.pod, "asks for " + core::FormatBytes(share.memory_bytes) + " of GPU memory; a " +
-                          model + " share holds at most " + core::FormatBytes(largest)});
+                          model.name + " share holds at most " + core::FormatBytes(largest)});
       continue;
     }
     ++packing.shares;
     packing.memory_bytes += memory;
     bool placed = false;
     for (auto& [booked_memory, booked_compute] : gpus) {
-      if (booked_memory + memory <= gpu_memory && booked_compute + share.compute_percent <= 100) {
+      if (booked_memory + memory <= capacity && booked_compute + share.compute_percent <= 100) {
         booked_memory += memory;
         booked_compute += share.compute_percent;
         placed = true;
@@ -55,7 +65,7 @@ DraPacking Pack(const std::string& model, uint64_t gpu_memory, const std::vector
 }  // namespace
 
 Result<DraPlan> SetAsideDraPods(kube::Manifests* manifests, const Catalog& catalog,
-                                const core::DraConfig& policy) {
+                                const core::DraConfig& policy, const SlicingProfile* profile) {
   DraPlan plan;
   std::vector<Share> shares;
   std::set<std::string> shared_seen;
@@ -97,17 +107,23 @@ Result<DraPlan> SetAsideDraPods(kube::Manifests* manifests, const Catalog& catal
   plan.shares = shares.size();
   if (plan.pods == 0) return plan;
 
-  std::map<std::pair<uint64_t, std::string>, bool> models;  // by memory, then name
+  std::set<GpuModel> models;  // by memory, then name
   for (const kube::NodePool& pool : manifests->node_pools) {
     for (const InstanceType* type : NodePoolTypes(catalog, pool)) {
-      if (type->gpu_count > 0 && type->gpu_memory_bytes > 0) {
-        models[{type->gpu_memory_bytes, type->gpu_model}] = true;
+      if (type->gpu_count == 0 || type->gpu_memory_bytes == 0) continue;
+      uint64_t reserved = 0;
+      if (profile != nullptr) {
+        Result<uint64_t> held = profile->ReservedMemory(*type);
+        if (!held.ok()) {
+          return held.status().WithContext("instance type " + type->name + " (" +
+                                           type->gpu_model + ")");
+        }
+        reserved = *held;
       }
+      models.insert({type->gpu_memory_bytes, type->gpu_model, reserved});
     }
   }
-  for (const auto& [key, unused] : models) {
-    plan.packings.push_back(Pack(key.second, key.first, shares, policy));
-  }
+  for (const GpuModel& model : models) plan.packings.push_back(Pack(model, shares, policy));
   plan.warnings.push_back(
       std::to_string(plan.pods) + " pods ask for GPU shares through DRA (DeviceClass " +
       std::string(kDraDeviceClass) +

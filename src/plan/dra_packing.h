@@ -14,6 +14,7 @@
 #include "kube/objects.h"
 #include "plan/catalog.h"
 #include "plan/planner.h"
+#include "plan/slicing.h"
 
 namespace gpuslice::plan {
 
@@ -23,6 +24,8 @@ inline constexpr std::string_view kDraDeviceClass = "gpu.gpuslice.io";
 struct DraPacking {
   std::string gpu_model;
   uint64_t gpu_memory_bytes = 0;
+  // Held back from each GPU by the slicing profile: the driver publishes the rest as capacity.
+  uint64_t reserved_memory_bytes = 0;
   int gpus = 0;  // GPUs the shares fill
   size_t shares = 0;
   uint64_t memory_bytes = 0;               // the shares' memory after rounding
@@ -37,9 +40,12 @@ struct DraPlan {
 };
 
 // Moves the pods with gpu.gpuslice.io claims out of `*manifests` and packs their shares on
-// each GPU model of the NodePools' types under `policy` (the driver's config). Returns
-// NotFound naming the pod when a claim it names is not in the manifests.
+// each GPU model of the NodePools' types under `policy` (the driver's config), each GPU's
+// capacity being its memory less the reservedMemory `profile` gives it (none without a
+// profile). Returns NotFound naming the pod when a claim it names is not in the manifests, and
+// InvalidArgument when two of the profile's config profiles match one GPU model.
 Result<DraPlan> SetAsideDraPods(kube::Manifests* manifests, const Catalog& catalog,
-                                const core::DraConfig& policy);
+                                const core::DraConfig& policy,
+                                const SlicingProfile* profile = nullptr);
 
 }  // namespace gpuslice::plan

@@ -219,7 +219,8 @@ Result<Plan> MakePlan(const kube::Manifests& input, const PlanOptions& options) 
   const Catalog& catalog = *options.catalog;
   // Pods sized through DRA stay out of the provisioning simulation rather than be guessed at.
   kube::Manifests manifests = input;
-  Result<DraPlan> dra = SetAsideDraPods(&manifests, catalog, options.dra_policy);
+  Result<DraPlan> dra = SetAsideDraPods(&manifests, catalog, options.dra_policy,
+                                         options.profile ? &*options.profile : nullptr);
   if (!dra.ok()) return dra.status();
   Plan plan;
   plan.pods = manifests.pods.size();

@@ -28,7 +28,9 @@ struct PlanOptions {
   bool optimize = true;  // also compute the optimum
   OptimizerOptions optimizer;
   std::function<void(std::string_view)> progress;  // optional one-line progress updates
-  // The DRA driver's request policies, for pods whose claims ask gpu.gpuslice.io for shares.
+  // The DRA driver's request policies, for pods whose claims ask gpu.gpuslice.io for shares:
+  // the config's dra block where `profile` comes from a config (`plan --config`). Each GPU's
+  // DRA capacity is its memory less the reservedMemory `profile` gives it.
   core::DraConfig dra_policy;
 };
 

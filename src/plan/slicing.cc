@@ -193,6 +193,12 @@ Result<GpuSlices> SlicingProfile::For(const InstanceType& type) const {
   return slices;
 }
 
+Result<uint64_t> SlicingProfile::ReservedMemory(const InstanceType& type) const {
+  Result<GpuSlices> slices = Slices(type);
+  if (!slices.ok()) return slices.status();
+  return slices->reserved_memory;
+}
+
 Result<GpuSlices> SlicingProfile::Slices(const InstanceType& type) const {
   GpuSlices out;
   if (type.gpu_count == 0) return out;

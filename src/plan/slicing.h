@@ -65,6 +65,15 @@ class SlicingProfile {
   // slices only instance types with at least k GPUs.
   bool DistinctGpus(std::string_view resource) const;
 
+  // The memory the profile holds back from each GPU of `type` (reservedMemory), which the DRA
+  // driver leaves out of the GPU's capacity too; InvalidArgument when two config profiles
+  // match the type's GPU.
+  Result<uint64_t> ReservedMemory(const InstanceType& type) const;
+
+  // The DRA driver's request policies (the config's dra block) of FromConfig profiles; null
+  // for the others, which have none.
+  const core::DraConfig* dra_policy() const { return config_ ? &config_->dra : nullptr; }
+
   // The per-slice memory target of FromSliceMemory profiles.
   std::optional<uint64_t> slice_memory() const { return slice_memory_; }
   // "v100=4, a10g=2 as gpuslice.io/slice", "slices of at least 10Gi as gpuslice.io/slice",

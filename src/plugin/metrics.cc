@@ -88,6 +88,12 @@ std::string MetricsRegistry::Render() const {
   return out;
 }
 
+void DeclareMigMetric(MetricsRegistry& registry) {
+  registry.Declare(kMetricMigExcluded, MetricsRegistry::Type::kGauge,
+                   "1 for each GPU in MIG mode, which is left out (not advertised, not "
+                   "published): gpuslice slices whole GPUs only.");
+}
+
 void DeclarePluginMetrics(MetricsRegistry& registry) {
   using Type = MetricsRegistry::Type;
   registry.Declare(kMetricGpuSlices, Type::kGauge,
@@ -116,9 +122,7 @@ void DeclarePluginMetrics(MetricsRegistry& registry) {
   registry.Declare(kMetricNodeConfigUnknown, Type::kGauge,
                    "1 while the node's config label names a config the release does not have; "
                    "the node keeps serving its previous config.");
-  registry.Declare(kMetricMigExcluded, Type::kGauge,
-                   "1 for each GPU in MIG mode, which is not advertised: gpuslice slices whole "
-                   "GPUs only.");
+  DeclareMigMetric(registry);
   registry.Declare(kMetricCdiSpecErrors, Type::kCounter,
                    "Failed writes of the simulated GPUs' CDI spec.");
 }

@@ -62,5 +62,7 @@ inline constexpr const char* kMetricMigExcluded = "gpuslice_gpu_mig_excluded";
 inline constexpr const char* kMetricCdiSpecErrors = "gpuslice_cdi_spec_errors_total";
 
 void DeclarePluginMetrics(MetricsRegistry& registry);
+// The one family the DRA driver shares with the device plugin (plugin/mig.h); part of the above.
+void DeclareMigMetric(MetricsRegistry& registry);
 
 }  // namespace gpuslice::plugin

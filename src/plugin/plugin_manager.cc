@@ -22,6 +22,7 @@
 #include "plugin/cdi.h"
 #include "plugin/container_metrics.h"
 #include "plugin/kubelet_client.h"
+#include "plugin/mig.h"
 #include "plugin/reslicing.h"
 
 namespace gpuslice::plugin {
@@ -200,18 +201,7 @@ Status PluginManager::ApplyConfig(core::Config config) {
   if (discovery->gpus.empty() && !discovery->failures.empty()) {
     return Status::Unavailable("no GPU answers NVML: " + discovery->failures.front());
   }
-  // A GPU in MIG mode lends its memory and SMs to its MIG devices: slicing it as a whole GPU
-  // would promise containers memory that is not there.
-  metrics_.Clear(kMetricMigExcluded);
-  std::erase_if(discovery->gpus, [&](const core::GpuInfo& gpu) {
-    if (!gpu.mig_enabled) return false;
-    spdlog::warn(
-        "GPU {} {} ({}) is in MIG mode: not advertised (gpuslice slices whole GPUs; "
-        "serve MIG devices with NVIDIA's device plugin, or turn MIG off)",
-        gpu.index, gpu.uuid, gpu.name);
-    metrics_.Set(kMetricMigExcluded, {{"gpu", gpu.uuid}, {"index", std::to_string(gpu.index)}}, 1);
-    return true;
-  });
+  LeaveOutMigGpus(discovery->gpus, metrics_);
   Result<std::vector<const core::SlicingProfile*>> assigned =
       core::AssignProfiles(config, discovery->gpus);
   if (!assigned.ok()) return assigned.status();

@@ -159,7 +159,8 @@ TEST_F(HelmDraTest, DeviceClassAndAdmissionPolicyComeWithDraModeOnly) {
   };
   EXPECT_EQ(claim_policies(dra, "ValidatingAdmissionPolicy"), 2u);
   EXPECT_EQ(claim_policies(dra, "ValidatingAdmissionPolicyBinding"), 2u);
-  EXPECT_EQ(OfKind(dra, "ValidatingAdmissionPolicy").size(), 3u);
+  // With the protected-paths policy of every mode and the slice-node policy.
+  EXPECT_EQ(OfKind(dra, "ValidatingAdmissionPolicy").size(), 4u);
 
   std::vector<YAML::Node> second;
   output.clear();
@@ -178,6 +179,66 @@ TEST_F(HelmDraTest, DeviceClassAndAdmissionPolicyComeWithDraModeOnly) {
   for (const YAML::Node& role : OfKind(plugin, "ClusterRole")) {
     EXPECT_NE(role["metadata"]["name"].as<std::string>(), "test-gpuslice-dra");
   }
+}
+
+// The policy's effect on a real API server is tests/deploy/dra_slice_policy_test.cc's.
+TEST_F(HelmDraTest, SliceWritesAreBoundToTheCallersNodeInDraModeByDefault) {
+  std::vector<YAML::Node> documents;
+  std::string output;
+  ASSERT_EQ(Render("mode: dra\n", &documents, &output), 0) << output;
+  const auto named = [&](const char* kind) {
+    std::vector<YAML::Node> found;
+    for (const YAML::Node& document : OfKind(documents, kind)) {
+      if (document["metadata"]["name"].as<std::string>() == "test-gpuslice-dra-slice-node") {
+        found.push_back(document);
+      }
+    }
+    return found;
+  };
+  const std::vector<YAML::Node> policies = named("ValidatingAdmissionPolicy");
+  ASSERT_EQ(policies.size(), 1u);
+  const YAML::Node spec = policies[0]["spec"];
+  EXPECT_EQ(spec["failurePolicy"].as<std::string>(), "Fail");
+  const YAML::Node rule = spec["matchConstraints"]["resourceRules"][0];
+  EXPECT_EQ(rule["apiGroups"][0].as<std::string>(), "resource.k8s.io");
+  EXPECT_EQ(rule["resources"][0].as<std::string>(), "resourceslices");
+  std::set<std::string> operations;
+  for (const auto& operation : rule["operations"]) operations.insert(operation.as<std::string>());
+  EXPECT_EQ(operations, (std::set<std::string>{"CREATE", "UPDATE", "DELETE"}));
+  // Only the driver's service account, the one the ClusterRoleBinding names, is held to it.
+  ASSERT_EQ(spec["matchConditions"].size(), 1u);
+  EXPECT_EQ(spec["matchConditions"][0]["expression"].as<std::string>(),
+            "request.userInfo.username == 'system:serviceaccount:gpu-system:test-gpuslice'");
+  std::string variables;
+  for (const auto& variable : spec["variables"]) {
+    variables += variable["expression"].as<std::string>() + "\n";
+  }
+  EXPECT_THAT(variables, ::testing::HasSubstr(
+                             "request.userInfo.extra[?'authentication.kubernetes.io/node-name']"));
+  EXPECT_THAT(variables, ::testing::HasSubstr("object.spec.nodeName"));
+  EXPECT_THAT(variables, ::testing::HasSubstr("oldObject.spec.nodeName"));
+  EXPECT_EQ(spec["validations"].size(), 3u);
+  const std::vector<YAML::Node> bindings = named("ValidatingAdmissionPolicyBinding");
+  ASSERT_EQ(bindings.size(), 1u);
+  EXPECT_EQ(bindings[0]["spec"]["policyName"].as<std::string>(), "test-gpuslice-dra-slice-node");
+  EXPECT_EQ(bindings[0]["spec"]["validationActions"][0].as<std::string>(), "Deny");
+
+  // Off with its switch, and never in device plugin mode, where no slice is written.
+  documents.clear();
+  output.clear();
+  ASSERT_EQ(Render("mode: dra\nadmissionPolicy: {draSliceNode: false}\n", &documents, &output), 0)
+      << output;
+  EXPECT_TRUE(named("ValidatingAdmissionPolicy").empty());
+  EXPECT_TRUE(named("ValidatingAdmissionPolicyBinding").empty());
+  documents.clear();
+  output.clear();
+  ASSERT_EQ(Render("mode: devicePlugin\n", &documents, &output), 0) << output;
+  EXPECT_TRUE(named("ValidatingAdmissionPolicy").empty());
+  // A value that is not a boolean is refused by the schema.
+  documents.clear();
+  output.clear();
+  EXPECT_NE(Render("mode: dra\nadmissionPolicy: {draSliceNode: maybe}\n", &documents, &output), 0);
+  EXPECT_THAT(output, ::testing::HasSubstr("draSliceNode"));
 }
 
 TEST_F(HelmDraTest, DraModeIsMonitoredLikeDevicePluginMode) {

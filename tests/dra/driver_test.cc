@@ -93,7 +93,7 @@ class DriverTest : public ::testing::Test {
   }
 
   void StartDriver(DriverOptions options) {
-    driver_ = std::make_unique<Driver>(options, config_, *backend_, *client_,
+    driver_ = std::make_unique<Driver>(options, config_, *backend_, *client_, metrics_,
                                        core::SystemClock::Get());
     const Status started = driver_->Start();
     ASSERT_TRUE(started.ok()) << started.ToString();
@@ -183,6 +183,7 @@ class DriverTest : public ::testing::Test {
   std::string node_uid_;
   core::Config config_;
   std::unique_ptr<testing::FakeGpuBackend> backend_;
+  plugin::MetricsRegistry metrics_;
   std::unique_ptr<Driver> driver_;
   std::thread runner_;
 };
@@ -368,6 +369,37 @@ TEST_F(DriverTest, ADeletedSliceIsPublishedAgainAndALostGpuLeavesIt) {
   }));
   EXPECT_EQ(Slices()[0]["spec"]["devices"][0]["name"], "gpu-1");
   EXPECT_GE(Slices()[0]["spec"]["pool"]["generation"].get<int>(), 2);
+}
+
+TEST_F(DriverTest, LeavesGpusInMigModeOutOfTheSliceAndCountsThem) {
+  core::GpuInfo mig = testing::MakeGpu(0, "NVIDIA A100-SXM4-80GB", 81920 * kMiB);
+  mig.mig_enabled = true;
+  const core::GpuInfo whole = testing::MakeGpu(1, "NVIDIA A10G", 23028 * kMiB);
+  backend_->SetGpus({mig, whole});
+  DriverOptions options = Options();
+  options.resync = std::chrono::milliseconds(300);
+  StartDriver(options);
+  ASSERT_TRUE(WaitFor([&] { return Slices().size() == 1; }));
+  const json devices = Slices()[0]["spec"]["devices"];
+  ASSERT_EQ(devices.size(), 1u);
+  EXPECT_EQ(devices[0]["name"], "gpu-1");
+  EXPECT_EQ(driver_->Resources()[0].devices, 1);
+  EXPECT_EQ(metrics_.Get(plugin::kMetricMigExcluded, {{"gpu", mig.uuid}, {"index", "0"}}), 1);
+  EXPECT_EQ(metrics_.Get(plugin::kMetricMigExcluded, {{"gpu", whole.uuid}, {"index", "1"}}), 0);
+  EXPECT_THAT(metrics_.Render(),
+              HasSubstr("gpuslice_gpu_mig_excluded{gpu=\"" + mig.uuid + "\",index=\"0\"} 1"));
+  // A claim the scheduler could only have allocated from a stale slice is refused.
+  const std::string uid = AllocatedClaim("on-mig", "gpu-0", "2Gi", "30");
+  EXPECT_NE(Prepare("on-mig", uid).claims().at(uid).error(), "");
+
+  // Out of MIG mode, the GPU is published at the next discovery and its series goes.
+  mig.mig_enabled = false;
+  backend_->SetGpus({mig, whole});
+  ASSERT_TRUE(WaitFor([&] {
+    const json slices = Slices();
+    return slices.size() == 1 && slices[0]["spec"]["devices"].size() == 2;
+  }));
+  EXPECT_THAT(metrics_.Render(), Not(HasSubstr("gpuslice_gpu_mig_excluded{")));
 }
 
 TEST_F(DriverTest, ARestartKeepsPreparedClaimsAndTheSlice) {

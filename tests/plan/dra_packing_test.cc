@@ -79,6 +79,28 @@ TEST(DraPacking, AMissingTemplateIsAnErrorNamingThePod) {
   EXPECT_THAT(plan.status().message(), HasSubstr("ResourceClaimTemplate default/nowhere"));
 }
 
+TEST(DraPacking, TheProfilesReservedMemoryIsNotCapacity) {
+  // Three 7 GiB shares (21 GiB) fill one 22,888 MiB A10G, but not the 20,840 MiB left of it
+  // after a profile's 2 GiB reserve, which the driver leaves out of the GPU's capacity.
+  const std::string input = testing::NodePool("gpu", "g5") + DraDeployment("seven", 3, "7Gi", "");
+  kube::Manifests whole = testing::Parse(input);
+  Result<DraPlan> unreserved = SetAsideDraPods(&whole, BuiltinCatalog(), core::DraConfig{});
+  ASSERT_TRUE(unreserved.ok()) << unreserved.status().ToString();
+  EXPECT_EQ(unreserved->packings[0].gpus, 1);
+  EXPECT_EQ(unreserved->packings[0].reserved_memory_bytes, 0u);
+
+  core::Config config;
+  config.default_profile.reserved_memory_bytes = 2 * kGiB;
+  const SlicingProfile profile = SlicingProfile::FromConfig(config, "config.yaml");
+  kube::Manifests manifests = testing::Parse(input);
+  Result<DraPlan> reserved =
+      SetAsideDraPods(&manifests, BuiltinCatalog(), core::DraConfig{}, &profile);
+  ASSERT_TRUE(reserved.ok()) << reserved.status().ToString();
+  EXPECT_EQ(reserved->packings[0].reserved_memory_bytes, 2 * kGiB);
+  EXPECT_EQ(reserved->packings[0].gpus, 2);
+  EXPECT_EQ(reserved->packings[0].shares, 3u);
+}
+
 TEST(DraPacking, MakePlanKeepsDraPodsOutOfTheNodeCounts) {
   const kube::Manifests manifests =
       testing::Parse(testing::NodePool("gpu", "g5") + DraDeployment("inference", 4, "6Gi", "25") +

@@ -9,7 +9,8 @@
 //                                   driver says CUDA_ERROR_OUT_OF_MEMORY
 //   cuda-probe hold BYTES [GPU]     allocate, print the result, then keep it until killed
 //   cuda-probe fill CHUNK [GPU]     allocate CHUNK bytes at a time until refused; print the total
-//   cuda-probe contract             the Allocate contract as the container sees it (env, files)
+//   cuda-probe contract             the Allocate contract as the container sees it (env, files,
+//                                   the limits file's text)
 //   cuda-probe sleep                do nothing until killed (a pod's main process)
 #include <dlfcn.h>
 #include <signal.h>
@@ -180,8 +181,8 @@ void PrintJsonString(const char* text) {
   std::putchar('"');
 }
 
-// Environment variables of the contract, and whether each contract path exists and is
-// writable from inside the container.
+// Environment variables of the contract, whether each contract path exists and is writable
+// from inside the container, and the limits file's text (what the library trusts).
 int Contract() {
   std::printf("{\"env\":{");
   bool first = true;
@@ -218,6 +219,14 @@ int Contract() {
     std::fclose(file);
   }
   PrintJsonString(preload);
+  std::printf(",\"limits\":");
+  char limits[4096] = {};
+  if (FILE* file = std::fopen("/etc/gpuslice/limits", "r")) {
+    const size_t n = std::fread(limits, 1, sizeof(limits) - 1, file);
+    limits[n] = '\0';
+    std::fclose(file);
+  }
+  PrintJsonString(limits);
   std::printf("}\n");
   return 0;
 }
