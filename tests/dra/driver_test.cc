@@ -350,7 +350,7 @@ TEST_F(DriverTest, UnhealthyGpuIsTaintedAndReportedToTheKubelet) {
   EXPECT_THAT(Prepare("late", uid).claims().at(uid).error(), HasSubstr("is unhealthy"));
 }
 
-TEST_F(DriverTest, ADeletedSliceIsPublishedAgainAndALostGpuLeavesIt) {
+TEST_F(DriverTest, ADeletedSliceIsPublishedAgainAndLostOrFoundGpusFollow) {
   DriverOptions options = Options();
   options.resync = std::chrono::milliseconds(300);
   StartDriver(options);
@@ -368,7 +368,17 @@ TEST_F(DriverTest, ADeletedSliceIsPublishedAgainAndALostGpuLeavesIt) {
     return slices.size() == 1 && slices[0]["spec"]["devices"].size() == 1;
   }));
   EXPECT_EQ(Slices()[0]["spec"]["devices"][0]["name"], "gpu-1");
-  EXPECT_GE(Slices()[0]["spec"]["pool"]["generation"].get<int>(), 2);
+  const int after_loss = Slices()[0]["spec"]["pool"]["generation"].get<int>();
+  EXPECT_GE(after_loss, 2);
+
+  // A GPU that comes back (a reset, a replaced card) is published at the next discovery.
+  backend_->SetGpus({testing::MakeGpu(0, "NVIDIA A10G", 23028 * kMiB),
+                     testing::MakeGpu(1, "NVIDIA A10G", 23028 * kMiB)});
+  ASSERT_TRUE(WaitFor([&] {
+    const json slices = Slices();
+    return slices.size() == 1 && slices[0]["spec"]["devices"].size() == 2;
+  }));
+  EXPECT_GT(Slices()[0]["spec"]["pool"]["generation"].get<int>(), after_loss);
 }
 
 TEST_F(DriverTest, LeavesGpusInMigModeOutOfTheSliceAndCountsThem) {
