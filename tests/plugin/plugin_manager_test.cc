@@ -106,6 +106,22 @@ class PluginManagerTest : public ::testing::Test {
 
   std::string Id(int gpu, int slice) { return core::MakeDeviceId(gpus_[gpu].uuid, slice); }
 
+  // After a reload from 4 to 8 slices while pod ns/busy holds one of GPU 0's: the GPU keeps its
+  // 4 slices until the pod is gone, then takes the 8.
+  void ExpectTheBusyGpuKeepsItsFourSlicesUntilFreed() {
+    EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 4u);
+    EXPECT_EQ(metrics_.Get(kMetricGpuSlices, {{"gpu", gpus_[0].uuid},
+                                              {"index", "0"},
+                                              {"model", gpus_[0].name},
+                                              {"profile", "h100"},
+                                              {"resource", "gpuslice.io/slice"}}),
+              4);
+    kubelet_->ReleasePod("ns/busy");
+    ASSERT_TRUE(kubelet_->WaitForDevices(
+        "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 8); }, kWait));
+    EXPECT_EQ(metrics_.Get(kMetricReslicePending, {{"gpu", gpus_[0].uuid}, {"index", "0"}}), 0);
+  }
+
   testing::TempDir dir_;
   std::vector<core::GpuInfo> gpus_;
   std::unique_ptr<testing::FakeGpuBackend> backend_;
@@ -306,17 +322,7 @@ TEST_F(PluginManagerTest, ReslicesABusyGpuOnlyOnceItsContainersAreGone) {
     return metrics_.Get(kMetricReslicePending, h100) == 1 &&
            metrics_.Get(kMetricConfigReloads, {{"result", "applied"}}) == 1;
   }));
-  EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 4u);
-  EXPECT_EQ(metrics_.Get(kMetricGpuSlices, {{"gpu", gpus_[0].uuid},
-                                            {"index", "0"},
-                                            {"model", gpus_[0].name},
-                                            {"profile", "h100"},
-                                            {"resource", "gpuslice.io/slice"}}),
-            4);
-  kubelet_->ReleasePod("ns/busy");
-  ASSERT_TRUE(kubelet_->WaitForDevices(
-      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 8); }, kWait));
-  EXPECT_EQ(metrics_.Get(kMetricReslicePending, h100), 0);
+  ExpectTheBusyGpuKeepsItsFourSlicesUntilFreed();
 }
 
 // A relabel is a reload like any other: the busy GPU keeps its slicing until its containers
@@ -337,17 +343,7 @@ TEST_F(PluginManagerTest, ReslicesABusyGpuOnARelabelOnlyOnceItsContainersAreGone
            metrics_.Get(kMetricNodeConfig, {{"name", "eighths"}}) == 1;
   }));
   EXPECT_EQ(metrics_.Get(kMetricConfigReloads, {{"result", "applied"}}), 1);
-  EXPECT_EQ(kubelet_->Devices("gpuslice.io/slice").size(), 4u);
-  EXPECT_EQ(metrics_.Get(kMetricGpuSlices, {{"gpu", gpus_[0].uuid},
-                                            {"index", "0"},
-                                            {"model", gpus_[0].name},
-                                            {"profile", "h100"},
-                                            {"resource", "gpuslice.io/slice"}}),
-            4);
-  kubelet_->ReleasePod("ns/busy");
-  ASSERT_TRUE(kubelet_->WaitForDevices(
-      "gpuslice.io/slice", [](const auto& d) { return AllHealthy(d, 8); }, kWait));
-  EXPECT_EQ(metrics_.Get(kMetricReslicePending, h100), 0);
+  ExpectTheBusyGpuKeepsItsFourSlicesUntilFreed();
 }
 
 // Moving a busy GPU to another resource name waits too, and its container's region survives
